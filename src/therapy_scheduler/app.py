@@ -1,0 +1,160 @@
+"""create_app(): settings → database → routers → error handlers. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from therapy_scheduler import __version__
+from therapy_scheduler.auth.tokens import TokenVerifier
+from therapy_scheduler.config import Settings, get_settings
+from therapy_scheduler.db import Database
+from therapy_scheduler.errors import AppError
+from therapy_scheduler.kit.cache import make_cache
+from therapy_scheduler.kit.http import ServiceMiddleware
+from therapy_scheduler.kit.jsonresponse import JSON, error_body
+from therapy_scheduler.kit.metrics import Metrics
+from therapy_scheduler.migrations import current_revision, head_revision
+from therapy_scheduler.reference.router import router as reference_router
+from therapy_scheduler.schedule.router import router as schedule_router
+
+log = logging.getLogger("therapy_scheduler")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database.from_settings(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.cache.close()
+        await database.dispose()
+
+    app = FastAPI(
+        title="therapy-scheduler",
+        version=__version__,
+        description=(
+            "Scheduling backend for behavioural-therapy practices. Every response uses the envelope "
+            '`{"success": true, ...}` or `{"success": false, "error", "code", "request_id", "details"}`.'
+        ),
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.tokens = TokenVerifier(settings)
+    app.state.cache = make_cache(settings)
+    app.state.metrics = metrics
+
+    _install_error_handlers(app)
+    _install_operational_routes(app)
+    app.include_router(schedule_router)
+    app.include_router(reference_router)
+    app.add_middleware(
+        ServiceMiddleware,  # type: ignore[arg-type]
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+    )
+    return app
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Response:
+        body = error_body(
+            code=exc.code, message=exc.message, request_id=_request_id(request), details=exc.details
+        )
+        return JSON(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            body = error_body(
+                code="INVALID_JSON",
+                message="Request body is not valid JSON",
+                request_id=_request_id(request),
+            )
+            return JSON(body, status_code=400)
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query")),
+                "message": _clean_message(str(e.get("msg", "invalid value"))),
+                "type": e.get("type"),
+            }
+            for e in errors
+        ]
+        body = error_body(
+            code="VALIDATION_ERROR",
+            message="Invalid request: "
+            + "; ".join(f"{f['field']}: {f['message']}" for f in fields),
+            request_id=_request_id(request),
+            details={"fields": fields},
+        )
+        return JSON(body, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {
+            404: ("NOT_FOUND", "Not found"),
+            405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+            400: ("VALIDATION_ERROR", "Malformed request"),
+        }
+        code, message = codes.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
+        body = error_body(code=code, message=message, request_id=_request_id(request))
+        return JSON(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def _install_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, Any]:
+        return {"success": True, "status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database is reachable and migrated")
+    async def readyz(request: Request) -> Response:
+        database: Database = request.app.state.db
+        try:
+            current = await current_revision(database.writer)
+        except Exception as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            body = error_body(
+                code="DATABASE_UNAVAILABLE",
+                message="The database is unavailable",
+                request_id=_request_id(request),
+            )
+            return JSON(body, status_code=503, headers={"Retry-After": "2"})
+        head = head_revision()
+        if current != head:
+            body = error_body(
+                code="MIGRATIONS_PENDING",
+                message="Database migrations are not current",
+                request_id=_request_id(request),
+                details={"current": current, "head": head},
+            )
+            return JSON(body, status_code=503, headers={"Retry-After": "5"})
+        return JSON({"success": True, "status": "ready", "revision": current})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )

@@ -1,0 +1,89 @@
+"""The caller of a request: their user row, organization and role, loaded fresh on every request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from sqlalchemy import select
+
+from therapy_scheduler.auth.capabilities import Capability, role_can
+from therapy_scheduler.errors import Forbidden, Unauthorized
+from therapy_scheduler.models import Organization, User
+from therapy_scheduler.reference.settings import OrganizationSettings
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    role: str
+    therapist_id: uuid.UUID | None
+    organization_time_zone: str
+    raw_settings: dict[str, object]
+
+    def can(self, capability: Capability) -> bool:
+        return role_can(self.role, capability)
+
+    def require(self, capability: Capability, message: str) -> None:
+        if not self.can(capability):
+            raise Forbidden(message, details={"capability": capability.value})
+
+    @cached_property
+    def settings(self) -> OrganizationSettings:
+        return OrganizationSettings.load(self.raw_settings)  # type: ignore[arg-type]
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.organization_time_zone)
+
+    @property
+    def scope_key(self) -> str:
+        """Identifies everything that changes what this caller may see (for server-side caches)."""
+        if self.role == "therapist":
+            return f"therapist:{self.therapist_id}"
+        return self.role
+
+
+_USER_QUERY = (
+    select(
+        User.id,
+        User.organization_id,
+        User.role,
+        User.therapist_id,
+        Organization.time_zone,
+        Organization.settings,
+    )
+    .join(Organization, Organization.id == User.organization_id)
+    .where(User.is_active.is_(True))
+)
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: verify the bearer token and load the active user it names (else 401)."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    app = request.app
+    user_id = await app.state.tokens.user_id(token.strip())
+    async with app.state.db.reader.connect() as conn:
+        row = (await conn.execute(_USER_QUERY.where(User.id == user_id))).first()
+    if row is None:
+        raise Unauthorized("Unknown or inactive user")
+    principal = Principal(
+        user_id=row.id,
+        organization_id=row.organization_id,
+        role=row.role,
+        therapist_id=row.therapist_id,
+        organization_time_zone=row.time_zone,
+        raw_settings=row.settings or {},
+    )
+    request.state.principal = principal
+    return principal

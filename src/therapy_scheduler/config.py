@@ -1,0 +1,77 @@
+"""Configuration: one Settings class, read from `THERAPY_SCHEDULER_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105 - refused in production
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL spellings users type and return the async driver URL SQLAlchemy needs."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgres://")
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THERAPY_SCHEDULER_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite+aiosqlite:///{Path('data') / 'therapy-scheduler.db'}"
+    # Optional read-only replica used by the read endpoints; defaults to database_url.
+    read_database_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=100)
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    redis_url: str | None = None
+    rate_limit_user: str = "600"  # requests per minute, or "off"
+    rate_limit_ip: str = "60"
+    dropdown_cache_seconds: float = Field(default=30.0, ge=0)
+    max_body_bytes: int = 256 * 1024
+    log_level: str = "INFO"
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _driver(cls, value: str | None) -> str | None:
+        return normalize_database_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "THERAPY_SCHEDULER_JWT_SECRET must be set to a real secret in production"
+            )
+        if len(self.jwt_secret) < 32 and not self.jwt_jwks_url:
+            raise ValueError("THERAPY_SCHEDULER_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def rate_limit(self, which: Literal["user", "ip"]) -> int | None:
+        raw = self.rate_limit_user if which == "user" else self.rate_limit_ip
+        return None if raw.strip().lower() == "off" else int(raw)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Small shared tools: time zones, pagination cursors, JSON, caching."""

@@ -1,0 +1,26 @@
+"""Opaque keyset cursors: the (start_time, id) of the last row a page showed."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+import orjson
+
+from therapy_scheduler.errors import InvalidCursor
+from therapy_scheduler.kit.time import iso_utc, parse_instant
+
+
+def encode_cursor(start_time: datetime, row_id: uuid.UUID) -> str:
+    raw = orjson.dumps({"t": iso_utc(start_time), "i": str(row_id)})
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        return parse_instant(str(payload["t"]), None), uuid.UUID(str(payload["i"]))
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidCursor("The cursor is not valid; start again from the first page") from exc

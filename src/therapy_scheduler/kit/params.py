@@ -1,0 +1,76 @@
+"""Strict input types shared by the endpoints: booleans, id lists, dates, time zones, limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from therapy_scheduler.kit.time import zone
+
+MAX_IDS = 500
+MAX_RANGE_DAYS = 366
+
+
+def _strict_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true, false, 1 or 0")
+
+
+def _split_ids(value: Any) -> Any:
+    """Accept repeated parameters, comma-separated values, or JSON arrays; drop empty items."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            out.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            out.append(item)
+    if len(out) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} ids are allowed")
+    return out
+
+
+def _split_words(value: Any) -> Any:
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+
+
+def _valid_zone(value: str) -> str:
+    zone(value)
+    return value
+
+
+def _strict_date(value: Any) -> Any:
+    if isinstance(value, str) and len(value.strip()) != 10:
+        raise ValueError("must be a calendar date YYYY-MM-DD")
+    return value
+
+
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids)]
+WordList = Annotated[list[str], BeforeValidator(_split_words)]
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
+CalendarDate = Annotated[date, BeforeValidator(_strict_date)]
+
+
+def check_date_range(start: date, end: date) -> None:
+    if start > end:
+        raise ValueError("start_date must not be after end_date")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValueError(f"date range is limited to {MAX_RANGE_DAYS} days")

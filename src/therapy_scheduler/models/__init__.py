@@ -1,0 +1,29 @@
+"""ORM classes (tables) of therapy-scheduler, one module per aggregate."""
+
+from therapy_scheduler.models.audit import AuditEvent
+from therapy_scheduler.models.authorization import Authorization, AuthorizationService
+from therapy_scheduler.models.availability import AvailabilityWindow, TimeOff
+from therapy_scheduler.models.hold import Hold, HoldOccurrence
+from therapy_scheduler.models.idempotency import IdempotencyRecord
+from therapy_scheduler.models.organization import Organization
+from therapy_scheduler.models.people import Caseload, Client, Location, Therapist, User
+from therapy_scheduler.models.session import Cancellation, Session
+
+__all__ = [
+    "AuditEvent",
+    "Authorization",
+    "AuthorizationService",
+    "AvailabilityWindow",
+    "Cancellation",
+    "Caseload",
+    "Client",
+    "Hold",
+    "HoldOccurrence",
+    "IdempotencyRecord",
+    "Location",
+    "Organization",
+    "Session",
+    "Therapist",
+    "TimeOff",
+    "User",
+]

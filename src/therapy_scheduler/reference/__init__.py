@@ -1,0 +1,1 @@
+"""Reference data: people, places, vocabularies, organization settings, dropdowns and import."""

@@ -1,0 +1,1 @@
+"""The read side: schedule batches, session lists, availability, free slots and conflicts."""

@@ -1,0 +1,160 @@
+"""Working hours and free slots, computed per day in each therapist's own time zone.
+
+A day's windows are the weekly windows of its weekday, plus `extra` hours, minus time off. Free slots are
+the windows minus every non-cancelled session and every active, unexpired hold of the therapist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.kit.intervals import Range, clip, merge, subtract
+from therapy_scheduler.kit.time import days, iso_utc, resolve_local_lenient
+from therapy_scheduler.models import AvailabilityWindow, HoldOccurrence, Session, Therapist, TimeOff
+
+
+@dataclass
+class TherapistCalendar:
+    """Everything needed to answer "when does this therapist work, and when are they free"."""
+
+    therapist_id: uuid.UUID
+    time_zone: str
+    weekly: dict[int, list[tuple[time, time]]] = field(default_factory=dict)
+    extra: list[Range] = field(default_factory=list)
+    time_off: list[Range] = field(default_factory=list)
+    busy: list[Range] = field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def day_bounds(self, day: date) -> Range:
+        tz = self.zone
+        return (
+            resolve_local_lenient(datetime.combine(day, time()), tz),
+            resolve_local_lenient(datetime.combine(day + timedelta(days=1), time()), tz),
+        )
+
+    def windows(self, day: date) -> list[Range]:
+        tz = self.zone
+        lower, upper = self.day_bounds(day)
+        weekly = [
+            (
+                resolve_local_lenient(datetime.combine(day, start), tz),
+                resolve_local_lenient(datetime.combine(day, end), tz),
+            )
+            for start, end in self.weekly.get(day.weekday(), [])
+        ]
+        base = merge([*weekly, *clip(self.extra, lower, upper)])
+        return subtract(base, clip(self.time_off, lower, upper))
+
+    def free_slots(self, day: date) -> list[Range]:
+        return subtract(self.windows(day), self.busy)
+
+    def time_off_covers(self, start: datetime, end: datetime) -> bool:
+        return any(s < end and start < e for s, e in self.time_off)
+
+
+async def load_calendars(
+    conn: AsyncConnection,
+    *,
+    organization_id: uuid.UUID,
+    therapist_ids: list[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    with_busy: bool = True,
+) -> dict[uuid.UUID, TherapistCalendar]:
+    """Calendars of the given therapists for `[start, end)`, in a constant number of queries."""
+    if not therapist_ids:
+        return {}
+    rows = await conn.execute(
+        select(Therapist.id, Therapist.time_zone).where(
+            Therapist.organization_id == organization_id, Therapist.id.in_(therapist_ids)
+        )
+    )
+    calendars = {r.id: TherapistCalendar(r.id, r.time_zone) for r in rows}
+    ids = list(calendars)
+    if not ids:
+        return {}
+    # Widen by a day on each side so that local days at the edges of the range are complete.
+    lo, hi = start - timedelta(days=1), end + timedelta(days=1)
+    weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
+    for r in await conn.execute(
+        select(
+            AvailabilityWindow.therapist_id,
+            AvailabilityWindow.weekday,
+            AvailabilityWindow.start_local,
+            AvailabilityWindow.end_local,
+        ).where(AvailabilityWindow.therapist_id.in_(ids))
+    ):
+        weekly[r.therapist_id].setdefault(r.weekday, []).append((r.start_local, r.end_local))
+    for therapist_id, by_day in weekly.items():
+        calendars[therapist_id].weekly = by_day
+    for r in await conn.execute(
+        select(TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time).where(
+            TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo
+        )
+    ):
+        target = calendars[r.therapist_id]
+        (target.extra if r.kind == "extra" else target.time_off).append((r.start_time, r.end_time))
+    if with_busy:
+        for r in await conn.execute(
+            select(Session.therapist_id, Session.start_time, Session.end_time).where(
+                Session.therapist_id.in_(ids),
+                Session.status != "cancelled",
+                Session.start_time < hi,
+                Session.end_time > lo,
+            )
+        ):
+            calendars[r.therapist_id].busy.append((r.start_time, r.end_time))
+        for r in await conn.execute(
+            select(
+                HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
+            ).where(
+                HoldOccurrence.therapist_id.in_(ids),
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at > now,
+                HoldOccurrence.start_time < hi,
+                HoldOccurrence.end_time > lo,
+            )
+        ):
+            calendars[r.therapist_id].busy.append((r.start_time, r.end_time))
+    return calendars
+
+
+def availability_entries(
+    calendars: dict[uuid.UUID, TherapistCalendar],
+    therapist_order: list[uuid.UUID],
+    first: date,
+    last: date,
+) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    for therapist_id in therapist_order:
+        calendar = calendars.get(therapist_id)
+        if calendar is None:
+            continue
+        for day in days(first, last):
+            windows = calendar.windows(day)
+            free = subtract(windows, calendar.busy)
+            entries.append(
+                {
+                    "therapist_id": str(therapist_id),
+                    "date": day.isoformat(),
+                    "time_zone": calendar.time_zone,
+                    "windows": [
+                        {"start_time": iso_utc(s), "end_time": iso_utc(e)} for s, e in windows
+                    ],
+                    "free_slots": [
+                        {"start_time": iso_utc(s), "end_time": iso_utc(e)} for s, e in free
+                    ],
+                }
+            )
+    return entries

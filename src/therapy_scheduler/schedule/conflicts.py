@@ -1,0 +1,180 @@
+"""Schedule conflicts over a whole range (SPEC §6.1). Double bookings cannot exist, so they are never
+reported; what is reported comes from imported history and from bookings made under `warn` policies."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.kit.intervals import merge
+from therapy_scheduler.models import AuthorizationService, Session
+from therapy_scheduler.reference.authorizations import authorization_end_dates
+from therapy_scheduler.schedule.availability import TherapistCalendar
+
+
+async def find_conflicts(
+    conn: AsyncConnection,
+    *,
+    sessions: list[Any],
+    calendars: dict[uuid.UUID, TherapistCalendar],
+    organization_zone: ZoneInfo,
+    buffer_minutes: int,
+) -> list[dict[str, Any]]:
+    """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start."""
+    conflicts: list[dict[str, Any]] = []
+    conflicts += _outside_availability(sessions, calendars)
+    conflicts += await _authorization_problems(conn, sessions, organization_zone)
+    if buffer_minutes > 0:
+        conflicts += _insufficient_breaks(sessions, buffer_minutes)
+    return conflicts
+
+
+def _outside_availability(
+    sessions: list[Any], calendars: dict[uuid.UUID, TherapistCalendar]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    windows_cache: dict[tuple[uuid.UUID, Any], list[tuple[datetime, datetime]]] = {}
+    for s in sessions:
+        calendar = calendars.get(s.therapist_id)
+        if calendar is None:
+            continue
+        tz = calendar.zone
+        first_day = s.start_time.astimezone(tz).date()
+        last_day = s.end_time.astimezone(tz).date()
+        windows: list[tuple[datetime, datetime]] = []
+        for day in {first_day, last_day}:
+            key = (s.therapist_id, day)
+            if key not in windows_cache:
+                windows_cache[key] = calendar.windows(day)
+            windows += windows_cache[key]
+        if any(w0 <= s.start_time and s.end_time <= w1 for w0, w1 in merge(windows)):
+            continue
+        reason = (
+            "time_off" if calendar.time_off_covers(s.start_time, s.end_time) else "outside_hours"
+        )
+        out.append(
+            {
+                "type": "outside_availability",
+                "session_ids": [str(s.id)],
+                "therapist_id": str(s.therapist_id),
+                "description": "Session is during the therapist's time off"
+                if reason == "time_off"
+                else "Session is outside the therapist's working hours",
+                "suggested_resolution": "Move the session into a free slot of the therapist, "
+                "or add extra hours to the therapist's availability",
+                "reason": reason,
+            }
+        )
+    return out
+
+
+async def _authorization_problems(
+    conn: AsyncConnection, sessions: list[Any], organization_zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    auth_ids = {s.authorization_id for s in sessions if s.authorization_id is not None}
+    periods = await authorization_end_dates(conn, auth_ids)
+    approved: dict[tuple[uuid.UUID, str], int] = {}
+    over_limit: set[uuid.UUID] = set()
+    if auth_ids:
+        for r in await conn.execute(
+            select(
+                AuthorizationService.authorization_id,
+                AuthorizationService.service_code,
+                AuthorizationService.approved_units,
+            ).where(AuthorizationService.authorization_id.in_(auth_ids))
+        ):
+            approved[(r.authorization_id, r.service_code)] = r.approved_units
+        running = (
+            select(
+                Session.id,
+                Session.authorization_id,
+                Session.service_code,
+                func.sum(Session.units)
+                .over(
+                    partition_by=(Session.authorization_id, Session.service_code),
+                    order_by=(Session.start_time, Session.id),
+                )
+                .label("running_units"),
+            )
+            .where(Session.authorization_id.in_(auth_ids), Session.consumes_units.is_(True))
+            .subquery()
+        )
+        for r in await conn.execute(select(running)):
+            limit = approved.get((r.authorization_id, r.service_code))
+            if limit is not None and r.running_units > limit:
+                over_limit.add(r.id)
+
+    out: list[dict[str, Any]] = []
+    exhausted: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
+    for s in sessions:
+        period = periods.get(s.authorization_id) if s.authorization_id else None
+        day = s.start_time.astimezone(organization_zone).date()
+        covered = (
+            period is not None
+            and period[2] == "approved"
+            and period[0] <= day <= period[1]
+            and (s.authorization_id, s.service_code) in approved
+        )
+        if not covered:
+            out.append(
+                {
+                    "type": "authorization_expired",
+                    "session_ids": [str(s.id)],
+                    "client_id": str(s.client_id),
+                    "description": "No approved authorization covers this session's date and service",
+                    "suggested_resolution": "Renew or extend the client's authorization, "
+                    "or cancel the session",
+                }
+            )
+        elif s.id in over_limit:
+            exhausted[(s.authorization_id, s.service_code)].append(s)
+    for (auth_id, code), rows in exhausted.items():
+        out.append(
+            {
+                "type": "authorization_exhausted",
+                "session_ids": [str(r.id) for r in rows],
+                "client_id": str(rows[0].client_id),
+                "authorization_id": str(auth_id),
+                "service_code": code,
+                "description": f"These sessions exceed the approved units of service {code}",
+                "suggested_resolution": "Request more units from the payer, "
+                "or cancel sessions beyond the authorization",
+            }
+        )
+    return out
+
+
+def _insufficient_breaks(sessions: list[Any], buffer_minutes: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    by_therapist: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for s in sessions:
+        by_therapist[s.therapist_id].append(s)
+    for therapist_id, rows in by_therapist.items():
+        rows.sort(key=lambda r: (r.start_time, r.id))
+        for before, after in zip(rows, rows[1:], strict=False):
+            gap = (after.start_time - before.end_time).total_seconds() / 60
+            if gap >= buffer_minutes or not _different_places(before, after):
+                continue
+            out.append(
+                {
+                    "type": "insufficient_break",
+                    "session_ids": [str(before.id), str(after.id)],
+                    "therapist_id": str(therapist_id),
+                    "description": f"Only {int(gap)} minutes between sessions at different "
+                    f"locations; the organization requires {buffer_minutes}",
+                    "suggested_resolution": "Move one of the sessions to leave travel time",
+                }
+            )
+    return out
+
+
+def _different_places(a: Any, b: Any) -> bool:
+    if a.location_id is not None and b.location_id is not None:
+        return bool(a.location_id != b.location_id)
+    return bool(a.location_type != b.location_type)

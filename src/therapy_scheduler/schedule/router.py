@@ -1,0 +1,64 @@
+"""HTTP routes of the read side. Thin: parse, resolve the caller, call one service function."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.schedule import service
+from therapy_scheduler.schedule.schemas import (
+    ScheduleBatchBody,
+    ScheduleBatchParams,
+    SessionsParams,
+)
+
+router = APIRouter(tags=["schedule"])
+
+_BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batches"
+
+
+@router.get(
+    "/get-schedule-data-batch", summary=_BATCH_SUMMARY, responses=error_responses(400, 401, 404)
+)
+async def get_schedule_data_batch(
+    request: Request,
+    params: Annotated[ScheduleBatchParams, Query()],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> dict[str, Any]:
+    return await service.schedule_batch(
+        db=request.app.state.db, principal=principal, params=params, now=utcnow()
+    )
+
+
+@router.post(
+    "/get-schedule-data-batch",
+    summary=_BATCH_SUMMARY,
+    responses=error_responses(400, 401, 404, 413, 415),
+)
+async def post_schedule_data_batch(
+    request: Request,
+    params: Annotated[ScheduleBatchBody, Body()],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> dict[str, Any]:
+    return await service.schedule_batch(
+        db=request.app.state.db, principal=principal, params=params, now=utcnow()
+    )
+
+
+@router.get(
+    "/get-sessions-optimized",
+    summary="A page of sessions (newest first) with a summary over all matching sessions",
+    responses=error_responses(400, 401, 404),
+)
+async def get_sessions_optimized(
+    request: Request,
+    params: Annotated[SessionsParams, Query()],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> dict[str, Any]:
+    return await service.sessions_page(
+        db=request.app.state.db, principal=principal, params=params, now=utcnow()
+    )
