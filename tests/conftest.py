@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.fixtures import Clinic, seed_clinic
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.db import Base, Database
 from therapy_scheduler.migrations import upgrade
-from tests.fixtures import Clinic, seed_clinic
 
 PG_ADMIN_URL = os.environ.get(
     "THERAPY_SCHEDULER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -93,7 +93,9 @@ def demo_data(
     settings = _settings()
     upgrade(settings.database_url)
     today = utcnow().date()
-    document = build_demo(therapists=therapists, clients=clients, weeks=weeks, seed=seed, today=today)
+    document = build_demo(
+        therapists=therapists, clients=clients, weeks=weeks, seed=seed, today=today
+    )
     counts = _load(settings, document, "demo")
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
@@ -172,7 +174,9 @@ def serve(
 def _is_empty(settings: Settings) -> bool:
     async def count(db: Database) -> int:
         async with db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(Organization))).scalar_one())
+            return int(
+                (await conn.execute(select(func.count()).select_from(Organization))).scalar_one()
+            )
 
     return _run(settings, count) == 0
 
@@ -180,8 +184,14 @@ def _is_empty(settings: Settings) -> bool:
 def _print_tokens(settings: Settings, base_url: str) -> None:
     async def users(db: Database) -> list[Any]:
         async with db.read() as conn:
-            admin = (await conn.execute(select(User.id, User.email).where(User.email == DemoUsers.admin))).one()
-            scheduler = (await conn.execute(select(User.id, User.email).where(User.email == DemoUsers.scheduler))).one()
+            admin = (
+                await conn.execute(select(User.id, User.email).where(User.email == DemoUsers.admin))
+            ).one()
+            scheduler = (
+                await conn.execute(
+                    select(User.id, User.email).where(User.email == DemoUsers.scheduler)
+                )
+            ).one()
             therapist = (
                 await conn.execute(
                     select(User.id, User.email)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -23,7 +24,7 @@ class Principal:
     role: str
     therapist_id: uuid.UUID | None
     organization_time_zone: str
-    raw_settings: dict[str, object]
+    raw_settings: dict[str, Any]
 
     def can(self, capability: Capability) -> bool:
         return role_can(self.role, capability)
@@ -34,7 +35,7 @@ class Principal:
 
     @cached_property
     def settings(self) -> OrganizationSettings:
-        return OrganizationSettings.load(self.raw_settings)  # type: ignore[arg-type]
+        return OrganizationSettings.load(self.raw_settings)
 
     @cached_property
     def zone(self) -> ZoneInfo:

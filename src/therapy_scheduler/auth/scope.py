@@ -27,15 +27,16 @@ def caseload_client_ids(principal: Principal) -> Any:
 
 def session_scope(principal: Principal, table: Any = Session) -> ColumnElement[bool]:
     """WHERE clause limiting a sessions-like table (therapist_id, client_id, organization_id)."""
-    in_org = table.organization_id == principal.organization_id
+    in_org: ColumnElement[bool] = table.organization_id == principal.organization_id
     if principal.can(Capability.READ_ORG_SCHEDULE):
         return in_org
     if principal.therapist_id is None:
         return false()
-    return in_org & or_(
+    mine: ColumnElement[bool] = in_org & or_(
         table.therapist_id == principal.therapist_id,
         table.client_id.in_(caseload_client_ids(principal)),
     )
+    return mine
 
 
 def therapist_scope(principal: Principal) -> ColumnElement[bool]:

@@ -48,7 +48,6 @@ class TokenVerifier:
                 raise Unauthorized("Token signing key not recognised") from exc
         else:
             key = self.settings.jwt_secret
-        options: dict[str, Any] = {"require": ["sub", "exp"]}
         try:
             claims = jwt.decode(
                 token,
@@ -57,7 +56,10 @@ class TokenVerifier:
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
                 leeway=self.settings.jwt_leeway_seconds,
-                options={**options, "verify_aud": self.settings.jwt_audience is not None},
+                options={
+                    "require": ["sub", "exp"],
+                    "verify_aud": self.settings.jwt_audience is not None,
+                },
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("Invalid or expired token") from exc

@@ -12,12 +12,92 @@ from zoneinfo import ZoneInfo
 
 from therapy_scheduler.kit.time import resolve_local_lenient
 
-FIRST = ("Avery Blake Casey Dana Elliot Finley Gray Harper Indy Jordan Kendall Logan Morgan Noel "
-         "Oakley Parker Quinn Riley Sawyer Taylor Umi Vesper Wren Xen Yael Zion Ari Bellamy Cameron "
-         "Devon Emery Frankie Greer Hollis Jules Kai Lane Marlow Nico Oren Perry Reese Sage Tatum").split()
-LAST = ("Abbott Baker Chen Diaz Evans Fischer Garcia Hughes Ibarra Jensen Kowalski Lopez Murphy "
-        "Nguyen Okafor Patel Quintero Rossi Silva Tanaka Usman Varga Walsh Xu Young Zimmer Alvarez "
-        "Brooks Castillo Dubois Eriksen Flores Greene Haddad Ito Jovanovic Kim Larsen").split()
+FIRST = [
+    "Avery",
+    "Blake",
+    "Casey",
+    "Dana",
+    "Elliot",
+    "Finley",
+    "Gray",
+    "Harper",
+    "Indy",
+    "Jordan",
+    "Kendall",
+    "Logan",
+    "Morgan",
+    "Noel",
+    "Oakley",
+    "Parker",
+    "Quinn",
+    "Riley",
+    "Sawyer",
+    "Taylor",
+    "Umi",
+    "Vesper",
+    "Wren",
+    "Xen",
+    "Yael",
+    "Zion",
+    "Ari",
+    "Bellamy",
+    "Cameron",
+    "Devon",
+    "Emery",
+    "Frankie",
+    "Greer",
+    "Hollis",
+    "Jules",
+    "Kai",
+    "Lane",
+    "Marlow",
+    "Nico",
+    "Oren",
+    "Perry",
+    "Reese",
+    "Sage",
+    "Tatum",
+]
+LAST = [
+    "Abbott",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ibarra",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Murphy",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Quintero",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Usman",
+    "Varga",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+    "Alvarez",
+    "Brooks",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Flores",
+    "Greene",
+    "Haddad",
+    "Ito",
+    "Jovanovic",
+    "Kim",
+    "Larsen",
+]
 
 DEMO_ORG_ID = uuid.UUID("5e1f6f3c-7a0b-4c8e-9d2a-000000000001")
 
@@ -61,8 +141,13 @@ def build_demo(
         },
     }
     locations = [
-        {"id": _uuid(rng), "organization_id": org["id"], "name": name, "location_type": kind,
-         "is_active": active}
+        {
+            "id": _uuid(rng),
+            "organization_id": org["id"],
+            "name": name,
+            "location_type": kind,
+            "is_active": active,
+        }
         for name, kind, active in (
             ("Bright Steps Riverside Clinic", "clinic", True),
             ("Bright Steps Oak Park Clinic", "clinic", True),
@@ -87,22 +172,44 @@ def build_demo(
         availability = [{"weekday": d, "start": hours[0], "end": hours[1]} for d in days]
         if credential == "BCBA":
             availability = [
-                w for d in days[:5]
-                for w in ({"weekday": d, "start": "08:30", "end": "12:00"},
-                          {"weekday": d, "start": "12:30", "end": "17:30"})
+                w
+                for d in days[:5]
+                for w in (
+                    {"weekday": d, "start": "08:30", "end": "12:00"},
+                    {"weekday": d, "start": "12:30", "end": "17:30"},
+                )
             ]
         off_day = today + timedelta(days=rng.randint(-20, 27))
-        staff.append({
-            "id": _uuid(rng), "organization_id": org["id"], "full_name": name,
-            "email": f"{name.lower().replace(' ', '.')}.{i}@demo.brightsteps.example",
-            "phone": f"+1-555-01{i:02d}", "credential": credential,
-            "specialties": rng.sample(["early intervention", "verbal behavior", "feeding",
-                                       "social skills", "parent training", "toileting"], 2),
-            "time_zone": tz, "status": "inactive" if i == therapists - 1 else "active",
-            "availability": availability,
-            "time_off": [{"start": f"{off_day.isoformat()}T00:00",
-                          "end": f"{(off_day + timedelta(days=1)).isoformat()}T00:00"}],
-        })
+        staff.append(
+            {
+                "id": _uuid(rng),
+                "organization_id": org["id"],
+                "full_name": name,
+                "email": f"{name.lower().replace(' ', '.')}.{i}@demo.brightsteps.example",
+                "phone": f"+1-555-01{i:02d}",
+                "credential": credential,
+                "specialties": rng.sample(
+                    [
+                        "early intervention",
+                        "verbal behavior",
+                        "feeding",
+                        "social skills",
+                        "parent training",
+                        "toileting",
+                    ],
+                    2,
+                ),
+                "time_zone": tz,
+                "status": "inactive" if i == therapists - 1 else "active",
+                "availability": availability,
+                "time_off": [
+                    {
+                        "start": f"{off_day.isoformat()}T00:00",
+                        "end": f"{(off_day + timedelta(days=1)).isoformat()}T00:00",
+                    }
+                ],
+            }
+        )
     bcbas = [t for t in staff if t["credential"] == "BCBA"]
     direct = [t for t in staff if t["credential"] != "BCBA" and t["status"] == "active"]
 
@@ -112,41 +219,77 @@ def build_demo(
         name = _name(rng)
         team = [rng.choice(bcbas)["id"], *[t["id"] for t in rng.sample(direct, 2)]]
         born = today - timedelta(days=rng.randint(2 * 365, 14 * 365))
-        people.append({
-            "id": _uuid(rng), "organization_id": org["id"], "full_name": name,
-            "email": f"guardian.{i}@family.example", "phone": f"+1-555-02{i:03d}",
-            "date_of_birth": born.isoformat(), "status": "inactive" if i % 40 == 39 else "active",
-            "therapist_ids": team,
-        })
+        people.append(
+            {
+                "id": _uuid(rng),
+                "organization_id": org["id"],
+                "full_name": name,
+                "email": f"guardian.{i}@family.example",
+                "phone": f"+1-555-02{i:03d}",
+                "date_of_birth": born.isoformat(),
+                "status": "inactive" if i % 40 == 39 else "active",
+                "therapist_ids": team,
+            }
+        )
         status = "approved" if i % 17 else "pending"
         end = today + timedelta(days=rng.choice([20, 60, 120, 150]))
-        authorizations.append({
-            "id": _uuid(rng), "client_id": people[-1]["id"], "number": f"AUTH-{2026}-{i:04d}",
-            "payer": rng.choice(["Blue Harbor Health", "Keystone Mutual", "State Medicaid"]),
-            "start_date": (today - timedelta(days=90)).isoformat(), "end_date": end.isoformat(),
-            "status": status,
-            "services": [
-                {"service_code": "97153", "approved_units": rng.choice([240, 480, 720]), "unit_minutes": 15},
-                {"service_code": "97155", "approved_units": 96, "unit_minutes": 15},
-                {"service_code": "97156", "approved_units": 32, "unit_minutes": 15},
-            ],
-        })
+        authorizations.append(
+            {
+                "id": _uuid(rng),
+                "client_id": people[-1]["id"],
+                "number": f"AUTH-{2026}-{i:04d}",
+                "payer": rng.choice(["Blue Harbor Health", "Keystone Mutual", "State Medicaid"]),
+                "start_date": (today - timedelta(days=90)).isoformat(),
+                "end_date": end.isoformat(),
+                "status": status,
+                "services": [
+                    {
+                        "service_code": "97153",
+                        "approved_units": rng.choice([240, 480, 720]),
+                        "unit_minutes": 15,
+                    },
+                    {"service_code": "97155", "approved_units": 96, "unit_minutes": 15},
+                    {"service_code": "97156", "approved_units": 32, "unit_minutes": 15},
+                ],
+            }
+        )
 
     users = [
-        {"id": _uuid(rng), "organization_id": org["id"], "email": DemoUsers.admin,
-         "full_name": "Alex Admin", "role": "admin"},
-        {"id": _uuid(rng), "organization_id": org["id"], "email": DemoUsers.scheduler,
-         "full_name": "Sam Scheduler", "role": "scheduler"},
+        {
+            "id": _uuid(rng),
+            "organization_id": org["id"],
+            "email": DemoUsers.admin,
+            "full_name": "Alex Admin",
+            "role": "admin",
+        },
+        {
+            "id": _uuid(rng),
+            "organization_id": org["id"],
+            "email": DemoUsers.scheduler,
+            "full_name": "Sam Scheduler",
+            "role": "scheduler",
+        },
     ] + [
-        {"id": _uuid(rng), "organization_id": org["id"], "email": t["email"],
-         "full_name": t["full_name"], "role": "therapist", "therapist_id": t["id"],
-         "is_active": t["status"] == "active"}
+        {
+            "id": _uuid(rng),
+            "organization_id": org["id"],
+            "email": t["email"],
+            "full_name": t["full_name"],
+            "role": "therapist",
+            "therapist_id": t["id"],
+            "is_active": t["status"] == "active",
+        }
         for t in staff
     ]
     sessions = _sessions(rng, staff, people, authorizations, locations, clinics, weeks, today)
     return {
-        "organizations": [org], "locations": locations, "therapists": staff, "clients": people,
-        "users": users, "authorizations": authorizations, "sessions": sessions,
+        "organizations": [org],
+        "locations": locations,
+        "therapists": staff,
+        "clients": people,
+        "users": users,
+        "authorizations": authorizations,
+        "sessions": sessions,
     }
 
 
@@ -194,7 +337,11 @@ def _sessions(
                     client = _free_client(rng, caseload[t["id"]], client_busy, start, end)
                     if client is not None:
                         client_busy.setdefault(client["id"], []).append((start, end))
-                        out.append(_session(rng, t, client, auth_of, locations, home_base, start, end, bcba, now))
+                        out.append(
+                            _session(
+                                rng, t, client, auth_of, locations, home_base, start, end, bcba, now
+                            )
+                        )
                     cursor += timedelta(minutes=minutes + (15 if bcba else 30))
     return out
 

@@ -102,12 +102,12 @@ async def _load(
         rows = await conn.execute(query.order_by(Client.full_name, Client.id))
         data["clients"] = [_person(row._mapping) for row in rows]
     if "locations" in wanted:
-        query = select(
+        places = select(
             Location.id, Location.name, Location.location_type, Location.is_active
         ).where(Location.organization_id == principal.organization_id)
         if not include_inactive:
-            query = query.where(Location.is_active.is_(True))
-        rows = await conn.execute(query.order_by(Location.name, Location.id))
+            places = places.where(Location.is_active.is_(True))
+        rows = await conn.execute(places.order_by(Location.name, Location.id))
         data["locations"] = [_person(row._mapping) for row in rows]
     if "location_types" in wanted:
         data["location_types"] = [{"value": k, "label": v} for k, v in LOCATION_TYPES.items()]

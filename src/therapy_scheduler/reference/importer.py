@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -89,7 +89,7 @@ async def import_document(
         step,
         "organizations",
     )
-    await _upsert(conn, Location, [l.model_dump() for l in doc.locations], step, "locations")
+    await _upsert(conn, Location, [loc.model_dump() for loc in doc.locations], step, "locations")
     await _upsert(
         conn,
         Therapist,
@@ -163,10 +163,10 @@ async def _upsert(
         return
     table: Table = model.__table__
     keys = [c.name for c in table.primary_key.columns]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    upsert_into = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        statement = insert(table)
+        statement = upsert_into(table)
         updates = {
             name: statement.excluded[name]
             for name in chunk[0]
@@ -215,9 +215,10 @@ async def _replace_availability(conn: AsyncConnection, doc: ImportDocument) -> N
                         "end_time": end,
                     }
                 )
-    for table, rows in ((AvailabilityWindow, windows), (TimeOff, ranges)):
-        for start in range(0, len(rows), CHUNK):
-            await conn.execute(table.__table__.insert(), rows[start : start + CHUNK])
+    model: Any
+    for model, rows in ((AvailabilityWindow, windows), (TimeOff, ranges)):
+        for offset in range(0, len(rows), CHUNK):
+            await conn.execute(insert(model), rows[offset : offset + CHUNK])
 
 
 async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: _References) -> None:
@@ -231,7 +232,7 @@ async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: _
             for t in dict.fromkeys(c.therapist_ids)
         ]
     if rows:
-        await conn.execute(Caseload.__table__.insert(), rows)
+        await conn.execute(insert(Caseload), rows)
 
 
 async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: _References) -> None:
@@ -249,7 +250,7 @@ async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: _R
             for s in a.services
         ]
     if rows:
-        await conn.execute(AuthorizationService.__table__.insert(), rows)
+        await conn.execute(insert(AuthorizationService), rows)
 
 
 async def _check_overlaps(conn: AsyncConnection, doc: ImportDocument) -> None:
@@ -326,14 +327,16 @@ class _References:
     async def check(self) -> None:
         d = self.doc
         orgs = {o.id: o.settings.default_service_code for o in d.organizations}
-        wanted = {r.organization_id for r in [*d.locations, *d.therapists, *d.clients, *d.users]}
+        owned: list[Any] = [*d.locations, *d.therapists, *d.clients, *d.users]
+        wanted = {r.organization_id for r in owned}
         for oid, row in (
             await self._existing(Organization, wanted - set(orgs), Organization.settings)
         ).items():
             orgs[oid] = (row.settings or {}).get("default_service_code", "97153")
         self.org_service = orgs
         for kind in ("locations", "therapists", "clients", "users"):
-            for i, r in enumerate(getattr(d, kind)):
+            records: list[Any] = getattr(d, kind)
+            for i, r in enumerate(records):
                 if r.organization_id not in orgs:
                     raise ImportFailed(
                         f"{kind}[{i}].organization_id: unknown organization {r.organization_id}"
@@ -341,7 +344,7 @@ class _References:
 
         self.therapist_org = {t.id: t.organization_id for t in d.therapists}
         self.client_org = {c.id: c.organization_id for c in d.clients}
-        locations = {l.id: l.organization_id for l in d.locations}
+        locations = {loc.id: loc.organization_id for loc in d.locations}
         t_ids = {x for c in d.clients for x in (c.therapist_ids or [])}
         t_ids |= {u.therapist_id for u in d.users if u.therapist_id} | {
             s.therapist_id for s in d.sessions
@@ -407,7 +410,8 @@ class _References:
                 same_org(f"sessions[{i}].location_id", org, locations, s.location_id, "location")
             if s.authorization_id and auths.get(s.authorization_id) != s.client_id:
                 raise ImportFailed(
-                    f"sessions[{i}].authorization_id: unknown authorization {s.authorization_id} for this client"
+                    f"sessions[{i}].authorization_id: unknown authorization "
+                    f"{s.authorization_id} for this client"
                 )
         emails = [u.email.lower() for u in d.users]
         if len(set(emails)) != len(emails):

@@ -98,15 +98,16 @@ async def load_calendars(
         weekly[r.therapist_id].setdefault(r.weekday, []).append((r.start_local, r.end_local))
     for therapist_id, by_day in weekly.items():
         calendars[therapist_id].weekly = by_day
-    for r in await conn.execute(
+    for off in await conn.execute(
         select(TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time).where(
             TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo
         )
     ):
-        target = calendars[r.therapist_id]
-        (target.extra if r.kind == "extra" else target.time_off).append((r.start_time, r.end_time))
+        target = calendars[off.therapist_id]
+        kind_list = target.extra if off.kind == "extra" else target.time_off
+        kind_list.append((off.start_time, off.end_time))
     if with_busy:
-        for r in await conn.execute(
+        for busy in await conn.execute(
             select(Session.therapist_id, Session.start_time, Session.end_time).where(
                 Session.therapist_id.in_(ids),
                 Session.status != "cancelled",
@@ -114,8 +115,8 @@ async def load_calendars(
                 Session.end_time > lo,
             )
         ):
-            calendars[r.therapist_id].busy.append((r.start_time, r.end_time))
-        for r in await conn.execute(
+            calendars[busy.therapist_id].busy.append((busy.start_time, busy.end_time))
+        for held in await conn.execute(
             select(
                 HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
             ).where(
@@ -126,7 +127,7 @@ async def load_calendars(
                 HoldOccurrence.end_time > lo,
             )
         ):
-            calendars[r.therapist_id].busy.append((r.start_time, r.end_time))
+            calendars[held.therapist_id].busy.append((held.start_time, held.end_time))
     return calendars
 
 

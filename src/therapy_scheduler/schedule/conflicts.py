@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -157,7 +158,7 @@ def _insufficient_breaks(sessions: list[Any], buffer_minutes: int) -> list[dict[
         by_therapist[s.therapist_id].append(s)
     for therapist_id, rows in by_therapist.items():
         rows.sort(key=lambda r: (r.start_time, r.id))
-        for before, after in zip(rows, rows[1:], strict=False):
+        for before, after in pairwise(rows):
             gap = (after.start_time - before.end_time).total_seconds() / 60
             if gap >= buffer_minutes or not _different_places(before, after):
                 continue

@@ -297,7 +297,7 @@ async def sessions_page(
                 "cancelled": summary_row[4],
                 "no_show": summary_row[5],
                 "upcoming": summary_row[6],
-                "scheduled_minutes": int(round(float(summary_row[7] or 0))),
+                "scheduled_minutes": round(float(summary_row[7] or 0)),
             },
         },
         "filters": {
