@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.time import utcnow
@@ -78,7 +78,7 @@ async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -
     """Insert events (and their client index rows) with two statements whatever their number."""
     if not entries:
         return
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "organization_id": e.organization_id,
             "actor_user_id": e.actor_user_id,
@@ -94,15 +94,10 @@ async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -
     if not any(e.client_ids for e in entries):
         await conn.execute(insert(AuditEvent), rows)
         return
-    ids = (
-        (
-            await conn.execute(
-                insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows
-            )
-        )
-        .scalars()
-        .all()
-    )
+    ids = await _reserve_ids(conn, len(rows))
+    for row, event_id in zip(rows, ids, strict=True):
+        row["id"] = event_id
+    await conn.execute(insert(AuditEvent), rows)
     client_rows = [
         {
             "audit_event_id": event_id,
@@ -114,6 +109,26 @@ async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -
         for client_id in dict.fromkeys(e.client_ids)
     ]
     await conn.execute(insert(AuditEventClient), client_rows)
+
+
+async def _reserve_ids(conn: AsyncConnection, count: int) -> list[int]:
+    """Ids for `count` new events, so that their client rows can be inserted in one statement.
+
+    (INSERT ... RETURNING in parameter order falls back to one row per statement on SQLite.)
+    """
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(int(r[0]) for r in result)
+    # SQLite: a write transaction starts with BEGIN IMMEDIATE and so holds the database's write
+    # lock; no other connection can take these ids before this transaction ends.
+    top = (await conn.execute(select(func.max(AuditEvent.id)))).scalar() or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:

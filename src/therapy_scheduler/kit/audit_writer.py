@@ -30,7 +30,7 @@ class AuditWriter:
         database: Database,
         *,
         flush_seconds: float = 1.0,
-        max_batch: int = 500,
+        max_batch: int = 200,
         max_pending: int = 100_000,
     ) -> None:
         self._database = database
