@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tests.conftest import count_rows
+from tests.conftest import count_rows, make_settings
 from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B, U_ADMIN, U_B, U_SCHED, U_T1, Clinic
 from therapy_scheduler.db import Database
-from therapy_scheduler.kit.audit import AuditEntry, append_entries
+from therapy_scheduler.kit.audit import AuditEntry, append_entries, record
+from therapy_scheduler.kit.audit_writer import AuditWriter
 
 URL = "/admin/audit-events"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -334,3 +335,47 @@ async def test_shutdown_flushes_buffered_reads(
         ).all()
     assert [tuple(r) for r in rows] == [("phi.read", "get-sessions-optimized")] * 3
     assert await count_rows(db, "audit_event_clients") == 3 * 3  # C1, C2, C3 each time
+
+
+async def test_record_indexes_the_clients_of_a_write(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    async with db.write() as conn:
+        await record(
+            conn,
+            organization_id=uuid.UUID(ORG_A),
+            actor_user_id=uuid.UUID(U_SCHED),
+            action="client.update",
+            entity_type="client",
+            entity_id=uuid.UUID(C2),
+            request_id="w-1",
+        )
+        await record(
+            conn,
+            organization_id=uuid.UUID(ORG_A),
+            actor_user_id=uuid.UUID(U_SCHED),
+            action="session.cancel",
+            entity_type="session",
+            entity_id="some-session",
+            request_id="w-2",
+            details={"late_cancellation": False},
+            client_ids=[uuid.UUID(C2), uuid.UUID(C2)],
+        )
+    events = (await _events(client, clinic, client_id=C2))["data"]["events"]
+    assert [(e["request_id"], e["client_ids"]) for e in events] == [("w-2", [C2]), ("w-1", [C2])]
+
+
+async def test_buffered_reads_survive_a_failed_flush(clinic: Clinic, db: Database) -> None:
+    broken = Database.from_settings(make_settings("sqlite+aiosqlite:////nonexistent-dir/audit.db"))
+    writer = AuditWriter(broken)
+    writer.add(_entry(1, clients=(C1,)))
+    with pytest.raises(OperationalError):
+        await writer.flush()
+    assert writer.pending == 1
+    await broken.dispose()
+    # The same entries are written once the database is reachable again.
+    writer._database = db
+    await writer.close()
+    assert writer.pending == 0
+    assert await count_rows(db, "audit_events") == 1
+    assert await count_rows(db, "audit_event_clients") == 1

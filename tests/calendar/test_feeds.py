@@ -437,3 +437,18 @@ async def test_feed_fetch_is_audited_and_runs_constant_queries(
     assert read["actor_user_id"] is None
     assert read["client_ids"] == sorted([C5, C6])
     assert read["details"]["endpoint"] == "calendar-feed"
+
+
+async def test_unchanged_feed_revalidates_with_304(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    created = (await _create(client, clinic.headers("therapist"))).json()
+    first = await client.get(created["path"])
+    etag = first.headers["etag"]
+    again = await client.get(created["path"], headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    stale = await client.get(created["path"], headers={"If-None-Match": '"other"'})
+    assert stale.status_code == 200
+    assert stale.content == first.content

@@ -238,8 +238,10 @@ def render_calendar(
 
 
 def _vtimezone(name: str, instants: list[datetime]) -> Timezone:
-    first: date = min(instants).date() - timedelta(days=1)
-    last: date = max(instants).date() + timedelta(days=2)
+    # A year past the last event, so that clients extending a series or moving an event still
+    # find the zone's rules; the cost is two lines per year.
+    first: date = min(instants).date() - timedelta(days=7)
+    last: date = max(instants).date() + timedelta(days=366)
     return Timezone.from_tzinfo(zone(name), first_date=first, last_date=last)
 
 

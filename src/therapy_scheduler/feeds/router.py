@@ -3,6 +3,7 @@ token in the path, which is why access logs and metrics record only the route te
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -98,8 +99,9 @@ async def calendar_feed(request: Request, feed_token: str) -> Response:
         entity_type="calendar_feed",
         entity_id=str(rendered.feed_id),
     )
-    return Response(
-        rendered.body,
-        media_type="text/calendar; charset=utf-8",
-        headers={"Content-Disposition": 'inline; filename="sessions.ics"'},
-    )
+    # Calendar clients that revalidate get a 304 without the body when nothing changed.
+    etag = '"' + hashlib.sha256(rendered.body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Content-Disposition": 'inline; filename="sessions.ics"'}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="text/calendar; charset=utf-8", headers=headers)
