@@ -15,10 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from therapy_scheduler import __version__
+from therapy_scheduler.audit.router import router as audit_router
 from therapy_scheduler.auth.tokens import TokenVerifier
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError
+from therapy_scheduler.feeds.router import router as feeds_router
+from therapy_scheduler.kit.audit_writer import AuditWriter
 from therapy_scheduler.kit.cache import make_cache
 from therapy_scheduler.kit.http import ServiceMiddleware
 from therapy_scheduler.kit.jsonresponse import JSON, error_body
@@ -34,10 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database.from_settings(settings)
     metrics = Metrics()
+    audit_writer = AuditWriter(database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await audit_writer.close()
         await app.state.cache.close()
         await database.dispose()
 
@@ -56,11 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tokens = TokenVerifier(settings)
     app.state.cache = make_cache(settings)
     app.state.metrics = metrics
+    app.state.audit_writer = audit_writer
 
     _install_error_handlers(app)
     _install_operational_routes(app)
     app.include_router(schedule_router)
     app.include_router(reference_router)
+    app.include_router(audit_router)
+    app.include_router(feeds_router)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -1,18 +1,37 @@
 """Audit events, written in the same transaction as the change they describe.
 
-Payloads carry ids, codes and counts only: never names, notes, contact data or tokens.
+Payloads carry ids, codes and counts only: never names, notes, contact data or tokens. The audit tables
+are append-only (database triggers reject UPDATE and DELETE), so nothing here ever changes a row.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import AuditEvent
+from therapy_scheduler.models import AuditEvent, AuditEventClient
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append; `client_ids` are the clients it concerns (indexed for the client filter)."""
+
+    organization_id: uuid.UUID
+    actor_user_id: uuid.UUID | None
+    action: str
+    entity_type: str
+    entity_id: str
+    request_id: str | None
+    occurred_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    client_ids: tuple[uuid.UUID, ...] = ()
 
 
 async def record(
@@ -25,17 +44,97 @@ async def record(
     entity_id: uuid.UUID | str,
     request_id: str | None,
     details: dict[str, Any] | None = None,
+    client_ids: Iterable[uuid.UUID] = (),
 ) -> None:
-    """Append one audit event (e.g. action="session.cancel", entity_type="session")."""
-    await conn.execute(
-        insert(AuditEvent).values(
-            organization_id=organization_id,
-            actor_user_id=actor_user_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            request_id=request_id,
-            occurred_at=utcnow(),
-            details=details or {},
-        )
+    """Append one audit event (e.g. action="session.cancel", entity_type="session").
+
+    Pass `client_ids` for the clients the change concerns (a session's client) so that the audit log
+    can be filtered by client; an event about a client entity is indexed under that client anyway.
+    """
+    clients = list(dict.fromkeys(client_ids))
+    if entity_type == "client":
+        own = _as_uuid(entity_id)
+        if own is not None and own not in clients:
+            clients.insert(0, own)
+    await append_entries(
+        conn,
+        [
+            AuditEntry(
+                organization_id=organization_id,
+                actor_user_id=actor_user_id,
+                action=action,
+                entity_type=entity_type,
+                entity_id=str(entity_id),
+                request_id=request_id,
+                occurred_at=utcnow(),
+                details=details or {},
+                client_ids=tuple(clients),
+            )
+        ],
     )
+
+
+async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
+    """Insert events (and their client index rows) with two statements whatever their number."""
+    if not entries:
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "organization_id": e.organization_id,
+            "actor_user_id": e.actor_user_id,
+            "action": e.action,
+            "entity_type": e.entity_type,
+            "entity_id": e.entity_id,
+            "request_id": e.request_id,
+            "occurred_at": e.occurred_at,
+            "details": e.details,
+        }
+        for e in entries
+    ]
+    if not any(e.client_ids for e in entries):
+        await conn.execute(insert(AuditEvent), rows)
+        return
+    ids = await _reserve_ids(conn, len(rows))
+    for row, event_id in zip(rows, ids, strict=True):
+        row["id"] = event_id
+    await conn.execute(insert(AuditEvent), rows)
+    client_rows = [
+        {
+            "audit_event_id": event_id,
+            "client_id": client_id,
+            "organization_id": e.organization_id,
+            "occurred_at": e.occurred_at,
+        }
+        for event_id, e in zip(ids, entries, strict=True)
+        for client_id in dict.fromkeys(e.client_ids)
+    ]
+    await conn.execute(insert(AuditEventClient), client_rows)
+
+
+async def _reserve_ids(conn: AsyncConnection, count: int) -> list[int]:
+    """Ids for `count` new events, so that their client rows can be inserted in one statement.
+
+    (INSERT ... RETURNING in parameter order falls back to one row per statement on SQLite.)
+    """
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(int(r[0]) for r in result)
+    # SQLite: a write transaction starts with BEGIN IMMEDIATE and so holds the database's write
+    # lock; no other connection can take these ids before this transaction ends.
+    top = (await conn.execute(select(func.max(AuditEvent.id)))).scalar() or 0
+    return list(range(top + 1, top + 1 + count))
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,8 +1,9 @@
 """ORM classes (tables) of therapy-scheduler, one module per aggregate."""
 
-from therapy_scheduler.models.audit import AuditEvent
+from therapy_scheduler.models.audit import AuditEvent, AuditEventClient
 from therapy_scheduler.models.authorization import Authorization, AuthorizationService
 from therapy_scheduler.models.availability import AvailabilityWindow, TimeOff
+from therapy_scheduler.models.calendar_feed import CalendarFeed
 from therapy_scheduler.models.hold import Hold, HoldOccurrence
 from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
@@ -11,9 +12,11 @@ from therapy_scheduler.models.session import Cancellation, Session
 
 __all__ = [
     "AuditEvent",
+    "AuditEventClient",
     "Authorization",
     "AuthorizationService",
     "AvailabilityWindow",
+    "CalendarFeed",
     "Cancellation",
     "Caseload",
     "Client",

@@ -161,6 +161,7 @@ class SessionIn(_Record):
     service_code: Annotated[str, Field(max_length=8)] | None = None
     authorization_id: uuid.UUID | None = None
     notes: Annotated[str, Field(max_length=10_000)] | None = None
+    series_id: uuid.UUID | None = None  # sessions of one recurring booking share it
 
     @field_validator("service_code")
     @classmethod

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.responses import error_responses
 from therapy_scheduler.kit.time import utcnow
@@ -29,9 +30,11 @@ async def get_schedule_data_batch(
     params: Annotated[ScheduleBatchParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:
-    return await service.schedule_batch(
+    result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
+    _note_batch_read(request, principal, result)
+    return result
 
 
 @router.post(
@@ -44,9 +47,11 @@ async def post_schedule_data_batch(
     params: Annotated[ScheduleBatchBody, Body()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:
-    return await service.schedule_batch(
+    result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
+    _note_batch_read(request, principal, result)
+    return result
 
 
 @router.get(
@@ -59,6 +64,20 @@ async def get_sessions_optimized(
     params: Annotated[SessionsParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:
-    return await service.sessions_page(
+    result = await service.sessions_page(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
+    )
+    data = result["data"]
+    note_phi_read(request, principal, endpoint="get-sessions-optimized", sessions=data["sessions"])
+    return result
+
+
+def _note_batch_read(request: Request, principal: Principal, result: dict[str, Any]) -> None:
+    data = result["data"]
+    note_phi_read(
+        request,
+        principal,
+        endpoint="get-schedule-data-batch",
+        sessions=data["sessions"],
+        extra=data.get("conflicts", ()),
     )

@@ -1,0 +1,69 @@
+"""Recording reads of PHI: which clients' sessions a caller was shown.
+
+One `phi.read` event per response that showed at least one session, holding the endpoint, counts and
+the distinct client ids (ids only, no names). It goes through the in-process AuditWriter, so the read
+path does no extra database work (see kit/audit_writer.py for the durability trade-off).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import Request
+
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.kit.audit import AuditEntry
+from therapy_scheduler.kit.audit_writer import AuditWriter
+from therapy_scheduler.kit.time import utcnow
+
+PHI_READ = "phi.read"
+
+
+def client_ids_shown(items: Iterable[Mapping[str, Any]]) -> list[uuid.UUID]:
+    """Distinct client ids, in first-seen order, of serialized sessions or conflicts."""
+    seen: dict[uuid.UUID, None] = {}
+    for item in items:
+        raw = item.get("client_id")
+        if raw:
+            seen.setdefault(uuid.UUID(str(raw)), None)
+    return list(seen)
+
+
+def note_phi_read(
+    request: Request,
+    principal: Principal | None,
+    *,
+    endpoint: str,
+    sessions: list[Mapping[str, Any]],
+    extra: Iterable[Mapping[str, Any]] = (),
+    organization_id: uuid.UUID | None = None,
+    entity_type: str = "sessions",
+    entity_id: str | None = None,
+) -> None:
+    """Queue a `phi.read` event for what this response showed; nothing when it showed no session."""
+    if not sessions:
+        return
+    writer: AuditWriter = request.app.state.audit_writer
+    clients = client_ids_shown([*sessions, *extra])
+    org = organization_id or (principal.organization_id if principal else None)
+    if org is None:
+        return
+    writer.add(
+        AuditEntry(
+            organization_id=org,
+            actor_user_id=principal.user_id if principal else None,
+            action=PHI_READ,
+            entity_type=entity_type,
+            entity_id=entity_id or endpoint,
+            request_id=getattr(request.state, "request_id", None),
+            occurred_at=utcnow(),
+            details={
+                "endpoint": endpoint,
+                "session_count": len(sessions),
+                "client_count": len(clients),
+            },
+            client_ids=tuple(clients),
+        )
+    )

@@ -1,0 +1,381 @@
+"""GET /admin/audit-events: admins only, tenant-scoped, filters, keyset paging; append-only table;
+phi.read events for the read endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from tests.conftest import count_rows, make_settings
+from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B, U_ADMIN, U_B, U_SCHED, U_T1, Clinic
+from therapy_scheduler.db import Database
+from therapy_scheduler.kit.audit import AuditEntry, append_entries, record
+from therapy_scheduler.kit.audit_writer import AuditWriter
+
+URL = "/admin/audit-events"
+BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+async def _events(client: httpx.AsyncClient, clinic: Clinic, **params: Any) -> dict[str, Any]:
+    response = await client.get(URL, params=params, headers=clinic.headers("admin"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _all_pages(
+    client: httpx.AsyncClient, clinic: Clinic, **params: Any
+) -> tuple[list[int], int]:
+    ids: list[int] = []
+    pages = 0
+    cursor: str | None = None
+    while True:
+        query = dict(params)
+        if cursor:
+            query["cursor"] = cursor
+        body = await _events(client, clinic, **query)
+        pages += 1
+        ids += [e["id"] for e in body["data"]["events"]]
+        cursor = body["data"]["pagination"]["next_cursor"]
+        assert body["data"]["pagination"]["has_more"] is (cursor is not None)
+        if cursor is None:
+            return ids, pages
+
+
+def _entry(
+    n: int,
+    *,
+    org: str = ORG_A,
+    actor: str | None = U_ADMIN,
+    action: str = "session.cancel",
+    entity_type: str = "session",
+    clients: tuple[str, ...] = (),
+    minutes: int | None = None,
+) -> AuditEntry:
+    return AuditEntry(
+        organization_id=uuid.UUID(org),
+        actor_user_id=uuid.UUID(actor) if actor else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=f"entity-{n}",
+        request_id=f"req-{n}",
+        occurred_at=BASE + timedelta(minutes=n if minutes is None else minutes),
+        details={"n": n},
+        client_ids=tuple(uuid.UUID(c) for c in clients),
+    )
+
+
+async def _seed(db: Database) -> list[tuple[int, AuditEntry]]:
+    """30 events of org A (several sharing a timestamp) and 3 of org B; returns (id, entry) of org A
+    in insertion order."""
+    entries: list[AuditEntry] = []
+    for n in range(30):
+        entries.append(
+            _entry(
+                n,
+                # Events 10..14 share one instant, so paging must break ties on the id.
+                minutes=10 if 10 <= n < 15 else n,
+                actor=(U_ADMIN, U_SCHED, U_T1)[n % 3],
+                action=("session.cancel", "phi.read", "calendar_feed.create")[n % 3],
+                entity_type=("session", "sessions", "calendar_feed")[n % 3],
+                clients=((C1,), (C1, C2), (C3,), ())[n % 4],
+            )
+        )
+    foreign = [_entry(100 + n, org=ORG_B, actor=U_B, clients=(CB,)) for n in range(3)]
+    async with db.write() as conn:
+        await append_entries(conn, entries + foreign)
+        rows = (
+            await conn.execute(
+                text("SELECT id, entity_id FROM audit_events WHERE request_id LIKE 'req-%'")
+            )
+        ).all()
+    by_entity = {entity_id: event_id for event_id, entity_id in rows}
+    return [(by_entity[e.entity_id], e) for e in entries]
+
+
+def _newest_first(seeded: list[tuple[int, AuditEntry]]) -> list[int]:
+    return [i for i, _ in sorted(seeded, key=lambda p: (p[1].occurred_at, p[0]), reverse=True)]
+
+
+@pytest.mark.parametrize("who", ["scheduler", "therapist", "therapist2"])
+async def test_only_admins_read_the_audit_log(
+    client: httpx.AsyncClient, clinic: Clinic, who: str
+) -> None:
+    response = await client.get(URL, headers=clinic.headers(who))
+    assert response.status_code == 403
+    body = response.json()
+    assert body["code"] == "FORBIDDEN"
+    assert body["details"] == {"capability": "read_audit_log"}
+    assert (await client.get(URL)).status_code == 401
+    assert (await client.get(URL, headers=clinic.headers("inactive"))).status_code == 401
+
+
+async def test_paging_without_overlap_or_skip(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    seeded = await _seed(db)
+    ids, pages = await _all_pages(client, clinic, limit=4)
+    assert ids == _newest_first(seeded)
+    assert pages == 8  # 30 events, 4 per page
+    # The tie of events 10..14 (same instant) is ordered by id, newest id first.
+    tied = [i for i, e in seeded if e.occurred_at == BASE + timedelta(minutes=10)]
+    positions = [ids.index(i) for i in sorted(tied, reverse=True)]
+    assert positions == sorted(positions)
+
+
+async def test_other_organizations_events_are_invisible(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    seeded = await _seed(db)
+    ids, _ = await _all_pages(client, clinic, limit=200)
+    assert set(ids) == {i for i, _ in seeded}
+    body = await _events(client, clinic, client_id=CB)
+    assert body["data"]["events"] == []
+    body = await _events(client, clinic, actor_user_id=U_B)
+    assert body["data"]["events"] == []
+    response = await client.get(URL, params={"limit": 200}, headers=clinic.headers("admin_b"))
+    events = response.json()["data"]["events"]
+    assert [e["entity_id"] for e in events] == ["entity-102", "entity-101", "entity-100"]
+    assert {e["actor_user_id"] for e in events} == {U_B}
+
+
+async def test_filters(client: httpx.AsyncClient, clinic: Clinic, db: Database) -> None:
+    seeded = await _seed(db)
+
+    def expect(pred: Any) -> list[int]:
+        return _newest_first([(i, e) for i, e in seeded if pred(e)])
+
+    ids, _ = await _all_pages(client, clinic, actor_user_id=U_SCHED, limit=3)
+    assert ids == expect(lambda e: e.actor_user_id == uuid.UUID(U_SCHED))
+    ids, _ = await _all_pages(client, clinic, action="phi.read", limit=3)
+    assert ids == expect(lambda e: e.action == "phi.read")
+    ids, _ = await _all_pages(client, clinic, entity_type="calendar_feed", limit=3)
+    assert ids == expect(lambda e: e.entity_type == "calendar_feed")
+    ids, _ = await _all_pages(client, clinic, entity_type="session", entity_id="entity-9")
+    assert ids == expect(lambda e: e.entity_id == "entity-9")
+    assert len(ids) == 1
+    ids, _ = await _all_pages(client, clinic, client_id=C1, limit=3)
+    assert ids == expect(lambda e: uuid.UUID(C1) in e.client_ids)
+    assert len(ids) == 16
+    ids, _ = await _all_pages(client, clinic, client_id=C2, action="phi.read", limit=2)
+    assert ids == expect(lambda e: uuid.UUID(C2) in e.client_ids and e.action == "phi.read")
+    since, until = BASE + timedelta(minutes=10), BASE + timedelta(minutes=20)
+    ids, _ = await _all_pages(
+        client,
+        clinic,
+        since="2026-06-01T12:10:00Z",
+        until="2026-06-01T08:20:00-04:00",
+        limit=4,
+    )
+    assert ids == expect(lambda e: since <= e.occurred_at < until)
+    assert len(ids) == 10  # minutes 10 (x6: events 10..14 and 10), 15..19
+    ids, _ = await _all_pages(client, clinic, client_id=C3, since="2026-06-01T12:10:00Z")
+    assert ids == expect(lambda e: uuid.UUID(C3) in e.client_ids and e.occurred_at >= since)
+
+
+async def test_event_shape(client: httpx.AsyncClient, clinic: Clinic, db: Database) -> None:
+    seeded = await _seed(db)
+    body = await _events(client, clinic, entity_type="sessions", entity_id="entity-1")
+    event_id = next(i for i, e in seeded if e.entity_id == "entity-1")
+    assert body == {
+        "success": True,
+        "data": {
+            "events": [
+                {
+                    "id": event_id,
+                    "occurred_at": "2026-06-01T12:01:00Z",
+                    "actor_user_id": U_SCHED,
+                    "action": "phi.read",
+                    "entity_type": "sessions",
+                    "entity_id": "entity-1",
+                    "request_id": "req-1",
+                    "client_ids": sorted([C1, C2]),
+                    "details": {"n": 1},
+                }
+            ],
+            "pagination": {"limit": 50, "has_more": False, "next_cursor": None},
+        },
+        "filters": {
+            "actor_user_id": None,
+            "client_id": None,
+            "entity_type": "sessions",
+            "entity_id": "entity-1",
+            "action": None,
+            "since": None,
+            "until": None,
+            "limit": 50,
+            "cursor": None,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"cursor": "not-a-cursor"}, "INVALID_CURSOR"),
+        ({"cursor": "eyJ0IjoiMjAyNi0wNi0wMVQxMjowMDowMFoiLCJpIjoieCJ9"}, "INVALID_CURSOR"),
+        ({"limit": "0"}, "VALIDATION_ERROR"),
+        ({"limit": "201"}, "VALIDATION_ERROR"),
+        ({"client_id": "C1"}, "VALIDATION_ERROR"),
+        ({"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00Z"}, "VALIDATION_ERROR"),
+        ({"since": "2026-06-01T00:00:00"}, "VALIDATION_ERROR"),
+        ({"entity_id": "x"}, "VALIDATION_ERROR"),
+    ],
+)
+async def test_bad_input(
+    client: httpx.AsyncClient, clinic: Clinic, params: dict[str, str], code: str
+) -> None:
+    response = await client.get(URL, params=params, headers=clinic.headers("admin"))
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET action = 'tampered'",
+        "DELETE FROM audit_events",
+        "UPDATE audit_event_clients SET client_id = organization_id",
+        "DELETE FROM audit_event_clients",
+    ],
+)
+async def test_audit_tables_are_append_only(db: Database, clinic: Clinic, statement: str) -> None:
+    async with db.write() as conn:
+        await append_entries(conn, [_entry(1, clients=(C1, C2))])
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with db.write() as conn:
+            await conn.execute(text(statement))
+    assert await count_rows(db, "audit_events") == 1
+    assert await count_rows(db, "audit_event_clients") == 2
+    async with db.read() as conn:
+        action = (await conn.execute(text("SELECT action FROM audit_events"))).scalar_one()
+    assert action == "session.cancel"
+
+
+async def test_therapist_viewing_sessions_is_recorded(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    response = await client.get(
+        "/get-sessions-optimized",
+        headers={**clinic.headers("therapist"), "X-Request-ID": "read-by-tara"},
+    )
+    assert response.status_code == 200
+    assert len(response.json()["data"]["sessions"]) == 6
+    body = await _events(client, clinic, actor_user_id=U_T1)
+    [event] = body["data"]["events"]
+    assert event["action"] == "phi.read"
+    assert event["entity_type"] == "sessions"
+    assert event["entity_id"] == "get-sessions-optimized"
+    assert event["request_id"] == "read-by-tara"
+    assert event["client_ids"] == sorted([C1, C3])
+    assert event["details"] == {
+        "endpoint": "get-sessions-optimized",
+        "session_count": 6,
+        "client_count": 2,
+    }
+    # The client filter finds the read for either client, and not for a client it did not show.
+    assert [e["id"] for e in (await _events(client, clinic, client_id=C3))["data"]["events"]] == [
+        event["id"]
+    ]
+    assert (await _events(client, clinic, client_id=C2))["data"]["events"] == []
+
+
+async def test_schedule_batch_reads_are_recorded(client: httpx.AsyncClient, clinic: Clinic) -> None:
+    params = {"start_date": "2027-03-09", "end_date": "2027-03-10"}
+    for method in ("GET", "POST"):
+        if method == "GET":
+            response = await client.get(
+                "/get-schedule-data-batch", params=params, headers=clinic.headers("scheduler")
+            )
+        else:
+            response = await client.post(
+                "/get-schedule-data-batch", json=params, headers=clinic.headers("scheduler")
+            )
+        assert response.status_code == 200
+    # A read that showed no session records nothing.
+    empty = await client.get(
+        "/get-schedule-data-batch",
+        params={"start_date": "2030-01-01", "end_date": "2030-01-02"},
+        headers=clinic.headers("scheduler"),
+    )
+    assert empty.json()["data"]["sessions"] == []
+    body = await _events(client, clinic, actor_user_id=U_SCHED, action="phi.read")
+    events = body["data"]["events"]
+    assert len(events) == 2
+    for event in events:
+        assert event["entity_id"] == "get-schedule-data-batch"
+        assert event["client_ids"] == sorted([C1, C2])
+        assert event["details"] == {
+            "endpoint": "get-schedule-data-batch",
+            "session_count": 3,
+            "client_count": 2,
+        }
+
+
+async def test_shutdown_flushes_buffered_reads(
+    app_and_client: tuple[Any, httpx.AsyncClient], clinic: Clinic, db: Database
+) -> None:
+    app, client = app_and_client
+    for _ in range(3):
+        response = await client.get("/get-sessions-optimized", headers=clinic.headers("admin"))
+        assert response.status_code == 200
+    await app.state.audit_writer.close()
+    assert app.state.audit_writer.pending == 0
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT action, entity_id FROM audit_events ORDER BY id"),
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("phi.read", "get-sessions-optimized")] * 3
+    assert await count_rows(db, "audit_event_clients") == 3 * 3  # C1, C2, C3 each time
+
+
+async def test_record_indexes_the_clients_of_a_write(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    async with db.write() as conn:
+        await record(
+            conn,
+            organization_id=uuid.UUID(ORG_A),
+            actor_user_id=uuid.UUID(U_SCHED),
+            action="client.update",
+            entity_type="client",
+            entity_id=uuid.UUID(C2),
+            request_id="w-1",
+        )
+        await record(
+            conn,
+            organization_id=uuid.UUID(ORG_A),
+            actor_user_id=uuid.UUID(U_SCHED),
+            action="session.cancel",
+            entity_type="session",
+            entity_id="some-session",
+            request_id="w-2",
+            details={"late_cancellation": False},
+            client_ids=[uuid.UUID(C2), uuid.UUID(C2)],
+        )
+    events = (await _events(client, clinic, client_id=C2))["data"]["events"]
+    assert [(e["request_id"], e["client_ids"]) for e in events] == [("w-2", [C2]), ("w-1", [C2])]
+
+
+async def test_buffered_reads_survive_a_failed_flush(clinic: Clinic, db: Database) -> None:
+    broken = Database.from_settings(make_settings("sqlite+aiosqlite:////nonexistent-dir/audit.db"))
+    writer = AuditWriter(broken)
+    writer.add(_entry(1, clients=(C1,)))
+    with pytest.raises(OperationalError):
+        await writer.flush()
+    assert writer.pending == 1
+    await broken.dispose()
+    # The same entries are written once the database is reachable again.
+    writer._database = db
+    await writer.close()
+    assert writer.pending == 0
+    assert await count_rows(db, "audit_events") == 1
+    assert await count_rows(db, "audit_event_clients") == 1
