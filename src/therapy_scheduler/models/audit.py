@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import CreatedAt, OrgFK
 
-# Both audit tables are append-only for the application: migration 0005 adds triggers that reject every
+# Both audit tables are append-only for the application: migration 0002 adds triggers that reject every
 # UPDATE and DELETE (SQLite and PostgreSQL), and no code path issues one.
 _EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
 

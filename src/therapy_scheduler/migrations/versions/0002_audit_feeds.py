@@ -1,6 +1,6 @@
 """audit log filters and append-only triggers; calendar feeds
 
-Revision ID: 0005
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26 10:00:00
 
@@ -17,7 +17,7 @@ from alembic import op
 
 import therapy_scheduler.db
 
-revision: str = "0005"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
