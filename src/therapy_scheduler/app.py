@@ -101,7 +101,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSON(body, status_code=400)
         fields = [
             {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query")),
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query"))
+                or "body",
                 "message": _clean_message(str(e.get("msg", "invalid value"))),
                 "type": e.get("type"),
             }

@@ -13,7 +13,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, get_settings
@@ -26,12 +28,13 @@ from therapy_scheduler.reference.demo import DemoUsers, build_demo
 from therapy_scheduler.reference.importer import import_document, parse_document
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    # One line whatever the terminal width, and the message is data, never rich markup.
+    console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 
@@ -139,6 +142,9 @@ def import_file(path: Annotated[Path, typer.Argument(help="JSON import document"
         counts = _load(settings, raw, "import")
     except AppError as exc:
         _fail(exc.message)
+    except IntegrityError as exc:
+        # A rule the checks above do not know of; the transaction was rolled back.
+        _fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported")
     for kind, count in counts.items():
         print(f"{kind}: {count}")
 

@@ -95,10 +95,14 @@ class ServiceMiddleware:
                         415, "UNSUPPORTED_MEDIA_TYPE", "Request body must be application/json"
                     )
                     return
-            await self.app(scope, self._limited(receive), send_wrapper)
-        except _BodyTooLarge:
-            if not status_holder["started"]:
-                await reject(413, "PAYLOAD_TOO_LARGE", "Request body exceeds the size limit")
+                # Read the whole (bounded) body before the app sees it: a framework that reads the
+                # body itself would turn an error raised from `receive` into its own 400.
+                try:
+                    receive = await self._buffered(receive)
+                except _BodyTooLarge:
+                    await reject(413, "PAYLOAD_TOO_LARGE", "Request body exceeds the size limit")
+                    return
+            await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if status_holder["started"]:
                 raise
@@ -131,17 +135,28 @@ class ServiceMiddleware:
                 request_id,
             )
 
-    def _limited(self, receive: Receive) -> Receive:
+    async def _buffered(self, receive: Receive) -> Receive:
+        """Receive the whole body (at most `max_body_bytes`, whatever Content-Length claims) and
+        return a `receive` that replays it, then passes through (e.g. `http.disconnect`)."""
+        chunks: list[bytes] = []
         seen = 0
-        limit = self.max_body_bytes
-
-        async def wrapped() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                pending: list[Message] = [message]
+                break
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(body)
+            if not message.get("more_body", False):
+                pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+                break
 
-        return wrapped
+        async def replay() -> Message:
+            if pending:
+                return pending.pop(0)
+            return await receive()
+
+        return replay

@@ -217,7 +217,10 @@ def build_demo(
     authorizations: list[dict[str, Any]] = []
     for i in range(clients):
         name = _name(rng)
-        team = [rng.choice(bcbas)["id"], *[t["id"] for t in rng.sample(direct, 2)]]
+        team = [
+            rng.choice(bcbas)["id"],
+            *[t["id"] for t in rng.sample(direct, min(2, len(direct)))],
+        ]
         born = today - timedelta(days=rng.randint(2 * 365, 14 * 365))
         people.append(
             {

@@ -56,7 +56,7 @@ def json_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return out or "document"
 
 
 def _message(error: Any) -> str:
@@ -417,6 +417,15 @@ class _References:
         if len(set(emails)) != len(emails):
             dup = next(e for e in emails if emails.count(e) > 1)
             raise ImportFailed(f"users[{emails.index(dup)}].email: duplicate email {dup}")
+        # The e-mail is unique across the service: another user (another id) may already hold it.
+        by_email = {e: (i, u.id) for i, (e, u) in enumerate(zip(emails, d.users, strict=True))}
+        for chunk in _chunks(list(by_email), 500):
+            for r in await self.conn.execute(
+                select(User.id, User.email).where(User.email.in_(chunk))
+            ):
+                index, user_id = by_email[r.email]
+                if r.id != user_id:
+                    raise ImportFailed(f"users[{index}].email: already used by another user")
 
     def default_service(self, therapist_id: uuid.UUID) -> str:
         return self.org_service.get(self.therapist_org[therapist_id], "97153")

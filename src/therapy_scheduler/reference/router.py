@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.params import StrictBool, WordList
@@ -18,7 +18,8 @@ router = APIRouter(tags=["reference data"])
 class DropdownQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    types: WordList = ["all"]
+    # validate_default: the default "all" must be expanded like an explicit `types=all`.
+    types: WordList = Field(default=["all"], validate_default=True)
     include_inactive: StrictBool = False
     include_contact: StrictBool = False
 

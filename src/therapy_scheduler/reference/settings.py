@@ -58,4 +58,7 @@ class OrganizationSettings(BaseModel):
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> OrganizationSettings:
-        return cls.model_validate(raw or {})
+        """Settings as stored on the organization row. Keys this version does not know (written by a
+        newer version, or by hand) are ignored rather than failing every request of the organization."""
+        known = {k: v for k, v in (raw or {}).items() if k in cls.model_fields}
+        return cls.model_validate(known)
