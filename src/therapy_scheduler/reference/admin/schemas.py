@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from therapy_scheduler.kit.params import CalendarDate, StrictBool, TimeZoneName
 from therapy_scheduler.reference.admin.common import PageParams
@@ -46,6 +46,12 @@ class Patch(Body):
         if value is None and info.field_name in cls.required:
             raise ValueError("may not be null")
         return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Patch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
