@@ -62,6 +62,8 @@ class Validated:
     problems: list[Problem] = field(default_factory=list)
     # Ids of records that were themselves invalid: references to them are not reported twice.
     invalid_ids: dict[str, set[uuid.UUID]] = field(default_factory=dict)
+    # For each kind, the source index of every valid record (invalid ones are left out of `document`).
+    positions: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _message(error: Any) -> str:
@@ -83,6 +85,7 @@ def validate_document(raw: Any) -> Validated:
     problems: list[Problem] = []
     invalid: dict[str, set[uuid.UUID]] = {}
     records: dict[str, list[Any]] = {}
+    positions: dict[str, list[int]] = {}
     for key in raw:
         if key not in KINDS:
             problems.append(
@@ -95,9 +98,11 @@ def validate_document(raw: Any) -> Validated:
             continue
         model = _record_model(kind)
         valid: list[Any] = []
+        positions[kind] = []
         for i, item in enumerate(items):
             try:
                 valid.append(model.model_validate(item))
+                positions[kind].append(i)
             except ValidationError as exc:
                 problems += [Problem((kind, i, *e["loc"]), _message(e)) for e in exc.errors()]
                 bad_id = _raw_id(item)
@@ -105,7 +110,7 @@ def validate_document(raw: Any) -> Validated:
                     invalid.setdefault(kind, set()).add(bad_id)
         records[kind] = valid
     document = ImportDocument.model_construct(None, **records)
-    return Validated(document, problems, invalid)
+    return Validated(document, problems, invalid, positions)
 
 
 def _raw_id(item: Any) -> uuid.UUID | None:
@@ -157,6 +162,7 @@ async def run_import(
                 progress=progress,
                 known_problems=[*(source_problems or []), *validated.problems],
                 invalid_ids=validated.invalid_ids,
+                positions=validated.positions,
                 scope_org=scope_org,
             )
             if before_commit is not None and not dry_run:
@@ -179,13 +185,15 @@ async def import_document(
     progress: Progress | None = None,
     known_problems: list[Problem] | None = None,
     invalid_ids: dict[str, set[uuid.UUID]] | None = None,
+    positions: dict[str, list[int]] | None = None,
     scope_org: uuid.UUID | None = None,
 ) -> dict[str, int]:
     """Upsert every record of `doc` inside the caller's transaction. Problems (those already found in
     the records' shapes, then every invalid reference, foreign id, duplicate e-mail or overlap) raise
     ImportFailed before anything is written."""
     refs = References(conn, doc, invalid_ids=invalid_ids, scope_org=scope_org)
-    problems = [*(known_problems or []), *await refs.check()]
+    found = [_at_source(p, positions or {}) for p in await refs.check()]
+    problems = [*(known_problems or []), *found]
     if problems:
         raise ImportFailed(sorted(problems, key=_problem_order))
     step = progress or (lambda _kind, _done, _total: None)
@@ -374,3 +382,14 @@ def _problem_order(problem: Problem) -> tuple[int, int, str]:
     kind = KINDS.index(str(loc[0])) if loc and loc[0] in KINDS else -1
     index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
     return (kind, index, json_path(loc))
+
+
+def _at_source(problem: Problem, positions: dict[str, list[int]]) -> Problem:
+    """A problem of the validated document, placed at its record's index in the source."""
+
+    def place(loc: Loc | None) -> Loc | None:
+        if loc is None or len(loc) < 2 or not isinstance(loc[1], int) or loc[0] not in positions:
+            return loc
+        return (loc[0], positions[str(loc[0])][loc[1]], *loc[2:])
+
+    return Problem(place(problem.loc) or (), problem.message, place(problem.other))

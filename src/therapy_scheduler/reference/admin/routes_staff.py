@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 
+from therapy_scheduler.kit.params import StrictBool
 from therapy_scheduler.kit.responses import error_responses
-from therapy_scheduler.reference.admin import authorizations, crud, users
+from therapy_scheduler.reference.admin import authorizations, crud, imports, users
 from therapy_scheduler.reference.admin.common import AdminContext, admin_context
 from therapy_scheduler.reference.admin.schemas import (
     AuthorizationCreate,
@@ -135,3 +136,29 @@ async def update_settings(
     ],
 ) -> Out:
     return await users.update_settings(ctx=ctx, changes=changes)
+
+
+# --- bulk import --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/import",
+    summary="Bulk import into your organization (admin); dry_run=true only reports problems",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        413,
+        415,
+        s400="Invalid input (VALIDATION_ERROR, INVALID_JSON, IMPORT_INVALID with details.problems)",
+    ),
+)
+async def import_document(
+    ctx: Ctx,
+    document: Annotated[
+        dict[str, Any],
+        Body(description="The import document of SPEC §8 without `organizations`"),
+    ],
+    dry_run: Annotated[StrictBool, Query()] = False,
+) -> Out:
+    return await imports.import_for_organization(ctx=ctx, document=document, dry_run=dry_run)
