@@ -1,4 +1,4 @@
-"""Therapists, clients (with their caseload) and locations of the caller's organization.
+"""Therapists and clients (with their caseload) of the caller's organization.
 
 Who may do what (SPEC §4): admins and schedulers read all three and manage clients and locations;
 only admins manage therapists. Emails and phones appear only for roles that may see contact data.
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Caseload, Client, Location, Session, Therapist
+from therapy_scheduler.models import Caseload, Client, Session, Therapist
 from therapy_scheduler.reference.admin import crud
 from therapy_scheduler.reference.admin.common import AdminContext, name_filter
 from therapy_scheduler.reference.admin.crud import Resource, instant
@@ -24,9 +24,6 @@ from therapy_scheduler.reference.admin.schemas import (
     ClientCreate,
     ClientListParams,
     ClientPatch,
-    LocationCreate,
-    LocationListParams,
-    LocationPatch,
     TherapistCreate,
     TherapistListParams,
     TherapistPatch,
@@ -68,15 +65,6 @@ def serialize_client(row: Row[Any], contact: bool) -> dict[str, Any]:
     return _with_contact(out, row, contact)
 
 
-def serialize_location(row: Row[Any], _contact: bool) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "location_type": row.location_type,
-        "is_active": row.is_active,
-    }
-
-
 THERAPISTS = Resource(
     "therapist", Therapist, Therapist.full_name, C.MANAGE_CLIENTS, C.MANAGE_STAFF,
     serialize_therapist, "archived_at",
@@ -85,12 +73,6 @@ CLIENTS = Resource(
     "client", Client, Client.full_name, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
     serialize_client, "archived_at",
 )  # fmt: skip
-LOCATIONS = Resource(
-    "location", Location, Location.name, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
-    serialize_location, "is_active",
-)  # fmt: skip
-
-
 # --- therapists ---------------------------------------------------------------------------------
 
 
@@ -279,36 +261,3 @@ async def put_caseload(
             {"therapist_ids": [str(t) for t in wanted]},
         )
         return await _caseload(conn, ctx, client_id)
-
-
-# --- locations ----------------------------------------------------------------------------------
-
-
-async def create_location(*, ctx: AdminContext, body: LocationCreate) -> dict[str, Any]:
-    return await crud.create_record(ctx, LOCATIONS, body.model_dump())
-
-
-async def list_locations(*, ctx: AdminContext, params: LocationListParams) -> dict[str, Any]:
-    """Locations by name; inactive ones only when asked."""
-    filters: list[ColumnElement[bool]] = []
-    if params.location_type:
-        filters.append(Location.location_type == params.location_type)
-    if params.q:
-        filters.append(name_filter(Location.name, params.q))
-    if not params.include_inactive:
-        filters.append(Location.is_active.is_(True))
-    return await crud.list_records(ctx, LOCATIONS, params, filters)
-
-
-async def update_location(
-    *, ctx: AdminContext, location_id: uuid.UUID, patch: LocationPatch
-) -> dict[str, Any]:
-    return await crud.update_record(ctx, LOCATIONS, location_id, patch.changes())
-
-
-async def set_location_active(
-    *, ctx: AdminContext, location_id: uuid.UUID, active: bool
-) -> dict[str, Any]:
-    """Archive or restore a location (inactive locations cannot be booked; sessions keep them)."""
-    record, changed = await crud.set_archived(ctx, LOCATIONS, location_id, archive=not active)
-    return {"success": True, "data": record, "changed": changed}

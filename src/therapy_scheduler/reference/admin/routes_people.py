@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from therapy_scheduler.kit.responses import error_responses
-from therapy_scheduler.reference.admin import calendar, crud, people
+from therapy_scheduler.reference.admin import calendar, crud, locations, people
 from therapy_scheduler.reference.admin.common import AdminContext, admin_context
-from therapy_scheduler.reference.admin.people import CLIENTS, LOCATIONS, THERAPISTS
+from therapy_scheduler.reference.admin.locations import LOCATIONS
+from therapy_scheduler.reference.admin.people import CLIENTS, THERAPISTS
 from therapy_scheduler.reference.admin.schemas import (
     AvailabilityPut,
     CaseloadPut,
@@ -203,12 +204,12 @@ async def put_caseload(ctx: Ctx, client_id: uuid.UUID, body: CaseloadPut) -> Out
 
 @router.get("/locations", summary="List locations (admin, scheduler)", responses=READ)
 async def list_locations(ctx: Ctx, params: Annotated[LocationListParams, Query()]) -> Out:
-    return await people.list_locations(ctx=ctx, params=params)
+    return await locations.list_locations(ctx=ctx, params=params)
 
 
 @router.post("/locations", status_code=201, summary="Create a location", responses=WRITE)
 async def create_location(ctx: Ctx, body: LocationCreate) -> Out:
-    return _one(await people.create_location(ctx=ctx, body=body))
+    return _one(await locations.create_location(ctx=ctx, body=body))
 
 
 @router.get("/locations/{location_id}", summary="One location", responses=READ)
@@ -218,14 +219,14 @@ async def get_location(ctx: Ctx, location_id: uuid.UUID) -> Out:
 
 @router.patch("/locations/{location_id}", summary="Change a location", responses=WRITE)
 async def update_location(ctx: Ctx, location_id: uuid.UUID, body: LocationPatch) -> Out:
-    return _one(await people.update_location(ctx=ctx, location_id=location_id, patch=body))
+    return _one(await locations.update_location(ctx=ctx, location_id=location_id, patch=body))
 
 
 @router.post("/locations/{location_id}/archive", summary="Deactivate a location", responses=WRITE)
 async def archive_location(ctx: Ctx, location_id: uuid.UUID) -> Out:
-    return await people.set_location_active(ctx=ctx, location_id=location_id, active=False)
+    return await locations.set_location_active(ctx=ctx, location_id=location_id, active=False)
 
 
 @router.post("/locations/{location_id}/restore", summary="Reactivate a location", responses=WRITE)
 async def restore_location(ctx: Ctx, location_id: uuid.UUID) -> Out:
-    return await people.set_location_active(ctx=ctx, location_id=location_id, active=True)
+    return await locations.set_location_active(ctx=ctx, location_id=location_id, active=True)
