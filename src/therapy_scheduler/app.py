@@ -27,6 +27,8 @@ from therapy_scheduler.kit.http import ServiceMiddleware
 from therapy_scheduler.kit.jsonresponse import JSON, error_body
 from therapy_scheduler.kit.metrics import Metrics
 from therapy_scheduler.migrations import current_revision, head_revision
+from therapy_scheduler.reference.admin.routes_people import router as admin_people_router
+from therapy_scheduler.reference.admin.routes_staff import router as admin_staff_router
 from therapy_scheduler.reference.router import router as reference_router
 from therapy_scheduler.schedule.router import router as schedule_router
 
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference_router)
     app.include_router(audit_router)
     app.include_router(feeds_router)
+    app.include_router(admin_people_router)
+    app.include_router(admin_staff_router)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

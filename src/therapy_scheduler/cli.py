@@ -25,7 +25,9 @@ from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models import Organization, User
 from therapy_scheduler.reference.demo import DemoUsers, build_demo
-from therapy_scheduler.reference.importer import import_document, parse_document
+from therapy_scheduler.reference.import_csv import SourceError, load_csv
+from therapy_scheduler.reference.import_problems import ImportFailed, Problem, SourceMap
+from therapy_scheduler.reference.importer import ImportReport, run_import
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)
@@ -66,8 +68,14 @@ def migrate() -> None:
     console.print("migrations applied")
 
 
-def _load(settings: Settings, document: dict[str, Any], label: str) -> dict[str, int]:
-    doc = parse_document(document)
+def _load(
+    settings: Settings,
+    document: Any,
+    label: str,
+    *,
+    dry_run: bool = False,
+    source_problems: list[Problem] | None = None,
+) -> ImportReport:
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
     ) as bar:
@@ -78,9 +86,10 @@ def _load(settings: Settings, document: dict[str, Any], label: str) -> dict[str,
                 tasks[kind] = bar.add_task(f"{label} {kind}", total=total)
             bar.update(tasks[kind], completed=done)
 
-        async def work(db: Database) -> dict[str, int]:
-            async with db.write() as conn:
-                return await import_document(conn, doc, progress=step)
+        async def work(db: Database) -> ImportReport:
+            return await run_import(
+                db, document, dry_run=dry_run, progress=step, source_problems=source_problems
+            )
 
         return _run(settings, work)
 
@@ -99,7 +108,7 @@ def demo_data(
     document = build_demo(
         therapists=therapists, clients=clients, weeks=weeks, seed=seed, today=today
     )
-    counts = _load(settings, document, "demo")
+    counts = _load(settings, document, "demo").counts
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
@@ -128,25 +137,57 @@ def token(
 
 
 @app.command("import")
-def import_file(path: Annotated[Path, typer.Argument(help="JSON import document")]) -> None:
-    """Import a clinic from a JSON document in one transaction (upsert by id)."""
+def import_file(
+    path: Annotated[
+        Path, typer.Argument(help="a JSON document, a CSV file, or a directory of <kind>.csv files")
+    ],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="what a CSV file holds (default: its name, e.g. therapists.csv)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report every problem and change nothing")
+    ] = False,
+) -> None:
+    """Import a clinic in one transaction (upsert by id) from JSON or CSV (see docs/ADMIN.md)."""
     settings = _settings()
+    source: SourceMap | None = None
+    problems: list[Problem] = []
     try:
-        raw = orjson.loads(path.read_bytes())
+        if path.is_dir() or path.suffix.lower() == ".csv":
+            raw, source, problems = load_csv(path, kind)
+        else:
+            if kind is not None:
+                _fail("--kind applies to CSV files only")
+            raw = orjson.loads(path.read_bytes())
+    except SourceError as exc:
+        _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror}")
     except orjson.JSONDecodeError as exc:
         _fail(f"{path} is not valid JSON: {exc}")
     upgrade(settings.database_url)
     try:
-        counts = _load(settings, raw, "import")
+        report = _load(settings, raw, "import", dry_run=dry_run, source_problems=problems)
+    except ImportFailed as exc:
+        lines = exc.rendered(source)
+        if len(lines) == 1:
+            _fail(lines[0])  # one problem: the one-line reason names its path
+        for line in lines:
+            console.print(
+                Text.assemble(("error:", "red"), " ", line), soft_wrap=True, highlight=False
+            )
+        count = len(exc.problems)
+        _fail(f"{count} problem{'s' if count != 1 else ''}; nothing was imported")
     except AppError as exc:
         _fail(exc.message)
     except IntegrityError as exc:
         # A rule the checks above do not know of; the transaction was rolled back.
         _fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported")
-    for kind, count in counts.items():
-        print(f"{kind}: {count}")
+    for name, count in report.counts.items():
+        print(f"{name}: {count}")
+    if dry_run:
+        console.print("dry run: no problems found; nothing was changed")
 
 
 @app.command()
@@ -162,7 +203,7 @@ def serve(
     upgrade(settings.database_url)
     if settings.is_sqlite and _is_empty(settings):
         console.print("Empty database: loading the demo clinic…")
-        counts = _load(settings, build_demo(today=utcnow().date()), "demo")
+        counts = _load(settings, build_demo(today=utcnow().date()), "demo").counts
         console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         _print_tokens(settings, f"http://{host}:{port}")
     console.print(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from therapy_scheduler.kit.params import TimeZoneName
 from therapy_scheduler.reference.settings import OrganizationSettings
 from therapy_scheduler.reference.vocab import SERVICE_CODES, WEEKDAYS
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("is not a valid e-mail address")
+    return value
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Phone = Annotated[str, Field(max_length=40)]
 LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 

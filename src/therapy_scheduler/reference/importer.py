@@ -1,21 +1,26 @@
-"""Bulk import of a clinic (SPEC §8): one transaction, upsert by id, errors that name the JSON path."""
+"""Bulk import of a clinic (SPEC §8): one transaction, upsert by id, and every problem reported with
+its place in the source (JSON path or CSV file and line).
+
+`validate_document` checks each record's shape on its own, so that one bad record does not hide the
+problems of the others; `import_document` then checks references against the database (collecting all
+problems) and writes nothing unless there are none. A dry run does all of that and rolls back.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-from sqlalchemy import Table, delete, insert, select
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.errors import AppError
-from therapy_scheduler.kit.time import NonexistentLocalTime, resolve_local, utcnow
+from therapy_scheduler.db import Database
+from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import (
     Authorization,
     AuthorizationService,
@@ -30,46 +35,165 @@ from therapy_scheduler.models import (
     User,
 )
 from therapy_scheduler.reference.authorizations import default_unit_minutes, session_units
+from therapy_scheduler.reference.import_checks import References
+from therapy_scheduler.reference.import_problems import ImportFailed, Loc, Problem, json_path
 from therapy_scheduler.reference.import_schema import ImportDocument
 from therapy_scheduler.reference.vocab import WEEKDAYS
+
+__all__ = [
+    "ImportFailed",
+    "ImportReport",
+    "import_document",
+    "json_path",
+    "parse_document",
+    "run_import",
+    "validate_document",
+]
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 1000
 CONSUMING = frozenset({"scheduled", "in_progress", "completed"})
+KINDS = tuple(ImportDocument.model_fields)
 
 
-class ImportFailed(AppError):
-    status = 400
-    code = "IMPORT_INVALID"
-
-
-def parse_document(raw: Any) -> ImportDocument:
-    """Validate the document's shape; the first problem is reported with its JSON path."""
-    try:
-        return ImportDocument.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{json_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        raise ImportFailed(problems[0], details={"problems": problems[:50]}) from exc
-
-
-def json_path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "document"
+@dataclass
+class Validated:
+    document: ImportDocument
+    problems: list[Problem] = field(default_factory=list)
+    # Ids of records that were themselves invalid: references to them are not reported twice.
+    invalid_ids: dict[str, set[uuid.UUID]] = field(default_factory=dict)
+    # For each kind, the source index of every valid record (invalid ones are left out of `document`).
+    positions: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _message(error: Any) -> str:
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
+def _record_model(kind: str) -> type[BaseModel]:
+    annotation = ImportDocument.model_fields[kind].annotation
+    model: type[BaseModel] = annotation.__args__[0]  # type: ignore[union-attr]
+    return model
+
+
+def validate_document(raw: Any) -> Validated:
+    """Each record validated on its own; the valid ones form the document, the others are problems."""
+    if not isinstance(raw, dict):
+        return Validated(ImportDocument(), [Problem(("document",), "must be a JSON object")])
+    problems: list[Problem] = []
+    invalid: dict[str, set[uuid.UUID]] = {}
+    records: dict[str, list[Any]] = {}
+    positions: dict[str, list[int]] = {}
+    for key in raw:
+        if key not in KINDS:
+            problems.append(
+                Problem((str(key),), f"unknown key (expected one of {', '.join(KINDS)})")
+            )
+    for kind in KINDS:
+        items = raw.get(kind, [])
+        if not isinstance(items, list):
+            problems.append(Problem((kind,), "must be a list"))
+            continue
+        model = _record_model(kind)
+        valid: list[Any] = []
+        positions[kind] = []
+        for i, item in enumerate(items):
+            try:
+                valid.append(model.model_validate(item))
+                positions[kind].append(i)
+            except ValidationError as exc:
+                problems += [Problem((kind, i, *e["loc"]), _message(e)) for e in exc.errors()]
+                bad_id = _raw_id(item)
+                if bad_id is not None:
+                    invalid.setdefault(kind, set()).add(bad_id)
+        records[kind] = valid
+    document = ImportDocument.model_construct(None, **records)
+    return Validated(document, problems, invalid, positions)
+
+
+def _raw_id(item: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(item["id"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def parse_document(raw: Any) -> ImportDocument:
+    """The validated document; ImportFailed lists every shape problem with its JSON path."""
+    validated = validate_document(raw)
+    if validated.problems:
+        raise ImportFailed(validated.problems)
+    return validated.document
+
+
+@dataclass
+class ImportReport:
+    counts: dict[str, int]
+    dry_run: bool
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction so that a dry run leaves nothing behind."""
+
+
+async def run_import(
+    db: Database,
+    raw: Any,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    scope_org: uuid.UUID | None = None,
+    source_problems: list[Problem] | None = None,
+    before_commit: Callable[[AsyncConnection, dict[str, int]], Any] | None = None,
+) -> ImportReport:
+    """Validate and import `raw` in one transaction. Every problem found is raised at once as
+    ImportFailed (shape problems first, then references); with `dry_run` the writes are made and rolled
+    back, so that the report also covers what only the database can check. `source_problems` are
+    problems already found while reading the source (e.g. a malformed CSV cell)."""
+    validated = validate_document(raw)
+    counts: dict[str, int] = {}
+    try:
+        async with db.write() as conn:
+            counts = await import_document(
+                conn,
+                validated.document,
+                progress=progress,
+                known_problems=[*(source_problems or []), *validated.problems],
+                invalid_ids=validated.invalid_ids,
+                positions=validated.positions,
+                scope_org=scope_org,
+            )
+            if before_commit is not None and not dry_run:
+                await before_commit(conn, counts)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    except IntegrityError as exc:
+        # Checks run before the writes; this is the last line of defence (e.g. a concurrent writer).
+        constraint = str(exc.orig).splitlines()[0][:200]
+        raise ImportFailed([Problem((), f"the database refused the import: {constraint}")]) from exc
+    return ImportReport(counts, dry_run)
+
+
 async def import_document(
-    conn: AsyncConnection, doc: ImportDocument, *, progress: Progress | None = None
+    conn: AsyncConnection,
+    doc: ImportDocument,
+    *,
+    progress: Progress | None = None,
+    known_problems: list[Problem] | None = None,
+    invalid_ids: dict[str, set[uuid.UUID]] | None = None,
+    positions: dict[str, list[int]] | None = None,
+    scope_org: uuid.UUID | None = None,
 ) -> dict[str, int]:
-    """Upsert every record of `doc` inside the caller's transaction; raise ImportFailed on the first
-    invalid reference or overlap (the caller's rollback then leaves the database untouched)."""
-    refs = _References(conn, doc)
-    await refs.check()
+    """Upsert every record of `doc` inside the caller's transaction. Problems (those already found in
+    the records' shapes, then every invalid reference, foreign id, duplicate e-mail or overlap) raise
+    ImportFailed before anything is written."""
+    refs = References(conn, doc, invalid_ids=invalid_ids, scope_org=scope_org)
+    found = [_at_source(p, positions or {}) for p in await refs.check()]
+    problems = [*(known_problems or []), *found]
+    if problems:
+        raise ImportFailed(sorted(problems, key=_problem_order))
     step = progress or (lambda _kind, _done, _total: None)
     counts: dict[str, int] = {}
 
@@ -100,7 +224,7 @@ async def import_document(
         step,
         "therapists",
     )
-    await _replace_availability(conn, doc)
+    await _replace_availability(conn, doc, refs)
     await _upsert(
         conn,
         Client,
@@ -131,7 +255,6 @@ async def import_document(
         "authorizations",
     )
     await _replace_services(conn, doc, refs)
-    await _check_overlaps(conn, doc)
     unit_minutes = await refs.unit_minutes()
     now = utcnow()
     session_rows = []
@@ -178,11 +301,12 @@ async def _upsert(
         progress(kind, min(start + CHUNK, len(rows)), len(rows))
 
 
-async def _replace_availability(conn: AsyncConnection, doc: ImportDocument) -> None:
+async def _replace_availability(
+    conn: AsyncConnection, doc: ImportDocument, refs: References
+) -> None:
     windows: list[dict[str, Any]] = []
     ranges: list[dict[str, Any]] = []
     for i, t in enumerate(doc.therapists):
-        tz = ZoneInfo(t.time_zone)
         if t.availability is not None:
             await conn.execute(
                 delete(AvailabilityWindow).where(AvailabilityWindow.therapist_id == t.id)
@@ -201,10 +325,7 @@ async def _replace_availability(conn: AsyncConnection, doc: ImportDocument) -> N
         if t.time_off is not None:
             await conn.execute(delete(TimeOff).where(TimeOff.therapist_id == t.id))
             for j, r in enumerate(t.time_off):
-                try:
-                    start, end = resolve_local(r.start, tz), resolve_local(r.end, tz)
-                except NonexistentLocalTime as exc:
-                    raise ImportFailed(f"therapists[{i}].time_off[{j}]: {exc.message}") from exc
+                start, end = refs.time_off[(i, j)]
                 ranges.append(
                     {
                         "id": uuid.uuid4(),
@@ -221,7 +342,7 @@ async def _replace_availability(conn: AsyncConnection, doc: ImportDocument) -> N
             await conn.execute(insert(model), rows[offset : offset + CHUNK])
 
 
-async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: _References) -> None:
+async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: References) -> None:
     rows = []
     for c in doc.clients:
         if c.therapist_ids is None:
@@ -235,7 +356,7 @@ async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: _
         await conn.execute(insert(Caseload), rows)
 
 
-async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: _References) -> None:
+async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: References) -> None:
     rows = []
     for a in doc.authorizations:
         await conn.execute(
@@ -253,193 +374,20 @@ async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: _R
         await conn.execute(insert(AuthorizationService), rows)
 
 
-async def _check_overlaps(conn: AsyncConnection, doc: ImportDocument) -> None:
-    """Imported sessions are history, but never a double booking: not among themselves, not with
-    sessions already in the database."""
-    incoming = [(i, s) for i, s in enumerate(doc.sessions) if s.status != "cancelled"]
-    if not incoming:
-        return
-    ids = {s.id for s in doc.sessions}
-    lo = min(s.start_time for _, s in incoming)
-    hi = max(s.end_time for _, s in incoming)
-    for field in ("therapist_id", "client_id"):
-        column = getattr(Session, field)
-        people = {getattr(s, field) for _, s in incoming}
-        existing: list[tuple[datetime, datetime, str, Any]] = []
-        for chunk in _chunks(list(people), 500):
-            rows = await conn.execute(
-                select(Session.id, column, Session.start_time, Session.end_time).where(
-                    column.in_(chunk),
-                    Session.status != "cancelled",
-                    Session.start_time < hi,
-                    Session.end_time > lo,
-                )
-            )
-            existing += [
-                (r.start_time, r.end_time, f"existing session {r.id}", r[1])
-                for r in rows
-                if r.id not in ids
-            ]
-        timeline: dict[Any, list[tuple[datetime, datetime, str]]] = defaultdict(list)
-        for start, end, label, who in existing:
-            timeline[who].append((start, end, label))
-        for i, s in incoming:
-            timeline[getattr(s, field)].append((s.start_time, s.end_time, f"sessions[{i}]"))
-        who_word = field.removesuffix("_id")
-        for entries in timeline.values():
-            entries.sort()
-            latest_end, latest_label = None, ""
-            for start, end, label in entries:
-                if latest_end is not None and start < latest_end:
-                    first, second = sorted([label, latest_label], key=_file_first)
-                    raise ImportFailed(f"{first}: overlaps {second} of the same {who_word}")
-                if latest_end is None or end > latest_end:
-                    latest_end, latest_label = end, label
+def _problem_order(problem: Problem) -> tuple[int, int, str]:
+    """Problems in document order: by kind, then record, then path."""
+    loc: Loc = problem.loc
+    kind = KINDS.index(str(loc[0])) if loc and loc[0] in KINDS else -1
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
+    return (kind, index, json_path(loc))
 
 
-def _file_first(label: str) -> tuple[int, str]:
-    return (0 if label.startswith("sessions[") else 1, label)
+def _at_source(problem: Problem, positions: dict[str, list[int]]) -> Problem:
+    """A problem of the validated document, placed at its record's index in the source."""
 
+    def place(loc: Loc | None) -> Loc | None:
+        if loc is None or len(loc) < 2 or not isinstance(loc[1], int) or loc[0] not in positions:
+            return loc
+        return (loc[0], positions[str(loc[0])][loc[1]], *loc[2:])
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class _References:
-    """Checks that every id a record names exists (in the file or the database) in the same
-    organization, and remembers each person's organization."""
-
-    def __init__(self, conn: AsyncConnection, doc: ImportDocument) -> None:
-        self.conn = conn
-        self.doc = doc
-        self.therapist_org: dict[uuid.UUID, uuid.UUID] = {}
-        self.client_org: dict[uuid.UUID, uuid.UUID] = {}
-        self.org_service: dict[uuid.UUID, str] = {}
-
-    async def _existing(self, model: Any, ids: set[uuid.UUID], *cols: Any) -> dict[uuid.UUID, Any]:
-        found: dict[uuid.UUID, Any] = {}
-        for chunk in _chunks(list(ids), 500):
-            for r in await self.conn.execute(select(model.id, *cols).where(model.id.in_(chunk))):
-                found[r[0]] = r
-        return found
-
-    async def check(self) -> None:
-        d = self.doc
-        orgs = {o.id: o.settings.default_service_code for o in d.organizations}
-        owned: list[Any] = [*d.locations, *d.therapists, *d.clients, *d.users]
-        wanted = {r.organization_id for r in owned}
-        for oid, row in (
-            await self._existing(Organization, wanted - set(orgs), Organization.settings)
-        ).items():
-            orgs[oid] = (row.settings or {}).get("default_service_code", "97153")
-        self.org_service = orgs
-        for kind in ("locations", "therapists", "clients", "users"):
-            records: list[Any] = getattr(d, kind)
-            for i, r in enumerate(records):
-                if r.organization_id not in orgs:
-                    raise ImportFailed(
-                        f"{kind}[{i}].organization_id: unknown organization {r.organization_id}"
-                    )
-
-        self.therapist_org = {t.id: t.organization_id for t in d.therapists}
-        self.client_org = {c.id: c.organization_id for c in d.clients}
-        locations = {loc.id: loc.organization_id for loc in d.locations}
-        t_ids = {x for c in d.clients for x in (c.therapist_ids or [])}
-        t_ids |= {u.therapist_id for u in d.users if u.therapist_id} | {
-            s.therapist_id for s in d.sessions
-        }
-        for tid, row in (
-            await self._existing(
-                Therapist, t_ids - set(self.therapist_org), Therapist.organization_id
-            )
-        ).items():
-            self.therapist_org[tid] = row.organization_id
-        c_ids = {a.client_id for a in d.authorizations} | {s.client_id for s in d.sessions}
-        for cid, row in (
-            await self._existing(Client, c_ids - set(self.client_org), Client.organization_id)
-        ).items():
-            self.client_org[cid] = row.organization_id
-        l_ids = {s.location_id for s in d.sessions if s.location_id}
-        for lid, row in (
-            await self._existing(Location, l_ids - set(locations), Location.organization_id)
-        ).items():
-            locations[lid] = row.organization_id
-        auths = {a.id: a.client_id for a in d.authorizations}
-        a_ids = {s.authorization_id for s in d.sessions if s.authorization_id}
-        for aid, row in (
-            await self._existing(Authorization, a_ids - set(auths), Authorization.client_id)
-        ).items():
-            auths[aid] = row.client_id
-
-        def same_org(
-            path: str, org: uuid.UUID, table: dict[uuid.UUID, uuid.UUID], ref: uuid.UUID, what: str
-        ) -> None:
-            if table.get(ref) != org:
-                raise ImportFailed(f"{path}: unknown {what} {ref}")
-
-        for i, c in enumerate(d.clients):
-            for j, tid in enumerate(c.therapist_ids or []):
-                same_org(
-                    f"clients[{i}].therapist_ids[{j}]",
-                    c.organization_id,
-                    self.therapist_org,
-                    tid,
-                    "therapist",
-                )
-        for i, u in enumerate(d.users):
-            if u.therapist_id:
-                same_org(
-                    f"users[{i}].therapist_id",
-                    u.organization_id,
-                    self.therapist_org,
-                    u.therapist_id,
-                    "therapist",
-                )
-        for i, a in enumerate(d.authorizations):
-            if a.client_id not in self.client_org:
-                raise ImportFailed(f"authorizations[{i}].client_id: unknown client {a.client_id}")
-        for i, s in enumerate(d.sessions):
-            if s.therapist_id not in self.therapist_org:
-                raise ImportFailed(
-                    f"sessions[{i}].therapist_id: unknown therapist {s.therapist_id}"
-                )
-            org = self.therapist_org[s.therapist_id]
-            same_org(f"sessions[{i}].client_id", org, self.client_org, s.client_id, "client")
-            if s.location_id:
-                same_org(f"sessions[{i}].location_id", org, locations, s.location_id, "location")
-            if s.authorization_id and auths.get(s.authorization_id) != s.client_id:
-                raise ImportFailed(
-                    f"sessions[{i}].authorization_id: unknown authorization "
-                    f"{s.authorization_id} for this client"
-                )
-        emails = [u.email.lower() for u in d.users]
-        if len(set(emails)) != len(emails):
-            dup = next(e for e in emails if emails.count(e) > 1)
-            raise ImportFailed(f"users[{emails.index(dup)}].email: duplicate email {dup}")
-        # The e-mail is unique across the service: another user (another id) may already hold it.
-        by_email = {e: (i, u.id) for i, (e, u) in enumerate(zip(emails, d.users, strict=True))}
-        for chunk in _chunks(list(by_email), 500):
-            for r in await self.conn.execute(
-                select(User.id, User.email).where(User.email.in_(chunk))
-            ):
-                index, user_id = by_email[r.email]
-                if r.id != user_id:
-                    raise ImportFailed(f"users[{index}].email: already used by another user")
-
-    def default_service(self, therapist_id: uuid.UUID) -> str:
-        return self.org_service.get(self.therapist_org[therapist_id], "97153")
-
-    async def unit_minutes(self) -> dict[tuple[uuid.UUID | None, str], int]:
-        a_ids = {s.authorization_id for s in self.doc.sessions if s.authorization_id}
-        out: dict[tuple[uuid.UUID | None, str], int] = {}
-        for chunk in _chunks(list(a_ids), 500):
-            for r in await self.conn.execute(
-                select(
-                    AuthorizationService.authorization_id,
-                    AuthorizationService.service_code,
-                    AuthorizationService.unit_minutes,
-                ).where(AuthorizationService.authorization_id.in_(chunk))
-            ):
-                out[(r.authorization_id, r.service_code)] = r.unit_minutes
-        return out
+    return Problem(place(problem.loc) or (), problem.message, place(problem.other))
