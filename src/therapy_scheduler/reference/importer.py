@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import JSON, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +36,10 @@ from therapy_scheduler.reference.vocab import WEEKDAYS
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 1000
+# On PostgreSQL, large batches go through COPY into a temporary table and one INSERT … ON CONFLICT
+# per COPY_CHUNK rows: the same upsert, several times faster than multi-row INSERTs.
+COPY_THRESHOLD = 5000
+COPY_CHUNK = 20_000
 CONSUMING = frozenset({"scheduled", "in_progress", "completed"})
 
 
@@ -163,6 +168,9 @@ async def _upsert(
         return
     table: Table = model.__table__
     keys = [c.name for c in table.primary_key.columns]
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        await _copy_upsert(conn, table, keys, rows, progress, kind)
+        return
     upsert_into = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -176,6 +184,55 @@ async def _upsert(
             statement.on_conflict_do_update(index_elements=keys, set_=updates), chunk
         )
         progress(kind, min(start + CHUNK, len(rows)), len(rows))
+
+
+async def _copy_upsert(
+    conn: AsyncConnection,
+    table: Table,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    progress: Progress,
+    kind: str,
+) -> None:
+    """PostgreSQL bulk upsert, in the caller's transaction: constraints (foreign keys, the exclusion
+    constraints against double booking) are checked exactly as for a plain INSERT."""
+    columns = list(rows[0])
+    staging = f"import_{table.name}_{uuid.uuid4().hex[:8]}"
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(
+        f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keys and c != "created_at"
+    )
+    # Runs through SQLAlchemy first, so the driver's transaction is open before COPY uses it.
+    await conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+    )
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    types = {c.name: c.type for c in table.columns}
+    for start in range(0, len(rows), COPY_CHUNK):
+        chunk = rows[start : start + COPY_CHUNK]
+        await driver.copy_records_to_table(
+            staging,
+            columns=columns,
+            records=[tuple(_copy_value(types[c], r[c]) for c in columns) for r in chunk],
+        )
+        # Identifiers come from the table definition and our own record models, never from input.
+        await conn.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '  # noqa: S608
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        )
+        await conn.exec_driver_sql(f'TRUNCATE "{staging}"')
+        progress(kind, min(start + COPY_CHUNK, len(rows)), len(rows))
+
+
+def _copy_value(column_type: Any, value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+    if isinstance(column_type, JSON) and value is not None:
+        return orjson.dumps(value).decode()
+    return value
 
 
 async def _replace_availability(conn: AsyncConnection, doc: ImportDocument) -> None:
