@@ -274,14 +274,12 @@ class Group:
         out = []
         for k, (start, end) in enumerate(self.authorization_periods()):
             current = start <= self.today <= end or start > self.today
-            if end < self.today:
-                status = "expired"
-            elif c % 50 == 7 and current:
+            if c % 50 == 7 and current:
                 status = "pending"  # awaiting the payer: sessions show authorization conflicts
             else:
                 status = "approved"
             # Past periods are sized close to use (some run out); current ones leave room to book.
-            direct = self.rng.choice([240, 320, 400]) if not current else 900
+            direct = self.rng.choice([360, 440, 520]) if not current else 900
             out.append(
                 {
                     "id": person_id(f"authorization-{c}", k),
