@@ -274,10 +274,8 @@ class Group:
         out = []
         for k, (start, end) in enumerate(self.authorization_periods()):
             current = start <= self.today <= end or start > self.today
-            if c % 50 == 7 and current:
-                status = "pending"  # awaiting the payer: sessions show authorization conflicts
-            else:
-                status = "approved"
+            # A few current authorizations still await the payer: their sessions show conflicts.
+            status = "pending" if c % 50 == 7 and current else "approved"
             # Past periods are sized close to use (some run out); current ones leave room to book.
             direct = self.rng.choice([360, 440, 520]) if not current else 900
             out.append(
