@@ -330,6 +330,7 @@ class Measured:
     p95_ms: float
     p99_ms: float
     errors: int
+    socket_errors: int
     requests: int
     seconds: float
     counters: dict[str, Any]
@@ -373,6 +374,7 @@ def run_wrk(
         p95_ms=raw["p95_ms"],
         p99_ms=raw["p99_ms"],
         errors=int(raw["socket_errors"] + raw["status_errors"]),
+        socket_errors=int(raw["socket_errors"]),
         requests=int(raw["requests"]),
         seconds=raw["duration_s"],
         counters=raw.get("counters") or {},
@@ -625,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
                             bookings_per_s=round(m.counters.get("bookings", 0) / m.seconds, 1),
                             conflicts=int(m.counters.get("conflicts", 0)),
                             double_bookings=int(m.counters["double_bookings"]),
-                            errors=m.errors + int(m.counters.get("errors", 0)),
+                            # 409s are the expected conflicts, not errors.
+                            errors=m.socket_errors + int(m.counters.get("errors", 0)),
                             error_codes=m.counters.get("codes") or {},
                             candidates=m.counters["candidates"],
                         )
