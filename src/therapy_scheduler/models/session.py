@@ -40,7 +40,13 @@ class Session(Base):
         Index("ix_sessions_org_start", "organization_id", "start_time", "id"),
         Index("ix_sessions_therapist_start", "therapist_id", "start_time", "id"),
         Index("ix_sessions_client_start", "client_id", "start_time", "id"),
-        Index("ix_sessions_authorization", "authorization_id", "service_code"),
+        Index(
+            "ix_sessions_authorization_units",
+            "authorization_id",
+            "service_code",
+            "consumes_units",
+            "units",
+        ),
         Index("ix_sessions_series", "series_id"),
     )
 

@@ -35,6 +35,7 @@ from therapy_scheduler.models import (
     User,
 )
 from therapy_scheduler.reference.authorizations import default_unit_minutes, session_units
+from therapy_scheduler.reference.bulk_copy import COPY_THRESHOLD, copy_upsert
 from therapy_scheduler.reference.import_checks import References
 from therapy_scheduler.reference.import_problems import ImportFailed, Loc, Problem, json_path
 from therapy_scheduler.reference.import_schema import ImportDocument
@@ -286,6 +287,9 @@ async def _upsert(
         return
     table: Table = model.__table__
     keys = [c.name for c in table.primary_key.columns]
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        await copy_upsert(conn, table, keys, rows, progress, kind)
+        return
     upsert_into = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]

@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import merge
@@ -106,10 +106,21 @@ async def _authorization_problems(
             .where(Session.authorization_id.in_(auth_ids), Session.consumes_units.is_(True))
             .subquery()
         )
-        for r in await conn.execute(select(running)):
-            limit = approved.get((r.authorization_id, r.service_code))
-            if limit is not None and r.running_units > limit:
-                over_limit.add(r.id)
+        # Only the sessions past their service's approved units come back, not the whole history.
+        beyond = select(running.c.id).join(
+            AuthorizationService,
+            and_(
+                AuthorizationService.authorization_id == running.c.authorization_id,
+                AuthorizationService.service_code == running.c.service_code,
+            ),
+        )
+        over_limit = set(
+            (
+                await conn.execute(
+                    beyond.where(running.c.running_units > AuthorizationService.approved_units)
+                )
+            ).scalars()
+        )
 
     out: list[dict[str, Any]] = []
     exhausted: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
