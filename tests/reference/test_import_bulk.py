@@ -12,12 +12,8 @@ from sqlalchemy import func, select
 from tests.fixtures import A1, C1, L1, T1, Clinic
 from therapy_scheduler.db import Database
 from therapy_scheduler.models import Session
-from therapy_scheduler.reference.importer import (
-    COPY_THRESHOLD,
-    ImportFailed,
-    import_document,
-    parse_document,
-)
+from therapy_scheduler.reference.bulk_copy import COPY_THRESHOLD
+from therapy_scheduler.reference.importer import ImportFailed, import_document, parse_document
 
 COUNT = COPY_THRESHOLD + 7
 FIRST = datetime(2031, 1, 6, 9, 0, tzinfo=UTC)
