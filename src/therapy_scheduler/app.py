@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from therapy_scheduler import __version__
 from therapy_scheduler.auth.tokens import TokenVerifier
+from therapy_scheduler.board.router import install_board
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_operational_routes(app)
     app.include_router(schedule_router)
     app.include_router(reference_router)
+    install_board(app)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
