@@ -60,7 +60,9 @@ export class Api {
     const date = response.headers.get("Date");
     if (date) {
       const server = Date.parse(date);
-      if (!Number.isNaN(server)) this.clockSkewMs = server - Date.now();
+      // The header has whole seconds: trust it only for a skew beyond that precision.
+      const skew = server + 500 - Date.now();
+      if (!Number.isNaN(server)) this.clockSkewMs = Math.abs(skew) > 2000 ? skew : 0;
     }
     let payload = null;
     try {

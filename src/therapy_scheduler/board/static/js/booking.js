@@ -198,6 +198,7 @@ export class BookingDialog {
         `Slot held until ${dateTimeLabel(result.expires_at, this.ctx.zone())}. Confirm to book it.`,
       );
     } catch (error) {
+      this.ctx.announce("The slot could not be held.");
       this.showProblem(error.message, error);
     } finally {
       this.setBusy(false);
@@ -276,13 +277,14 @@ export class BookingDialog {
       this.hold = null;
       const zone = this.ctx.zone();
       const clientName = this.fields.client.selectedOptions[0]?.textContent || "the client";
-      this.ctx.announce(
+      const text =
         `Booked ${booked.length === 1 ? "1 session" : `${booked.length} sessions`} for ${clientName} with ${this.therapist.full_name}, ` +
-          `first on ${dateTimeLabel(booked[0].start_time, zone)}.`,
-      );
+        `first on ${dateTimeLabel(booked[0].start_time, zone)}.`;
+      this.ctx.announce(text);
       this.dialog.close();
-      this.ctx.onBooked(booked);
+      this.ctx.onBooked(text);
     } catch (error) {
+      this.ctx.announce("The booking was not confirmed.");
       if (error.code === "HOLD_EXPIRED") this.expire();
       this.showProblem(error.message, error);
     } finally {

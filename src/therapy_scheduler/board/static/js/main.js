@@ -235,7 +235,7 @@ async function fetchSessions(params) {
   return { sessions, conflicts };
 }
 
-async function loadWeek() {
+async function loadWeek(message = "") {
   const seq = ++state.loadSeq;
   const days = weekDays(state.monday);
   const grid = $("#grid");
@@ -278,7 +278,7 @@ async function loadWeek() {
       availability: availability ? availability.data.availability || [] : [],
     };
     hideError();
-    draw(focus, hadFocus);
+    draw(focus, hadFocus, message);
   } catch (error) {
     if (seq !== state.loadSeq) return;
     if (error.status !== 401) {
@@ -293,7 +293,7 @@ async function loadWeek() {
   }
 }
 
-function draw(focus, hadFocus) {
+function draw(focus, hadFocus, message = "") {
   const { days, sessions: all, conflicts, availability } = state.week;
   const zone = state.zone;
   const now = state.api.now();
@@ -364,7 +364,8 @@ function draw(focus, hadFocus) {
     ` · ${flagged} with conflicts · ${freeCount} free ${freeCount === 1 ? "slot" : "slots"}` +
     ` · times in ${zone}`;
   $("#summary").textContent = summary;
-  announce(`Week of ${longDayLabel(days[0])}: ${summary}.`);
+  // A message of the action that caused this reload (booked, cancelled) stays first.
+  announce(`${message ? `${message} ` : ""}Week of ${longDayLabel(days[0])}: ${summary}.`);
 }
 
 // ---------------------------------------------------------------- dialogs
@@ -391,7 +392,7 @@ function setUpDialogs() {
     zone: () => state.zone,
     announce,
     showError,
-    onBooked: () => loadWeek(),
+    onBooked: (message) => loadWeek(message),
   });
   details = new SessionDialog($("#session-dialog"), {
     get api() {
@@ -401,7 +402,7 @@ function setUpDialogs() {
     zone: () => state.zone,
     announce,
     canCancel: (session) => state.role === "staff" || (state.me && session.therapist_id === state.me.id),
-    onChanged: () => loadWeek(),
+    onChanged: (message) => loadWeek(message),
   });
 }
 

@@ -128,7 +128,7 @@ export class SessionDialog {
       this.cancelForm = cancelForm;
     }
 
-    this.dialog.replaceChildren(
+    const parts = [
       h("h2", { id: "session-title" }, "Session"),
       details,
       conflictList,
@@ -136,7 +136,8 @@ export class SessionDialog {
       this.problem,
       this.result,
       h("div", { class: "actions" }, this.closeButton),
-    );
+    ];
+    this.dialog.replaceChildren(...parts.filter(Boolean));
   }
 
   async cancel(form) {
@@ -176,7 +177,7 @@ export class SessionDialog {
       this.result.dataset.late = String(Boolean(result.late_cancellation));
       this.ctx.announce(text);
       this.closeButton.focus();
-      this.ctx.onChanged();
+      this.ctx.onChanged(text);
     } catch (error) {
       this.showProblem(error.message, error);
       this.cancelButton.disabled = false;
