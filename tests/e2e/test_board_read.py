@@ -247,6 +247,51 @@ def test_time_zone_switch(board_server: BoardServer, page: Page) -> None:
     expect(page.locator("#summary")).to_contain_text(f"times in {zone}")
 
 
+def test_booking_form_from_a_free_slot(board_server: BoardServer, page: Page) -> None:
+    """Opening and closing the booking form sends nothing to the server."""
+    with board_server.api("admin") as api:
+        lists = dropdown(api, "clients,service_codes,locations,location_types")
+    board = Board(page, board_server.url).open().sign_in(board_server.tokens["admin"])
+    board.click_and_wait("#next-week")
+    slot = board.grid.locator(".block.free").first
+    start, end = slot.get_attribute("data-start"), slot.get_attribute("data-end")
+    assert start
+    assert end
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url))
+    slot.click()
+    dialog = page.locator("#booking-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#b-client")).to_be_focused()
+    clients = page.locator("#b-client option").all_inner_texts()
+    assert clients == ["Choose a client…"] + [
+        c["full_name"] for c in lists["clients"] if c["status"] == "active"
+    ]
+    starts = page.locator("#b-start option").evaluate_all("els => els.map(e => e.value)")
+    step = timedelta(minutes=15)
+    first, last = parse_instant(start), parse_instant(end)
+    assert [parse_instant(v) for v in starts] == [
+        first + i * step for i in range(int((last - first) / step))
+    ]
+    expect(page.locator("#b-duration")).to_have_value(
+        str(min(60, int((last - first).total_seconds() // 60) // 15 * 15))
+    )
+    services = page.locator("#b-service option").all_inner_texts()
+    assert services == ["Organization default"] + [
+        f"{c['code']} · {c['label']}" for c in lists["service_codes"]
+    ]
+    expect(page.locator("#b-count")).to_be_disabled()
+    page.check("#b-repeat")
+    expect(page.locator("#b-count")).to_be_enabled()
+    page.click("#b-hold-button")  # no client chosen: the form says so, nothing is sent
+    expect(page.locator("#b-problem")).to_have_text("Choose a client.")
+    expect(page.locator("#b-client")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "board-booking.png")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert sent == []
+
+
 def test_therapist_sees_only_their_scope(board_server: BoardServer, page: Page) -> None:
     with board_server.api("therapist") as api:
         me = dropdown(api, "therapists")["therapists"]

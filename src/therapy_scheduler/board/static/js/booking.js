@@ -242,6 +242,11 @@ export class BookingDialog {
     if (!this.hold) return;
     const left = Date.parse(this.hold.expires_at) - this.ctx.api.now();
     this.countdown.textContent = countdownLabel(left);
+    // The timer itself is not live (it would speak every second); warn once, a minute before.
+    if (left <= 60_000 && left > 0 && !this.hold.warned) {
+      this.hold.warned = true;
+      this.ctx.announce("One minute left to confirm the held slot.");
+    }
     if (left <= 0) this.expire();
   }
 
