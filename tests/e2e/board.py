@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -150,6 +151,11 @@ class Board:
         return self.grid.locator(
             f'[role=gridcell][data-therapist-id="{therapist_id}"] .block.free[data-start="{start}"]'
         )
+
+    def assert_readable(self, selector: str = "body") -> None:
+        """No JavaScript placeholder ever reaches the user."""
+        text = self.page.locator(selector).inner_text()
+        assert not re.findall(r"\bnull\b|\bundefined\b|\bNaN\b|\[object ", text), text
 
     def storage(self) -> dict[str, Any]:
         stored: dict[str, Any] = self.page.evaluate(

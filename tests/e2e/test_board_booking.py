@@ -139,6 +139,11 @@ def _fill(page: Page, client_id: str, start: datetime, minutes: int = 60) -> Non
     page.select_option("#b-duration", str(minutes))
 
 
+def _clock(instant: datetime) -> str:
+    local = instant.astimezone(TZ)
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+
+
 def _sessions_of(
     api: httpx.Client, client_id: str, day: date, days: int = 1
 ) -> list[dict[str, Any]]:
@@ -174,12 +179,17 @@ def test_hold_release_hold_confirm(booking: BoardServer, page: Page) -> None:
     minutes, seconds = countdown.inner_text().split(":")
     assert 240 <= int(minutes) * 60 + int(seconds) <= 300  # the clinic's 5-minute holds
     expect(page.locator("#b-occurrences li")).to_have_count(1)
+    listed = [t.replace("\u202f", " ") for t in page.locator("#b-occurrences li").all_inner_texts()]
+    day = p.start.astimezone(TZ)
+    assert listed == [f"{day.strftime('%a, %b')} {day.day}, {_clock(p.start)}\u2013{_clock(end)}"]
+    board.assert_readable("#booking-dialog")
     screenshot(page, "board-hold.png")
 
     with page.expect_response(re.compile(r".*/sessions/hold/.+")) as released:
         page.click("#b-release")
     assert released.value.request.method == "DELETE"
-    assert released.value.json() == {
+    release = released.value.json()
+    assert {key: release[key] for key in ("success", "hold_key", "released")} == {
         "success": True,
         "hold_key": held["hold_key"],
         "released": True,
@@ -235,6 +245,8 @@ def test_weekly_recurrence(booking: BoardServer, page: Page) -> None:
     assert sent["recurrence"] == {"rrule": "FREQ=WEEKLY;COUNT=3"}
     assert hold.value.status == 200, hold.value.text()
     expect(page.locator("#b-occurrences li")).to_have_count(3)
+    expect(page.locator(".hold-title")).to_have_text("Held 3 sessions")
+    board.assert_readable("#booking-dialog")
     with page.expect_response(re.compile(r".*/sessions/confirm$")) as confirmed:
         page.click("#b-confirm")
     assert confirmed.value.status == 200, confirmed.value.text()
@@ -291,6 +303,7 @@ def test_conflict_offers_alternatives(booking: BoardServer, page: Page) -> None:
     alternatives = page.locator("#b-problem .alternative")
     expect(alternatives).to_have_count(len(error["details"]["alternatives"]))
     assert 1 <= len(error["details"]["alternatives"]) <= 3
+    board.assert_readable("#booking-dialog")
     screenshot(page, "board-conflict.png")
     choice = alternatives.first
     start, end = choice.get_attribute("data-start"), choice.get_attribute("data-end")
@@ -392,6 +405,7 @@ def test_cancel_with_reason(booking: BoardServer, page: Page, notice: str) -> No
         if late
         else "Session cancelled with enough notice (not a late cancellation)."
     )
+    board.assert_readable("#session-dialog")
     if late:
         screenshot(page, "board-cancel.png")
     page.click("#s-close")

@@ -123,6 +123,7 @@ def test_admin_week_shows_what_the_api_returns(board_server: BoardServer, page: 
         f"{a['units_remaining']} units left ({a['sessions_remaining']} sessions like this),"
         f" ends {a['end_date']}",
     ]
+    board.assert_readable()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     # Only the token may ever be stored, and only when asked: nothing here.
@@ -286,6 +287,7 @@ def test_booking_form_from_a_free_slot(board_server: BoardServer, page: Page) ->
     page.click("#b-hold-button")  # no client chosen: the form says so, nothing is sent
     expect(page.locator("#b-problem")).to_have_text("Choose a client.")
     expect(page.locator("#b-client")).to_have_attribute("aria-invalid", "true")
+    board.assert_readable()
     screenshot(page, "board-booking.png")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()

@@ -213,10 +213,9 @@ export class BookingDialog {
     const occurrences = hold.occurrences || [];
     const countdown = h("span", { id: "b-countdown", role: "timer", "aria-live": "off" }, "");
     const warnings = (hold.warnings || []).map((w) =>
-      h("li", {}, `${w.message || w.code}${w.occurrence_index != null ? ` (occurrence ${w.occurrence_index + 1})` : ""}`),
+      h("li", {}, `${w.message || w.code}${w.occurrence_index != null && occurrences.length > 1 ? ` (session ${w.occurrence_index + 1} of the series)` : ""}`),
     );
-    clear(this.holdBox);
-    this.holdBox.append(
+    this.holdBox.replaceChildren(
       h("p", { class: "hold-title" }, occurrences.length > 1 ? `Held ${occurrences.length} sessions` : "Slot held"),
       h(
         "ol",
@@ -224,7 +223,7 @@ export class BookingDialog {
         occurrences.map((o) => h("li", {}, `${dateTimeLabel(o.start_time, zone)}–${timeLabel(o.end_time, zone)}`)),
       ),
       h("p", {}, "Time left to confirm: ", countdown),
-      warnings.length ? h("div", { class: "warnings" }, h("p", {}, "Warnings:"), h("ul", {}, warnings)) : null,
+      h("div", { class: "warnings", hidden: !warnings.length }, h("p", {}, "Warnings:"), h("ul", {}, warnings)),
     );
     this.holdBox.hidden = false;
     this.holdButton.hidden = true;
@@ -337,8 +336,10 @@ export class BookingDialog {
     clear(this.problem);
     this.problem.append(h("p", { class: "problem-message" }, message));
     if (error && error.code) {
-      const where = error.details && error.details.occurrence_index != null
-        ? ` · occurrence ${Number(error.details.occurrence_index) + 1}`
+      // The API counts occurrences from 0; people count the sessions of a series from 1.
+      const series = this.fields.repeat.checked;
+      const where = series && error.details && error.details.occurrence_index != null
+        ? ` · session ${Number(error.details.occurrence_index) + 1} of the series`
         : "";
       this.problem.append(h("p", { class: "problem-code" }, `${error.code}${where}${error.requestId ? ` · request ${error.requestId}` : ""}`));
     }
