@@ -158,25 +158,16 @@ class BoardServer:
         )
 
 
-def _server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[BoardServer]:
+@pytest.fixture(scope="session")
+def board_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
+    """One server per test process. The booking tests book from three weeks ahead, where the read
+    tests never look, and every test asks the API for its expectations just before it compares."""
     _require_browser()
-    server = BoardServer(tmp_path_factory.mktemp(name))
+    server = BoardServer(tmp_path_factory.mktemp("board"))
     try:
         yield server.start()
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def board_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    """A server whose data the tests only read."""
-    yield from _server(tmp_path_factory, "board")
-
-
-@pytest.fixture(scope="session")
-def booking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    """A separate server for the tests that book and cancel."""
-    yield from _server(tmp_path_factory, "booking")
 
 
 @pytest.fixture
@@ -222,8 +213,8 @@ def page(browser: Browser) -> Iterator[Page]:
     assert problems.errors == []
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     if SCREENSHOTS:
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / name), full_page=True)
+        page.screenshot(path=str(folder / name), full_page=full_page)

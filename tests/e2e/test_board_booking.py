@@ -112,13 +112,13 @@ def plan(server: BoardServer, therapist: dict[str, str], weekday: int, weeks: in
 
 
 @pytest.fixture
-def booking(booking_server: BoardServer) -> BoardServer:
-    """The booking server, once POST /sessions/hold exists there (skips before a browser starts)."""
-    with booking_server.api("admin") as api:
+def booking(board_server: BoardServer) -> BoardServer:
+    """The server, once POST /sessions/hold exists there (skips before a browser starts)."""
+    with board_server.api("admin") as api:
         response = api.post("/sessions/hold", json={})
     if response.status_code in (404, 405):
         pytest.skip("POST /sessions/hold is not available on this build (booking not merged yet)")
-    return booking_server
+    return board_server
 
 
 def _therapists(server: BoardServer) -> list[dict[str, str]]:
@@ -183,7 +183,7 @@ def test_hold_release_hold_confirm(booking: BoardServer, page: Page) -> None:
     day = p.start.astimezone(TZ)
     assert listed == [f"{day.strftime('%a, %b')} {day.day}, {_clock(p.start)}\u2013{_clock(end)}"]
     board.assert_readable("#booking-dialog")
-    screenshot(page, "board-hold.png")
+    screenshot(page, "board-hold.png", full_page=False)
 
     with page.expect_response(re.compile(r".*/sessions/hold/.+")) as released:
         page.click("#b-release")
@@ -304,7 +304,7 @@ def test_conflict_offers_alternatives(booking: BoardServer, page: Page) -> None:
     expect(alternatives).to_have_count(len(error["details"]["alternatives"]))
     assert 1 <= len(error["details"]["alternatives"]) <= 3
     board.assert_readable("#booking-dialog")
-    screenshot(page, "board-conflict.png")
+    screenshot(page, "board-conflict.png", full_page=False)
     choice = alternatives.first
     start, end = choice.get_attribute("data-start"), choice.get_attribute("data-end")
     assert start
@@ -405,9 +405,10 @@ def test_cancel_with_reason(booking: BoardServer, page: Page, notice: str) -> No
         if late
         else "Session cancelled with enough notice (not a late cancellation)."
     )
+    expect(page.locator('#session-dialog dd[data-field="Status"]')).to_have_text("Cancelled")
     board.assert_readable("#session-dialog")
     if late:
-        screenshot(page, "board-cancel.png")
+        screenshot(page, "board-cancel.png", full_page=False)
     page.click("#s-close")
     board.wait_loaded()
     expect(board.session_block(session["id"])).to_have_attribute("data-status", "cancelled")

@@ -288,7 +288,7 @@ def test_booking_form_from_a_free_slot(board_server: BoardServer, page: Page) ->
     expect(page.locator("#b-problem")).to_have_text("Choose a client.")
     expect(page.locator("#b-client")).to_have_attribute("aria-invalid", "true")
     board.assert_readable()
-    screenshot(page, "board-booking.png")
+    screenshot(page, "board-booking.png", full_page=False)
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     assert sent == []

@@ -55,7 +55,7 @@ export class SessionDialog {
     const details = h(
       "dl",
       { class: "details" },
-      rows.filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+      rows.filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k } }, v)]),
     );
     const conflictList = conflicts.length
       ? h(
@@ -171,6 +171,8 @@ export class SessionDialog {
             : " with enough notice (not a late cancellation).");
       }
       form.remove();
+      const status = this.dialog.querySelector('dd[data-field="Status"]');
+      if (status && !result.already_cancelled) status.textContent = statusLabel("cancelled", this.ctx.reference().statusLabels);
       clear(this.result);
       this.result.append(h("p", {}, text));
       this.result.hidden = false;
