@@ -25,7 +25,7 @@ from therapy_scheduler.models import Authorization, AuthorizationService, Caselo
 pytestmark = pytest.mark.e2e
 
 TZ = ZoneInfo(ORG_ZONE)
-TUESDAY, WEDNESDAY, THURSDAY, FRIDAY = 1, 2, 3, 4
+MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -228,6 +228,39 @@ def test_hold_release_hold_confirm(booking: BoardServer, page: Page) -> None:
             "First session after intake",
         )
     ]
+
+
+def test_closing_the_dialog_releases_the_hold(booking: BoardServer, page: Page) -> None:
+    p = plan(booking, _therapists(booking)[4], MONDAY)
+    client = p.clients[0]
+    board = Board(page, booking.url).open().sign_in(booking.tokens["scheduler"])
+    _open_slot(board, p)
+    _fill(page, client["id"], p.start)
+    with page.expect_response(re.compile(r".*/sessions/hold$")) as hold:
+        page.click("#b-hold-button")
+    assert hold.value.status == 200, hold.value.text()
+    with page.expect_response(re.compile(r".*/sessions/hold/.+")) as released:
+        page.keyboard.press("Escape")
+    assert released.value.request.method == "DELETE"
+    assert released.value.status == 200
+    expect(page.locator("#booking-dialog")).to_be_hidden()
+    expect(page.locator("#status")).to_have_text("Hold released; the slot is free again.")
+    # The slot is free again for anyone.
+    with booking.api("admin") as api:
+        again = api.post(
+            "/sessions/hold",
+            json={
+                "session": {
+                    "therapist_id": p.therapist["id"],
+                    "client_id": client["id"],
+                    "start_time": iso(p.start),
+                },
+                "duration_minutes": 60,
+                "time_zone": ORG_ZONE,
+            },
+        )
+        assert again.status_code == 200, again.text
+        api.delete(f"/sessions/hold/{again.json()['hold_key']}")
 
 
 def test_weekly_recurrence(booking: BoardServer, page: Page) -> None:

@@ -318,6 +318,11 @@ export class BookingDialog {
     }
   }
 
+  /** Sign-out: give back an open hold now, without touching the dialog. */
+  abandon() {
+    if (this.hold && !this.confirmed) this.release(true);
+  }
+
   onClose() {
     clearInterval(this.timer);
     this.timer = null;

@@ -71,7 +71,12 @@ function hideError() {
 
 async function signIn(token, remember) {
   hideError();
-  const api = new Api({ token, onUnauthorized: () => signOut("Your token was rejected or has expired. Sign in again.") });
+  const api = new Api({
+    token,
+    onUnauthorized: () => {
+      if (state.api === api) signOut("Your token was rejected or has expired. Sign in again.");
+    },
+  });
   state.api = api;
   $("#sign-in-button").disabled = true;
   announce("Signing in…");
@@ -104,9 +109,11 @@ async function signIn(token, remember) {
 
 function signOut(message) {
   const api = state.api;
+  // An open hold is released while the token is still valid (the request leaves before it is dropped).
+  booking.abandon();
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   if (api) api.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   Object.assign(state, fresh());
   clear($("#grid"));
   for (const id of ["#summary", "#week-title", "#who", "#rows-label"]) $(id).textContent = "";
