@@ -17,6 +17,7 @@ from starlette.responses import Response
 from therapy_scheduler import __version__
 from therapy_scheduler.audit.router import router as audit_router
 from therapy_scheduler.auth.tokens import TokenVerifier
+from therapy_scheduler.board.router import install_board
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(admin_people_router)
     app.include_router(admin_staff_router)
+    install_board(app)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

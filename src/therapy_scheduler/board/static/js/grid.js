@@ -1,0 +1,284 @@
+// The week grid: therapists as rows, days as columns (ARIA grid with a roving tab stop).
+
+import { h, $$ } from "./dom.js";
+import { dayLabel, longDayLabel, rangeLabel, dateIn, minutesBetween } from "./time.js";
+
+const STATUS_LABELS = {
+  scheduled: "Scheduled",
+  in_progress: "In progress",
+  completed: "Completed",
+  cancelled: "Cancelled",
+  no_show: "No-show",
+};
+
+export const CONFLICT_LABELS = {
+  outside_availability: "Outside availability",
+  authorization_expired: "Authorization expired",
+  authorization_exhausted: "Authorization exhausted",
+  insufficient_break: "Insufficient break",
+};
+
+export function statusLabel(status, labels) {
+  return (labels && labels[status]) || STATUS_LABELS[status] || status;
+}
+
+/**
+ * Render the grid into `root`.
+ * model: { days, rows: [{id, full_name, credential, status}], sessions, slotsByCell, windowsByCell,
+ *          conflictsBySession, zone, statusLabels, locationTypeLabels, canBook(therapistId) }
+ * handlers: { onSession(session, button), onSlot(row, slot, button) }
+ */
+export function renderGrid(root, model, handlers, focus) {
+  const { days, rows, zone } = model;
+  const byCell = new Map();
+  for (const session of model.sessions) {
+    const key = `${session.therapist_id}|${dateIn(session.start_time, zone)}`;
+    if (!byCell.has(key)) byCell.set(key, []);
+    byCell.get(key).push(session);
+  }
+
+  root.replaceChildren();
+  root.setAttribute("aria-rowcount", String(rows.length + 1));
+  root.setAttribute("aria-colcount", String(days.length + 1));
+
+  const header = h(
+    "div",
+    { role: "row", class: "grid-row grid-head", "aria-rowindex": 1 },
+    h("div", { role: "columnheader", class: "corner", "aria-colindex": 1 }, "Therapist"),
+    days.map((day, i) =>
+      h(
+        "div",
+        {
+          role: "columnheader",
+          class: `day-head${day === model.today ? " today" : ""}`,
+          "aria-colindex": i + 2,
+          "aria-label": longDayLabel(day) + (day === model.today ? " (today)" : ""),
+        },
+        dayLabel(day),
+      ),
+    ),
+  );
+  root.append(header);
+
+  if (rows.length === 0) {
+    root.append(
+      h(
+        "div",
+        { role: "row", class: "grid-row", "aria-rowindex": 2 },
+        h("div", { role: "gridcell", class: "empty-grid", "aria-colspan": days.length + 1 },
+          "No therapists match these filters."),
+      ),
+    );
+  }
+
+  rows.forEach((row, r) => {
+    const rowEl = h("div", {
+      role: "row",
+      class: "grid-row",
+      "aria-rowindex": r + 2,
+      dataset: { therapistId: row.id },
+    });
+    rowEl.append(
+      h(
+        "div",
+        { role: "rowheader", class: "therapist", "aria-colindex": 1, tabindex: -1 },
+        h("span", { class: "therapist-name" }, row.full_name),
+        row.credential ? h("span", { class: "credential" }, row.credential) : null,
+        row.status && row.status !== "active" ? h("span", { class: "inactive" }, "inactive") : null,
+      ),
+    );
+    days.forEach((day, c) => {
+      const key = `${row.id}|${day}`;
+      rowEl.append(renderCell(model, handlers, row, day, key, byCell.get(key) || [], c));
+    });
+    root.append(rowEl);
+  });
+
+  setUpKeyboard(root);
+  const cells = cellMatrix(root);
+  const target =
+    (focus && cells[focus.row] && cells[focus.row][focus.col]) || (cells[0] && cells[0][0]);
+  if (target) target.tabIndex = 0;
+  return target;
+}
+
+function renderCell(model, handlers, row, day, key, sessions, c) {
+  const { zone } = model;
+  const windows = model.windowsByCell.get(key);
+  const slots = model.canBook(row.id) ? model.slotsByCell.get(key) || [] : [];
+  const items = [
+    ...sessions.map((s) => ({ start: s.start_time, session: s })),
+    ...slots.map((slot) => ({ start: slot.start_time, slot })),
+  ].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.slot ? 1 : -1));
+
+  const cell = h("div", {
+    role: "gridcell",
+    class: `cell${day === model.today ? " today" : ""}`,
+    "aria-colindex": c + 2,
+    tabindex: -1,
+    dataset: { date: day, therapistId: row.id },
+    "aria-label": `${row.full_name}, ${longDayLabel(day)}: ${describeCell(sessions, slots, windows)}`,
+  });
+  if (windows !== undefined) {
+    cell.append(
+      h(
+        "div",
+        { class: "hours", "aria-hidden": "true" },
+        windows.length ? windows.map((w) => rangeLabel(w.start_time, w.end_time, zone)).join(", ") : "Not working",
+      ),
+    );
+  }
+  for (const item of items) {
+    cell.append(item.session ? sessionBlock(model, handlers, item.session) : slotBlock(model, handlers, row, item.slot));
+  }
+  return cell;
+}
+
+function describeCell(sessions, slots, windows) {
+  const parts = [];
+  parts.push(sessions.length === 1 ? "1 session" : `${sessions.length} sessions`);
+  if (slots.length) parts.push(slots.length === 1 ? "1 free slot" : `${slots.length} free slots`);
+  if (windows !== undefined && windows.length === 0) parts.push("not working");
+  return parts.join(", ");
+}
+
+function sessionBlock(model, handlers, session) {
+  const { zone } = model;
+  const conflicts = model.conflictsBySession.get(session.id) || [];
+  const client = session.client && session.client.full_name ? session.client.full_name : "Client";
+  const status = statusLabel(session.status, model.statusLabels);
+  const place = model.locationTypeLabels[session.location_type] || session.location_type || "";
+  const time = rangeLabel(session.start_time, session.end_time, zone);
+  const flags = conflicts.map((c) => CONFLICT_LABELS[c.type] || c.type);
+  const label = [time, client, session.service_code, place, status, ...flags].filter(Boolean).join(", ");
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: `block session status-${session.status}${conflicts.length ? " has-conflict" : ""}`,
+      tabindex: -1,
+      "aria-label": label,
+      "aria-haspopup": "dialog",
+      dataset: { sessionId: session.id, status: session.status },
+    },
+    h("span", { class: "block-time" }, time),
+    h("span", { class: "block-client" }, client),
+    h("span", { class: "block-meta" }, [session.service_code, place, status].filter(Boolean).join(" · ")),
+    flags.length ? h("span", { class: "block-flag" }, `⚠ ${flags.join(", ")}`) : null,
+  );
+  button.addEventListener("click", () => handlers.onSession(session, button));
+  return button;
+}
+
+function slotBlock(model, handlers, row, slot) {
+  const time = rangeLabel(slot.start_time, slot.end_time, model.zone);
+  const minutes = minutesBetween(slot.start_time, slot.end_time);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "block free",
+      tabindex: -1,
+      "aria-label": `Free ${time} (${minutes} minutes): book a session with ${row.full_name}`,
+      "aria-haspopup": "dialog",
+      dataset: { start: slot.start_time, end: slot.end_time },
+    },
+    h("span", { class: "block-time" }, time),
+    h("span", { class: "block-meta" }, "Free"),
+  );
+  button.addEventListener("click", () => handlers.onSlot(row, slot, button));
+  return button;
+}
+
+function cellMatrix(root) {
+  return $$(".grid-row:not(.grid-head)", root).map((rowEl) =>
+    $$('[role="rowheader"], [role="gridcell"]', rowEl),
+  );
+}
+
+export function activeCellPosition(root) {
+  const cells = cellMatrix(root);
+  for (let r = 0; r < cells.length; r++) {
+    for (let c = 0; c < cells[r].length; c++) {
+      if (cells[r][c].tabIndex === 0) return { row: r, col: c };
+    }
+  }
+  return null;
+}
+
+function setUpKeyboard(root) {
+  if (root.dataset.keyboard) return;
+  root.dataset.keyboard = "on";
+  root.addEventListener("keydown", (event) => {
+    const cells = cellMatrix(root);
+    const cell = event.target.closest('[role="gridcell"], [role="rowheader"]');
+    if (!cell) return;
+    let r = -1;
+    let c = -1;
+    cells.forEach((rowCells, i) => {
+      const j = rowCells.indexOf(cell);
+      if (j >= 0) [r, c] = [i, j];
+    });
+    if (r < 0) return;
+    const moveTo = (nr, nc) => {
+      nr = Math.max(0, Math.min(cells.length - 1, nr));
+      nc = Math.max(0, Math.min(cells[nr].length - 1, nc));
+      for (const rowCells of cells) for (const el of rowCells) el.tabIndex = -1;
+      cells[nr][nc].tabIndex = 0;
+      cells[nr][nc].focus();
+    };
+    const blocks = $$(".block", cell);
+    const onBlock = event.target !== cell;
+    switch (event.key) {
+      case "ArrowRight":
+        moveTo(r, c + 1);
+        break;
+      case "ArrowLeft":
+        moveTo(r, c - 1);
+        break;
+      case "ArrowDown":
+        if (onBlock) {
+          const i = blocks.indexOf(event.target);
+          if (i < blocks.length - 1) blocks[i + 1].focus();
+        } else moveTo(r + 1, c);
+        break;
+      case "ArrowUp":
+        if (onBlock) {
+          const i = blocks.indexOf(event.target);
+          if (i > 0) blocks[i - 1].focus();
+          else cell.focus();
+        } else moveTo(r - 1, c);
+        break;
+      case "Home":
+        moveTo(event.ctrlKey ? 0 : r, 0);
+        break;
+      case "End":
+        moveTo(event.ctrlKey ? cells.length - 1 : r, cells[r].length - 1);
+        break;
+      case "PageDown":
+        moveTo(r + 5, c);
+        break;
+      case "PageUp":
+        moveTo(r - 5, c);
+        break;
+      case "Enter":
+      case "F2":
+        if (onBlock) return; // the button's own activation
+        if (blocks.length) blocks[0].focus();
+        break;
+      case "Escape":
+        if (!onBlock) return;
+        cell.focus();
+        break;
+      default:
+        return;
+    }
+    event.preventDefault();
+  });
+  root.addEventListener("focusin", (event) => {
+    const cell = event.target.closest('[role="gridcell"], [role="rowheader"]');
+    if (!cell || cell.tabIndex === 0) return;
+    for (const el of root.querySelectorAll('[tabindex="0"]')) el.tabIndex = -1;
+    cell.tabIndex = 0;
+  });
+}
