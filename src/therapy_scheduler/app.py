@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,8 @@ from starlette.responses import Response
 
 from therapy_scheduler import __version__
 from therapy_scheduler.auth.tokens import TokenVerifier
+from therapy_scheduler.booking.purge import run_purge_loop
+from therapy_scheduler.booking.router import router as booking_router
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError
@@ -37,7 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        purge = (
+            asyncio.create_task(
+                run_purge_loop(database, metrics, settings.hold_purge_interval_seconds)
+            )
+            if settings.hold_purge_interval_seconds > 0
+            else None
+        )
         yield
+        if purge is not None:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
         await app.state.cache.close()
         await database.dispose()
 
@@ -61,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_operational_routes(app)
     app.include_router(schedule_router)
     app.include_router(reference_router)
+    app.include_router(booking_router)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
