@@ -145,3 +145,35 @@ def utc(day: date, hhmm: str, tz: ZoneInfo = NY) -> str:
     naive = datetime.fromisoformat(local(day, hhmm))
     instant = naive.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
     return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def set_org_settings(db: Database, **changes: Any) -> None:
+    """Change organization A's settings (policies are read fresh on every request)."""
+    import uuid
+
+    from sqlalchemy import select, update
+
+    from tests.fixtures import ORG_A
+    from therapy_scheduler.models import Organization
+
+    async with db.write() as conn:
+        current = (
+            await conn.execute(
+                select(Organization.settings).where(Organization.id == uuid.UUID(ORG_A))
+            )
+        ).scalar_one()
+        await conn.execute(
+            update(Organization)
+            .where(Organization.id == uuid.UUID(ORG_A))
+            .values(settings={**current, **changes})
+        )
+
+
+async def table_count(db: Database, table: str, where: str = "") -> int:
+    from sqlalchemy import text
+
+    sql = f"SELECT count(*) FROM {table}"  # noqa: S608 - test helper, literal names only
+    if where:
+        sql += f" WHERE {where}"
+    async with db.read() as conn:
+        return int((await conn.execute(text(sql))).scalar_one())

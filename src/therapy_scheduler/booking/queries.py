@@ -192,7 +192,7 @@ HOLD_COLUMNS = (
     Hold.location_type,
     Hold.reschedule_session_id,
     Hold.recurrence,
-    Hold.hold_metadata,
+    Hold.hold_metadata.label("hold_metadata"),
     Hold.series_id,
     Hold.confirmed_by,
     Hold.created_at,
