@@ -30,7 +30,7 @@ from therapy_scheduler.booking.schemas import ConfirmBody
 from therapy_scheduler.db import Database
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
-from therapy_scheduler.kit.time import iso_utc, zone
+from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import HoldOccurrence, Session
 from therapy_scheduler.reference.authorizations import authorization_end_dates, unit_balances
 from therapy_scheduler.schedule.queries import serialize_session, session_rows
@@ -62,8 +62,16 @@ async def confirm_hold(
         )
         if hold is None:
             raise HoldNotFound()
+        # Waiting for the locks takes time: judge expiry by the clock as it is now.
+        now = max(now, utcnow())
         replay = _state_allows_confirm(hold, principal, now)
         held = await queries.hold_occurrences(conn, hold.id)
+        if not replay and not all(o.active for o in held):
+            # Deactivated by a booking that found it expired: it is gone even if not yet marked.
+            raise HoldExpired(
+                "This hold has expired; hold the slot again",
+                details={"expires_at": iso_utc(hold.expires_at)},
+            )
         tz = zone(body.time_zone) if body.time_zone else ZoneInfo(hold.time_zone)
         _check_offsets(body, tz)
         _check_matches(body, hold, held, tz)

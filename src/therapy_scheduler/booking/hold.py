@@ -41,7 +41,7 @@ from therapy_scheduler.db import Database
 from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
-from therapy_scheduler.kit.time import iso_utc, zone
+from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Client, Hold, HoldOccurrence, Therapist
 from therapy_scheduler.reference.authorizations import (
     UnitBalance,
@@ -95,6 +95,8 @@ async def create_hold(
         check_ranges(occurrences, now)
 
         await lock_people(conn, therapist_ids=[block.therapist_id], client_ids=[block.client_id])
+        # Waiting for the locks takes time: judge expiry by the clock as it is now.
+        now = max(now, utcnow())
         await queries.deactivate_expired_holds(
             conn, therapist_id=block.therapist_id, client_id=block.client_id, now=now
         )
