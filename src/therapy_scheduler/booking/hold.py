@@ -38,7 +38,7 @@ from therapy_scheduler.booking.occurrences import (
 )
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.db import Database
-from therapy_scheduler.errors import Forbidden, NotFound
+from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
@@ -82,12 +82,28 @@ async def create_hold(
         principal.therapist_id is None or block.therapist_id != principal.therapist_id
     ):
         raise Forbidden("A therapist may hold sessions only for themselves")
-    tz = zone(body.time_zone)
-    occurrences = requested_occurrences(body, tz)
+    occurrences = requested_occurrences(body, zone(body.time_zone))
+    try:
+        return await _create(db, principal, body, now, request_id, finalize, occurrences)
+    except Refused as refused:
+        # Alternatives are searched after the write transaction has ended, so that the (slower)
+        # search never holds the booking locks.
+        raise await _error_with_alternatives(db, principal, body, occurrences, refused) from None
+
+
+async def _create(
+    db: Database,
+    principal: Principal,
+    body: HoldBody,
+    now: datetime,
+    request_id: str | None,
+    finalize: Finalize | None,
+    occurrences: list[Occurrence],
+) -> dict[str, Any]:
+    block = body.session
     settings = principal.settings
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
-
     async with overlap_as_conflict(), db.write() as conn:
         await _require_people(conn, principal, block.therapist_id, block.client_id)
         location_id, location_type = await _place(conn, principal, body)
@@ -112,7 +128,7 @@ async def create_hold(
             now=now,
             exclude_session_id=reschedule.id if reschedule else None,
         )
-        context = _Context(conn, principal, body, now, location_id, location_type, occurrences)
+        place = (location_id, location_type)
         warnings: list[dict[str, Any]] = []
 
         if settings.availability_policy != "off":
@@ -134,14 +150,14 @@ async def create_hold(
                 location_type=location_type,
             )
             if problems and settings.availability_policy == "block":
-                raise await context.error(problems[0])
+                raise Refused(problems[0], place)
             warnings += [p.warning() for p in problems]
 
         conflict = slot_conflict(
             occurrences, busy, therapist_id=block.therapist_id, client_id=block.client_id
         )
         if conflict is not None:
-            raise await context.error(conflict)
+            raise Refused(conflict, place)
 
         coverages = await queries.approved_authorizations(
             conn,
@@ -162,7 +178,7 @@ async def create_hold(
             default_unit_minutes=default_unit_minutes(service_code),
         )
         if settings.authorization_policy == "block" and problems:
-            raise await context.error(problems[0])
+            raise Refused(problems[0], place)
         if settings.authorization_policy == "warn":
             warnings += [p.warning() for p in problems]
 
@@ -249,47 +265,43 @@ async def create_hold(
     return response
 
 
-class _Context:
-    """What is needed to turn a Problem into an error with alternatives."""
+class Refused(Exception):
+    """A check failed inside the booking transaction (which then rolls back)."""
 
-    def __init__(
-        self,
-        conn: AsyncConnection,
-        principal: Principal,
-        body: HoldBody,
-        now: datetime,
-        location_id: uuid.UUID | None,
-        location_type: str | None,
-        occurrences: list[Occurrence],
-    ) -> None:
-        self.conn = conn
-        self.principal = principal
-        self.body = body
-        self.now = now
-        self.location_id = location_id
-        self.location_type = location_type
-        self.occurrences = occurrences
+    def __init__(self, problem: Problem, place: tuple[uuid.UUID | None, str | None]) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.place = place
 
-    async def error(self, problem: Problem) -> Exception:
-        details: dict[str, Any] = {"occurrence_index": problem.occurrence_index, **problem.details}
-        if self.principal.can(Capability.SEE_AUTHORIZATIONS):
-            details.update(problem.private_details)
-        if problem.error.code in PLACE_ERRORS:
-            o = self.occurrences[problem.occurrence_index]
+
+async def _error_with_alternatives(
+    db: Database,
+    principal: Principal,
+    body: HoldBody,
+    occurrences: list[Occurrence],
+    refused: Refused,
+) -> AppError:
+    problem = refused.problem
+    details: dict[str, Any] = {"occurrence_index": problem.occurrence_index, **problem.details}
+    if principal.can(Capability.SEE_AUTHORIZATIONS):
+        details.update(problem.private_details)
+    if problem.error.code in PLACE_ERRORS:
+        o = occurrences[problem.occurrence_index]
+        async with db.read() as conn:
             details["alternatives"] = await find_alternatives(
-                self.conn,
-                organization_id=self.principal.organization_id,
-                therapist_id=self.body.session.therapist_id,
-                client_id=self.body.session.client_id,
+                conn,
+                organization_id=principal.organization_id,
+                therapist_id=body.session.therapist_id,
+                client_id=body.session.client_id,
                 around=o.start,
                 duration=o.end - o.start,
-                now=self.now,
-                buffer_minutes=self.principal.settings.buffer_minutes,
-                location_id=self.location_id,
-                location_type=self.location_type,
-                exclude_session_id=self.body.session.session_id,
+                now=utcnow(),
+                buffer_minutes=principal.settings.buffer_minutes,
+                location_id=refused.place[0],
+                location_type=refused.place[1],
+                exclude_session_id=body.session.session_id,
             )
-        return problem.error(problem.message, details=details)
+    return problem.error(problem.message, details=details)
 
 
 async def _require_people(
