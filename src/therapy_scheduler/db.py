@@ -17,6 +17,8 @@ from sqlalchemy.types import TypeDecorator
 
 from therapy_scheduler.config import Settings
 
+SQLITE_WRITE_WAIT_SECONDS = 15.0
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -141,8 +143,14 @@ class Database:
             async with self.writer.connect() as conn, conn.begin():
                 yield conn
             return
-        async with self.write_gate, self.writer.connect() as conn, conn.begin():
-            yield conn
+        # Bounded like SQLite's own busy timeout: a TimeoutError becomes a 503 with Retry-After.
+        async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
+            await self.write_gate.acquire()
+        try:
+            async with self.writer.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            self.write_gate.release()
 
     async def dispose(self) -> None:
         await self.writer.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
+from therapy_scheduler.booking.access import hold_visible
 from therapy_scheduler.booking.constraints import overlap_as_conflict
 from therapy_scheduler.booking.errors import (
     HoldAlreadyConfirmed,
@@ -23,7 +24,6 @@ from therapy_scheduler.booking.errors import (
     OffsetMismatch,
     SessionNotReschedulable,
 )
-from therapy_scheduler.booking.hold import hold_visible
 from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
 from therapy_scheduler.booking.schemas import ConfirmBody

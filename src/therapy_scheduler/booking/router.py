@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
 from therapy_scheduler.auth.principal import Principal, current_principal
-from therapy_scheduler.booking import cancel, confirm, hold
+from therapy_scheduler.booking import access, cancel, confirm, hold
 from therapy_scheduler.booking.schemas import CancelBody, ConfirmBody, HoldBody
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.kit.idempotency import Finalize, run_idempotent
@@ -111,7 +111,7 @@ async def post_hold(
     ),
 )
 async def get_hold(request: Request, hold_key: HoldKey, principal: Caller) -> dict[str, Any]:
-    return await hold.get_hold(
+    return await access.get_hold(
         db=request.app.state.db, principal=principal, hold_key=hold_key, now=utcnow()
     )
 
@@ -130,7 +130,7 @@ async def get_hold(request: Request, hold_key: HoldKey, principal: Caller) -> di
 )
 async def delete_hold(request: Request, hold_key: HoldKey, principal: Caller) -> dict[str, Any]:
     async with _outcome(request, "release"):
-        return await hold.release_hold(
+        return await access.release_hold(
             db=request.app.state.db,
             principal=principal,
             hold_key=hold_key,
