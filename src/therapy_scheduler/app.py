@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +20,8 @@ from therapy_scheduler import __version__
 from therapy_scheduler.audit.router import router as audit_router
 from therapy_scheduler.auth.tokens import TokenVerifier
 from therapy_scheduler.board.router import install_board
+from therapy_scheduler.booking.purge import run_purge_loop
+from therapy_scheduler.booking.router import router as booking_router
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError
@@ -44,7 +48,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        purge = (
+            asyncio.create_task(
+                run_purge_loop(database, metrics, settings.hold_purge_interval_seconds)
+            )
+            if settings.hold_purge_interval_seconds > 0
+            else None
+        )
         yield
+        if purge is not None:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
         await audit_writer.close()
         await app.state.cache.close()
         await database.dispose()
@@ -75,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_people_router)
     app.include_router(admin_staff_router)
     install_board(app)
+    app.include_router(booking_router)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

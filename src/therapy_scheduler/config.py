@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     rate_limit_ip: str = "60"
     dropdown_cache_seconds: float = Field(default=30.0, ge=0)
     max_body_bytes: int = 256 * 1024
+    # Seconds between passes of the hold/idempotency purge task (0 disables it).
+    hold_purge_interval_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
 
     @field_validator("database_url", "read_database_url")

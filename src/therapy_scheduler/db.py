@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from therapy_scheduler.config import Settings
+
+SQLITE_WRITE_WAIT_SECONDS = 15.0
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -101,10 +104,17 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
 
 @dataclass
 class Database:
-    """The engines of one running service: `writer` for transactions that change data, `reader` for reads."""
+    """The engines of one running service: `writer` for transactions that change data, `reader` for reads.
+
+    On SQLite, write transactions of one process also queue on an asyncio lock (FIFO) before BEGIN
+    IMMEDIATE: SQLite's own busy handler retries with sleeps, which under many concurrent writers wastes
+    most of the time and can starve a writer past its timeout. Other processes still serialize through
+    SQLite's file lock.
+    """
 
     writer: AsyncEngine
     reader: AsyncEngine
+    write_gate: asyncio.Lock | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -115,7 +125,8 @@ class Database:
             reader = make_engine(settings.database_url, settings, writer=False)
         else:
             reader = writer
-        return cls(writer=writer, reader=reader)
+        gate = asyncio.Lock() if settings.is_sqlite else None
+        return cls(writer=writer, reader=reader, write_gate=gate)
 
     @property
     def dialect(self) -> str:
@@ -128,8 +139,18 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.writer.connect() as conn, conn.begin():
-            yield conn
+        if self.write_gate is None:
+            async with self.writer.connect() as conn, conn.begin():
+                yield conn
+            return
+        # Bounded like SQLite's own busy timeout: a TimeoutError becomes a 503 with Retry-After.
+        async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
+            await self.write_gate.acquire()
+        try:
+            async with self.writer.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            self.write_gate.release()
 
     async def dispose(self) -> None:
         await self.writer.dispose()

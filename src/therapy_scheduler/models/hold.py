@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from therapy_scheduler.db import Base, UTCDateTime
@@ -14,11 +14,13 @@ from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
 class Hold(Base):
     """A provisional reservation of one or more occurrences under one unguessable `hold_key`.
 
-    status: `active` until `confirmed` or `released`; an active hold past `expires_at` no longer blocks.
+    status: `active` until `confirmed`, `released` or `expired`; an active hold past `expires_at` no
+    longer blocks, whether or not the purge task has marked it `expired` yet.
     """
 
     __tablename__ = "holds"
     __table_args__ = (
+        CheckConstraint("status IN ('active', 'confirmed', 'released', 'expired')", name="status"),
         Index("uq_holds_hold_key", "hold_key", unique=True),
         Index("ix_holds_expires", "status", "expires_at"),
     )
@@ -41,6 +43,8 @@ class Hold(Base):
     series_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     confirmed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[CreatedAt]
+    # When the hold was confirmed or released (migration 0004); the record is purged 24 h later.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class HoldOccurrence(Base):
@@ -48,6 +52,8 @@ class HoldOccurrence(Base):
 
     __tablename__ = "hold_occurrences"
     __table_args__ = (
+        CheckConstraint("start_time < end_time", name="order"),
+        CheckConstraint("units >= 0", name="units"),
         Index("ix_hold_occurrences_therapist", "therapist_id", "start_time"),
         Index("ix_hold_occurrences_client", "client_id", "start_time"),
         Index("ix_hold_occurrences_authorization", "authorization_id", "service_code"),
@@ -67,3 +73,5 @@ class HoldOccurrence(Base):
     service_code: Mapped[str] = mapped_column(String(8))
     authorization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     units: Mapped[int] = mapped_column(Integer, default=0)
+    # The session this occurrence became on confirm (migration 0004): lets a second confirm replay.
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

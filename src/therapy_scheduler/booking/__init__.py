@@ -1,0 +1,1 @@
+"""The write side: hold, confirm, cancel, recurrence, authorization units."""

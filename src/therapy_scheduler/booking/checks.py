@@ -1,0 +1,216 @@
+"""The rules a hold must pass (SPEC §6.4), as pure functions over data loaded under the booking locks.
+
+Each check returns `Problem`s in occurrence order; the hold service decides, per organization policy
+(`block|warn|off`), whether a problem is an error or a warning.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from therapy_scheduler.booking.errors import (
+    SLOT_CONFLICTS,
+    AuthorizationExhausted,
+    AuthorizationMissing,
+    InsufficientBreak,
+    OutsideAvailability,
+)
+from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.queries import Busy, Coverage
+from therapy_scheduler.errors import AppError
+from therapy_scheduler.kit.intervals import merge
+from therapy_scheduler.kit.time import iso_utc
+from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, session_units
+from therapy_scheduler.schedule.availability import TherapistCalendar
+
+
+@dataclass(frozen=True)
+class Problem:
+    error: type[AppError]
+    message: str
+    occurrence_index: int
+    details: dict[str, Any] = field(default_factory=dict)
+    # Details shown only to callers who may see authorization data.
+    private_details: dict[str, Any] = field(default_factory=dict)
+
+    def warning(self) -> dict[str, Any]:
+        return {
+            "code": self.error.code,
+            "message": self.message,
+            "occurrence_index": self.occurrence_index,
+            **{k: v for k, v in self.details.items() if k == "reason"},
+        }
+
+
+def _range(start: datetime, end: datetime) -> dict[str, str]:
+    return {"start_time": iso_utc(start), "end_time": iso_utc(end)}
+
+
+def availability_problems(
+    occurrences: list[Occurrence],
+    calendar: TherapistCalendar,
+    busy: list[Busy],
+    *,
+    buffer_minutes: int,
+    location_id: uuid.UUID | None,
+    location_type: str | None,
+) -> list[Problem]:
+    """Outside working hours / during time off, and too little travel time between places."""
+    out: list[Problem] = []
+    tz = calendar.zone
+    for index, o in enumerate(occurrences):
+        days = {
+            o.start.astimezone(tz).date(),
+            (o.end - timedelta(microseconds=1)).astimezone(tz).date(),
+        }
+        windows = merge(w for day in sorted(days) for w in calendar.windows(day))
+        if not any(s <= o.start and o.end <= e for s, e in windows):
+            reason = "time_off" if calendar.time_off_covers(o.start, o.end) else "outside_hours"
+            out.append(
+                Problem(
+                    OutsideAvailability,
+                    f"Occurrence {index} is during the therapist's time off"
+                    if reason == "time_off"
+                    else f"Occurrence {index} is outside the therapist's working hours",
+                    index,
+                    {"reason": reason, "requested": _range(o.start, o.end)},
+                )
+            )
+            continue
+        if buffer_minutes <= 0:
+            continue
+        gap = timedelta(minutes=buffer_minutes)
+        for b in busy:
+            if b.therapist_id != calendar.therapist_id:
+                continue
+            if b.start < o.end and o.start < b.end:
+                continue  # an overlap is a conflict, reported by the conflict check
+            near = o.start - gap < b.end <= o.start or o.end <= b.start < o.end + gap
+            if near and _different_places(
+                b.location_id, b.location_type, location_id, location_type
+            ):
+                out.append(
+                    Problem(
+                        InsufficientBreak,
+                        f"Occurrence {index} leaves less than {buffer_minutes} minutes to travel "
+                        "from or to the therapist's session at another location",
+                        index,
+                        {
+                            "buffer_minutes": buffer_minutes,
+                            "conflict": _range(b.start, b.end),
+                            "requested": _range(o.start, o.end),
+                        },
+                    )
+                )
+                break
+    return out
+
+
+def _different_places(
+    a_id: uuid.UUID | None, a_type: str | None, b_id: uuid.UUID | None, b_type: str | None
+) -> bool:
+    if a_id is not None and b_id is not None:
+        return a_id != b_id
+    return a_type != b_type
+
+
+def slot_conflict(
+    occurrences: list[Occurrence],
+    busy: list[Busy],
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+) -> Problem | None:
+    """The first occurrence that overlaps a session or active hold of the therapist or the client."""
+    for index, o in enumerate(occurrences):
+        overlapping = [b for b in busy if b.start < o.end and o.start < b.end]
+        for who, kind in SLOT_CONFLICTS:
+            person = therapist_id if who == "therapist" else client_id
+            for b in overlapping:
+                mine = b.therapist_id if who == "therapist" else b.client_id
+                if b.kind == kind and mine == person:
+                    what = "session" if kind == "session" else "held slot"
+                    return Problem(
+                        SLOT_CONFLICTS[(who, kind)],
+                        f"Occurrence {index} overlaps another {what} of the {who}",
+                        index,
+                        {"conflict": _range(b.start, b.end), "requested": _range(o.start, o.end)},
+                    )
+    return None
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """What one occurrence will spend: the authorization (if any) and its units."""
+
+    authorization_id: uuid.UUID | None
+    units: int
+
+
+def plan_units(
+    occurrences: list[Occurrence],
+    *,
+    service_code: str,
+    coverages: list[Coverage],
+    balances: dict[UnitKey, UnitBalance],
+    organization_zone: ZoneInfo,
+    default_unit_minutes: int,
+) -> tuple[list[UnitPlan], list[Problem]]:
+    """Assign each occurrence to an approved authorization covering its date (in the organization's
+    zone) with enough units left after what is scheduled, held, and planned earlier in this request."""
+    remaining = {
+        c.authorization_id: balances.get((c.authorization_id, service_code)) for c in coverages
+    }
+    left = {k: (v.remaining if v else 0) for k, v in remaining.items()}
+    plans: list[UnitPlan] = []
+    problems: list[Problem] = []
+    for index, o in enumerate(occurrences):
+        day: date = o.start.astimezone(organization_zone).date()
+        covering = [c for c in coverages if c.start_date <= day <= c.end_date]
+        if not covering:
+            units = session_units(o.minutes, default_unit_minutes)
+            plans.append(UnitPlan(None, units))
+            problems.append(
+                Problem(
+                    AuthorizationMissing,
+                    f"No approved authorization of the client covers service {service_code} "
+                    f"on {day.isoformat()} (occurrence {index})",
+                    index,
+                    {"service_code": service_code, "date": day.isoformat()},
+                )
+            )
+            continue
+        chosen = next(
+            (
+                c
+                for c in covering
+                if left[c.authorization_id] >= session_units(o.minutes, c.unit_minutes)
+            ),
+            None,
+        )
+        if chosen is None:
+            first = covering[0]
+            units = session_units(o.minutes, first.unit_minutes)
+            problems.append(
+                Problem(
+                    AuthorizationExhausted,
+                    f"Not enough authorized units of service {service_code} left for "
+                    f"occurrence {index}",
+                    index,
+                    {"service_code": service_code, "date": day.isoformat()},
+                    {
+                        "authorization_id": str(first.authorization_id),
+                        "units_required": units,
+                        "units_remaining": left[first.authorization_id],
+                    },
+                )
+            )
+            chosen = first
+        units = session_units(o.minutes, chosen.unit_minutes)
+        left[chosen.authorization_id] -= units
+        plans.append(UnitPlan(chosen.authorization_id, units))
+    return plans, problems

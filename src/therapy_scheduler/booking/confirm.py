@@ -1,0 +1,317 @@
+"""Confirming a hold (SPEC §6.5): every held occurrence becomes a `scheduled` session, atomically."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.booking import queries
+from therapy_scheduler.booking.access import hold_visible
+from therapy_scheduler.booking.constraints import overlap_as_conflict
+from therapy_scheduler.booking.errors import (
+    HoldAlreadyConfirmed,
+    HoldExpired,
+    HoldMismatch,
+    HoldNotFound,
+    HoldReleased,
+    OffsetMismatch,
+    SessionNotReschedulable,
+)
+from therapy_scheduler.booking.locks import lock_people
+from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
+from therapy_scheduler.booking.schemas import ConfirmBody
+from therapy_scheduler.db import Database
+from therapy_scheduler.kit import audit
+from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.kit.time import iso_utc, utcnow, zone
+from therapy_scheduler.models import HoldOccurrence, Session
+from therapy_scheduler.reference.authorizations import authorization_end_dates, unit_balances
+from therapy_scheduler.schedule.queries import serialize_session, session_rows
+
+
+async def confirm_hold(
+    *,
+    db: Database,
+    principal: Principal,
+    body: ConfirmBody,
+    now: datetime,
+    request_id: str | None,
+    finalize: Finalize | None = None,
+) -> dict[str, Any]:
+    """Turn every occurrence of a live hold into a scheduled session (one series), or change nothing.
+
+    A second confirm of the same hold by the same user returns the sessions the first one created.
+    """
+    async with overlap_as_conflict(), db.write() as conn:
+        found = await queries.hold_by_key(conn, principal.organization_id, body.hold_key)
+        if not hold_visible(principal, found):
+            raise HoldNotFound()
+        assert found is not None
+        # Serialize with every other booking of these people, then re-read the hold under its row
+        # lock: of racing confirms, exactly one sees it active.
+        await lock_people(conn, therapist_ids=[found.therapist_id], client_ids=[found.client_id])
+        hold = await queries.hold_by_key(
+            conn, principal.organization_id, body.hold_key, for_update=True
+        )
+        if hold is None:
+            raise HoldNotFound()
+        # Waiting for the locks takes time: judge expiry by the clock as it is now.
+        now = max(now, utcnow())
+        replay = _state_allows_confirm(hold, principal, now)
+        held = await queries.hold_occurrences(conn, hold.id)
+        if not replay and not all(o.active for o in held):
+            # Deactivated by a booking that found it expired: it is gone even if not yet marked.
+            raise HoldExpired(
+                "This hold has expired; hold the slot again",
+                details={"expires_at": iso_utc(hold.expires_at)},
+            )
+        tz = zone(body.time_zone) if body.time_zone else ZoneInfo(hold.time_zone)
+        _check_offsets(body, tz)
+        _check_matches(body, hold, held, tz)
+
+        if replay:
+            session_ids = [o.session_id for o in held if o.session_id is not None]
+        else:
+            if hold.reschedule_session_id is not None:
+                session_ids = await _move_session(conn, principal, hold, held[0], body, now)
+            else:
+                session_ids = await _create_sessions(conn, principal, hold, held, body, now)
+            await audit.record(
+                conn,
+                organization_id=principal.organization_id,
+                actor_user_id=principal.user_id,
+                action="hold.confirm",
+                entity_type="hold",
+                entity_id=hold.id,
+                request_id=request_id,
+                details={
+                    "session_ids": [str(i) for i in session_ids],
+                    "therapist_id": str(hold.therapist_id),
+                    "client_id": str(hold.client_id),
+                    "rescheduled": hold.reschedule_session_id is not None,
+                },
+            )
+        sessions = await _sessions_view(conn, principal, session_ids, now)
+        response: dict[str, Any] = {
+            "success": True,
+            "session": sessions[0] if sessions else None,
+            "occurrences": sessions,
+            "hold_key": body.hold_key,
+            "series_id": sessions[0]["series_id"] if sessions else None,
+            "replayed": replay,
+        }
+        if finalize is not None:
+            await finalize(conn, response)
+    return response
+
+
+def _state_allows_confirm(hold: Any, principal: Principal, now: datetime) -> bool:
+    """True when this is a replay of the caller's own earlier confirm; raise when it cannot go on."""
+    if hold.status == "confirmed":
+        if hold.confirmed_by == principal.user_id:
+            return True
+        raise HoldAlreadyConfirmed(
+            "This hold was already confirmed by another user", details={"status": "confirmed"}
+        )
+    if hold.status == "released":
+        raise HoldReleased("This hold was released", details={"status": "released"})
+    if hold.status == "expired" or hold.expires_at <= now:
+        raise HoldExpired(
+            "This hold has expired; hold the slot again",
+            details={"expires_at": iso_utc(hold.expires_at)},
+        )
+    return False
+
+
+def _minutes_east(tz: ZoneInfo, instant: datetime) -> int:
+    offset = instant.astimezone(tz).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
+def _check_offsets(body: ConfirmBody, tz: ZoneInfo) -> None:
+    """Given offsets (minutes east of UTC) must be the zone's offsets at the given instants."""
+    for field, text, given in (
+        ("start_time_offset_minutes", body.session.start_time, body.start_time_offset_minutes),
+        ("end_time_offset_minutes", body.session.end_time, body.end_time_offset_minutes),
+    ):
+        if given is None:
+            continue
+        instant = read_time(text, tz, "session." + field.removesuffix("_offset_minutes"))
+        expected = _minutes_east(tz, instant)
+        if expected != given:
+            raise OffsetMismatch(
+                f"{field} is {given} but {tz.key} is at {expected} minutes east of UTC then",
+                details={"field": field, "given": given, "expected": expected, "time_zone": tz.key},
+            )
+
+
+def _check_matches(body: ConfirmBody, hold: Any, held: list[Any], tz: ZoneInfo) -> None:
+    """The confirm must name exactly what was held: times, occurrences, service and place."""
+    first = Occurrence(
+        read_time(body.session.start_time, tz, "session.start_time"),
+        read_time(body.session.end_time, tz, "session.end_time"),
+    )
+    expected = [Occurrence(o.start_time, o.end_time) for o in held]
+    if first != expected[0]:
+        raise _mismatch("session", 0, expected[0], first)
+    if body.occurrences is not None:
+        given = parse_given(body.occurrences, tz, [o.end - o.start for o in expected])
+        if len(given) != len(expected):
+            raise HoldMismatch(
+                f"The hold has {len(expected)} occurrences, the request names {len(given)}",
+                details={"field": "occurrences", "held": len(expected), "given": len(given)},
+            )
+        for index, (want, got) in enumerate(zip(expected, given, strict=True)):
+            if want != got:
+                raise _mismatch(f"occurrences[{index}]", index, want, got)
+    for field, held_value in (
+        ("service_code", hold.service_code),
+        ("location_id", hold.location_id),
+        ("location_type", hold.location_type),
+    ):
+        given_value = getattr(body.session, field)
+        if given_value is not None and given_value != held_value:
+            raise HoldMismatch(
+                f"session.{field} differs from the held one",
+                details={
+                    "field": f"session.{field}",
+                    "held": None if held_value is None else str(held_value),
+                    "given": str(given_value),
+                },
+            )
+
+
+def _mismatch(field: str, index: int, want: Occurrence, got: Occurrence) -> HoldMismatch:
+    return HoldMismatch(
+        f"{field} does not match the held time range",
+        details={
+            "field": field,
+            "occurrence_index": index,
+            "held": want.as_json(),
+            "given": got.as_json(),
+        },
+    )
+
+
+async def _create_sessions(
+    conn: AsyncConnection,
+    principal: Principal,
+    hold: Any,
+    held: list[Any],
+    body: ConfirmBody,
+    now: datetime,
+) -> list[uuid.UUID]:
+    series_id = uuid.uuid4() if len(held) > 1 else None
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "organization_id": principal.organization_id,
+            "therapist_id": hold.therapist_id,
+            "client_id": hold.client_id,
+            "location_id": hold.location_id,
+            "location_type": hold.location_type,
+            "service_code": o.service_code,
+            "start_time": o.start_time,
+            "end_time": o.end_time,
+            "status": "scheduled",
+            "authorization_id": o.authorization_id,
+            "units": o.units,
+            "consumes_units": True,
+            "series_id": series_id,
+            "notes": body.session.notes,
+            "created_by": principal.user_id,
+            "updated_by": principal.user_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for o in held
+    ]
+    # Units move from reserved (active hold rows) to scheduled (sessions) in one transaction.
+    await queries.close_hold(
+        conn,
+        hold.id,
+        status="confirmed",
+        now=now,
+        confirmed_by=principal.user_id,
+        series_id=series_id,
+    )
+    await conn.execute(insert(Session), rows)
+    for o, row in zip(held, rows, strict=True):
+        await conn.execute(
+            update(HoldOccurrence).where(HoldOccurrence.id == o.id).values(session_id=row["id"])
+        )
+    return [row["id"] for row in rows]
+
+
+async def _move_session(
+    conn: AsyncConnection,
+    principal: Principal,
+    hold: Any,
+    occurrence: Any,
+    body: ConfirmBody,
+    now: datetime,
+) -> list[uuid.UUID]:
+    """A reschedule hold moves its session to the held time instead of creating a new one."""
+    current = await queries.session_for_change(
+        conn,
+        hold.reschedule_session_id,
+        Session.organization_id == principal.organization_id,
+        for_update=True,
+    )
+    if current is None or current.status != "scheduled":
+        raise SessionNotReschedulable(
+            "The session being moved is no longer scheduled",
+            details={"session_id": str(hold.reschedule_session_id)},
+        )
+    await queries.close_hold(
+        conn, hold.id, status="confirmed", now=now, confirmed_by=principal.user_id
+    )
+    values: dict[str, Any] = {
+        "start_time": occurrence.start_time,
+        "end_time": occurrence.end_time,
+        "service_code": occurrence.service_code,
+        "authorization_id": occurrence.authorization_id,
+        "units": occurrence.units,
+        "location_id": hold.location_id,
+        "location_type": hold.location_type,
+        "updated_by": principal.user_id,
+        "updated_at": now,
+    }
+    if body.session.notes is not None:
+        values["notes"] = body.session.notes
+    await conn.execute(update(Session).where(Session.id == current.id).values(**values))
+    await conn.execute(
+        update(HoldOccurrence)
+        .where(HoldOccurrence.id == occurrence.id)
+        .values(session_id=current.id)
+    )
+    return [current.id]
+
+
+async def _sessions_view(
+    conn: AsyncConnection, principal: Principal, session_ids: list[uuid.UUID], now: datetime
+) -> list[dict[str, Any]]:
+    """The §6.1 session shape (with notes and timestamps); authorization data only for roles that
+    may see it."""
+    if not session_ids:
+        return []
+    rows = (
+        await conn.execute(
+            session_rows(detailed=True)
+            .where(Session.id.in_(session_ids))
+            .order_by(Session.start_time, Session.id)
+        )
+    ).all()
+    balances = ends = None
+    if principal.can(Capability.SEE_AUTHORIZATIONS):
+        auth_ids = {r.authorization_id for r in rows if r.authorization_id is not None}
+        balances = await unit_balances(conn, auth_ids, now)
+        ends = await authorization_end_dates(conn, auth_ids)
+    return [serialize_session(r, balances=balances, auth_ends=ends, detailed=True) for r in rows]

@@ -1,0 +1,85 @@
+"""Typed errors of the booking endpoints (SPEC §6.4 to 6.6). Each has one stable code."""
+
+from __future__ import annotations
+
+from therapy_scheduler.errors import AppError, Conflict
+
+
+class OutsideAvailability(Conflict):
+    code = "OUTSIDE_AVAILABILITY"
+
+
+class InsufficientBreak(Conflict):
+    code = "INSUFFICIENT_BREAK"
+
+
+class TherapistConflict(Conflict):
+    code = "THERAPIST_CONFLICT"
+
+
+class ClientConflict(Conflict):
+    code = "CLIENT_CONFLICT"
+
+
+class TherapistHoldConflict(Conflict):
+    code = "THERAPIST_HOLD_CONFLICT"
+
+
+class ClientHoldConflict(Conflict):
+    code = "CLIENT_HOLD_CONFLICT"
+
+
+class AuthorizationExhausted(Conflict):
+    code = "AUTHORIZATION_EXHAUSTED"
+
+
+class AuthorizationMissing(Conflict):
+    code = "AUTHORIZATION_MISSING"
+
+
+class HoldNotFound(AppError):
+    status = 404
+    code = "HOLD_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No such hold (it may never have existed, or was purged)")
+
+
+class HoldExpired(AppError):
+    status = 410
+    code = "HOLD_EXPIRED"
+
+
+class HoldReleased(AppError):
+    status = 410
+    code = "HOLD_RELEASED"
+
+
+class HoldAlreadyConfirmed(Conflict):
+    code = "HOLD_ALREADY_CONFIRMED"
+
+
+class HoldMismatch(Conflict):
+    code = "HOLD_MISMATCH"
+
+
+class OffsetMismatch(AppError):
+    status = 400
+    code = "OFFSET_MISMATCH"
+
+
+class SessionNotCancellable(Conflict):
+    code = "SESSION_NOT_CANCELLABLE"
+
+
+class SessionNotReschedulable(Conflict):
+    code = "SESSION_NOT_RESCHEDULABLE"
+
+
+# The four slot conflicts by (who, what): the order in which they are checked.
+SLOT_CONFLICTS: dict[tuple[str, str], type[Conflict]] = {
+    ("therapist", "session"): TherapistConflict,
+    ("client", "session"): ClientConflict,
+    ("therapist", "hold"): TherapistHoldConflict,
+    ("client", "hold"): ClientHoldConflict,
+}

@@ -1,0 +1,371 @@
+"""Holding slots (SPEC §6.4): every check in the spec's order, all-or-nothing under one `hold_key`."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import client_scope, session_scope
+from therapy_scheduler.booking import queries
+from therapy_scheduler.booking.alternatives import find_alternatives
+from therapy_scheduler.booking.checks import (
+    Problem,
+    availability_problems,
+    plan_units,
+    slot_conflict,
+)
+from therapy_scheduler.booking.constraints import overlap_as_conflict
+from therapy_scheduler.booking.errors import (
+    SessionNotReschedulable,
+)
+from therapy_scheduler.booking.locks import lock_people
+from therapy_scheduler.booking.occurrences import (
+    Occurrence,
+    check_ranges,
+    invalid,
+    requested_occurrences,
+)
+from therapy_scheduler.booking.schemas import HoldBody
+from therapy_scheduler.db import Database
+from therapy_scheduler.errors import AppError, Forbidden, NotFound
+from therapy_scheduler.kit import audit
+from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.kit.time import iso_utc, utcnow, zone
+from therapy_scheduler.models import Client, Hold, HoldOccurrence, Therapist
+from therapy_scheduler.reference.authorizations import (
+    UnitBalance,
+    default_unit_minutes,
+    unit_balances,
+)
+from therapy_scheduler.schedule.availability import load_calendars
+
+PLACE_ERRORS = frozenset(
+    {
+        "OUTSIDE_AVAILABILITY",
+        "INSUFFICIENT_BREAK",
+        "THERAPIST_CONFLICT",
+        "CLIENT_CONFLICT",
+        "THERAPIST_HOLD_CONFLICT",
+        "CLIENT_HOLD_CONFLICT",
+    }
+)
+
+
+def new_hold_key() -> str:
+    """192 random bits, URL-safe: unguessable, so knowing a key is the capability to use it."""
+    return secrets.token_urlsafe(24)
+
+
+async def create_hold(
+    *,
+    db: Database,
+    principal: Principal,
+    body: HoldBody,
+    now: datetime,
+    request_id: str | None,
+    finalize: Finalize | None = None,
+) -> dict[str, Any]:
+    """Hold every requested occurrence for one therapist and client, or nothing (SPEC §6.4 order)."""
+    block = body.session
+    if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
+        principal.therapist_id is None or block.therapist_id != principal.therapist_id
+    ):
+        raise Forbidden("A therapist may hold sessions only for themselves")
+    occurrences = requested_occurrences(body, zone(body.time_zone))
+    try:
+        return await _create(db, principal, body, now, request_id, finalize, occurrences)
+    except Refused as refused:
+        # Alternatives are searched after the write transaction has ended, so that the (slower)
+        # search never holds the booking locks.
+        raise await _error_with_alternatives(db, principal, body, occurrences, refused) from None
+
+
+async def _create(
+    db: Database,
+    principal: Principal,
+    body: HoldBody,
+    now: datetime,
+    request_id: str | None,
+    finalize: Finalize | None,
+    occurrences: list[Occurrence],
+) -> dict[str, Any]:
+    block = body.session
+    settings = principal.settings
+    service_code = block.service_code or settings.default_service_code
+    hold_seconds = body.hold_seconds or settings.hold_seconds_default
+    async with overlap_as_conflict(), db.write() as conn:
+        await _require_people(conn, principal, block.therapist_id, block.client_id)
+        location_id, location_type = await _place(conn, principal, body)
+        reschedule = await _reschedulable(conn, principal, body)
+        check_ranges(occurrences, now)
+
+        await lock_people(conn, therapist_ids=[block.therapist_id], client_ids=[block.client_id])
+        # Waiting for the locks takes time: judge expiry by the clock as it is now.
+        now = max(now, utcnow())
+        await queries.deactivate_expired_holds(
+            conn, therapist_id=block.therapist_id, client_id=block.client_id, now=now
+        )
+        lower = min(o.start for o in occurrences)
+        upper = max(o.end for o in occurrences)
+        buffer = timedelta(minutes=settings.buffer_minutes)
+        busy = await queries.busy_between(
+            conn,
+            therapist_id=block.therapist_id,
+            client_id=block.client_id,
+            lower=lower - buffer,
+            upper=upper + buffer,
+            now=now,
+            exclude_session_id=reschedule.id if reschedule else None,
+        )
+        place = (location_id, location_type)
+        warnings: list[dict[str, Any]] = []
+
+        if settings.availability_policy != "off":
+            calendars = await load_calendars(
+                conn,
+                organization_id=principal.organization_id,
+                therapist_ids=[block.therapist_id],
+                start=lower,
+                end=upper,
+                now=now,
+                with_busy=False,
+            )
+            problems = availability_problems(
+                occurrences,
+                calendars[block.therapist_id],
+                busy,
+                buffer_minutes=settings.buffer_minutes,
+                location_id=location_id,
+                location_type=location_type,
+            )
+            if problems and settings.availability_policy == "block":
+                raise Refused(problems[0], place)
+            warnings += [p.warning() for p in problems]
+
+        conflict = slot_conflict(
+            occurrences, busy, therapist_id=block.therapist_id, client_id=block.client_id
+        )
+        if conflict is not None:
+            raise Refused(conflict, place)
+
+        coverages = await queries.approved_authorizations(
+            conn,
+            client_id=block.client_id,
+            service_code=service_code,
+            first_day=(lower - timedelta(days=1)).date(),
+            last_day=(upper + timedelta(days=1)).date(),
+        )
+        balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
+        if reschedule is not None:
+            balances = _without_session(balances, reschedule)
+        plans, problems = plan_units(
+            occurrences,
+            service_code=service_code,
+            coverages=coverages,
+            balances=balances,
+            organization_zone=principal.zone,
+            default_unit_minutes=default_unit_minutes(service_code),
+        )
+        if settings.authorization_policy == "block" and problems:
+            raise Refused(problems[0], place)
+        if settings.authorization_policy == "warn":
+            warnings += [p.warning() for p in problems]
+
+        hold_id = uuid.uuid4()
+        hold_key = new_hold_key()
+        expires_at = now + timedelta(seconds=hold_seconds)
+        await conn.execute(
+            insert(Hold).values(
+                id=hold_id,
+                organization_id=principal.organization_id,
+                hold_key=hold_key,
+                therapist_id=block.therapist_id,
+                client_id=block.client_id,
+                created_by=principal.user_id,
+                status="active",
+                expires_at=expires_at,
+                time_zone=body.time_zone,
+                service_code=service_code,
+                location_id=location_id,
+                location_type=location_type,
+                reschedule_session_id=reschedule.id if reschedule else None,
+                recurrence=body.recurrence.model_dump(mode="json") if body.recurrence else None,
+                hold_metadata=body.metadata,
+                created_at=now,
+            )
+        )
+        await conn.execute(
+            insert(HoldOccurrence),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": principal.organization_id,
+                    "hold_id": hold_id,
+                    "occurrence_index": index,
+                    "therapist_id": block.therapist_id,
+                    "client_id": block.client_id,
+                    "start_time": o.start,
+                    "end_time": o.end,
+                    "expires_at": expires_at,
+                    "active": True,
+                    "service_code": service_code,
+                    "authorization_id": plan.authorization_id,
+                    "units": plan.units,
+                }
+                for index, (o, plan) in enumerate(zip(occurrences, plans, strict=True))
+            ],
+        )
+        await audit.record(
+            conn,
+            organization_id=principal.organization_id,
+            actor_user_id=principal.user_id,
+            action="hold.create",
+            entity_type="hold",
+            entity_id=hold_id,
+            request_id=request_id,
+            details={
+                "therapist_id": str(block.therapist_id),
+                "client_id": str(block.client_id),
+                "occurrences": len(occurrences),
+                "service_code": service_code,
+                "hold_seconds": hold_seconds,
+                "warnings": sorted({w["code"] for w in warnings}),
+                "reschedule_session_id": str(reschedule.id) if reschedule else None,
+            },
+        )
+        response: dict[str, Any] = {
+            "success": True,
+            "hold_key": hold_key,
+            "expires_at": iso_utc(expires_at),
+            "occurrences": [o.as_json() for o in occurrences],
+            "warnings": warnings,
+            "status": "active",
+            "hold_seconds": hold_seconds,
+            "therapist_id": str(block.therapist_id),
+            "client_id": str(block.client_id),
+            "service_code": service_code,
+            "location_id": str(location_id) if location_id else None,
+            "location_type": location_type,
+            "time_zone": body.time_zone,
+            "session_id": str(reschedule.id) if reschedule else None,
+        }
+        if finalize is not None:
+            await finalize(conn, response)
+    return response
+
+
+class Refused(Exception):
+    """A check failed inside the booking transaction (which then rolls back)."""
+
+    def __init__(self, problem: Problem, place: tuple[uuid.UUID | None, str | None]) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.place = place
+
+
+async def _error_with_alternatives(
+    db: Database,
+    principal: Principal,
+    body: HoldBody,
+    occurrences: list[Occurrence],
+    refused: Refused,
+) -> AppError:
+    problem = refused.problem
+    details: dict[str, Any] = {"occurrence_index": problem.occurrence_index, **problem.details}
+    if principal.can(Capability.SEE_AUTHORIZATIONS):
+        details.update(problem.private_details)
+    if problem.error.code in PLACE_ERRORS:
+        o = occurrences[problem.occurrence_index]
+        async with db.read() as conn:
+            details["alternatives"] = await find_alternatives(
+                conn,
+                organization_id=principal.organization_id,
+                therapist_id=body.session.therapist_id,
+                client_id=body.session.client_id,
+                around=o.start,
+                duration=o.end - o.start,
+                now=utcnow(),
+                buffer_minutes=principal.settings.buffer_minutes,
+                location_id=refused.place[0],
+                location_type=refused.place[1],
+                exclude_session_id=body.session.session_id,
+            )
+    return problem.error(problem.message, details=details)
+
+
+async def _require_people(
+    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
+) -> None:
+    therapist = await queries.person(conn, Therapist, principal.organization_id, therapist_id)
+    if therapist is None or therapist.status != "active" or therapist.archived_at is not None:
+        raise NotFound(
+            "Therapist not found (or not active)", details={"field": "session.therapist_id"}
+        )
+    client = (
+        await conn.execute(
+            select(Client.id, Client.status, Client.archived_at).where(
+                Client.id == client_id, client_scope(principal)
+            )
+        )
+    ).first()
+    if client is None or client.status != "active" or client.archived_at is not None:
+        raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
+
+
+async def _place(
+    conn: AsyncConnection, principal: Principal, body: HoldBody
+) -> tuple[uuid.UUID | None, str | None]:
+    block = body.session
+    if block.location_id is None:
+        return None, block.location_type
+    place = await queries.location(conn, principal.organization_id, block.location_id)
+    if place is None:
+        raise NotFound("Location not found", details={"field": "session.location_id"})
+    if not place.is_active:
+        raise invalid("session.location_id", "the location is not active")
+    if block.location_type is not None and block.location_type != place.location_type:
+        raise invalid(
+            "session.location_type", f'does not match the location\'s type "{place.location_type}"'
+        )
+    return place.id, place.location_type
+
+
+async def _reschedulable(conn: AsyncConnection, principal: Principal, body: HoldBody) -> Any:
+    """The session a reschedule hold will move (checked like a cancel: visible, owned, scheduled)."""
+    session_id = body.session.session_id
+    if session_id is None:
+        return None
+    row = await queries.session_for_change(conn, session_id, session_scope(principal))
+    if row is None:
+        raise NotFound("Session not found", details={"field": "session.session_id"})
+    if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
+        row.therapist_id != principal.therapist_id
+    ):
+        raise Forbidden("A therapist may reschedule only their own sessions")
+    if row.status != "scheduled":
+        raise SessionNotReschedulable(
+            f"Only scheduled sessions can be rescheduled (this one is {row.status})",
+            details={"session_id": str(row.id), "status": row.status},
+        )
+    if row.therapist_id != body.session.therapist_id or row.client_id != body.session.client_id:
+        raise invalid("session.session_id", "a reschedule keeps the session's therapist and client")
+    return row
+
+
+def _without_session(
+    balances: dict[tuple[uuid.UUID, str], UnitBalance], session: Any
+) -> dict[tuple[uuid.UUID, str], UnitBalance]:
+    """Balances as if the session being moved no longer spent its units (it will be replaced)."""
+    key = (session.authorization_id, session.service_code)
+    if session.authorization_id is None or not session.consumes_units or key not in balances:
+        return balances
+    current = balances[key]
+    return {**balances, key: replace(current, consumed=current.consumed - session.units)}

@@ -1,0 +1,214 @@
+"""HTTP routes of the write side. Thin: parse, resolve the caller, call one service function."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from starlette.responses import Response
+
+from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.booking import access, cancel, confirm, hold
+from therapy_scheduler.booking.schemas import CancelBody, ConfirmBody, HoldBody
+from therapy_scheduler.errors import AppError
+from therapy_scheduler.kit.idempotency import Finalize, run_idempotent
+from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.time import utcnow
+
+router = APIRouter(tags=["booking"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response (24 h).",
+    ),
+]
+HoldKey = Annotated[str, Path(min_length=1, max_length=64)]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+_HOLD_CODES = (
+    "409: OUTSIDE_AVAILABILITY, INSUFFICIENT_BREAK, THERAPIST_CONFLICT, CLIENT_CONFLICT, "
+    "THERAPIST_HOLD_CONFLICT, CLIENT_HOLD_CONFLICT, AUTHORIZATION_EXHAUSTED, AUTHORIZATION_MISSING, "
+    "SESSION_NOT_RESCHEDULABLE, IDEMPOTENCY_IN_PROGRESS"
+)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+@asynccontextmanager
+async def _outcome(request: Request, action: str) -> AsyncIterator[None]:
+    """Count booking outcomes by action and result code (Prometheus)."""
+    counter = request.app.state.metrics.bookings
+    try:
+        yield
+    except AppError as exc:
+        counter.labels(action, exc.code).inc()
+        raise
+    counter.labels(action, "ok").inc()
+
+
+async def _idempotent(
+    request: Request,
+    principal: Principal,
+    endpoint: str,
+    key: str | None,
+    payload: dict[str, Any],
+    run: Any,
+) -> Response:
+    async def action(finalize: Finalize | None) -> dict[str, Any]:
+        result: dict[str, Any] = await run(finalize)
+        return result
+
+    return await run_idempotent(
+        request.app.state.db,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        endpoint=endpoint,
+        key=key,
+        payload=payload,
+        request_id=_request_id(request),
+        action=action,
+    )
+
+
+@router.post(
+    "/sessions/hold",
+    summary="Hold one slot, explicit occurrences, or a recurrence for a therapist and client",
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, s409=_HOLD_CODES),
+)
+async def post_hold(
+    request: Request, body: HoldBody, principal: Caller, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async with _outcome(request, "hold"):
+        return await _idempotent(
+            request,
+            principal,
+            "POST /sessions/hold",
+            idempotency_key,
+            body.model_dump(mode="json", exclude_unset=True),
+            lambda finalize: hold.create_hold(
+                db=request.app.state.db,
+                principal=principal,
+                body=body,
+                now=utcnow(),
+                request_id=_request_id(request),
+                finalize=finalize,
+            ),
+        )
+
+
+@router.get(
+    "/sessions/hold/{hold_key}",
+    summary="Show a hold",
+    responses=error_responses(
+        400, 401, 404, s404="No such hold visible to the caller (HOLD_NOT_FOUND)"
+    ),
+)
+async def get_hold(request: Request, hold_key: HoldKey, principal: Caller) -> dict[str, Any]:
+    return await access.get_hold(
+        db=request.app.state.db, principal=principal, hold_key=hold_key, now=utcnow()
+    )
+
+
+@router.delete(
+    "/sessions/hold/{hold_key}",
+    summary="Release a hold (its slots and reserved units)",
+    responses=error_responses(
+        400,
+        401,
+        404,
+        409,
+        s404="No such hold visible to the caller (HOLD_NOT_FOUND)",
+        s409="The hold was confirmed (HOLD_ALREADY_CONFIRMED)",
+    ),
+)
+async def delete_hold(request: Request, hold_key: HoldKey, principal: Caller) -> dict[str, Any]:
+    async with _outcome(request, "release"):
+        return await access.release_hold(
+            db=request.app.state.db,
+            principal=principal,
+            hold_key=hold_key,
+            now=utcnow(),
+            request_id=_request_id(request),
+        )
+
+
+@router.post(
+    "/sessions/confirm",
+    summary="Turn every occurrence of a hold into scheduled sessions, atomically",
+    responses=error_responses(
+        400,
+        401,
+        404,
+        409,
+        410,
+        413,
+        415,
+        422,
+        s404="No such hold visible to the caller (HOLD_NOT_FOUND)",
+        s409="HOLD_MISMATCH, HOLD_ALREADY_CONFIRMED, SESSION_NOT_RESCHEDULABLE, "
+        "IDEMPOTENCY_IN_PROGRESS",
+        s410="The hold expired (HOLD_EXPIRED) or was released (HOLD_RELEASED)",
+    ),
+)
+async def post_confirm(
+    request: Request, body: ConfirmBody, principal: Caller, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async with _outcome(request, "confirm"):
+        return await _idempotent(
+            request,
+            principal,
+            "POST /sessions/confirm",
+            idempotency_key,
+            body.model_dump(mode="json", exclude_unset=True),
+            lambda finalize: confirm.confirm_hold(
+                db=request.app.state.db,
+                principal=principal,
+                body=body,
+                now=utcnow(),
+                request_id=_request_id(request),
+                finalize=finalize,
+            ),
+        )
+
+
+@router.post(
+    "/sessions/cancel",
+    summary="Cancel a session (or the rest, or all, of its series)",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        s409="SESSION_NOT_CANCELLABLE, IDEMPOTENCY_IN_PROGRESS",
+    ),
+)
+async def post_cancel(
+    request: Request, body: CancelBody, principal: Caller, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async with _outcome(request, "cancel"):
+        return await _idempotent(
+            request,
+            principal,
+            "POST /sessions/cancel",
+            idempotency_key,
+            body.model_dump(mode="json", exclude_unset=True),
+            lambda finalize: cancel.cancel_session(
+                db=request.app.state.db,
+                principal=principal,
+                body=body,
+                now=utcnow(),
+                request_id=_request_id(request),
+                finalize=finalize,
+            ),
+        )
