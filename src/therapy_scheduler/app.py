@@ -23,6 +23,7 @@ from therapy_scheduler.kit.cache import make_cache
 from therapy_scheduler.kit.http import ServiceMiddleware
 from therapy_scheduler.kit.jsonresponse import JSON, error_body
 from therapy_scheduler.kit.metrics import Metrics
+from therapy_scheduler.kit.ratelimit import RateLimitMiddleware, make_counter
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.reference.router import router as reference_router
 from therapy_scheduler.schedule.router import router as schedule_router
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await app.state.cache.close()
+        await app.state.rate_counter.close()
         await database.dispose()
 
     app = FastAPI(
@@ -53,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.tokens = TokenVerifier(settings)
+    tokens = TokenVerifier(settings)
+    app.state.tokens = tokens
     app.state.cache = make_cache(settings)
     app.state.metrics = metrics
 
@@ -61,6 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_operational_routes(app)
     app.include_router(schedule_router)
     app.include_router(reference_router)
+    rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)
+    app.state.rate_counter = rate_counter
+    app.add_middleware(
+        RateLimitMiddleware,
+        counter=rate_counter,
+        subject=tokens.subject,
+        per_user=settings.rate_limit("user"),
+        per_ip=settings.rate_limit("ip"),
+    )
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
