@@ -31,7 +31,7 @@ class TokenVerifier:
             if settings.jwt_jwks_url
             else None
         )
-        self._jwks_refreshed = -JWKS_MIN_REFRESH_SECONDS
+        self._jwks_refreshed: float | None = None
         requested = set(settings.jwt_algorithms)
         # With a JWKS the server accepts only asymmetric algorithms: an HS256 token signed with the
         # public key (HS/RS confusion) is refused before any key is looked at.
@@ -87,7 +87,9 @@ class TokenVerifier:
         keys = jwks.get_signing_keys()
         match = _pick(keys, kid)
         now = time.monotonic()
-        if match is None and now - self._jwks_refreshed >= JWKS_MIN_REFRESH_SECONDS:
+        if match is None and (
+            self._jwks_refreshed is None or now - self._jwks_refreshed >= JWKS_MIN_REFRESH_SECONDS
+        ):
             self._jwks_refreshed = now
             match = _pick(jwks.get_signing_keys(refresh=True), kid)
         if match is None:
