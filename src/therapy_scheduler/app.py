@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -24,6 +25,7 @@ from therapy_scheduler.kit.http import ServiceMiddleware
 from therapy_scheduler.kit.jsonresponse import JSON, error_body
 from therapy_scheduler.kit.metrics import Metrics
 from therapy_scheduler.kit.ratelimit import RateLimitMiddleware, make_counter
+from therapy_scheduler.kit.responses import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.reference.router import router as reference_router
 from therapy_scheduler.schedule.router import router as schedule_router
@@ -136,12 +138,38 @@ def _clean_message(message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
+class HealthStatus(BaseModel):
+    success: bool
+    status: str
+
+
+class ReadyStatus(HealthStatus):
+    revision: str | None
+
+
 def _install_operational_routes(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="The process is up",
+        responses={200: {"model": HealthStatus, "description": "The process answers"}},
+    )
     async def healthz() -> dict[str, Any]:
         return {"success": True, "status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable and migrated")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database is reachable and migrated",
+        responses={
+            200: {"model": ReadyStatus, "description": "Ready to serve"},
+            503: {
+                "model": ErrorEnvelope,
+                "description": "Database unavailable (DATABASE_UNAVAILABLE) or migrations pending "
+                "(MIGRATIONS_PENDING), see Retry-After",
+            },
+        },
+    )
     async def readyz(request: Request) -> Response:
         database: Database = request.app.state.db
         try:
@@ -165,7 +193,18 @@ def _install_operational_routes(app: FastAPI) -> None:
             return JSON(body, status_code=503, headers={"Retry-After": "5"})
         return JSON({"success": True, "status": "ready", "revision": current})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics(request: Request) -> Response:
         return Response(
             generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
