@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # Optional read-only replica used by the read endpoints; defaults to database_url.
     read_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Bounded waits: a request never hangs on the database (SECURITY.md, "Faults").
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=1.5, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
 
     jwt_secret: str = DEV_JWT_SECRET

@@ -104,7 +104,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={
-            "timeout": 5,
+            "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(settings.db_statement_timeout_ms),
