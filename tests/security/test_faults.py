@@ -127,7 +127,7 @@ def test_outage_under_load_is_503_then_recovers(fault_db: FaultDB, tmp_path: Pat
     during = [s for s in samples if s.started > down and s.finished < up]
     after_up = [s for s in samples if s.started >= up]
     timeline = [(round(s.started - down, 2), round(s.seconds, 2), s.status) for s in samples]
-    assert len(before) >= 3 and len(during) >= 3 and len(after_up) >= 3, timeline
+    assert min(len(before), len(during), len(after_up)) >= 3, timeline
     assert {s.status for s in before} == {200}
     # Every answer is a success or a clean, quick 503 — nothing else, nothing slow.
     assert {(s.status, s.code) for s in samples} <= {(200, None), (503, "DATABASE_UNAVAILABLE")}
