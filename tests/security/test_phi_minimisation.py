@@ -167,3 +167,25 @@ async def test_no_store_and_vary_on_every_response(
         assert r.headers["vary"] == "Authorization", (method, path)
         assert r.headers["x-request-id"]
     assert statuses >= {200, 400, 401, 403, 404, 405, 413, 415}
+
+
+async def test_dropdown_default_is_all_types_without_contact(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    """No `types` means all of them (this was an empty `data` before), and still no contact data."""
+    for role in ("admin", "scheduler", "therapist"):
+        r = await client.get("/get-dropdown-data", headers=clinic.headers(role))
+        data = r.json()["data"]
+        assert sorted(data) == sorted(
+            [
+                "therapists",
+                "clients",
+                "locations",
+                "location_types",
+                "service_codes",
+                "session_statuses",
+                "cancellation_reasons",
+            ]
+        )
+        assert all("email" not in p and "phone" not in p for p in data["therapists"])
+        assert all("email" not in p and "phone" not in p for p in data["clients"])

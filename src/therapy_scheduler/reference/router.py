@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.params import StrictBool, WordList
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.reference.dropdown import DROPDOWN_TYPES, dropdown_data
+from therapy_scheduler.reference.responses import DropdownResponse
 
 router = APIRouter(tags=["reference data"])
 
@@ -18,7 +19,7 @@ router = APIRouter(tags=["reference data"])
 class DropdownQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    types: WordList = ["all"]
+    types: WordList = Field(default=["all"], validate_default=True)  # "all" expands to every type
     include_inactive: StrictBool = False
     include_contact: StrictBool = False
 
@@ -36,7 +37,7 @@ class DropdownQuery(BaseModel):
 @router.get(
     "/get-dropdown-data",
     summary="People, places and vocabularies for forms, scoped to the caller",
-    responses=error_responses(400, 401, 403),
+    responses=error_responses(400, 401, 403) | ok_response(DropdownResponse),
 )
 async def get_dropdown_data(
     request: Request,
