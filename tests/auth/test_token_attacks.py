@@ -19,12 +19,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
 from sqlalchemy import update
 
 from tests.conftest import make_settings
 from tests.fixtures import U_ADMIN, U_OFF, U_SCHED, U_T1, Clinic, seed_clinic
 from therapy_scheduler.app import create_app
-from therapy_scheduler.config import DEV_JWT_SECRET
+from therapy_scheduler.config import DEV_JWT_SECRET, Settings
 from therapy_scheduler.db import Database
 from therapy_scheduler.models import User
 
@@ -427,3 +428,11 @@ async def test_jwks_unreachable_is_401(database_url: str) -> None:
         r = await client.get(SESSIONS, headers=_bearer(_rs(_idp_claims())))
     await app.state.db.dispose()
     _assert_401(r, "Token signing keys are unavailable")
+
+
+def test_production_refuses_the_default_or_a_short_secret() -> None:
+    with pytest.raises(ValidationError, match="must be set to a real secret in production"):
+        Settings(environment="production")
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(jwt_secret="short-secret")
+    assert Settings(environment="production", jwt_secret="x" * 32).environment == "production"
