@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +96,9 @@ async def _load(base: str, headers: dict[str, str], stop: asyncio.Event) -> list
     return samples
 
 
-def test_outage_under_load_is_503_then_recovers(fault_db: FaultDB, tmp_path: Path) -> None:
+def test_outage_under_load_is_503_then_recovers(
+    fault_db: FaultDB, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     env = {
         "THERAPY_SCHEDULER_DATABASE_URL": fault_db.url,
         "THERAPY_SCHEDULER_ENVIRONMENT": "test",
@@ -139,9 +141,11 @@ def test_outage_under_load_is_503_then_recovers(fault_db: FaultDB, tmp_path: Pat
     recovery = first_ok.finished - up
     assert recovery < 5.0, recovery
     assert {s.status for s in after_up if s.started > first_ok.finished} == {200}
-    print(
-        f"\noutage: {len(samples)} requests, {len(during)} during the outage (all 503), "
-        f"slowest {slowest * 1000:.0f} ms, recovered {recovery * 1000:.0f} ms after the database"
+    record_property(
+        "measurement",
+        f"outage: {len(samples)} requests, {len(during)} during the outage (all 503), "
+        f"slowest answer {slowest * 1000:.0f} ms, first 200 {recovery * 1000:.0f} ms after the "
+        "database was back",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,26 +108,31 @@ def _checks() -> list[Any]:
     ]
 
 
-def _report(stats: FuzzStats, role: str) -> None:
-    print(
-        f"\nfuzz role={role} requests={stats.requests} "
+def _report(stats: FuzzStats, record: Callable[[str, object], None]) -> None:
+    record(
+        "measurement",
+        f"fuzz requests={stats.requests} "
         f"5xx={sum(n for s, n in stats.statuses.items() if s >= 500)} "
-        f"statuses={dict(sorted(stats.statuses.items()))}"
+        f"statuses={dict(sorted(stats.statuses.items()))}",
     )
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_schema_fuzz_small(database_url: str, role: str) -> None:
+def test_schema_fuzz_small(
+    database_url: str, role: str, record_property: Callable[[str, object], None]
+) -> None:
     stats = fuzz(database_url, role, examples=15)
-    _report(stats, role)
+    _report(stats, record_property)
     assert stats.requests >= 100
     assert sum(n for s, n in stats.statuses.items() if s >= 500) == 0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("role", ROLES)
-def test_schema_fuzz_full(database_url: str, role: str) -> None:
+def test_schema_fuzz_full(
+    database_url: str, role: str, record_property: Callable[[str, object], None]
+) -> None:
     stats = fuzz(database_url, role, examples=450)
-    _report(stats, role)
+    _report(stats, record_property)
     assert stats.requests >= 3_400  # x 3 roles: at least 10,000 per backend
     assert sum(n for s, n in stats.statuses.items() if s >= 500) == 0
