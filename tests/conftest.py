@@ -24,6 +24,7 @@ PG_ADMIN_URL = os.environ.get(
     "THERAPY_SCHEDULER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytest_plugins = ["tests.security.phi_plugin"]  # --phi-scan: the whole suite's logs checked for PHI
 BACKENDS = [b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -31,6 +32,8 @@ from therapy_scheduler.kit.cache import make_cache
 from therapy_scheduler.kit.http import ServiceMiddleware
 from therapy_scheduler.kit.jsonresponse import JSON, error_body
 from therapy_scheduler.kit.metrics import Metrics
+from therapy_scheduler.kit.ratelimit import RateLimitMiddleware, make_counter
+from therapy_scheduler.kit.responses import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.reference.admin.routes_people import router as admin_people_router
 from therapy_scheduler.reference.admin.routes_staff import router as admin_staff_router
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await purge
         await audit_writer.close()
         await app.state.cache.close()
+        await app.state.rate_counter.close()
         await database.dispose()
 
     app = FastAPI(
@@ -76,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.tokens = TokenVerifier(settings)
+    tokens = TokenVerifier(settings)
+    app.state.tokens = tokens
     app.state.cache = make_cache(settings)
     app.state.metrics = metrics
     app.state.audit_writer = audit_writer
@@ -91,6 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_staff_router)
     install_board(app)
     app.include_router(booking_router)
+    rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)
+    app.state.rate_counter = rate_counter
+    app.add_middleware(
+        RateLimitMiddleware,
+        counter=rate_counter,
+        subject=tokens.subject,
+        per_user=settings.rate_limit("user"),
+        per_ip=settings.rate_limit("ip"),
+    )
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -155,12 +169,38 @@ def _clean_message(message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
+class HealthStatus(BaseModel):
+    success: bool
+    status: str
+
+
+class ReadyStatus(HealthStatus):
+    revision: str | None
+
+
 def _install_operational_routes(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="The process is up",
+        responses={200: {"model": HealthStatus, "description": "The process answers"}},
+    )
     async def healthz() -> dict[str, Any]:
         return {"success": True, "status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable and migrated")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database is reachable and migrated",
+        responses={
+            200: {"model": ReadyStatus, "description": "Ready to serve"},
+            503: {
+                "model": ErrorEnvelope,
+                "description": "Database unavailable (DATABASE_UNAVAILABLE) or migrations pending "
+                "(MIGRATIONS_PENDING), see Retry-After",
+            },
+        },
+    )
     async def readyz(request: Request) -> Response:
         database: Database = request.app.state.db
         try:
@@ -184,7 +224,18 @@ def _install_operational_routes(app: FastAPI) -> None:
             return JSON(body, status_code=503, headers={"Retry-After": "5"})
         return JSON({"success": True, "status": "ready", "revision": current})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics(request: Request) -> Response:
         return Response(
             generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # Optional read-only replica used by the read endpoints; defaults to database_url.
     read_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Bounded waits: a request never hangs on the database (SECURITY.md, "Faults").
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=1.5, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
 
     jwt_secret: str = DEV_JWT_SECRET
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rate_limit_user: str = "600"  # requests per minute, or "off"
     rate_limit_ip: str = "60"
+    # Prefix of the shared rate-limit counters in Redis (separates deployments sharing one Redis).
+    rate_limit_prefix: str = Field(default="ts:rl", min_length=1, max_length=64)
     dropdown_cache_seconds: float = Field(default=30.0, ge=0)
     max_body_bytes: int = 256 * 1024
     # Seconds between passes of the hold/idempotency purge task (0 disables it).
@@ -54,6 +58,13 @@ class Settings(BaseSettings):
     @classmethod
     def _driver(cls, value: str | None) -> str | None:
         return normalize_database_url(value) if value else value
+
+    @field_validator("rate_limit_user", "rate_limit_ip")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip().lower() != "off" and not (value.strip().isdigit() and int(value) > 0):
+            raise ValueError('a rate limit is a positive number of requests per minute, or "off"')
+        return value.strip()
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

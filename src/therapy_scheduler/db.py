@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -78,9 +79,23 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Loggers that print SQL parameters or result rows (names, emails, notes) when left at DEBUG/INFO.
+_CHATTY_DRIVER_LOGGERS = {"aiosqlite": logging.INFO, "sqlalchemy.engine": logging.WARNING}
+
+
+def _quiet_driver_logs() -> None:
+    """Session data is PHI: even when the service (or root) logs at DEBUG, the drivers must not echo
+    statement parameters or rows. An explicit, more verbose level set by an operator is kept."""
+    for name, level in _CHATTY_DRIVER_LOGGERS.items():
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+
+
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
+    _quiet_driver_logs()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         _configure_sqlite(engine, immediate=writer)
         return engine
     return create_async_engine(
@@ -90,8 +105,9 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={
-            "timeout": 5,
+            "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(settings.db_statement_timeout_ms),

@@ -3,6 +3,8 @@ from the database."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +16,9 @@ from therapy_scheduler.config import Settings
 from therapy_scheduler.errors import Unauthorized
 from therapy_scheduler.kit.time import utcnow
 
+log = logging.getLogger("therapy_scheduler.auth")
+
+JWKS_MIN_REFRESH_SECONDS = 30.0
 SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
 
@@ -22,10 +27,11 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
             if settings.jwt_jwks_url
             else None
         )
+        self._jwks_refreshed: float | None = None
         requested = set(settings.jwt_algorithms)
         # With a JWKS the server accepts only asymmetric algorithms: an HS256 token signed with the
         # public key (HS/RS confusion) is refused before any key is looked at.
@@ -43,8 +49,13 @@ class TokenVerifier:
         if self._jwks is not None:
             jwks = self._jwks
             try:
-                key = (await anyio.to_thread.run_sync(jwks.get_signing_key_from_jwt, token)).key
-            except jwt.PyJWTError as exc:
+                # The whole JWK, not just its key: PyJWT then also refuses a token whose `alg` does
+                # not match the key's own algorithm (an ES256 header on an RSA key, say).
+                key = await anyio.to_thread.run_sync(self._signing_key, jwks, header.get("kid"))
+            except jwt.PyJWKClientConnectionError as exc:
+                log.warning("JWKS unavailable: %s", type(exc).__name__)
+                raise Unauthorized("Token signing keys are unavailable") from exc
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
                 raise Unauthorized("Token signing key not recognised") from exc
         else:
             key = self.settings.jwt_secret
@@ -61,12 +72,42 @@ class TokenVerifier:
                     "verify_aud": self.settings.jwt_audience is not None,
                 },
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            # TypeError/ValueError: a key that does not fit the algorithm; a refusal, never a 500.
             raise Unauthorized("Invalid or expired token") from exc
         try:
             return uuid.UUID(str(claims["sub"]))
         except ValueError as exc:
             raise Unauthorized("Invalid token subject") from exc
+
+    def _signing_key(self, jwks: jwt.PyJWKClient, kid: object) -> jwt.PyJWK:
+        """The JWKS key named by `kid` (or the only key when the token names none). An unknown kid
+        refetches the key set at most once per JWKS_MIN_REFRESH_SECONDS, so tokens with made-up kids
+        cannot turn this service into a flood against the identity provider."""
+        keys = jwks.get_signing_keys()
+        match = _pick(keys, kid)
+        now = time.monotonic()
+        if match is None and (
+            self._jwks_refreshed is None or now - self._jwks_refreshed >= JWKS_MIN_REFRESH_SECONDS
+        ):
+            self._jwks_refreshed = now
+            match = _pick(jwks.get_signing_keys(refresh=True), kid)
+        if match is None:
+            raise jwt.PyJWKClientError("unknown signing key")
+        return match
+
+    async def subject(self, token: str) -> str | None:
+        """The verified user id of a token as text, or None: for the rate limiter's bucket choice."""
+        try:
+            return str(await self.user_id(token))
+        except Unauthorized:
+            return None
+
+
+def _pick(keys: list[jwt.PyJWK], kid: object) -> jwt.PyJWK | None:
+    if kid is None:
+        return keys[0] if len(keys) == 1 else None
+    return next((k for k in keys if k.key_id == kid), None)
 
 
 def mint_token(settings: Settings, user_id: uuid.UUID, *, expires_in: int = 3600) -> str:

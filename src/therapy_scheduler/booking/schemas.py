@@ -66,7 +66,13 @@ class HoldBody(_Strict):
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+        if value is None:
+            return value
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError as exc:  # e.g. an integer beyond 64 bits, which no JSON column keeps
+            raise ValueError("must hold only JSON values (integers within 64 bits)") from exc
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
         return value
 

@@ -30,10 +30,37 @@ class _BodyTooLarge(Exception):
     pass
 
 
+# SQLSTATEs that mean "the database cannot serve this now", not "this request is wrong":
+# connection exceptions (class 08), shutdown / cannot connect now (57P01-57P03), too many connections,
+# statement or lock timeout (57014 query_canceled, 55P03 lock_not_available).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "57014", "55P03"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
 def is_database_outage(exc: BaseException) -> bool:
-    if isinstance(exc, PoolTimeout | OperationalError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    """Whether an exception means the database is unreachable, shutting down, overloaded or too slow
+    (→ 503 DATABASE_UNAVAILABLE with Retry-After) rather than a bug (→ 500). Follows the cause chain,
+    since drivers wrap socket errors and SQLAlchemy wraps driver errors."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PoolTimeout | OperationalError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        state = _sqlstate(current)
+        if state is not None and (state.startswith("08") or state in _UNAVAILABLE_SQLSTATES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class ServiceMiddleware:

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from therapy_scheduler.kit.time import zone
 
@@ -63,7 +63,22 @@ def _strict_date(value: Any) -> Any:
 
 
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
-IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids)]
+_HEX = "[0-9a-fA-F]"
+_UUID_PATTERN = (
+    rf"(urn:uuid:)?\{{?{_HEX}{{8}}-?{_HEX}{{4}}-?{_HEX}{{4}}-?{_HEX}{{4}}-?{_HEX}{{12}}\}}?"
+)
+# What an id list accepts, as documented in OpenAPI: items that are one id, several comma-separated
+# ids, or empty (empty items are dropped; the limit counts the ids after splitting, so it is stated
+# in the description rather than as maxItems).
+_ID_LIST_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "string",
+        "pattern": rf"^[\s,]*({_UUID_PATTERN}[\s,]*)*$",
+    },
+    "description": f"Ids; repeated and/or comma-separated; at most {MAX_IDS}",
+}
+IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids), WithJsonSchema(_ID_LIST_SCHEMA)]
 WordList = Annotated[list[str], BeforeValidator(_split_words)]
 TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
 CalendarDate = Annotated[date, BeforeValidator(_strict_date)]

@@ -41,3 +41,10 @@ def error_responses(*statuses: int, **overrides: str) -> dict[int | str, dict[st
         )
         out[status] = {"model": ErrorEnvelope, "description": description}
     return out
+
+
+def ok_response(
+    model: type[BaseModel], description: str = "Success"
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entry declaring the shape of a route's 200 answer."""
+    return {200: {"model": model, "description": description}}

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.params import StrictBool, WordList
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.reference.dropdown import DROPDOWN_TYPES, dropdown_data
+from therapy_scheduler.reference.responses import DropdownResponse
 
 router = APIRouter(tags=["reference data"])
 
@@ -37,7 +38,7 @@ class DropdownQuery(BaseModel):
 @router.get(
     "/get-dropdown-data",
     summary="People, places and vocabularies for forms, scoped to the caller",
-    responses=error_responses(400, 401, 403),
+    responses=error_responses(400, 401, 403) | ok_response(DropdownResponse),
 )
 async def get_dropdown_data(
     request: Request,

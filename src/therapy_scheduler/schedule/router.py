@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.schedule import service
+from therapy_scheduler.schedule.responses import ScheduleBatchResponse, SessionsPageResponse
 from therapy_scheduler.schedule.schemas import (
     ScheduleBatchBody,
     ScheduleBatchParams,
@@ -23,7 +24,9 @@ _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batch
 
 
 @router.get(
-    "/get-schedule-data-batch", summary=_BATCH_SUMMARY, responses=error_responses(400, 401, 404)
+    "/get-schedule-data-batch",
+    summary=_BATCH_SUMMARY,
+    responses=error_responses(400, 401, 404) | ok_response(ScheduleBatchResponse),
 )
 async def get_schedule_data_batch(
     request: Request,
@@ -40,7 +43,7 @@ async def get_schedule_data_batch(
 @router.post(
     "/get-schedule-data-batch",
     summary=_BATCH_SUMMARY,
-    responses=error_responses(400, 401, 404, 413, 415),
+    responses=error_responses(400, 401, 404, 413, 415) | ok_response(ScheduleBatchResponse),
 )
 async def post_schedule_data_batch(
     request: Request,
@@ -57,7 +60,7 @@ async def post_schedule_data_batch(
 @router.get(
     "/get-sessions-optimized",
     summary="A page of sessions (newest first) with a summary over all matching sessions",
-    responses=error_responses(400, 401, 404),
+    responses=error_responses(400, 401, 404) | ok_response(SessionsPageResponse),
 )
 async def get_sessions_optimized(
     request: Request,

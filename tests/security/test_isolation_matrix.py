@@ -1,0 +1,118 @@
+"""Tenant and role isolation, generated from tests/security/endpoints.py: for every endpoint that takes
+an id, every caller, and every id that caller may not see (another organization's, one of its own
+organization outside its scope, one that does not exist), the answer is the same 404 with the same body
+(apart from request_id), and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+from tests.conftest import make_settings
+from tests.fixtures import Clinic
+from tests.security.endpoints import (
+    CALLERS,
+    ENDPOINTS,
+    ID_PARAMETERS,
+    NONEXISTENT,
+    UNCOVERED_ROUTES,
+    Caller,
+    Endpoint,
+    IdParameter,
+)
+from therapy_scheduler.app import create_app
+from therapy_scheduler.db import Base, Database
+
+_COUNT_ALL = " UNION ALL ".join(
+    f"SELECT '{t.name}' AS table_name, count(*) AS row_count FROM {t.name}"  # noqa: S608 - our own table names
+    for t in Base.metadata.sorted_tables
+)
+
+
+async def row_counts(db: Database) -> dict[str, int]:
+    async with db.read() as conn:
+        return {row.table_name: int(row.row_count) for row in await conn.execute(text(_COUNT_ALL))}
+
+
+def _without_request_id(r: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = r.json()
+    assert body.get("request_id") == r.headers["x-request-id"]
+    return {k: v for k, v in body.items() if k != "request_id"}
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.role)
+@pytest.mark.parametrize("param", ID_PARAMETERS, ids=lambda p: p.name)
+async def test_hidden_ids_are_indistinguishable_from_nonexistent(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database, param: IdParameter, caller: Caller
+) -> None:
+    headers = clinic.headers(caller.role)
+
+    own = await client.request(
+        param.method, param.path, headers=headers, **param.build(caller.own[param.kind])
+    )
+    assert own.status_code == param.own_status, own.text
+    assert own.json()["success"] is True
+
+    hidden = {"nonexistent": NONEXISTENT[param.kind], "foreign": caller.foreign[param.kind]}
+    if caller.out_of_scope is not None:
+        hidden["out_of_scope"] = caller.out_of_scope[param.kind]
+
+    answers: dict[str, tuple[int, dict[str, Any]]] = {}
+    for label, value in hidden.items():
+        before = await row_counts(db)
+        r = await client.request(param.method, param.path, headers=headers, **param.build(value))
+        assert await row_counts(db) == before, f"{label} id changed data"
+        answers[label] = (r.status_code, _without_request_id(r))
+        assert value not in r.text, f"{label} id echoed back"
+
+    expected_status, expected_body = answers["nonexistent"]
+    assert expected_status == 404
+    assert expected_body["code"] == "NOT_FOUND"
+    for label, answer in answers.items():
+        assert answer == (expected_status, expected_body), label
+
+
+# Names of people and places of one organization; none may appear in the other's answers.
+_NAMES_A = ["Tara Quinn", "Casey Cole", "Main clinic", "tara@alpha.example"]
+_NAMES_B = ["Bea Beta", "Gale Beta", "Beta clinic", "bea@beta.example"]
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if e.authenticated], ids=lambda e: e.name
+)
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.role)
+async def test_unfiltered_answers_hold_nothing_foreign_or_out_of_scope(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database, endpoint: Endpoint, caller: Caller
+) -> None:
+    before = await row_counts(db)
+    r = await client.request(
+        endpoint.method, endpoint.path, headers=clinic.headers(caller.role), **endpoint.request
+    )
+    assert r.status_code == 200, r.text
+    assert await row_counts(db) == before
+    foreign_names = _NAMES_A if caller.role == "admin_b" else _NAMES_B
+    for value in [*caller.foreign.values(), *foreign_names]:
+        assert value not in r.text
+    if caller.out_of_scope is not None:
+        # The other therapist's id may show on a session of a shared caseload client; their client
+        # and their session may not.
+        assert caller.out_of_scope["client"] not in r.text
+        assert caller.out_of_scope["session"] not in r.text
+
+
+def test_every_route_is_in_the_security_table() -> None:
+    """A new route fails here until it is added to tests/security/endpoints.py."""
+    app: FastAPI = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    covered = {(e.method, e.path) for e in ENDPOINTS} | UNCOVERED_ROUTES
+    assert routes - covered == set(), "add these routes to tests/security/endpoints.py"
