@@ -27,6 +27,7 @@ from therapy_scheduler.booking.occurrences import (
 )
 from therapy_scheduler.booking.rules import Booking, Refused, check_slots
 from therapy_scheduler.booking.schemas import HoldBody
+from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.kit import audit
@@ -272,7 +273,7 @@ async def _reschedulable(conn: AsyncConnection, principal: Principal, body: Hold
         row.therapist_id != principal.therapist_id
     ):
         raise Forbidden("A therapist may reschedule only their own sessions")
-    if row.status != "scheduled":
+    if target(row.status, "reschedule") is None:
         raise SessionNotReschedulable(
             f"Only scheduled sessions can be rescheduled (this one is {row.status})",
             details={"session_id": str(row.id), "status": row.status},
