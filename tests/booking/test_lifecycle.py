@@ -588,3 +588,22 @@ async def test_reschedule_is_idempotent(
     assert again.json() == first.json()
     assert first.json()["session"]["start_time"] == utc(monday(1), "15:00")
     assert await table_count(db, "holds", "status = 'confirmed'") == 2
+
+
+async def test_purge_keeps_the_hold_of_a_confirmed_series(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    """The confirmed hold of a series carries its recurrence (the calendar feeds' RRULE): it is kept
+    when closed holds are purged; a single booking's confirmed hold goes after 24 hours."""
+    from therapy_scheduler.booking.purge import purge_once
+
+    await book(client, booking, hold_body(monday(1)))
+    await book(
+        client,
+        booking,
+        hold_body(monday(2), recurrence={"rrule": "FREQ=WEEKLY;COUNT=2"}),
+    )
+    result = await purge_once(db, datetime.now(UTC) + timedelta(hours=25))
+    assert result.deleted_holds == 1
+    assert await table_count(db, "holds") == 1
+    assert await table_count(db, "holds", "series_id IS NOT NULL") == 1
