@@ -607,3 +607,25 @@ async def test_purge_keeps_the_hold_of_a_confirmed_series(
     assert result.deleted_holds == 1
     assert await table_count(db, "holds") == 1
     assert await table_count(db, "holds", "series_id IS NOT NULL") == 1
+
+
+async def test_openapi_declares_the_new_endpoints(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for action in ("start", "complete", "no-show", "reactivate"):
+        op = spec["paths"][f"/sessions/{{session_id}}/{action}"]["post"]
+        assert {"400", "401", "403", "404", "409", "422"} <= set(op["responses"])
+        assert "INVALID_TRANSITION" in op["responses"]["409"]["description"]
+        assert any(p["name"] == "Idempotency-Key" for p in op["parameters"])
+    reactivate = spec["paths"]["/sessions/{session_id}/reactivate"]["post"]["responses"]
+    for code in ("SESSION_IN_PAST", "THERAPIST_HOLD_CONFLICT", "AUTHORIZATION_EXHAUSTED"):
+        assert code in reactivate["409"]["description"]
+    move = spec["paths"]["/sessions/{session_id}/reschedule"]["post"]["responses"]
+    assert "THERAPIST_CONFLICT" in move["409"]["description"]
+    suggest = spec["paths"]["/suggest-alternative-times"]["post"]["responses"]
+    assert {"400", "401", "403", "404"} <= set(suggest)
+    assert "LIMIT_EXCEEDED" in suggest["400"]["description"]
+    for path in ("/admin/therapists", "/admin/users", "/admin/import"):
+        op = spec["paths"][path]["post"]
+        assert "IDEMPOTENCY_IN_PROGRESS" in op["responses"]["409"]["description"]
+        assert "422" in op["responses"]
+        assert any(p["name"] == "Idempotency-Key" for p in op["parameters"])

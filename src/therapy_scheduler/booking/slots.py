@@ -13,7 +13,7 @@ A slot `[start, start + duration)` is offered when:
 * it starts after `now`, on a multiple of `step_minutes` of the wall clock in `align_zone` (local
   quarter hours, also across DST changes).
 
-All data is read up front in a constant number of queries (calendars 4, busy 4, authorizations 3, plus
+All data is read up front in a constant number of queries (calendars 3, busy 4, authorizations 3, plus
 1 for a rescheduled session); everything after that is pure and deterministic.
 """
 
