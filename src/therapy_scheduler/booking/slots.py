@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -158,12 +158,16 @@ def free_slots(
     last_day = upper.astimezone(tz).date()
     seen: set[datetime] = set()
     while day <= last_day:
+        if req.check_units and not _may_be_covered(world, day):
+            day += timedelta(days=1)
+            continue
         for start, end in subtract(calendar.windows(day), blocked):
             end = min(end, upper)
+            near = [b for b in mine if b.end > start - buffer and b.start < end + buffer]
             cursor = aligned(max(start, earliest), align_zone)
             while cursor + req.duration <= end:
                 if cursor not in seen and not _too_close(
-                    cursor, cursor + req.duration, mine, buffer, req
+                    cursor, cursor + req.duration, near, buffer, req
                 ):
                     slot = _with_units(world, req, cursor, unit_minutes)
                     if slot is not None:
@@ -171,6 +175,15 @@ def free_slots(
                         yield slot
                 cursor = aligned(cursor + timedelta(minutes=STEP_MINUTES), align_zone)
         day += timedelta(days=1)
+
+
+def _may_be_covered(world: World, day: date) -> bool:
+    """Cheap pre-filter under policy `block`: an authorization's dates (organization zone) come
+    within a day of this local day. The exact test is made per slot."""
+    return any(
+        c.start_date - timedelta(days=1) <= day <= c.end_date + timedelta(days=1)
+        for c in world.coverages
+    )
 
 
 def _with_units(world: World, req: SlotRequest, start: datetime, unit_minutes: int) -> Slot | None:
