@@ -24,7 +24,7 @@ from therapy_scheduler.errors import AppError
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models import Organization, User
-from therapy_scheduler.reference.demo import DemoUsers, build_demo
+from therapy_scheduler.reference.demo import DEMO_ORG_ID, DemoUsers, build_demo
 from therapy_scheduler.reference.import_csv import SourceError, load_csv
 from therapy_scheduler.reference.import_problems import ImportFailed, Problem, SourceMap
 from therapy_scheduler.reference.importer import ImportReport, run_import
@@ -110,6 +110,7 @@ def demo_data(
     )
     counts = _load(settings, document, "demo").counts
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    _demo_activity(settings, seed)
 
 
 @app.command()
@@ -205,6 +206,7 @@ def serve(
         console.print("Empty database: loading the demo clinic…")
         counts = _load(settings, build_demo(today=utcnow().date()), "demo").counts
         console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        _demo_activity(settings, 7)
         _print_tokens(settings, f"http://{host}:{port}")
     console.print(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(
@@ -216,6 +218,19 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+def _demo_activity(settings: Settings, seed: int) -> None:
+    """Lifecycle history through the real services: series, a reschedule, late cancellations."""
+    from therapy_scheduler.booking.demo_activity import add_activity
+
+    async def work(db: Database) -> dict[str, int]:
+        return await add_activity(
+            db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=seed
+        )
+
+    added = _run(settings, work)
+    console.print(", ".join(f"{k}: {v}" for k, v in added.items()))
 
 
 def _is_empty(settings: Settings) -> bool:

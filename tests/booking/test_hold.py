@@ -330,7 +330,7 @@ async def test_insufficient_break_between_places(
     day = monday(1)
     await book(client, booking, hold_body(day, session={"location_id": L1}))
     r = await hold(
-        client, booking, hold_body(day, "14:05", "15:00", client=C3, session={"location_id": L2})
+        client, booking, hold_body(day, "14:05", "15:00", client=C2, session={"location_id": L2})
     )
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "INSUFFICIENT_BREAK"
@@ -374,7 +374,7 @@ async def test_availability_warn_and_off(
 async def test_therapist_conflict(client: httpx.AsyncClient, booking: Clinic, db: Database) -> None:
     day = monday(1)
     await book(client, booking, hold_body(day))
-    r = await hold(client, booking, hold_body(day, "13:30", "14:30", client=C3))
+    r = await hold(client, booking, hold_body(day, "13:30", "14:30", client=C2))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "THERAPIST_CONFLICT"
     assert r.json()["details"] == {

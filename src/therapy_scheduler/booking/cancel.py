@@ -18,6 +18,7 @@ from therapy_scheduler.booking.errors import SessionNotCancellable
 from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import invalid
 from therapy_scheduler.booking.schemas import CancelBody
+from therapy_scheduler.booking.states import sources
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.kit import audit
@@ -26,7 +27,7 @@ from therapy_scheduler.models import Cancellation, Session
 from therapy_scheduler.reference.settings import CancellationPolicy
 from therapy_scheduler.reference.vocab import CANCELLATION_REASONS
 
-CANCELLABLE = frozenset({"scheduled", "in_progress"})
+CANCELLABLE = sources("cancel")  # the state machine decides (booking/states.py)
 
 
 def notice_hours(now: datetime, start: datetime, tz: ZoneInfo) -> float:

@@ -27,6 +27,7 @@ from therapy_scheduler.booking.errors import (
 from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
 from therapy_scheduler.booking.schemas import ConfirmBody
+from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
@@ -98,7 +99,7 @@ async def confirm_hold(
                     "rescheduled": hold.reschedule_session_id is not None,
                 },
             )
-        sessions = await _sessions_view(conn, principal, session_ids, now)
+        sessions = await sessions_view(conn, principal, session_ids, now)
         response: dict[str, Any] = {
             "success": True,
             "session": sessions[0] if sessions else None,
@@ -265,7 +266,7 @@ async def _move_session(
         Session.organization_id == principal.organization_id,
         for_update=True,
     )
-    if current is None or current.status != "scheduled":
+    if current is None or target(current.status, "reschedule") is None:
         raise SessionNotReschedulable(
             "The session being moved is no longer scheduled",
             details={"session_id": str(hold.reschedule_session_id)},
@@ -295,7 +296,7 @@ async def _move_session(
     return [current.id]
 
 
-async def _sessions_view(
+async def sessions_view(
     conn: AsyncConnection, principal: Principal, session_ids: list[uuid.UUID], now: datetime
 ) -> list[dict[str, Any]]:
     """The §6.1 session shape (with notes and timestamps); authorization data only for roles that

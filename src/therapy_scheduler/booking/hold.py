@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,36 +15,25 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import client_scope, session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.alternatives import find_alternatives
-from therapy_scheduler.booking.checks import (
-    Problem,
-    availability_problems,
-    plan_units,
-    slot_conflict,
-)
 from therapy_scheduler.booking.constraints import overlap_as_conflict
 from therapy_scheduler.booking.errors import (
     SessionNotReschedulable,
 )
-from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import (
     Occurrence,
     check_ranges,
     invalid,
     requested_occurrences,
 )
+from therapy_scheduler.booking.rules import Booking, Refused, check_slots
 from therapy_scheduler.booking.schemas import HoldBody
+from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Client, Hold, HoldOccurrence, Therapist
-from therapy_scheduler.reference.authorizations import (
-    UnitBalance,
-    default_unit_minutes,
-    unit_balances,
-)
-from therapy_scheduler.schedule.availability import load_calendars
 
 PLACE_ERRORS = frozenset(
     {
@@ -85,7 +73,7 @@ async def create_hold(
     except Refused as refused:
         # Alternatives are searched after the write transaction has ended, so that the (slower)
         # search never holds the booking locks.
-        raise await _error_with_alternatives(db, principal, body, occurrences, refused) from None
+        raise await error_with_alternatives(db, principal, refused) from None
 
 
 async def _create(
@@ -102,82 +90,26 @@ async def _create(
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
-        await _require_people(conn, principal, block.therapist_id, block.client_id)
+        await require_people(conn, principal, block.therapist_id, block.client_id)
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
 
-        await lock_people(conn, therapist_ids=[block.therapist_id], client_ids=[block.client_id])
-        # Waiting for the locks takes time: judge expiry by the clock as it is now.
-        now = max(now, utcnow())
-        await queries.deactivate_expired_holds(
-            conn, therapist_id=block.therapist_id, client_id=block.client_id, now=now
-        )
-        lower = min(o.start for o in occurrences)
-        upper = max(o.end for o in occurrences)
-        buffer = timedelta(minutes=settings.buffer_minutes)
-        busy = await queries.busy_between(
+        checked = await check_slots(
             conn,
-            therapist_id=block.therapist_id,
-            client_id=block.client_id,
-            lower=lower - buffer,
-            upper=upper + buffer,
-            now=now,
-            exclude_session_id=reschedule.id if reschedule else None,
-        )
-        place = (location_id, location_type)
-        warnings: list[dict[str, Any]] = []
-
-        if settings.availability_policy != "off":
-            calendars = await load_calendars(
-                conn,
-                organization_id=principal.organization_id,
-                therapist_ids=[block.therapist_id],
-                start=lower,
-                end=upper,
-                now=now,
-                with_busy=False,
-            )
-            problems = availability_problems(
-                occurrences,
-                calendars[block.therapist_id],
-                busy,
-                buffer_minutes=settings.buffer_minutes,
+            principal,
+            Booking(
+                therapist_id=block.therapist_id,
+                client_id=block.client_id,
+                occurrences=occurrences,
+                service_code=service_code,
                 location_id=location_id,
                 location_type=location_type,
-            )
-            if problems and settings.availability_policy == "block":
-                raise Refused(problems[0], place)
-            warnings += [p.warning() for p in problems]
-
-        conflict = slot_conflict(
-            occurrences, busy, therapist_id=block.therapist_id, client_id=block.client_id
+                replacing=reschedule,
+            ),
+            now,
         )
-        if conflict is not None:
-            raise Refused(conflict, place)
-
-        coverages = await queries.approved_authorizations(
-            conn,
-            client_id=block.client_id,
-            service_code=service_code,
-            first_day=(lower - timedelta(days=1)).date(),
-            last_day=(upper + timedelta(days=1)).date(),
-        )
-        balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
-        if reschedule is not None:
-            balances = _without_session(balances, reschedule)
-        plans, problems = plan_units(
-            occurrences,
-            service_code=service_code,
-            coverages=coverages,
-            balances=balances,
-            organization_zone=principal.zone,
-            default_unit_minutes=default_unit_minutes(service_code),
-        )
-        if settings.authorization_policy == "block" and problems:
-            raise Refused(problems[0], place)
-        if settings.authorization_policy == "warn":
-            warnings += [p.warning() for p in problems]
+        now, plans, warnings = checked.now, checked.plans, checked.warnings
 
         hold_id = uuid.uuid4()
         hold_key = new_hold_key()
@@ -262,46 +194,37 @@ async def _create(
     return response
 
 
-class Refused(Exception):
-    """A check failed inside the booking transaction (which then rolls back)."""
-
-    def __init__(self, problem: Problem, place: tuple[uuid.UUID | None, str | None]) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-        self.place = place
-
-
-async def _error_with_alternatives(
+async def error_with_alternatives(
     db: Database,
     principal: Principal,
-    body: HoldBody,
-    occurrences: list[Occurrence],
     refused: Refused,
 ) -> AppError:
-    problem = refused.problem
+    """The refusal as its typed error; slot errors also offer alternatives from the shared engine,
+    searched in a read transaction after the booking transaction has ended."""
+    problem, booking = refused.problem, refused.booking
     details: dict[str, Any] = {"occurrence_index": problem.occurrence_index, **problem.details}
     if principal.can(Capability.SEE_AUTHORIZATIONS):
         details.update(problem.private_details)
     if problem.error.code in PLACE_ERRORS:
-        o = occurrences[problem.occurrence_index]
+        o = booking.occurrences[problem.occurrence_index]
         async with db.read() as conn:
             details["alternatives"] = await find_alternatives(
                 conn,
-                organization_id=principal.organization_id,
-                therapist_id=body.session.therapist_id,
-                client_id=body.session.client_id,
+                principal=principal,
+                therapist_id=booking.therapist_id,
+                client_id=booking.client_id,
                 around=o.start,
                 duration=o.end - o.start,
                 now=utcnow(),
-                buffer_minutes=principal.settings.buffer_minutes,
-                location_id=refused.place[0],
-                location_type=refused.place[1],
-                exclude_session_id=body.session.session_id,
+                service_code=booking.service_code,
+                location_id=booking.location_id,
+                location_type=booking.location_type,
+                exclude_session_id=booking.replacing_id,
             )
     return problem.error(problem.message, details=details)
 
 
-async def _require_people(
+async def require_people(
     conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
 ) -> None:
     therapist = await queries.person(conn, Therapist, principal.organization_id, therapist_id)
@@ -350,7 +273,7 @@ async def _reschedulable(conn: AsyncConnection, principal: Principal, body: Hold
         row.therapist_id != principal.therapist_id
     ):
         raise Forbidden("A therapist may reschedule only their own sessions")
-    if row.status != "scheduled":
+    if target(row.status, "reschedule") is None:
         raise SessionNotReschedulable(
             f"Only scheduled sessions can be rescheduled (this one is {row.status})",
             details={"session_id": str(row.id), "status": row.status},
@@ -358,14 +281,3 @@ async def _reschedulable(conn: AsyncConnection, principal: Principal, body: Hold
     if row.therapist_id != body.session.therapist_id or row.client_id != body.session.client_id:
         raise invalid("session.session_id", "a reschedule keeps the session's therapist and client")
     return row
-
-
-def _without_session(
-    balances: dict[tuple[uuid.UUID, str], UnitBalance], session: Any
-) -> dict[tuple[uuid.UUID, str], UnitBalance]:
-    """Balances as if the session being moved no longer spent its units (it will be replaced)."""
-    key = (session.authorization_id, session.service_code)
-    if session.authorization_id is None or not session.consumes_units or key not in balances:
-        return balances
-    current = balances[key]
-    return {**balances, key: replace(current, consumed=current.consumed - session.units)}

@@ -68,7 +68,11 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
                         or_(
                             and_(Hold.status.in_(("active", "expired")), Hold.expires_at <= cutoff),
                             and_(
-                                Hold.status.in_(("confirmed", "released")), Hold.closed_at <= cutoff
+                                Hold.status.in_(("confirmed", "released")),
+                                Hold.closed_at <= cutoff,
+                                # A confirmed series' hold is its record: the recurrence that
+                                # calendar feeds turn into an RRULE. It stays.
+                                Hold.series_id.is_(None),
                             ),
                         )
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -10,8 +11,14 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
 from therapy_scheduler.auth.principal import Principal, current_principal
-from therapy_scheduler.booking import access, cancel, confirm, hold
-from therapy_scheduler.booking.schemas import CancelBody, ConfirmBody, HoldBody
+from therapy_scheduler.booking import access, cancel, confirm, hold, lifecycle, reschedule, suggest
+from therapy_scheduler.booking.schemas import (
+    CancelBody,
+    ConfirmBody,
+    HoldBody,
+    RescheduleBody,
+    SuggestBody,
+)
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.kit.idempotency import Finalize, run_idempotent
 from therapy_scheduler.kit.responses import error_responses
@@ -212,3 +219,139 @@ async def post_cancel(
                 finalize=finalize,
             ),
         )
+
+
+# --- lifecycle after booking (SPEC §7.3) -----------------------------------------------------------
+
+SessionId = Annotated[uuid.UUID, Path(description="The session's id")]
+_LIFECYCLE_404 = "No such session visible to the caller (NOT_FOUND)"
+_LIFECYCLE_403 = (
+    "A therapist's view of a caseload client's session with another therapist (FORBIDDEN)"
+)
+
+
+def _lifecycle_route(action: str, path: str, summary: str, s409: str) -> None:
+    async def endpoint(
+        request: Request,
+        session_id: SessionId,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async with _outcome(request, action):
+            return await _idempotent(
+                request,
+                principal,
+                f"POST /sessions/{{id}}/{path}",
+                idempotency_key,
+                {"session_id": str(session_id)},
+                lambda finalize: lifecycle.transition(
+                    db=request.app.state.db,
+                    principal=principal,
+                    session_id=session_id,
+                    action=action,
+                    now=utcnow(),
+                    request_id=_request_id(request),
+                    finalize=finalize,
+                ),
+            )
+
+    endpoint.__name__ = f"post_session_{action}"
+    router.post(
+        f"/sessions/{{session_id}}/{path}",
+        summary=summary,
+        responses=error_responses(
+            400, 401, 403, 404, 409, 422, s403=_LIFECYCLE_403, s404=_LIFECYCLE_404, s409=s409
+        ),
+    )(endpoint)
+
+
+_lifecycle_route(
+    "start",
+    "start",
+    "Start a session (scheduled → in_progress)",
+    "INVALID_TRANSITION (details.from, details.to), IDEMPOTENCY_IN_PROGRESS",
+)
+_lifecycle_route(
+    "complete",
+    "complete",
+    "Complete a session (scheduled or in_progress → completed)",
+    "INVALID_TRANSITION (details.from, details.to), IDEMPOTENCY_IN_PROGRESS",
+)
+_lifecycle_route(
+    "no_show",
+    "no-show",
+    "Record a no-show (scheduled → no_show; its units return to the authorization)",
+    "INVALID_TRANSITION (details.from, details.to), IDEMPOTENCY_IN_PROGRESS",
+)
+_lifecycle_route(
+    "reactivate",
+    "reactivate",
+    "Reactivate a cancelled session (cancelled → scheduled) if its slot and units are still free",
+    "INVALID_TRANSITION, SESSION_IN_PAST, OUTSIDE_AVAILABILITY, INSUFFICIENT_BREAK, "
+    "THERAPIST_CONFLICT, CLIENT_CONFLICT, THERAPIST_HOLD_CONFLICT, CLIENT_HOLD_CONFLICT, "
+    "AUTHORIZATION_EXHAUSTED, AUTHORIZATION_MISSING, IDEMPOTENCY_IN_PROGRESS",
+)
+
+
+@router.post(
+    "/sessions/{session_id}/reschedule",
+    summary="Move a scheduled session to a new time (a hold then a confirm, atomically)",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        s403=_LIFECYCLE_403,
+        s404=_LIFECYCLE_404,
+        s409=_HOLD_CODES,
+    ),
+)
+async def post_reschedule(
+    request: Request,
+    session_id: SessionId,
+    body: RescheduleBody,
+    principal: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async with _outcome(request, "reschedule"):
+        return await _idempotent(
+            request,
+            principal,
+            "POST /sessions/{id}/reschedule",
+            idempotency_key,
+            {"session_id": str(session_id), **body.model_dump(mode="json", exclude_unset=True)},
+            lambda finalize: reschedule.reschedule(
+                db=request.app.state.db,
+                principal=principal,
+                session_id=session_id,
+                body=body,
+                now=utcnow(),
+                request_id=_request_id(request),
+                finalize=finalize,
+            ),
+        )
+
+
+@router.post(
+    "/suggest-alternative-times",
+    summary="The next free slots for a therapist and a client (both calendars, hours, buffer, units)",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        413,
+        415,
+        s400="VALIDATION_ERROR, LIMIT_EXCEEDED, NONEXISTENT_LOCAL_TIME",
+        s403="A therapist asking about another therapist's calendar (FORBIDDEN)",
+        s404="Therapist, client, location or session not found or not visible (NOT_FOUND)",
+    ),
+)
+async def post_suggest(request: Request, body: SuggestBody, principal: Caller) -> dict[str, Any]:
+    return await suggest.suggest(
+        db=request.app.state.db, principal=principal, body=body, now=utcnow()
+    )

@@ -127,3 +127,51 @@ class CancelBody(_Strict):
 
 def exdate_set(recurrence: RecurrenceIn | None) -> set[date]:
     return set(recurrence.exdates) if recurrence else set()
+
+
+class RescheduleBody(_Strict):
+    """Move one scheduled session (`POST /sessions/{id}/reschedule`): a hold then a confirm."""
+
+    start_time: TimeText = Field(min_length=1, max_length=64)
+    end_time: TimeText | None = Field(default=None, min_length=1, max_length=64)
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+    time_zone: TimeZoneName
+    location_type: LocationType | None = None
+    location_id: uuid.UUID | None = None
+    service_code: str | None = Field(default=None, max_length=8)
+    notes: str | None = Field(default=None, max_length=2000)
+
+    _known_service = field_validator("service_code")(_service)
+
+
+MAX_SUGGESTIONS = 50
+
+
+class SuggestBody(_Strict):
+    """`POST /suggest-alternative-times`. The window is `start_date`..`end_date` (local days in
+    `time_zone`, inclusive) or `start_time`..`end_time` (instants, or local times in `time_zone`);
+    without either, the next 14 days."""
+
+    therapist_id: uuid.UUID
+    client_id: uuid.UUID
+    duration_minutes: int = Field(ge=15, le=480)
+    service_code: str | None = Field(default=None, max_length=8)
+    time_zone: TimeZoneName
+    start_date: CalendarDate | None = None
+    end_date: CalendarDate | None = None
+    start_time: TimeText | None = Field(default=None, min_length=1, max_length=64)
+    end_time: TimeText | None = Field(default=None, min_length=1, max_length=64)
+    limit: int = Field(default=5, ge=1, le=MAX_SUGGESTIONS)
+    location_type: LocationType | None = None
+    location_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # a session being rescheduled: its own time counts as free
+
+    _known_service = field_validator("service_code")(_service)
+
+    @model_validator(mode="after")
+    def _one_window(self) -> SuggestBody:
+        dates = self.start_date is not None or self.end_date is not None
+        times = self.start_time is not None or self.end_time is not None
+        if dates and times:
+            raise ValueError("give the window as dates or as times, not both")
+        return self

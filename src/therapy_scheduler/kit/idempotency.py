@@ -208,11 +208,13 @@ async def run_idempotent(
     payload: Any,
     request_id: str | None,
     action: Action,
+    status: int = 200,
 ) -> Response:
     """Run `action` at most once per key; `action` receives the finalizer it must call with its
-    response body inside its own transaction (None when no key was given)."""
+    response body inside its own transaction (None when no key was given). `status` is the success
+    status (201 for a create)."""
     if key is None:
-        return JSON(await action(None))
+        return JSON(await action(None), status_code=status)
     outcome = await claim(
         db,
         organization_id=organization_id,
@@ -229,7 +231,7 @@ async def run_idempotent(
 
     async def finalize(conn: AsyncConnection, body: dict[str, Any]) -> None:
         nonlocal stored
-        await owned.store(conn, 200, body)
+        await owned.store(conn, status, body)
         stored = True
 
     try:
@@ -249,8 +251,8 @@ async def run_idempotent(
         await _abandon_quietly(owned)
         raise
     if not stored:  # an action that changed nothing and so had no transaction to store it in
-        await owned.store_separately(200, body)
-    return JSON(body)
+        await owned.store_separately(status, body)
+    return JSON(body, status_code=status)
 
 
 async def _abandon_quietly(owned: Claim) -> None:

@@ -7,10 +7,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from therapy_scheduler.kit.responses import error_responses
 from therapy_scheduler.reference.admin import calendar, crud, locations, people
 from therapy_scheduler.reference.admin.common import AdminContext, admin_context
+from therapy_scheduler.reference.admin.idempotent import IdempotencyKey, idempotent
 from therapy_scheduler.reference.admin.locations import LOCATIONS
 from therapy_scheduler.reference.admin.people import CLIENTS, THERAPISTS
 from therapy_scheduler.reference.admin.schemas import (
@@ -34,6 +36,9 @@ router = APIRouter(prefix="/admin", tags=["admin: people and places"])
 Ctx = Annotated[AdminContext, Depends(admin_context)]
 READ = error_responses(400, 401, 403, 404)
 WRITE = error_responses(400, 401, 403, 404, 413, 415)
+CREATE = error_responses(
+    400, 401, 403, 404, 409, 413, 415, 422, s409="IDEMPOTENCY_IN_PROGRESS (Idempotency-Key)"
+)
 Out = dict[str, Any]
 
 
@@ -49,9 +54,20 @@ async def list_therapists(ctx: Ctx, params: Annotated[TherapistListParams, Query
     return await people.list_therapists(ctx=ctx, params=params)
 
 
-@router.post("/therapists", status_code=201, summary="Create a therapist (admin)", responses=WRITE)
-async def create_therapist(ctx: Ctx, body: TherapistCreate) -> Out:
-    return _one(await people.create_therapist(ctx=ctx, body=body))
+@router.post("/therapists", status_code=201, summary="Create a therapist (admin)", responses=CREATE)
+async def create_therapist(
+    ctx: Ctx, body: TherapistCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return _one(await people.create_therapist(ctx=ctx, body=body))
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/therapists",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
 
 
 @router.get("/therapists/{therapist_id}", summary="One therapist", responses=READ)
@@ -125,11 +141,28 @@ async def list_time_off(
         404,
         413,
         415,
+        409,
+        422,
         s400="Invalid input (VALIDATION_ERROR, NONEXISTENT_LOCAL_TIME)",
+        s409="IDEMPOTENCY_IN_PROGRESS (Idempotency-Key)",
     ),
 )
-async def create_time_off(ctx: Ctx, therapist_id: uuid.UUID, body: TimeOffCreate) -> Out:
-    return await calendar.create_time_off(ctx=ctx, therapist_id=therapist_id, body=body)
+async def create_time_off(
+    ctx: Ctx, therapist_id: uuid.UUID, body: TimeOffCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return await calendar.create_time_off(ctx=ctx, therapist_id=therapist_id, body=body)
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/therapists/{id}/time-off",
+        key=idempotency_key,
+        payload={
+            "therapist_id": str(therapist_id),
+            **body.model_dump(mode="json", exclude_unset=True),
+        },
+        run=run,
+    )
 
 
 @router.patch(
@@ -162,9 +195,20 @@ async def list_clients(ctx: Ctx, params: Annotated[ClientListParams, Query()]) -
     return await people.list_clients(ctx=ctx, params=params)
 
 
-@router.post("/clients", status_code=201, summary="Create a client", responses=WRITE)
-async def create_client(ctx: Ctx, body: ClientCreate) -> Out:
-    return _one(await people.create_client(ctx=ctx, body=body))
+@router.post("/clients", status_code=201, summary="Create a client", responses=CREATE)
+async def create_client(
+    ctx: Ctx, body: ClientCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return _one(await people.create_client(ctx=ctx, body=body))
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/clients",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
 
 
 @router.get("/clients/{client_id}", summary="One client", responses=READ)
@@ -207,9 +251,20 @@ async def list_locations(ctx: Ctx, params: Annotated[LocationListParams, Query()
     return await locations.list_locations(ctx=ctx, params=params)
 
 
-@router.post("/locations", status_code=201, summary="Create a location", responses=WRITE)
-async def create_location(ctx: Ctx, body: LocationCreate) -> Out:
-    return _one(await locations.create_location(ctx=ctx, body=body))
+@router.post("/locations", status_code=201, summary="Create a location", responses=CREATE)
+async def create_location(
+    ctx: Ctx, body: LocationCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return _one(await locations.create_location(ctx=ctx, body=body))
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/locations",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
 
 
 @router.get("/locations/{location_id}", summary="One location", responses=READ)

@@ -6,11 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from starlette.responses import Response
 
 from therapy_scheduler.kit.params import StrictBool
 from therapy_scheduler.kit.responses import error_responses
 from therapy_scheduler.reference.admin import authorizations, crud, imports, users
 from therapy_scheduler.reference.admin.common import AdminContext, admin_context
+from therapy_scheduler.reference.admin.idempotent import IdempotencyKey, idempotent
 from therapy_scheduler.reference.admin.schemas import (
     AuthorizationCreate,
     AuthorizationListParams,
@@ -35,6 +37,20 @@ USER_WRITE = error_responses(
     415,
     s409="EMAIL_TAKEN, THERAPIST_ALREADY_LINKED or SELF_LOCKOUT",
 )
+CREATE = error_responses(
+    400, 401, 403, 404, 409, 413, 415, 422, s409="IDEMPOTENCY_IN_PROGRESS (Idempotency-Key)"
+)
+USER_CREATE = error_responses(
+    400,
+    401,
+    403,
+    404,
+    409,
+    413,
+    415,
+    422,
+    s409="EMAIL_TAKEN, THERAPIST_ALREADY_LINKED, SELF_LOCKOUT or IDEMPOTENCY_IN_PROGRESS",
+)
 Out = dict[str, Any]
 
 
@@ -51,10 +67,21 @@ async def list_authorizations(ctx: Ctx, params: Annotated[AuthorizationListParam
 
 
 @router.post(
-    "/authorizations", status_code=201, summary="Create an authorization (admin)", responses=WRITE
+    "/authorizations", status_code=201, summary="Create an authorization (admin)", responses=CREATE
 )
-async def create_authorization(ctx: Ctx, body: AuthorizationCreate) -> Out:
-    return await authorizations.create_authorization(ctx=ctx, body=body)
+async def create_authorization(
+    ctx: Ctx, body: AuthorizationCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return await authorizations.create_authorization(ctx=ctx, body=body)
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/authorizations",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
 
 
 @router.get("/authorizations/{authorization_id}", summary="One authorization", responses=READ)
@@ -83,9 +110,20 @@ async def list_users(ctx: Ctx, params: Annotated[UserListParams, Query()]) -> Ou
     return await users.list_users(ctx=ctx, params=params)
 
 
-@router.post("/users", status_code=201, summary="Create a user (admin)", responses=USER_WRITE)
-async def create_user(ctx: Ctx, body: UserCreate) -> Out:
-    return {"success": True, "data": await users.create_user(ctx=ctx, body=body)}
+@router.post("/users", status_code=201, summary="Create a user (admin)", responses=USER_CREATE)
+async def create_user(
+    ctx: Ctx, body: UserCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def run() -> Out:
+        return {"success": True, "data": await users.create_user(ctx=ctx, body=body)}
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/users",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
 
 
 @router.get("/users/{user_id}", summary="One user (admin)", responses=READ)
@@ -150,7 +188,10 @@ async def update_settings(
         403,
         413,
         415,
+        409,
+        422,
         s400="Invalid input (VALIDATION_ERROR, INVALID_JSON, IMPORT_INVALID with details.problems)",
+        s409="IDEMPOTENCY_IN_PROGRESS (Idempotency-Key)",
     ),
 )
 async def import_document(
@@ -160,5 +201,16 @@ async def import_document(
         Body(description="The import document of SPEC §8 without `organizations`"),
     ],
     dry_run: Annotated[StrictBool, Query()] = False,
-) -> Out:
-    return await imports.import_for_organization(ctx=ctx, document=document, dry_run=dry_run)
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def run() -> Out:
+        return await imports.import_for_organization(ctx=ctx, document=document, dry_run=dry_run)
+
+    return await idempotent(
+        ctx,
+        endpoint="POST /admin/import",
+        key=idempotency_key,
+        payload={"dry_run": dry_run, "document": document},
+        run=run,
+        status=200,
+    )

@@ -1,0 +1,160 @@
+"""The booking rules applied under the booking locks, shared by every way a session comes to occupy a
+slot: a hold (new or reschedule) and the reactivation of a cancelled session.
+
+`check_slots` takes the people locks, then checks availability/time off/buffer, the four slot
+conflicts and the authorization units, in the SPEC §6.4 order and per the organization's policies. It
+raises `Refused` (the transaction then rolls back) or returns the unit plan and the warnings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.booking import queries
+from therapy_scheduler.booking.checks import (
+    Problem,
+    UnitPlan,
+    availability_problems,
+    plan_units,
+    slot_conflict,
+)
+from therapy_scheduler.booking.locks import lock_people
+from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.reference.authorizations import (
+    UnitBalance,
+    default_unit_minutes,
+    unit_balances,
+)
+from therapy_scheduler.schedule.availability import load_calendars
+
+
+class Refused(Exception):
+    """A check failed inside the booking transaction (which then rolls back)."""
+
+    def __init__(self, problem: Problem, booking: Booking) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.booking = booking
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What is about to occupy time: one therapist and client, their occurrences, service and place.
+    `replacing` is the session row this booking replaces (reschedule, reactivation): its own time and
+    units do not count against it."""
+
+    therapist_id: uuid.UUID
+    client_id: uuid.UUID
+    occurrences: list[Occurrence]
+    service_code: str
+    location_id: uuid.UUID | None
+    location_type: str | None
+    replacing: Any = None
+
+    @property
+    def replacing_id(self) -> uuid.UUID | None:
+        return self.replacing.id if self.replacing is not None else None
+
+
+@dataclass(frozen=True)
+class Checked:
+    plans: list[UnitPlan]
+    warnings: list[dict[str, Any]]
+    now: datetime
+
+
+async def check_slots(
+    conn: AsyncConnection, principal: Principal, booking: Booking, now: datetime
+) -> Checked:
+    """Lock the therapist and client, then apply every booking rule (raise `Refused` on a block)."""
+    settings = principal.settings
+    occurrences = booking.occurrences
+    await lock_people(conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id])
+    # Waiting for the locks takes time: judge expiry by the clock as it is now.
+    now = max(now, utcnow())
+    await queries.deactivate_expired_holds(
+        conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
+    )
+    lower = min(o.start for o in occurrences)
+    upper = max(o.end for o in occurrences)
+    buffer = timedelta(minutes=settings.buffer_minutes)
+    busy = await queries.busy_between(
+        conn,
+        therapist_id=booking.therapist_id,
+        client_id=booking.client_id,
+        lower=lower - buffer,
+        upper=upper + buffer,
+        now=now,
+        exclude_session_id=booking.replacing_id,
+    )
+    warnings: list[dict[str, Any]] = []
+
+    if settings.availability_policy != "off":
+        calendars = await load_calendars(
+            conn,
+            organization_id=principal.organization_id,
+            therapist_ids=[booking.therapist_id],
+            start=lower,
+            end=upper,
+            now=now,
+            with_busy=False,
+        )
+        problems = availability_problems(
+            occurrences,
+            calendars[booking.therapist_id],
+            busy,
+            buffer_minutes=settings.buffer_minutes,
+            location_id=booking.location_id,
+            location_type=booking.location_type,
+        )
+        if problems and settings.availability_policy == "block":
+            raise Refused(problems[0], booking)
+        warnings += [p.warning() for p in problems]
+
+    conflict = slot_conflict(
+        occurrences, busy, therapist_id=booking.therapist_id, client_id=booking.client_id
+    )
+    if conflict is not None:
+        raise Refused(conflict, booking)
+
+    coverages = await queries.approved_authorizations(
+        conn,
+        client_id=booking.client_id,
+        service_code=booking.service_code,
+        first_day=(lower - timedelta(days=1)).date(),
+        last_day=(upper + timedelta(days=1)).date(),
+    )
+    balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
+    if booking.replacing is not None:
+        balances = without_session(balances, booking.replacing)
+    plans, problems = plan_units(
+        occurrences,
+        service_code=booking.service_code,
+        coverages=coverages,
+        balances=balances,
+        organization_zone=principal.zone,
+        default_unit_minutes=default_unit_minutes(booking.service_code),
+    )
+    if settings.authorization_policy == "block" and problems:
+        raise Refused(problems[0], booking)
+    if settings.authorization_policy == "warn":
+        warnings += [p.warning() for p in problems]
+    return Checked(plans, warnings, now)
+
+
+def without_session(
+    balances: dict[tuple[uuid.UUID, str], UnitBalance], session: Any
+) -> dict[tuple[uuid.UUID, str], UnitBalance]:
+    """Balances as if this session no longer spent its units (it is being replaced or re-booked)."""
+    key = (session.authorization_id, session.service_code)
+    if session.authorization_id is None or not session.consumes_units or key not in balances:
+        return balances
+    current = balances[key]
+    return {**balances, key: replace(current, consumed=current.consumed - session.units)}
