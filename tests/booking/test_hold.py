@@ -237,7 +237,10 @@ async def test_invalid_ranges(
         ({"time_zone": "Mars/Base"}, "time_zone"),
         ({"metadata": {"x": "y" * 5000}}, "metadata"),
         ({"session": {"service_code": "99999"}}, "session.service_code"),
-        ({"recurrence": {"rrule": "FREQ=DAILY;COUNT=2"}, "occurrences": [{"start_time": "x"}]}, "body"),
+        (
+            {"recurrence": {"rrule": "FREQ=DAILY;COUNT=2"}, "occurrences": [{"start_time": "x"}]},
+            "body",
+        ),
         ({"occurrences": [{"start_time": "2030-01-01T10:00:00Z"}] * 201}, "occurrences"),
         ({"surprise": 1}, "surprise"),
     ],

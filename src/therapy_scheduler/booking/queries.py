@@ -11,6 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
     Authorization,
     AuthorizationService,
     Hold,
@@ -102,6 +103,7 @@ async def busy_between(
             Session.status != "cancelled",
             Session.start_time < upper,
             Session.end_time > lower,
+            Session.start_time > lower - MAX_SESSION_LENGTH,  # index lower bound (implied)
         ]
         if exclude_session_id is not None:
             session_filter.append(Session.id != exclude_session_id)

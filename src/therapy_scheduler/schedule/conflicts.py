@@ -96,6 +96,7 @@ async def _authorization_problems(
                 Session.id,
                 Session.authorization_id,
                 Session.service_code,
+                Session.start_time,
                 func.sum(Session.units)
                 .over(
                     partition_by=(Session.authorization_id, Session.service_code),
@@ -114,10 +115,18 @@ async def _authorization_problems(
                 AuthorizationService.service_code == running.c.service_code,
             ),
         )
+        # The running sum covers each authorization's whole history, but only sessions of this
+        # list are looked up: bound the rows returned by the first and last start among them.
+        first = min(s.start_time for s in sessions)
+        last = max(s.start_time for s in sessions)
         over_limit = set(
             (
                 await conn.execute(
-                    beyond.where(running.c.running_units > AuthorizationService.approved_units)
+                    beyond.where(
+                        running.c.running_units > AuthorizationService.approved_units,
+                        running.c.start_time >= first,
+                        running.c.start_time <= last,
+                    )
                 )
             ).scalars()
         )

@@ -1,13 +1,19 @@
-"""HTTP routes of the read side. Thin: parse, resolve the caller, call one service function."""
+"""HTTP routes of the read side. Thin: parse, resolve the caller, call one service function.
+
+The routes return the JSON response themselves (the same orjson rendering as the app's default
+response class): FastAPI would otherwise walk every returned dict through a TypeAdapter first, about
+a tenth of a `get-sessions-optimized` request's CPU. `response_model` keeps the OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.schedule import service
@@ -23,53 +29,58 @@ _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batch
 
 
 @router.get(
-    "/get-schedule-data-batch", summary=_BATCH_SUMMARY, responses=error_responses(400, 401, 404)
+    "/get-schedule-data-batch",
+    summary=_BATCH_SUMMARY,
+    responses=error_responses(400, 401, 404),
+    response_model=dict[str, Any],
 )
 async def get_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     _note_batch_read(request, principal, result)
-    return result
+    return JSON(result)
 
 
 @router.post(
     "/get-schedule-data-batch",
     summary=_BATCH_SUMMARY,
     responses=error_responses(400, 401, 404, 413, 415),
+    response_model=dict[str, Any],
 )
 async def post_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchBody, Body()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     _note_batch_read(request, principal, result)
-    return result
+    return JSON(result)
 
 
 @router.get(
     "/get-sessions-optimized",
     summary="A page of sessions (newest first) with a summary over all matching sessions",
     responses=error_responses(400, 401, 404),
+    response_model=dict[str, Any],
 )
 async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.sessions_page(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     data = result["data"]
     note_phi_read(request, principal, endpoint="get-sessions-optimized", sessions=data["sessions"])
-    return result
+    return JSON(result)
 
 
 def _note_batch_read(request: Request, principal: Principal, result: dict[str, Any]) -> None:
