@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Uuid, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import Authorization, AuthorizationService, HoldOccurrence, Session
@@ -40,7 +41,7 @@ def default_unit_minutes(service_code: str) -> int:
     return service.unit_minutes if service else 15
 
 
-def _balance_rows() -> Any:
+def _balance_rows(ids_filter: Any) -> Any:
     """One row per (authorization, service) of the given authorizations (one row with NULL service
     columns for an authorization without services): approved units, what consuming sessions used,
     what active holds reserve, and the authorization's dates and status. Correlated sums, so each
@@ -80,12 +81,19 @@ def _balance_rows() -> Any:
         )
         .select_from(Authorization)
         .outerjoin(svc, svc.c.authorization_id == Authorization.id)
-        .where(Authorization.id.in_(bindparam("ids", expanding=True)))
+        .where(ids_filter)
     )
 
 
-# Built once: SQLAlchemy then reuses its cache key and compiled form on every call.
-_BALANCE_ROWS = _balance_rows()
+# Built once: SQLAlchemy then reuses its cache key and compiled form on every call. On PostgreSQL the
+# ids go as one array parameter (`= ANY($1)`): the SQL text is the same whatever their number, so the
+# server-side prepared statement (and its plan) is reused instead of prepared again for each count.
+_BALANCE_ROWS = {
+    "postgresql": _balance_rows(
+        Authorization.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid())))
+    ),
+    "sqlite": _balance_rows(Authorization.id.in_(bindparam("ids", expanding=True))),
+}
 
 
 async def balances_and_end_dates(
@@ -97,7 +105,8 @@ async def balances_and_end_dates(
         return {}, {}
     balances: dict[UnitKey, UnitBalance] = {}
     ends: dict[uuid.UUID, tuple[date, date, str]] = {}
-    for r in await conn.execute(_BALANCE_ROWS, {"ids": ids, "now": now}):
+    statement = _BALANCE_ROWS.get(conn.dialect.name, _BALANCE_ROWS["sqlite"])
+    for r in await conn.execute(statement, {"ids": ids, "now": now}):
         ends[r.id] = (r.start_date, r.end_date, r.status)
         if r.service_code is not None:
             balances[(r.id, r.service_code)] = UnitBalance(
