@@ -50,7 +50,11 @@ LUA = BENCH / "lua"
 RESULTS = BENCH / "results" / "latest.jsonl"
 VENV_BIN = ROOT / ".venv" / "bin"
 READ_SCENARIOS = ("sessions_page", "sessions_cursor", "schedule_week", "dropdown")
-ALL_SCENARIOS = (*READ_SCENARIOS, "booking")
+# booking_4proc: the booking scenario against 4 API processes (`serve --workers 4`, each its own pool),
+# to show that the guarantees (0 double bookings) hold across processes. Not in the default run.
+ALL_SCENARIOS = (*READ_SCENARIOS, "booking", "booking_4proc")
+DEFAULT_SCENARIOS = (*READ_SCENARIOS, "booking")
+MULTI_PROCESS_WORKERS = 4
 console = Console(stderr=True)
 
 
@@ -549,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1.0 if quick else 3.0)
     default_workers = "1" if sqlite else ("2" if quick else "1,2")
     workers_list = [int(w) for w in (args.workers or default_workers).split(",")]
-    default_scenarios = ("sessions_page",) if sqlite else ALL_SCENARIOS
+    default_scenarios = ("sessions_page",) if sqlite else DEFAULT_SCENARIOS
     scenarios = args.scenarios.split(",") if args.scenarios else list(default_scenarios)
     unknown = set(scenarios) - set(ALL_SCENARIOS)
     if unknown:
@@ -606,22 +610,27 @@ def main(argv: list[str] | None = None) -> int:
             ) as base:
                 for scenario in scenarios:
                     console.print(f"service {scenario} ({workers} workers)…")
-                    if scenario == "booking":
+                    if scenario in ("booking", "booking_4proc"):
                         if sqlite:
                             console.print("[yellow]booking runs on PostgreSQL only[/yellow]")
                             continue
-                        m = run_booking(
-                            base,
-                            ds,
-                            token,
-                            workdir,
-                            connections=args.booking_connections,
-                            seconds=seconds,
-                            clean=not args.keep_bookings,
-                        )
+                        booking_workers = workers
+                        if scenario == "booking_4proc":
+                            booking_workers = MULTI_PROCESS_WORKERS
+                            m = _booking_elsewhere(args, ds, token, workdir, seconds)
+                        else:
+                            m = run_booking(
+                                base,
+                                ds,
+                                token,
+                                workdir,
+                                connections=args.booking_connections,
+                                seconds=seconds,
+                                clean=not args.keep_bookings,
+                            )
                         if m is None:
                             continue
-                        line = _line(scenario, ds, workers, args.booking_connections, m)
+                        line = _line(scenario, ds, booking_workers, args.booking_connections, m)
                         line.update(
                             bookings=int(m.counters.get("bookings", 0)),
                             bookings_per_s=round(m.counters.get("bookings", 0) / m.seconds, 1),
@@ -653,6 +662,28 @@ def main(argv: list[str] | None = None) -> int:
             out.write(json.dumps(line) + "\n")
     _table(lines)
     return 0
+
+
+def _booking_elsewhere(
+    args: argparse.Namespace, ds: Dataset, token: str, workdir: Path, seconds: float
+) -> Measured | None:
+    """The booking scenario against a second service of MULTI_PROCESS_WORKERS processes."""
+    port = args.port + 2
+    with serving(
+        service_command(MULTI_PROCESS_WORKERS, port),
+        service_env(ds),
+        port,
+        workdir / f"service-{MULTI_PROCESS_WORKERS}proc.log",
+    ) as other:
+        return run_booking(
+            other,
+            ds,
+            token,
+            workdir,
+            connections=args.booking_connections,
+            seconds=seconds,
+            clean=not args.keep_bookings,
+        )
 
 
 def _table(lines: list[dict[str, Any]]) -> None:

@@ -103,7 +103,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={
@@ -141,6 +141,11 @@ class Database:
             reader = make_engine(settings.database_url, settings, writer=False)
         else:
             reader = writer
+        if reader.dialect.name == "postgresql":
+            # Reads run in autocommit: under READ COMMITTED every statement takes its own snapshot
+            # whether or not it is inside a transaction, so BEGIN and COMMIT are two round trips that
+            # change nothing. Same pool as `reader` (a view of the engine with other options).
+            reader = reader.execution_options(isolation_level="AUTOCOMMIT")
         gate = asyncio.Lock() if settings.is_sqlite else None
         return cls(writer=writer, reader=reader, write_gate=gate)
 
@@ -170,5 +175,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader is not self.writer:
+        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
             await self.reader.dispose()

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import count_rows
 from tests.fixtures import (
@@ -28,7 +29,7 @@ from tests.fixtures import (
 )
 from tests.support import client_record, import_more, session, therapist, uid
 from therapy_scheduler.db import Database
-from therapy_scheduler.models import Organization
+from therapy_scheduler.models import Organization, Session
 from therapy_scheduler.reference.importer import ImportFailed, parse_document
 
 MAY_3 = ("2027-05-03T14:00:00Z", "2027-05-03T15:00:00Z")
@@ -337,3 +338,26 @@ async def test_unknown_stored_settings_keys_do_not_break_requests(
     assert other.status_code == 200
     assert U_ADMIN not in other.text
     assert ORG_B not in other.text
+
+
+def test_sessions_longer_than_eight_hours_are_refused() -> None:
+    """Product rule (docs/DECISIONS.md): a session lasts at most 8 hours; exactly 8 is fine."""
+    long = session(S[1], T1, C1, "2027-03-08T09:00:00Z", "2027-03-08T17:00:01Z")
+    assert _problem({"sessions": [long]}) == "sessions[0]: a session lasts at most 8 hours"
+    eight = session(S[1], T1, C1, "2027-03-08T09:00:00Z", "2027-03-08T17:00:00Z")
+    assert len(parse_document({"sessions": [eight]}).sessions) == 1
+
+
+async def test_the_database_refuses_sessions_longer_than_eight_hours(
+    db: Database, clinic: Clinic
+) -> None:
+    """On PostgreSQL a CHECK constraint (migration 0005) backs the rule for every write path."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite cannot add a CHECK to an existing table; the importer enforces it")
+    with pytest.raises(IntegrityError, match="ck_sessions_max_length"):
+        async with db.write() as conn:
+            await conn.execute(
+                update(Session)
+                .where(Session.id == uuid.UUID(S[1]))
+                .values(end_time=text("start_time + interval '8 hours 1 second'"))
+            )

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from therapy_scheduler.auth.capabilities import Capability, role_can
 from therapy_scheduler.errors import Forbidden, Unauthorized
@@ -59,7 +59,7 @@ _USER_QUERY = (
         Organization.settings,
     )
     .join(Organization, Organization.id == User.organization_id)
-    .where(User.is_active.is_(True))
+    .where(User.is_active.is_(True), User.id == bindparam("user_id"))
 )
 
 
@@ -75,7 +75,7 @@ async def current_principal(request: Request) -> Principal:
     app = request.app
     user_id = await app.state.tokens.user_id(token.strip())
     async with app.state.db.reader.connect() as conn:
-        row = (await conn.execute(_USER_QUERY.where(User.id == user_id))).first()
+        row = (await conn.execute(_USER_QUERY, {"user_id": user_id})).first()
     if row is None:
         raise Unauthorized("Unknown or inactive user")
     principal = Principal(

@@ -33,7 +33,7 @@ from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import HoldOccurrence, Session
-from therapy_scheduler.reference.authorizations import authorization_end_dates, unit_balances
+from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.queries import serialize_session, session_rows
 
 
@@ -313,6 +313,5 @@ async def sessions_view(
     balances = ends = None
     if principal.can(Capability.SEE_AUTHORIZATIONS):
         auth_ids = {r.authorization_id for r in rows if r.authorization_id is not None}
-        balances = await unit_balances(conn, auth_ids, now)
-        ends = await authorization_end_dates(conn, auth_ids)
+        balances, ends = await balances_and_end_dates(conn, auth_ids, now)
     return [serialize_session(r, balances=balances, auth_ends=ends, detailed=True) for r in rows]

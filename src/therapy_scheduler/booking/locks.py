@@ -38,8 +38,12 @@ async def lock_people(
         {lock_key("therapist", t) for t in therapist_ids}
         | {lock_key("client", c) for c in client_ids}
     )
-    for key in keys:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if not keys:
+        return
+    # One round trip: PostgreSQL evaluates a target list left to right, so the locks are still taken
+    # one after the other in sorted order.
+    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
+    await conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
 
 
 async def try_lock_job(conn: AsyncConnection, name: str) -> bool:

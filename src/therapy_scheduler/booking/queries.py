@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
     Authorization,
     AuthorizationService,
     Hold,
@@ -94,7 +95,7 @@ async def busy_between(
 ) -> list[Busy]:
     """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
     that overlap `[lower, upper)`."""
-    out: list[Busy] = []
+    parts = []
     for who in ("therapist_id", "client_id"):
         person_id = therapist_id if who == "therapist_id" else client_id
         session_filter = [
@@ -102,11 +103,13 @@ async def busy_between(
             Session.status != "cancelled",
             Session.start_time < upper,
             Session.end_time > lower,
+            Session.start_time > lower - MAX_SESSION_LENGTH,  # index lower bound (implied)
         ]
         if exclude_session_id is not None:
             session_filter.append(Session.id != exclude_session_id)
-        for r in await conn.execute(
+        parts.append(
             select(
+                literal("session").label("kind"),
                 Session.therapist_id,
                 Session.client_id,
                 Session.start_time,
@@ -114,10 +117,10 @@ async def busy_between(
                 Session.location_id,
                 Session.location_type,
             ).where(*session_filter)
-        ):
-            out.append(Busy("session", *r))
-        for r in await conn.execute(
+        )
+        parts.append(
             select(
+                literal("hold").label("kind"),
                 HoldOccurrence.therapist_id,
                 HoldOccurrence.client_id,
                 HoldOccurrence.start_time,
@@ -133,8 +136,9 @@ async def busy_between(
                 HoldOccurrence.start_time < upper,
                 HoldOccurrence.end_time > lower,
             )
-        ):
-            out.append(Busy("hold", *r))
+        )
+    # One round trip for the four reads (sessions and holds, of the therapist and of the client).
+    out = [Busy(*r) for r in await conn.execute(union_all(*parts))]
     # A row of this therapist *and* client was read twice; keep one.
     return sorted(set(out), key=lambda b: (b.start, b.end, b.kind))
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from therapy_scheduler.feeds.ics import FeedSession, SeriesRecurrence
 from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
     CalendarFeed,
     Client,
     Hold,
@@ -67,7 +68,11 @@ async def feed_sessions(
         Session.therapist_id == therapist_id,
         Session.status != "cancelled",
     )
-    in_window = and_(Session.start_time < end, Session.end_time > start)
+    in_window = and_(
+        Session.start_time < end,
+        Session.end_time > start,
+        Session.start_time > start - MAX_SESSION_LENGTH,  # index lower bound (implied)
+    )
     window_series = (
         select(Session.series_id)
         .where(mine, in_window, Session.series_id.is_not(None))

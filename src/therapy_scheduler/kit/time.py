@@ -124,5 +124,6 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
 
 def iso_utc(instant: datetime) -> str:
     """`2026-03-09T14:00:00Z` (seconds precision; sub-second parts are kept when present)."""
-    text = instant.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return text + "Z"
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    return instant.isoformat()[:-6] + "Z"  # drop "+00:00"

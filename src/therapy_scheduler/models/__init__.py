@@ -8,9 +8,10 @@ from therapy_scheduler.models.hold import Hold, HoldOccurrence
 from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
 from therapy_scheduler.models.people import Caseload, Client, Location, Therapist, User
-from therapy_scheduler.models.session import Cancellation, Session
+from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
 
 __all__ = [
+    "MAX_SESSION_LENGTH",
     "AuditEvent",
     "AuditEventClient",
     "Authorization",

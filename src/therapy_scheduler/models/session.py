@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Boolean,
@@ -19,6 +19,13 @@ from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
 
 SESSION_STATUSES = ("scheduled", "in_progress", "completed", "cancelled", "no_show")
+
+
+# Product rule (docs/DECISIONS.md): no session lasts longer than this. Enforced by a CHECK on PostgreSQL
+# (migration 0005), by the importer, and by booking (15 to 480 minutes). It gives every "sessions
+# overlapping [lo, hi)" query a lower bound, `start_time > lo - MAX_SESSION_LENGTH`, so that the
+# (therapist_id, start_time) indexes scan only the range instead of all history before `hi`.
+MAX_SESSION_LENGTH = timedelta(hours=8)
 
 
 class Session(Base):

@@ -7,8 +7,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import Uuid, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import Authorization, AuthorizationService, HoldOccurrence, Session
@@ -39,55 +41,85 @@ def default_unit_minutes(service_code: str) -> int:
     return service.unit_minutes if service else 15
 
 
+def _balance_rows(ids_filter: Any) -> Any:
+    """One row per (authorization, service) of the given authorizations (one row with NULL service
+    columns for an authorization without services): approved units, what consuming sessions used,
+    what active holds reserve, and the authorization's dates and status. Correlated sums, so each
+    (authorization, service) reads only its own index range (`ix_sessions_authorization_units`,
+    `ix_hold_occurrences_authorization`), in one round trip."""
+    svc = AuthorizationService.__table__.alias("svc")
+    consumed = (
+        select(func.coalesce(func.sum(Session.units), 0))
+        .where(
+            Session.authorization_id == svc.c.authorization_id,
+            Session.service_code == svc.c.service_code,
+            Session.consumes_units.is_(True),
+        )
+        .scalar_subquery()
+    )
+    reserved = (
+        select(func.coalesce(func.sum(HoldOccurrence.units), 0))
+        .where(
+            HoldOccurrence.authorization_id == svc.c.authorization_id,
+            HoldOccurrence.service_code == svc.c.service_code,
+            HoldOccurrence.active.is_(True),
+            HoldOccurrence.expires_at > bindparam("now"),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Authorization.id,
+            Authorization.start_date,
+            Authorization.end_date,
+            Authorization.status,
+            svc.c.service_code,
+            svc.c.approved_units,
+            svc.c.unit_minutes,
+            consumed.label("consumed"),
+            reserved.label("reserved"),
+        )
+        .select_from(Authorization)
+        .outerjoin(svc, svc.c.authorization_id == Authorization.id)
+        .where(ids_filter)
+    )
+
+
+# Built once: SQLAlchemy then reuses its cache key and compiled form on every call. On PostgreSQL the
+# ids go as one array parameter (`= ANY($1)`): the SQL text is the same whatever their number, so the
+# server-side prepared statement (and its plan) is reused instead of prepared again for each count.
+_BALANCE_ROWS = {
+    "postgresql": _balance_rows(
+        Authorization.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid())))
+    ),
+    "sqlite": _balance_rows(Authorization.id.in_(bindparam("ids", expanding=True))),
+}
+
+
+async def balances_and_end_dates(
+    conn: AsyncConnection, authorization_ids: Iterable[uuid.UUID], now: datetime
+) -> tuple[dict[UnitKey, UnitBalance], dict[uuid.UUID, tuple[date, date, str]]]:
+    """`unit_balances` and `authorization_end_dates` of the same authorizations, in one query."""
+    ids = list(set(authorization_ids))
+    if not ids:
+        return {}, {}
+    balances: dict[UnitKey, UnitBalance] = {}
+    ends: dict[uuid.UUID, tuple[date, date, str]] = {}
+    statement = _BALANCE_ROWS.get(conn.dialect.name, _BALANCE_ROWS["sqlite"])
+    for r in await conn.execute(statement, {"ids": ids, "now": now}):
+        ends[r.id] = (r.start_date, r.end_date, r.status)
+        if r.service_code is not None:
+            balances[(r.id, r.service_code)] = UnitBalance(
+                r.approved_units, r.unit_minutes, int(r.consumed or 0), int(r.reserved or 0)
+            )
+    return balances, ends
+
+
 async def unit_balances(
     conn: AsyncConnection, authorization_ids: Iterable[uuid.UUID], now: datetime
 ) -> dict[UnitKey, UnitBalance]:
-    """Balances of every service of the given authorizations, in two queries whatever their number."""
-    ids = list(set(authorization_ids))
-    if not ids:
-        return {}
-    approved = {
-        (r.authorization_id, r.service_code): (r.approved_units, r.unit_minutes)
-        for r in await conn.execute(
-            select(
-                AuthorizationService.authorization_id,
-                AuthorizationService.service_code,
-                AuthorizationService.approved_units,
-                AuthorizationService.unit_minutes,
-            ).where(AuthorizationService.authorization_id.in_(ids))
-        )
-    }
-    spent = union_all(
-        select(
-            Session.authorization_id.label("authorization_id"),
-            Session.service_code.label("service_code"),
-            func.sum(Session.units).label("consumed"),
-            literal(0).label("reserved"),
-        )
-        .where(Session.authorization_id.in_(ids), Session.consumes_units.is_(True))
-        .group_by(Session.authorization_id, Session.service_code),
-        select(
-            HoldOccurrence.authorization_id,
-            HoldOccurrence.service_code,
-            literal(0),
-            func.sum(HoldOccurrence.units),
-        )
-        .where(
-            HoldOccurrence.authorization_id.in_(ids),
-            HoldOccurrence.active.is_(True),
-            HoldOccurrence.expires_at > now,
-        )
-        .group_by(HoldOccurrence.authorization_id, HoldOccurrence.service_code),
-    )
-    consumed: dict[UnitKey, list[int]] = {}
-    for r in await conn.execute(select(spent.subquery())):
-        entry = consumed.setdefault((r.authorization_id, r.service_code), [0, 0])
-        entry[0] += int(r.consumed or 0)
-        entry[1] += int(r.reserved or 0)
-    return {
-        key: UnitBalance(units, minutes, *consumed.get(key, [0, 0]))
-        for key, (units, minutes) in approved.items()
-    }
+    """Balances of every service of the given authorizations, in one query whatever their number."""
+    return (await balances_and_end_dates(conn, authorization_ids, now))[0]
 
 
 async def authorization_end_dates(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.time import NonexistentLocalTime, resolve_local
 from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
     Authorization,
     AuthorizationService,
     Client,
@@ -277,6 +278,7 @@ class References:
                         Session.status != "cancelled",
                         Session.start_time < hi,
                         Session.end_time > lo,
+                        Session.start_time > lo - MAX_SESSION_LENGTH,
                     )
                 )
                 for r in rows:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from therapy_scheduler.kit.params import TimeZoneName
+from therapy_scheduler.models.session import MAX_SESSION_LENGTH
 from therapy_scheduler.reference.settings import OrganizationSettings
 from therapy_scheduler.reference.vocab import SERVICE_CODES, WEEKDAYS
 
@@ -184,6 +185,8 @@ class SessionIn(_Record):
             raise ValueError("session times need a UTC offset (e.g. 2026-03-09T14:00:00Z)")
         if self.start_time >= self.end_time:
             raise ValueError("start_time must be before end_time")
+        if self.end_time - self.start_time > MAX_SESSION_LENGTH:
+            raise ValueError("a session lasts at most 8 hours")
         return self
 
 

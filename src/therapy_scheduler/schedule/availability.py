@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract
 from therapy_scheduler.kit.time import days, iso_utc, resolve_local_lenient
-from therapy_scheduler.models import AvailabilityWindow, HoldOccurrence, Session, Therapist, TimeOff
+from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
+    AvailabilityWindow,
+    HoldOccurrence,
+    Session,
+    Therapist,
+    TimeOff,
+)
 
 
 @dataclass
@@ -30,6 +37,9 @@ class TherapistCalendar:
     extra: list[Range] = field(default_factory=list)
     time_off: list[Range] = field(default_factory=list)
     busy: list[Range] = field(default_factory=list)
+    # windows(day) per day, once `weekly`, `extra` and `time_off` are loaded (load_calendars fills
+    # them before returning; nothing changes them afterwards). Availability and conflicts both ask.
+    _windows: dict[date, list[Range]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -43,6 +53,12 @@ class TherapistCalendar:
         )
 
     def windows(self, day: date) -> list[Range]:
+        cached = self._windows.get(day)
+        if cached is None:
+            cached = self._windows[day] = self._compute_windows(day)
+        return list(cached)
+
+    def _compute_windows(self, day: date) -> list[Range]:
         tz = self.zone
         lower, upper = self.day_bounds(day)
         weekly = [
@@ -113,6 +129,7 @@ async def load_calendars(
                 Session.status != "cancelled",
                 Session.start_time < hi,
                 Session.end_time > lo,
+                Session.start_time > lo - MAX_SESSION_LENGTH,  # index lower bound (implied)
             )
         ):
             calendars[busy.therapist_id].busy.append((busy.start_time, busy.end_time))

@@ -14,8 +14,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import merge
+from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import AuthorizationService, Session
-from therapy_scheduler.reference.authorizations import authorization_end_dates
+from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.availability import TherapistCalendar
 
 
@@ -79,23 +80,20 @@ async def _authorization_problems(
     conn: AsyncConnection, sessions: list[Any], organization_zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     auth_ids = {s.authorization_id for s in sessions if s.authorization_id is not None}
-    periods = await authorization_end_dates(conn, auth_ids)
-    approved: dict[tuple[uuid.UUID, str], int] = {}
+    # Approved units, total consumption and periods in one index-only query; the running sum below
+    # is needed only for services whose total consumption exceeds their approved units (units are
+    # never negative, so no running total of the others can exceed them).
+    balances, periods = await balances_and_end_dates(conn, auth_ids, utcnow())
+    approved = {key: b.approved for key, b in balances.items()}
+    over_auth_ids = {key[0] for key, b in balances.items() if b.consumed > b.approved}
     over_limit: set[uuid.UUID] = set()
-    if auth_ids:
-        for r in await conn.execute(
-            select(
-                AuthorizationService.authorization_id,
-                AuthorizationService.service_code,
-                AuthorizationService.approved_units,
-            ).where(AuthorizationService.authorization_id.in_(auth_ids))
-        ):
-            approved[(r.authorization_id, r.service_code)] = r.approved_units
+    if over_auth_ids:
         running = (
             select(
                 Session.id,
                 Session.authorization_id,
                 Session.service_code,
+                Session.start_time,
                 func.sum(Session.units)
                 .over(
                     partition_by=(Session.authorization_id, Session.service_code),
@@ -103,7 +101,7 @@ async def _authorization_problems(
                 )
                 .label("running_units"),
             )
-            .where(Session.authorization_id.in_(auth_ids), Session.consumes_units.is_(True))
+            .where(Session.authorization_id.in_(over_auth_ids), Session.consumes_units.is_(True))
             .subquery()
         )
         # Only the sessions past their service's approved units come back, not the whole history.
@@ -114,10 +112,18 @@ async def _authorization_problems(
                 AuthorizationService.service_code == running.c.service_code,
             ),
         )
+        # The running sum covers each authorization's whole history, but only sessions of this
+        # list are looked up: bound the rows returned by the first and last start among them.
+        first = min(s.start_time for s in sessions)
+        last = max(s.start_time for s in sessions)
         over_limit = set(
             (
                 await conn.execute(
-                    beyond.where(running.c.running_units > AuthorizationService.approved_units)
+                    beyond.where(
+                        running.c.running_units > AuthorizationService.approved_units,
+                        running.c.start_time >= first,
+                        running.c.start_time <= last,
+                    )
                 )
             ).scalars()
         )

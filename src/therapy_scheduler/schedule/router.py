@@ -1,13 +1,19 @@
-"""HTTP routes of the read side. Thin: parse, resolve the caller, call one service function."""
+"""HTTP routes of the read side. Thin: parse, resolve the caller, call one service function.
+
+The routes return the JSON response themselves (the same orjson rendering as the app's default
+response class): FastAPI would otherwise walk every returned dict through a TypeAdapter first, about
+a tenth of a `get-sessions-optimized` request's CPU. `ok_response` declares the OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.schedule import service
@@ -32,12 +38,12 @@ async def get_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     _note_batch_read(request, principal, result)
-    return result
+    return JSON(result)
 
 
 @router.post(
@@ -49,12 +55,12 @@ async def post_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchBody, Body()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     _note_batch_read(request, principal, result)
-    return result
+    return JSON(result)
 
 
 @router.get(
@@ -66,13 +72,13 @@ async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     result = await service.sessions_page(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
     data = result["data"]
     note_phi_read(request, principal, endpoint="get-sessions-optimized", sessions=data["sessions"])
-    return result
+    return JSON(result)
 
 
 def _note_batch_read(request: Request, principal: Principal, result: dict[str, Any]) -> None:

@@ -17,8 +17,8 @@ from therapy_scheduler.auth.scope import require_visible, session_scope, therapi
 from therapy_scheduler.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
-from therapy_scheduler.models import Session, Therapist
-from therapy_scheduler.reference.authorizations import authorization_end_dates, unit_balances
+from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
+from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.availability import availability_entries, load_calendars
 from therapy_scheduler.schedule.conflicts import find_conflicts
 from therapy_scheduler.schedule.queries import authorization_ids, serialize_session, session_rows
@@ -37,6 +37,7 @@ async def schedule_batch(
         session_scope(principal),
         Session.start_time < range_end,
         Session.end_time > range_start,
+        Session.start_time > range_start - MAX_SESSION_LENGTH,  # index lower bound (implied)
     ]
     if params.therapist_ids:
         where.append(Session.therapist_id.in_(params.therapist_ids))
@@ -192,8 +193,7 @@ async def _serialize(
     balances = auth_ends = None
     if principal.can(Capability.SEE_AUTHORIZATIONS):
         ids = authorization_ids(rows)
-        balances = await unit_balances(conn, ids, now)
-        auth_ends = await authorization_end_dates(conn, ids)
+        balances, auth_ends = await balances_and_end_dates(conn, ids, now)
     return [
         serialize_session(r, balances=balances, auth_ends=auth_ends, detailed=detailed)
         for r in rows
