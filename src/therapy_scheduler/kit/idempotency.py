@@ -15,6 +15,7 @@ rules hold across server processes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,8 +54,13 @@ class IdempotencyInProgress(AppError):
 
 
 def fingerprint(payload: Any) -> str:
-    """A stable hash of a JSON-able request payload (key order does not matter)."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """A stable hash of a JSON-able request payload (key order does not matter).
+
+    The standard library's encoder, not orjson: a raw JSON body may hold what orjson refuses
+    (integers beyond 64 bits, lone surrogates), and hashing must never be why a request fails.
+    """
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def render(body: dict[str, Any]) -> bytes:

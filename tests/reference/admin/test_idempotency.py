@@ -144,3 +144,23 @@ async def test_import_with_a_key(client: httpx.AsyncClient, clinic: Clinic, db: 
     # dry_run is part of the request: the same key with dry_run=true is another request.
     dry = await client.post("/admin/import?dry_run=true", json=_document(), headers=headers)
     assert (dry.status_code, dry.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+
+
+async def test_a_body_orjson_cannot_encode_is_refused_cleanly(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    """Found by schema fuzzing: an integer beyond 64 bits in a keyed import body crashed the request
+    fingerprint with a 500; it is an import problem like any other value of the wrong shape."""
+    headers = {
+        **clinic.headers("admin"),
+        "Idempotency-Key": "huge-1",
+        "Content-Type": "application/json",
+    }
+    body = b'{"locations": [{"id": 73118975946180789901721600}]}'
+    locations = await count_rows(db, "locations")
+    r = await client.post("/admin/import", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (400, "IMPORT_INVALID")
+    assert await count_rows(db, "locations") == locations
+    again = await client.post("/admin/import", content=body, headers=headers)
+    assert again.status_code == 400
+    assert again.headers["Idempotent-Replay"] == "true"
