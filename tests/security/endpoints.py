@@ -65,6 +65,7 @@ MISSING = str(uuid.UUID(int=0xDEAD0009))  # an id no table holds
 # A future slot inside T1's availability (Mon-Fri 09:00-17:00 New York) and A1's dates.
 SLOT = {"start_time": "2027-04-05T13:00:00", "end_time": "2027-04-05T14:00:00"}
 NY = "America/New_York"
+CREATED_NAMES = frozenset({"New Person", "New Client"})  # people the create rows below add
 
 
 def _admin(
