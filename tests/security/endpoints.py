@@ -10,7 +10,7 @@ To cover a new endpoint (the booking endpoints: POST /sessions/hold, /sessions/c
    refused ones. Example (booking branch):
 
        IdParameter("cancel session_id", "POST", "/sessions/cancel", "session",
-                   lambda i: {"json": {"session_id": i, "reason_code": "other"}}, own_status=200)
+                   lambda i: {"json": {"session_id": i, "reason": "other"}}, own_status=200)
 
    Refused cases must change no row of any table; the allowed case runs first and may write.
 """
@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tests.fixtures import (
+    A1,
     C1,
     C2,
     CB,
+    L1,
     SB,
     T1,
     T2,
     TB,
+    U_SCHED,
     S,
 )
 
@@ -44,9 +47,148 @@ class Endpoint:
     path: str
     request: Request  # httpx keyword arguments (params / json) of a valid request
     authenticated: bool = True
+    # Status each role gets (default 200); refusals (>= 400) must change no row.
+    statuses: dict[str, int] | None = None
+    writes: bool = False  # an allowed (2xx) answer may write rows
+    # False: the status per role is not pinned yet (only < 500, and refusals change nothing).
+    exact: bool = True
+
+    def status_for(self, role: str) -> int:
+        return (self.statuses or {}).get(role, 200)
 
 
 DAYS = {"start_date": "2027-03-01", "end_date": "2027-03-31"}
+
+ADMIN_ONLY = {"scheduler": 403, "therapist": 403, "therapist2": 403}
+STAFF_ONLY = {"therapist": 403, "therapist2": 403}
+MISSING = str(uuid.UUID(int=0xDEAD0009))  # an id no table holds
+# A future slot inside T1's availability (Mon-Fri 09:00-17:00 New York) and A1's dates.
+SLOT = {"start_time": "2027-04-05T13:00:00", "end_time": "2027-04-05T14:00:00"}
+NY = "America/New_York"
+CREATED_NAMES = frozenset({"New Person", "New Client"})  # people the create rows below add
+
+
+def _admin(
+    name: str,
+    method: str,
+    path: str,
+    request: Request | None = None,
+    *,
+    org_a: bool = False,
+    missing: bool = False,
+    writes: bool = False,
+) -> Endpoint:
+    """An admin-only route: 403 for the other roles; `org_a`: the request names an org-A id, so the
+    other organization's admin gets 404; `missing`: it names an id nobody has (404 for admins)."""
+    statuses = dict(ADMIN_ONLY)
+    if org_a or missing:
+        statuses["admin_b"] = 404
+    if missing:
+        statuses["admin"] = 404
+    # TODO: pin the per-role statuses (schedulers manage clients, locations and time off; therapists
+    # read their own availability and time off), then drop exact=False.
+    return Endpoint(
+        name, method, path, request or {}, statuses=statuses, writes=writes, exact=False
+    )
+
+
+NEW_ENDPOINTS: list[Endpoint] = [
+    # Booking and lifecycle. The hold names T1/C1: the other therapist and the other organization
+    # get 404 (not visible).
+    Endpoint("hold", "POST", "/sessions/hold",
+             {"json": {"session": {"therapist_id": T1, "client_id": C1, **SLOT}, "time_zone": NY}},
+             statuses={"therapist2": 403, "admin_b": 404}, writes=True),
+    Endpoint("hold status", "GET", f"/sessions/hold/{MISSING}", {},
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    Endpoint("hold release", "DELETE", f"/sessions/hold/{MISSING}", {},
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    Endpoint("confirm", "POST", "/sessions/confirm",
+             {"json": {"hold_key": MISSING, "session": SLOT}},
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    Endpoint("cancel", "POST", "/sessions/cancel",
+             {"json": {"session_id": S[5], "reason": "other"}},
+             statuses={"therapist2": 404, "admin_b": 404}, writes=True),
+    *[Endpoint(f"lifecycle {action}", "POST", f"/sessions/{S[7]}/{action}",
+               {"json": body} if body else {},
+               statuses={"therapist2": 404, "admin_b": 404}, writes=True, exact=False)
+      for action, body in (("start", None), ("complete", None), ("no-show", None),
+                           ("reactivate", None),
+                           ("reschedule", {"start_time": "2027-04-06T13:00:00", "time_zone": NY}))],
+    Endpoint("suggest", "POST", "/suggest-alternative-times",
+             {"json": {"therapist_id": T1, "client_id": C1, "duration_minutes": 60, "time_zone": NY}},
+             statuses={"therapist2": 403, "admin_b": 404}),
+    # Calendar feeds.
+    Endpoint("feeds list", "GET", "/calendar/feeds", {}),
+    Endpoint("feed create", "POST", "/calendar/feeds", {"json": {"label": "phone"}}, writes=True,
+             statuses={"therapist": 201, "therapist2": 201, "admin": 400, "scheduler": 400,
+                       "admin_b": 400}),
+    Endpoint("feed revoke", "DELETE", f"/calendar/feeds/{MISSING}", {},
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    Endpoint("feed ics", "GET", "/calendar/not-a-feed-token.ics", {}, authenticated=False,
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    # Board page (static HTML; data comes from the endpoints above).
+    Endpoint("board", "GET", "/board", {}, authenticated=False),
+    Endpoint("board slash", "GET", "/board/", {}, authenticated=False,
+             statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 308)),
+    # Admin API and audit log.
+    _admin("audit events", "GET", "/admin/audit-events"),
+    _admin("settings", "GET", "/admin/organization/settings"),
+    _admin("settings patch", "PATCH", "/admin/organization/settings", {"json": {}}, writes=True),
+    _admin("import", "POST", "/admin/import", {"json": {}}, writes=True),
+    _admin("therapists", "GET", "/admin/therapists"),
+    _admin("therapist create", "POST", "/admin/therapists",
+           {"json": {"full_name": "New Person", "credential": "RBT"}}, writes=True),
+    _admin("therapist", "GET", f"/admin/therapists/{T1}", org_a=True),
+    _admin("therapist patch", "PATCH", f"/admin/therapists/{T1}", {"json": {}}, org_a=True,
+           writes=True),
+    _admin("therapist archive", "POST", f"/admin/therapists/{MISSING}/archive", missing=True),
+    _admin("therapist restore", "POST", f"/admin/therapists/{MISSING}/restore", missing=True),
+    _admin("availability", "GET", f"/admin/therapists/{T1}/availability", org_a=True),
+    _admin("availability put", "PUT", f"/admin/therapists/{MISSING}/availability",
+           {"json": {"windows": []}}, missing=True),
+    _admin("time off", "GET", f"/admin/therapists/{T1}/time-off", org_a=True),
+    _admin("time off create", "POST", f"/admin/therapists/{T1}/time-off",
+           {"json": {"start": "2027-05-03T00:00", "end": "2027-05-04T00:00"}}, org_a=True,
+           writes=True),
+    _admin("time off patch", "PATCH", f"/admin/therapists/{T1}/time-off/{MISSING}", {"json": {}},
+           missing=True),
+    _admin("time off delete", "DELETE", f"/admin/therapists/{T1}/time-off/{MISSING}",
+           missing=True),
+    _admin("clients", "GET", "/admin/clients"),
+    _admin("client create", "POST", "/admin/clients", {"json": {"full_name": "New Client"}},
+           writes=True),
+    _admin("client", "GET", f"/admin/clients/{C1}", org_a=True),
+    _admin("client patch", "PATCH", f"/admin/clients/{C1}", {"json": {}}, org_a=True, writes=True),
+    _admin("client archive", "POST", f"/admin/clients/{MISSING}/archive", missing=True),
+    _admin("client restore", "POST", f"/admin/clients/{MISSING}/restore", missing=True),
+    _admin("caseload", "GET", f"/admin/clients/{C1}/caseload", org_a=True),
+    _admin("caseload put", "PUT", f"/admin/clients/{MISSING}/caseload",
+           {"json": {"therapist_ids": []}}, missing=True),
+    _admin("locations", "GET", "/admin/locations"),
+    _admin("location create", "POST", "/admin/locations",
+           {"json": {"name": "Annex", "location_type": "clinic"}}, writes=True),
+    _admin("location", "GET", f"/admin/locations/{L1}", org_a=True),
+    _admin("location patch", "PATCH", f"/admin/locations/{L1}", {"json": {}}, org_a=True,
+           writes=True),
+    _admin("location archive", "POST", f"/admin/locations/{MISSING}/archive", missing=True),
+    _admin("location restore", "POST", f"/admin/locations/{MISSING}/restore", missing=True),
+    _admin("authorizations", "GET", "/admin/authorizations"),
+    _admin("authorization create", "POST", "/admin/authorizations",
+           {"json": {"client_id": MISSING, "payer": "P", "number": "N1",
+                     "start_date": "2027-01-01", "end_date": "2027-12-31"}}, missing=True),
+    _admin("authorization", "GET", f"/admin/authorizations/{A1}", org_a=True),
+    _admin("authorization patch", "PATCH", f"/admin/authorizations/{A1}", {"json": {}},
+           org_a=True, writes=True),
+    _admin("users", "GET", "/admin/users"),
+    _admin("user create", "POST", "/admin/users",
+           {"json": {"email": "new.user@example.org", "full_name": "New User",
+                     "role": "scheduler"}}, writes=True),
+    _admin("user", "GET", f"/admin/users/{U_SCHED}", org_a=True),
+    _admin("user patch", "PATCH", f"/admin/users/{U_SCHED}", {"json": {}}, org_a=True,
+           writes=True),
+    _admin("user archive", "POST", f"/admin/users/{MISSING}/archive", missing=True),
+    _admin("user restore", "POST", f"/admin/users/{MISSING}/restore", missing=True),
+]  # fmt: skip
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("schedule batch GET", "GET", "/get-schedule-data-batch", {"params": DAYS}),
@@ -67,11 +209,13 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("healthz", "GET", "/healthz", {}, authenticated=False),
     Endpoint("readyz", "GET", "/readyz", {}, authenticated=False),
     Endpoint("metrics", "GET", "/metrics", {}, authenticated=False),
+    *NEW_ENDPOINTS,
 ]
 
 # Routes that are documentation, not data.
 UNCOVERED_ROUTES = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect")}
-UNCOVERED_ROUTES |= {("HEAD", p) for _, p in UNCOVERED_ROUTES} | {("GET", "/redoc")}
+UNCOVERED_ROUTES |= {("GET", "/redoc")}
+UNCOVERED_ROUTES |= {("HEAD", p) for _, p in UNCOVERED_ROUTES}
 
 
 @dataclass(frozen=True)
@@ -80,8 +224,52 @@ class IdParameter:
     method: str
     path: str
     kind: Kind
-    build: Callable[[str], Request]
+    build: Callable[[str], Request] | None
     own_status: int = 200
+    # Roles the route serves; every other role gets 403 FORBIDDEN for every id (own or hidden).
+    roles: frozenset[str] | None = None
+    # For requests that name two ids: build(id, the caller's own ids) (e.g. the hold's client).
+    build_with_own: Callable[[str, dict[Kind, str]], Request] | None = None
+    # Roles whose own id is allowed but who may name no other id of this kind: every hidden id gets
+    # the same 403 (a therapist may hold / search only in their own calendar).
+    others_forbidden: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()  # roles the own request does not fit (see the row)
+
+    def request(self, value: str, own: dict[Kind, str]) -> Request:
+        if self.build_with_own is not None:
+            return self.build_with_own(value, own)
+        assert self.build is not None
+        return self.build(value)
+
+    def url(self, value: str) -> str:
+        return self.path.replace("{id}", value)
+
+    def allows(self, role: str) -> bool:
+        return self.roles is None or role in self.roles
+
+
+ADMINS = frozenset({"admin", "admin_b", "scheduler"})  # roles that read /admin/ records
+THERAPISTS = frozenset({"therapist", "therapist2"})
+# SLOT is outside T2's working hours, so therapist2's own hold cannot succeed. TODO: a T2 slot.
+T2_OWN_SLOT_UNFIT = frozenset({"therapist2"})
+
+
+def _hold(therapist: str, client: str) -> Request:
+    session = {"therapist_id": therapist, "client_id": client, **SLOT}
+    return {"json": {"session": session, "time_zone": NY}}
+
+
+def _suggest(therapist: str, client: str) -> Request:
+    return {
+        "json": {
+            "therapist_id": therapist,
+            "client_id": client,
+            "duration_minutes": 60,
+            "time_zone": NY,
+            "start_date": "2027-04-05",
+            "end_date": "2027-04-09",
+        }
+    }
 
 
 def _q(**extra: Any) -> Callable[[str], Request]:
@@ -106,6 +294,26 @@ ID_PARAMETERS: list[IdParameter] = [
                 lambda i: {"params": {"client_id": i}}),
     IdParameter("sessions client_id and dates", "GET", "/get-sessions-optimized", "client",
                 lambda i: {"params": {"client_id": i, "status": "scheduled"} | DAYS}),
+    # Booking, lifecycle, suggestions: the own case writes (a hold, a cancellation, a start).
+    IdParameter("cancel session_id", "POST", "/sessions/cancel", "session",
+                lambda i: {"json": {"session_id": i, "reason": "other"}}),
+    IdParameter("start session path id", "POST", "/sessions/{id}/start", "session",
+                None, build_with_own=lambda i, _: {}),
+    IdParameter("hold therapist_id", "POST", "/sessions/hold", "therapist", None,
+                build_with_own=lambda i, own: _hold(i, own["client"]),
+                others_forbidden=THERAPISTS, skip=T2_OWN_SLOT_UNFIT),
+    IdParameter("hold client_id", "POST", "/sessions/hold", "client", None,
+                build_with_own=lambda i, own: _hold(own["therapist"], i), skip=T2_OWN_SLOT_UNFIT),
+    IdParameter("suggest therapist_id", "POST", "/suggest-alternative-times", "therapist", None,
+                build_with_own=lambda i, own: _suggest(i, own["client"]),
+                others_forbidden=THERAPISTS),
+    IdParameter("suggest client_id", "POST", "/suggest-alternative-times", "client", None,
+                build_with_own=lambda i, own: _suggest(own["therapist"], i)),
+    # Admin API: admins only; other roles get the same 403 whatever the id.
+    IdParameter("admin therapist path id", "GET", "/admin/therapists/{id}", "therapist",
+                None, roles=ADMINS, build_with_own=lambda i, _: {}),
+    IdParameter("admin client path id", "GET", "/admin/clients/{id}", "client",
+                None, roles=ADMINS, build_with_own=lambda i, _: {}),
 ]  # fmt: skip
 
 
@@ -129,7 +337,7 @@ CALLERS: list[Caller] = [
     Caller("therapist", _ORG_A_IDS, {"therapist": T2, "client": C2, "session": S[3]}, _ORG_B_IDS),
     Caller(
         "therapist2",
-        {"therapist": T2, "client": C2, "session": S[3]},
+        {"therapist": T2, "client": C2, "session": S[6]},
         {"therapist": T1, "client": C1, "session": S[1]},
         _ORG_B_IDS,
     ),
