@@ -208,7 +208,8 @@ def serve(
         console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         _demo_activity(settings, 7)
         _print_tokens(settings, f"http://{host}:{port}")
-    console.print(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    base = f"http://{host}:{port}"
+    console.print(f"Serving on {base}  (schedule board: {base}/board, API docs: {base}/docs)")
     uvicorn.run(
         "therapy_scheduler.app:create_app",
         factory=True,
