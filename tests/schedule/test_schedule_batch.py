@@ -240,6 +240,9 @@ GET_INVALID: list[tuple[dict[str, Any], str]] = [
     ({"start_date": "2027-03-08T00:00:00", "end_date": "2027-03-08"}, "start_date"),
     ({"start_date": "2027-03-09", "end_date": "2027-03-08"}, "start_date must not be after"),
     ({"start_date": "2027-01-01", "end_date": "2028-01-02"}, "366 days"),
+    # Found by schema fuzzing: the day after 9999-12-31 overflowed into a 500.
+    ({"start_date": "9999-12-31", "end_date": "9999-12-31"}, "between 1900-01-01 and 2199-12-31"),
+    ({"start_date": "0001-01-01", "end_date": "0001-01-01"}, "between 1900-01-01 and 2199-12-31"),
     ({**WEEK, "batch_size": "0"}, "batch_size"),
     ({**WEEK, "batch_size": "501"}, "batch_size"),
     ({**WEEK, "batch_size": "ten"}, "batch_size"),

@@ -62,6 +62,16 @@ def _strict_date(value: Any) -> Any:
     return value
 
 
+# Calendar arithmetic (the day after an end date, a zone's midnight in UTC) must never overflow.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def _date_in_range(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 _HEX = "[0-9a-fA-F]"
 _UUID_PATTERN = (
@@ -81,7 +91,7 @@ _ID_LIST_SCHEMA = {
 IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids), WithJsonSchema(_ID_LIST_SCHEMA)]
 WordList = Annotated[list[str], BeforeValidator(_split_words)]
 TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
-CalendarDate = Annotated[date, BeforeValidator(_strict_date)]
+CalendarDate = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_date_in_range)]
 
 
 def check_date_range(start: date, end: date) -> None:
