@@ -84,22 +84,25 @@ async def _idempotent(
     )
 
 
-@router.post(
-    "/sessions/hold",
-    summary="Hold one slot, explicit occurrences, or a recurrence for a therapist and client",
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, s409=_HOLD_CODES),
-)
-async def post_hold(
-    request: Request, body: HoldBody, principal: Caller, idempotency_key: IdempotencyKey = None
+async def _write(
+    request: Request,
+    principal: Principal,
+    *,
+    action: str,
+    endpoint: str,
+    key: str | None,
+    body: Any,
+    service: Any,
 ) -> Response:
-    async with _outcome(request, "hold"):
+    """One booking write: outcome metrics, Idempotency-Key, then `service(db=…, body=…, finalize=…)`."""
+    async with _outcome(request, action):
         return await _idempotent(
             request,
             principal,
-            "POST /sessions/hold",
-            idempotency_key,
+            endpoint,
+            key,
             body.model_dump(mode="json", exclude_unset=True),
-            lambda finalize: hold.create_hold(
+            lambda finalize: service(
                 db=request.app.state.db,
                 principal=principal,
                 body=body,
@@ -108,6 +111,25 @@ async def post_hold(
                 finalize=finalize,
             ),
         )
+
+
+@router.post(
+    "/sessions/hold",
+    summary="Hold one slot, explicit occurrences, or a recurrence for a therapist and client",
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, s409=_HOLD_CODES),
+)
+async def post_hold(
+    request: Request, body: HoldBody, principal: Caller, idempotency_key: IdempotencyKey = None
+) -> Response:
+    return await _write(
+        request,
+        principal,
+        action="hold",
+        endpoint="POST /sessions/hold",
+        key=idempotency_key,
+        body=body,
+        service=hold.create_hold,
+    )
 
 
 @router.get(
@@ -167,22 +189,15 @@ async def delete_hold(request: Request, hold_key: HoldKey, principal: Caller) ->
 async def post_confirm(
     request: Request, body: ConfirmBody, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    async with _outcome(request, "confirm"):
-        return await _idempotent(
-            request,
-            principal,
-            "POST /sessions/confirm",
-            idempotency_key,
-            body.model_dump(mode="json", exclude_unset=True),
-            lambda finalize: confirm.confirm_hold(
-                db=request.app.state.db,
-                principal=principal,
-                body=body,
-                now=utcnow(),
-                request_id=_request_id(request),
-                finalize=finalize,
-            ),
-        )
+    return await _write(
+        request,
+        principal,
+        action="confirm",
+        endpoint="POST /sessions/confirm",
+        key=idempotency_key,
+        body=body,
+        service=confirm.confirm_hold,
+    )
 
 
 @router.post(
@@ -203,22 +218,15 @@ async def post_confirm(
 async def post_cancel(
     request: Request, body: CancelBody, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    async with _outcome(request, "cancel"):
-        return await _idempotent(
-            request,
-            principal,
-            "POST /sessions/cancel",
-            idempotency_key,
-            body.model_dump(mode="json", exclude_unset=True),
-            lambda finalize: cancel.cancel_session(
-                db=request.app.state.db,
-                principal=principal,
-                body=body,
-                now=utcnow(),
-                request_id=_request_id(request),
-                finalize=finalize,
-            ),
-        )
+    return await _write(
+        request,
+        principal,
+        action="cancel",
+        endpoint="POST /sessions/cancel",
+        key=idempotency_key,
+        body=body,
+        service=cancel.cancel_session,
+    )
 
 
 # --- lifecycle after booking (SPEC §7.3) -----------------------------------------------------------
