@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from sqlalchemy import create_engine, select
 
 from tests.e2e.board import ORG_ZONE, Board, dropdown, iso, monday_of, parse_instant, today_in
@@ -239,13 +239,47 @@ def test_closing_the_dialog_releases_the_hold(booking: BoardServer, page: Page) 
     with page.expect_response(re.compile(r".*/sessions/hold$")) as hold:
         page.click("#b-hold-button")
     assert hold.value.status == 200, hold.value.text()
+    # The response has arrived; wait until the page has shown the hold before closing the dialog.
+    expect(page.locator("#b-countdown")).to_be_visible()
     with page.expect_response(re.compile(r".*/sessions/hold/.+")) as released:
         page.keyboard.press("Escape")
     assert released.value.request.method == "DELETE"
     assert released.value.status == 200
     expect(page.locator("#booking-dialog")).to_be_hidden()
     expect(page.locator("#status")).to_have_text("Hold released; the slot is free again.")
-    # The slot is free again for anyone.
+    _assert_slot_free(booking, p, client)
+
+
+def test_closing_the_dialog_while_the_hold_is_on_its_way_releases_it(
+    booking: BoardServer, page: Page
+) -> None:
+    """The scheduler presses Escape before the server has answered the hold: the hold that then
+    arrives has nobody to confirm it, so the page gives it back at once."""
+    p = plan(booking, _therapists(booking)[4], MONDAY)  # released again, like the test above
+    client = p.clients[0]
+    board = Board(page, booking.url).open().sign_in(booking.tokens["scheduler"])
+    _open_slot(board, p)
+    _fill(page, client["id"], p.start)
+    held: list[Route] = []
+    page.route(re.compile(r".*/sessions/hold$"), lambda route: held.append(route))  # it waits here
+    page.click("#b-hold-button")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the hold request never left the page"
+    page.keyboard.press("Escape")
+    expect(page.locator("#booking-dialog")).to_be_hidden()
+    with page.expect_response(re.compile(r".*/sessions/hold/.+")) as released:
+        held[0].continue_()  # the server places the hold now; the dialog is already closed
+    assert released.value.request.method == "DELETE"
+    assert released.value.status == 200
+    expect(page.locator("#status")).to_have_text("Hold released; the slot is free again.")
+    _assert_slot_free(booking, p, client)
+
+
+def _assert_slot_free(booking: BoardServer, p: Plan, client: dict[str, str]) -> None:
+    """Anyone can hold the slot again (and the probe hold is given back)."""
     with booking.api("admin") as api:
         again = api.post(
             "/sessions/hold",

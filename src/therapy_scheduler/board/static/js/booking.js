@@ -193,6 +193,12 @@ export class BookingDialog {
     try {
       const result = await this.ctx.api.post("/sessions/hold", body, newIdempotencyKey());
       this.hold = { ...result, body, confirmKey: newIdempotencyKey() };
+      if (!this.dialog.open) {
+        // Closed (Escape, Close, sign-out) while the hold was on its way: nobody will confirm it, so
+        // give the slot back now instead of leaving it blocked until the hold expires.
+        await this.release(true);
+        return;
+      }
       this.showHold();
       this.ctx.announce(
         `Slot held until ${dateTimeLabel(result.expires_at, this.ctx.zone())}. Confirm to book it.`,
