@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
-from therapy_scheduler.audit.phi import note_phi_read
+from therapy_scheduler.audit.phi import note_phi_read, note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses, ok_response
@@ -73,11 +73,16 @@ async def get_sessions_optimized(
     params: Annotated[SessionsParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Response:
-    result = await service.sessions_page(
+    result, shown = await service.sessions_page(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
-    data = result["data"]
-    note_phi_read(request, principal, endpoint="get-sessions-optimized", sessions=data["sessions"])
+    note_phi_read_of(
+        request,
+        principal,
+        endpoint="get-sessions-optimized",
+        session_count=shown.count,
+        client_ids=shown.client_ids,
+    )
     return JSON(result)
 
 
