@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read, note_phi_read_of
-from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
 from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
@@ -71,14 +71,14 @@ async def post_schedule_data_batch(
 async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
-    principal: Annotated[Principal, Depends(current_principal)],
+    reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
     result, shown = await service.sessions_page(
-        db=request.app.state.db, principal=principal, params=params, now=utcnow()
+        conn=reader.conn, principal=reader.principal, params=params, now=utcnow()
     )
     note_phi_read_of(
         request,
-        principal,
+        reader.principal,
         endpoint="get-sessions-optimized",
         session_count=shown.count,
         client_ids=shown.client_ids,

@@ -225,7 +225,7 @@ class Shown:
 
 
 async def sessions_page(
-    *, db: Database, principal: Principal, params: SessionsParams, now: datetime
+    *, conn: AsyncConnection, principal: Principal, params: SessionsParams, now: datetime
 ) -> tuple[dict[str, Any], Shown]:
     """One page of sessions, newest first, with a summary over every row matching the filters.
 
@@ -238,7 +238,7 @@ async def sessions_page(
     tz = zone(tz_name)
     position = decode_cursor(params.cursor) if params.cursor else None
     shape = PageShape(
-        dialect=db.dialect,
+        dialect=conn.dialect.name,
         scope=scope_kind(principal),
         therapist=params.therapist_id is not None,
         client=params.client_id is not None,
@@ -267,8 +267,7 @@ async def sessions_page(
     if position is not None:
         values["after_time"], values["after_id"] = position
 
-    async with db.read() as conn:
-        row = (await conn.execute(sessions_page_statement(shape), values)).one()
+    row = (await conn.execute(sessions_page_statement(shape), values)).one()
     if shape.therapist and row.therapists_visible != 1:
         raise NotFound(
             "One or more therapist ids were not found", details={"field": "therapist_ids"}
