@@ -45,8 +45,35 @@ def note_phi_read(
     """Queue a `phi.read` event for what this response showed; nothing when it showed no session."""
     if not sessions:
         return
+    note_phi_read_of(
+        request,
+        principal,
+        endpoint=endpoint,
+        session_count=len(sessions),
+        client_ids=client_ids_shown([*sessions, *extra]),
+        organization_id=organization_id,
+        entity_type=entity_type,
+        entity_id=entity_id,
+    )
+
+
+def note_phi_read_of(
+    request: Request,
+    principal: Principal | None,
+    *,
+    endpoint: str,
+    session_count: int,
+    client_ids: Iterable[uuid.UUID | str],
+    organization_id: uuid.UUID | None = None,
+    entity_type: str = "sessions",
+    entity_id: str | None = None,
+) -> None:
+    """`note_phi_read` for a response whose sessions were rendered by the database: the caller
+    passes their count and the client ids shown (in order; repeats are dropped here)."""
+    if not session_count:
+        return
     writer: AuditWriter = request.app.state.audit_writer
-    clients = client_ids_shown([*sessions, *extra])
+    clients = list(dict.fromkeys(uuid.UUID(str(c)) for c in client_ids))
     org = organization_id or (principal.organization_id if principal else None)
     if org is None:
         return
@@ -61,7 +88,7 @@ def note_phi_read(
             occurred_at=utcnow(),
             details={
                 "endpoint": endpoint,
-                "session_count": len(sessions),
+                "session_count": session_count,
                 "client_count": len(clients),
             },
             client_ids=tuple(clients),

@@ -41,13 +41,11 @@ def default_unit_minutes(service_code: str) -> int:
     return service.unit_minutes if service else 15
 
 
-def _balance_rows(ids_filter: Any) -> Any:
-    """One row per (authorization, service) of the given authorizations (one row with NULL service
-    columns for an authorization without services): approved units, what consuming sessions used,
-    what active holds reserve, and the authorization's dates and status. Correlated sums, so each
-    (authorization, service) reads only its own index range (`ix_sessions_authorization_units`,
-    `ix_hold_occurrences_authorization`), in one round trip."""
-    svc = AuthorizationService.__table__.alias("svc")
+def _used_units(svc: Any) -> tuple[Any, Any]:
+    """Correlated sums for the (authorization, service) rows of `svc` (an authorization_services
+    alias): units consumed by sessions and units reserved by active holds (bind parameter `now`).
+    Each reads only its own index range (`ix_sessions_authorization_units`,
+    `ix_hold_occurrences_authorization`)."""
     consumed = (
         select(func.coalesce(func.sum(Session.units), 0))
         .where(
@@ -67,6 +65,31 @@ def _balance_rows(ids_filter: Any) -> Any:
         )
         .scalar_subquery()
     )
+    return consumed, reserved
+
+
+def remaining_units(authorization_ids: Any) -> Any:
+    """Subquery (authorization_id, service_code, remaining) for the authorizations selected by
+    `authorization_ids` (a subquery of ids): `UnitBalance.remaining` computed by the database."""
+    svc = AuthorizationService.__table__.alias("svc")
+    consumed, reserved = _used_units(svc)
+    return (
+        select(
+            svc.c.authorization_id,
+            svc.c.service_code,
+            (svc.c.approved_units - consumed - reserved).label("remaining"),
+        )
+        .where(svc.c.authorization_id.in_(authorization_ids))
+        .subquery("balance")
+    )
+
+
+def _balance_rows(ids_filter: Any) -> Any:
+    """One row per (authorization, service) of the given authorizations (one row with NULL service
+    columns for an authorization without services): approved units, what consuming sessions used,
+    what active holds reserve, and the authorization's dates and status, in one round trip."""
+    svc = AuthorizationService.__table__.alias("svc")
+    consumed, reserved = _used_units(svc)
     return (
         select(
             Authorization.id,

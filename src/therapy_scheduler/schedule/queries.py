@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Row,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.scope import (
+    ScopeKind,
+    client_scope_for,
+    session_scope_for,
+    therapist_scope_for,
+)
+from therapy_scheduler.db import UTCDateTime
+from therapy_scheduler.kit.sqljson import SqlJson, number
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.models import Client, Session, Therapist
-from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey
+from therapy_scheduler.models import Authorization, Client, Session, Therapist
+from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, remaining_units
 
 _T = aliased(Therapist, name="t")
 _C = aliased(Client, name="c")
@@ -102,3 +125,179 @@ def _authorization_block(
 
 def authorization_ids(rows: Sequence[Row[Any]]) -> set[uuid.UUID]:
     return {r.authorization_id for r in rows if r.authorization_id is not None}
+
+
+# --- the session shape rendered by the database (hot read paths) ------------------------------
+
+
+def session_json(
+    j: SqlJson, row: Any, *, authorization: Any | None, detailed: bool
+) -> ColumnElement[Any]:
+    """`serialize_session` as one SQL expression over `row` (a FROM with the columns of
+    `session_rows`); `authorization=None` leaves the block out (callers who may not see it)."""
+    fields: dict[str, Any] = {
+        "id": j.uuid(row.c.id),
+        "therapist_id": j.uuid(row.c.therapist_id),
+        "client_id": j.uuid(row.c.client_id),
+        "start_time": j.instant(row.c.start_time),
+        "end_time": j.instant(row.c.end_time),
+        "duration_minutes": j.whole_minutes(row.c.start_time, row.c.end_time),
+        "status": row.c.status,
+        "location_type": row.c.location_type,
+        "location_id": j.uuid(row.c.location_id),
+        "service_code": row.c.service_code,
+        "series_id": j.uuid(row.c.series_id),
+        "therapist": j.obj(id=j.uuid(row.c.therapist_id), full_name=row.c.therapist_name),
+        "client": j.obj(id=j.uuid(row.c.client_id), full_name=row.c.client_name),
+    }
+    if authorization is not None:
+        fields["authorization"] = authorization
+    if detailed:
+        fields["notes"] = row.c.notes
+        fields["created_at"] = j.instant(row.c.created_at)
+        fields["updated_at"] = j.instant(row.c.updated_at)
+    return j.obj(**fields)
+
+
+def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[Any]]:
+    """`rows` joined to its authorizations and their remaining units, and the authorization block
+    of `_authorization_block` as a JSON expression (NULL for a session without authorization)."""
+    balance = remaining_units(select(rows.c.authorization_id))
+    authorization = Authorization.__table__.alias("au")
+    joined = rows.outerjoin(authorization, authorization.c.id == rows.c.authorization_id).outerjoin(
+        balance,
+        and_(
+            balance.c.authorization_id == rows.c.authorization_id,
+            balance.c.service_code == rows.c.service_code,
+        ),
+    )
+    units = func.coalesce(balance.c.remaining, number(0))
+    block = case(
+        (rows.c.authorization_id.is_(None), None),
+        else_=j.obj(
+            id=j.uuid(rows.c.authorization_id),
+            end_date=authorization.c.end_date,
+            sessions_remaining=j.greatest(units, number(0))
+            // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
+            units_remaining=units,
+        ),
+    )
+    return joined, j.nested(block)
+
+
+# --- get-sessions-optimized: one statement per request ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PageShape:
+    """What varies between get-sessions-optimized statements: which filters are present, the
+    caller's kind of scope, keyset or offset paging. Each shape is built (and compiled) once."""
+
+    dialect: str
+    scope: ScopeKind
+    therapist: bool = False
+    client: bool = False
+    statuses: bool = False
+    location_type: bool = False
+    start: bool = False
+    end: bool = False
+    cursor: bool = False
+    authorizations: bool = False
+
+
+def _minutes(dialect: str) -> Any:
+    if dialect == "sqlite":
+        return func.round(
+            (func.julianday(Session.end_time) - func.julianday(Session.start_time)) * 1440
+        )
+    return func.extract("epoch", Session.end_time - Session.start_time) / 60
+
+
+@functools.lru_cache(maxsize=256)
+def sessions_page_statement(shape: PageShape) -> Select[Any]:
+    """One row: the page of sessions as JSON text (newest first), the client ids it shows, whether
+    another page follows (`fetched` > limit) and where it starts, the summary over every matching
+    session, and whether the filtered therapist / client is visible to the caller.
+
+    Bind parameters: the scope's (`scope_params`), `limit`, `fetch` (= limit + 1), `offset` or
+    `after_time` / `after_id`, `now`, and one per filter present (`therapist_id`, `client_id`,
+    `statuses`, `location_type`, `range_start`, `range_end`)."""
+    j = SqlJson(shape.dialect)
+    where: list[Any] = [session_scope_for(shape.scope)]
+    if shape.therapist:
+        where.append(Session.therapist_id == bindparam("therapist_id"))
+    if shape.client:
+        where.append(Session.client_id == bindparam("client_id"))
+    if shape.statuses:
+        where.append(Session.status.in_(bindparam("statuses", expanding=True)))
+    if shape.location_type:
+        where.append(Session.location_type == bindparam("location_type"))
+    if shape.start:
+        where.append(Session.start_time >= bindparam("range_start"))
+    if shape.end:
+        where.append(Session.start_time < bindparam("range_end"))
+
+    newest_first = (Session.start_time.desc(), Session.id.desc())
+    page = session_rows(detailed=True).where(*where).order_by(*newest_first)
+    if shape.cursor:
+        after = tuple_(
+            bindparam("after_time", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
+        )
+        page = page.where(tuple_(Session.start_time, Session.id) < after)
+    else:
+        page = page.offset(bindparam("offset"))
+    fetched = page.limit(bindparam("fetch")).cte("page")
+    shown = (
+        select(fetched)
+        .order_by(fetched.c.start_time.desc(), fetched.c.id.desc())
+        .limit(bindparam("limit"))
+        .cte("shown")
+    )
+    source: Any = shown
+    authorization = None
+    if shape.authorizations:
+        source, authorization = with_authorization_block(j, shown)
+    shown_order = (shown.c.start_time.desc(), shown.c.id.desc())
+    sessions = j.array(
+        session_json(j, shown, authorization=authorization, detailed=True), source, *shown_order
+    )
+    client_ids = j.array(j.uuid(shown.c.client_id), shown, *shown_order, scalars=True)
+    last = select(shown).order_by(shown.c.start_time, shown.c.id).limit(number(1)).subquery()
+
+    status = Session.status
+    summary = (
+        select(
+            func.count().label("total"),
+            func.count().filter(status == "scheduled").label("scheduled"),
+            func.count().filter(status == "in_progress").label("in_progress"),
+            func.count().filter(status == "completed").label("completed"),
+            func.count().filter(status == "cancelled").label("cancelled"),
+            func.count().filter(status == "no_show").label("no_show"),
+            func.count()
+            .filter(and_(status == "scheduled", Session.start_time > bindparam("now")))
+            .label("upcoming"),
+            func.coalesce(
+                func.sum(cast(_minutes(shape.dialect), Float)).filter(status != "cancelled"), 0
+            ).label("scheduled_minutes"),
+        )
+        .select_from(Session)
+        .where(*where)
+        .subquery("summary")
+    )
+    columns: list[Any] = [
+        j.as_text(sessions).label("sessions"),
+        j.as_text(client_ids).label("client_ids"),
+        select(func.count()).select_from(fetched).scalar_subquery().label("fetched"),
+        select(last.c.start_time).scalar_subquery().label("last_start_time"),
+        select(last.c.id).scalar_subquery().label("last_id"),
+        *summary.c,
+    ]
+    if shape.therapist:
+        visible = therapist_scope_for(shape.scope), Therapist.id == bindparam("therapist_id")
+        count = select(func.count()).select_from(Therapist).where(*visible)
+        columns.append(count.scalar_subquery().label("therapists_visible"))
+    if shape.client:
+        visible = client_scope_for(shape.scope), Client.id == bindparam("client_id")
+        count = select(func.count()).select_from(Client).where(*visible)
+        columns.append(count.scalar_subquery().label("clients_visible"))
+    return select(*columns).select_from(summary)

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
-from therapy_scheduler.audit.phi import note_phi_read
-from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.audit.phi import note_phi_read, note_phi_read_of
+from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
 from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
@@ -71,13 +71,18 @@ async def post_schedule_data_batch(
 async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
-    principal: Annotated[Principal, Depends(current_principal)],
+    reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
-    result = await service.sessions_page(
-        db=request.app.state.db, principal=principal, params=params, now=utcnow()
+    result, shown = await service.sessions_page(
+        conn=reader.conn, principal=reader.principal, params=params, now=utcnow()
     )
-    data = result["data"]
-    note_phi_read(request, principal, endpoint="get-sessions-optimized", sessions=data["sessions"])
+    note_phi_read_of(
+        request,
+        reader.principal,
+        endpoint="get-sessions-optimized",
+        session_count=shown.count,
+        client_ids=shown.client_ids,
+    )
     return JSON(result)
 
 

@@ -5,23 +5,38 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, select, true, tuple_
+import orjson
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.auth.scope import require_visible, session_scope, therapist_scope
+from therapy_scheduler.auth.scope import (
+    require_visible,
+    scope_kind,
+    scope_params,
+    session_scope,
+    therapist_scope,
+)
 from therapy_scheduler.db import Database
+from therapy_scheduler.errors import NotFound
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
 from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.availability import availability_entries, load_calendars
 from therapy_scheduler.schedule.conflicts import find_conflicts
-from therapy_scheduler.schedule.queries import authorization_ids, serialize_session, session_rows
+from therapy_scheduler.schedule.queries import (
+    PageShape,
+    authorization_ids,
+    serialize_session,
+    session_rows,
+    sessions_page_statement,
+)
 from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsParams
 
 
@@ -200,86 +215,72 @@ async def _serialize(
     ]
 
 
-def _minutes(dialect: str) -> Any:
-    if dialect == "sqlite":
-        return func.round(
-            (func.julianday(Session.end_time) - func.julianday(Session.start_time)) * 1440
-        )
-    return func.extract("epoch", Session.end_time - Session.start_time) / 60
+@dataclass(frozen=True)
+class Shown:
+    """What a response showed, for the PHI read log: how many sessions, and their clients' ids
+    (canonical text, in order, repeats allowed)."""
+
+    count: int
+    client_ids: list[str]
 
 
 async def sessions_page(
-    *, db: Database, principal: Principal, params: SessionsParams, now: datetime
-) -> dict[str, Any]:
-    """One page of sessions, newest first, with a summary over every row matching the filters."""
+    *, conn: AsyncConnection, principal: Principal, params: SessionsParams, now: datetime
+) -> tuple[dict[str, Any], Shown]:
+    """One page of sessions, newest first, with a summary over every row matching the filters.
+
+    One statement (`sessions_page_statement`) answers the whole request; the page comes back as
+    JSON text built by the database and goes into the response as it is (`data.sessions` is an
+    `orjson.Fragment`). `shown` carries what the PHI read log needs: the session count and the
+    client ids shown."""
     started = time.perf_counter()
     tz_name = params.time_zone or principal.organization_time_zone
     tz = zone(tz_name)
-    where: list[Any] = [session_scope(principal)]
-    if params.therapist_id:
-        where.append(Session.therapist_id == params.therapist_id)
-    if params.client_id:
-        where.append(Session.client_id == params.client_id)
-    if params.status:
-        where.append(Session.status.in_(params.status))
-    if params.location_type:
-        where.append(Session.location_type == params.location_type)
-    if params.start_date:
-        where.append(Session.start_time >= day_bounds(params.start_date, params.start_date, tz)[0])
-    if params.end_date:
-        where.append(Session.start_time < day_bounds(params.end_date, params.end_date, tz)[1])
     position = decode_cursor(params.cursor) if params.cursor else None
+    shape = PageShape(
+        dialect=conn.dialect.name,
+        scope=scope_kind(principal),
+        therapist=params.therapist_id is not None,
+        client=params.client_id is not None,
+        statuses=bool(params.status),
+        location_type=params.location_type is not None,
+        start=params.start_date is not None,
+        end=params.end_date is not None,
+        cursor=position is not None,
+        authorizations=principal.can(Capability.SEE_AUTHORIZATIONS),
+    )
+    values: dict[str, Any] = {
+        **scope_params(principal),
+        "therapist_id": params.therapist_id,
+        "client_id": params.client_id,
+        "statuses": params.status,
+        "location_type": params.location_type,
+        "limit": params.limit,
+        "fetch": params.limit + 1,
+        "offset": (params.page - 1) * params.limit,
+        "now": now,
+    }
+    if params.start_date:
+        values["range_start"] = day_bounds(params.start_date, params.start_date, tz)[0]
+    if params.end_date:
+        values["range_end"] = day_bounds(params.end_date, params.end_date, tz)[1]
+    if position is not None:
+        values["after_time"], values["after_id"] = position
 
-    async with db.read() as conn:
-        await require_visible(
-            conn,
-            principal,
-            therapist_ids=[params.therapist_id] if params.therapist_id else [],
-            client_ids=[params.client_id] if params.client_id else [],
+    row = (await conn.execute(sessions_page_statement(shape), values)).one()
+    if shape.therapist and row.therapists_visible != 1:
+        raise NotFound(
+            "One or more therapist ids were not found", details={"field": "therapist_ids"}
         )
-        status = Session.status
-        summary_row = (
-            await conn.execute(
-                select(
-                    func.count(),
-                    func.count().filter(status == "scheduled"),
-                    func.count().filter(status == "in_progress"),
-                    func.count().filter(status == "completed"),
-                    func.count().filter(status == "cancelled"),
-                    func.count().filter(status == "no_show"),
-                    func.count().filter(and_(status == "scheduled", Session.start_time > now)),
-                    func.coalesce(
-                        func.sum(cast(_minutes(db.dialect), Float)).filter(status != "cancelled"),
-                        0,
-                    ),
-                )
-                .select_from(Session)
-                .where(*where)
-            )
-        ).one()
-        page_query = session_rows(detailed=True).where(*where)
-        if position is not None:
-            page_query = page_query.where(
-                tuple_(Session.start_time, Session.id) < tuple_(*position)
-            )
-        else:
-            page_query = page_query.where(true()).offset((params.page - 1) * params.limit)
-        rows = (
-            await conn.execute(
-                page_query.order_by(Session.start_time.desc(), Session.id.desc()).limit(
-                    params.limit + 1
-                )
-            )
-        ).all()
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
-        sessions = await _serialize(conn, principal, rows, now, detailed=True)
+    if shape.client and row.clients_visible != 1:
+        raise NotFound("One or more client ids were not found", details={"field": "client_ids"})
 
-    total = int(summary_row[0])
+    more = row.fetched > params.limit
+    total = int(row.total)
     return {
         "success": True,
         "data": {
-            "sessions": sessions,
+            "sessions": orjson.Fragment(row.sessions),
             "pagination": {
                 "page": None if position else params.page,
                 "limit": params.limit,
@@ -287,17 +288,17 @@ async def sessions_page(
                 "total_pages": math.ceil(total / params.limit) if total else 0,
                 "has_next_page": more,
                 "has_previous_page": position is not None or params.page > 1,
-                "next_cursor": encode_cursor(rows[-1].start_time, rows[-1].id) if more else None,
+                "next_cursor": encode_cursor(row.last_start_time, row.last_id) if more else None,
             },
             "summary": {
                 "total_sessions": total,
-                "scheduled": summary_row[1],
-                "in_progress": summary_row[2],
-                "completed": summary_row[3],
-                "cancelled": summary_row[4],
-                "no_show": summary_row[5],
-                "upcoming": summary_row[6],
-                "scheduled_minutes": round(float(summary_row[7] or 0)),
+                "scheduled": row.scheduled,
+                "in_progress": row.in_progress,
+                "completed": row.completed,
+                "cancelled": row.cancelled,
+                "no_show": row.no_show,
+                "upcoming": row.upcoming,
+                "scheduled_minutes": round(float(row.scheduled_minutes or 0)),
             },
         },
         "filters": {
@@ -313,4 +314,4 @@ async def sessions_page(
             "time_zone": tz_name,
         },
         "performance": {"query_time_ms": round((time.perf_counter() - started) * 1000, 2)},
-    }
+    }, Shown(count=min(row.fetched, params.limit), client_ids=orjson.loads(row.client_ids))

@@ -1,0 +1,156 @@
+"""Read scenarios served in-process (httpx ASGI transport, no server, no wrk): a profile of where a
+request's CPU goes, or a digest of every response to compare two versions of the code.
+
+    .venv/bin/python -m bench.inprocess --database-url URL --scenario sessions_page --profile
+    .venv/bin/python -m bench.inprocess --database-url URL --scenario sessions_page --dump new.jsonl
+    PYTHONPATH=/tmp/old/src .venv/bin/python -m bench.inprocess ... --dump old.jsonl   # other code
+    diff old.jsonl new.jsonl
+
+`--dump` writes one line per request: path, role, status and the SHA-256 of the body with the
+timings (`performance.query_time_ms`) removed, so that equal lines mean equal answers. `--as
+therapist` sends the requests as the therapist user of the first therapist in each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import json
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.build_dataset import person_id
+from bench.harness import _discover, scenario_paths
+from therapy_scheduler.app import create_app
+from therapy_scheduler.auth.tokens import mint_token
+from therapy_scheduler.config import Settings, normalize_database_url
+
+
+def _without_timings(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in body.items()
+            if k not in ("query_time_ms", "request_id")
+        }
+    if isinstance(body, list):
+        return [_without_timings(v) for v in body]
+    return body
+
+
+def _digest(content: bytes) -> str:
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return hashlib.sha256(content).hexdigest()
+    canonical = orjson.dumps(_without_timings(body), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
+    url = normalize_database_url(args.database_url)
+    ds = await _discover(url)
+    settings = Settings(
+        database_url=url, rate_limit_user="off", rate_limit_ip="off", log_level="WARNING"
+    )
+    app = create_app(settings)
+    admin = mint_token(settings, ds.admin_id, expires_in=4 * 3600)
+    paths = scenario_paths(args.scenario, ds, random.Random(args.seed))
+    paths = paths[: args.count]
+
+    def token_for(path: str) -> str:
+        if args.as_role != "therapist":
+            return admin
+        ids = path.split("therapist_id=", 1)[1] if "therapist_id=" in path else ""
+        ids = ids or path.split("therapist_ids=", 1)[1]
+        first = ids.split("&", 1)[0].split(",", 1)[0]
+        n = next(i for i in range(ds.therapists) if str(person_id("therapist", i)) == first)
+        return mint_token(settings, person_id("therapist-user", n), expires_in=3600)
+
+    transport = httpx.ASGITransport(app=app)
+    profiler = cProfile.Profile() if args.profile else None
+    served = 0
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
+        # Warm-up: compiled-statement caches, prepared statements, pool.
+        for path in paths[:20]:
+            await client.get(path, headers={"Authorization": f"Bearer {admin}"})
+        started_cpu = time.process_time()
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for path in paths:
+            headers = {"Authorization": f"Bearer {token_for(path)}"}
+            pending = [path]
+            pages = 0
+            while pending:
+                current = pending.pop()
+                response = await client.get(current, headers=headers)
+                served += 1
+                if args.dump:
+                    line = {
+                        "path": current,
+                        "role": args.as_role,
+                        "status": response.status_code,
+                        "sha256": _digest(response.content),
+                    }
+                    dumped.append(json.dumps(line) + "\n")
+                if args.scenario == "sessions_cursor" and pages < args.pages:
+                    cursor = response.json().get("data", {}).get("pagination", {})
+                    if cursor.get("next_cursor"):
+                        pending.append(f"{path}&cursor={cursor['next_cursor']}")
+                        pages += 1
+        if profiler:
+            profiler.disable()
+        cpu = time.process_time() - started_cpu
+        wall = time.perf_counter() - started
+    print(
+        f"{served} requests, {cpu / served * 1000:.2f} ms CPU and {wall / served * 1000:.2f} ms "
+        f"wall per request (profiler {'on' if profiler else 'off'})",
+        file=sys.stderr,
+    )
+    if profiler:
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats(args.sort).print_stats(args.top)
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.inprocess", description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument(
+        "--scenario",
+        choices=["sessions_page", "sessions_cursor", "schedule_week"],
+        default="sessions_page",
+    )
+    parser.add_argument("--count", type=int, default=500, help="requests (paths) to send")
+    parser.add_argument("--pages", type=int, default=5, help="sessions_cursor: pages per path")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--as", dest="as_role", choices=["admin", "therapist"], default="admin")
+    parser.add_argument("--dump", help="write one digest line per response to this file")
+    parser.add_argument("--profile", action="store_true", help="cProfile the requests")
+    parser.add_argument("--profile-out", help="also save the cProfile stats here")
+    parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--top", type=int, default=60)
+    args = parser.parse_args(argv)
+    dumped: list[str] = []
+    asyncio.run(_run(args, dumped))
+    if args.dump:
+        Path(args.dump).write_text("".join(dumped))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
