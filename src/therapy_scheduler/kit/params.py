@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from therapy_scheduler.kit.time import zone
+from therapy_scheduler.kit.time import check_supported, zone
 
 MAX_IDS = 500
 MAX_RANGE_DAYS = 366
@@ -62,13 +62,12 @@ def _strict_date(value: Any) -> Any:
     return value
 
 
-# Calendar arithmetic (the day after an end date, a zone's midnight in UTC) must never overflow.
-EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+_D = TypeVar("_D", bound=date)
 
 
-def _date_in_range(value: date) -> date:
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+def _supported(value: _D) -> _D:
+    """Dates and date-times within the supported years (kit.time.check_supported): no overflow."""
+    check_supported(value)
     return value
 
 
@@ -91,7 +90,9 @@ _ID_LIST_SCHEMA = {
 IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids), WithJsonSchema(_ID_LIST_SCHEMA)]
 WordList = Annotated[list[str], BeforeValidator(_split_words)]
 TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
-CalendarDate = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_date_in_range)]
+CalendarDate = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_supported)]
+# A date-time body field (local wall-clock or with an offset), on a day within the supported years.
+BoundedDateTime = Annotated[datetime, AfterValidator(_supported)]
 
 
 def check_date_range(start: date, end: date) -> None:
