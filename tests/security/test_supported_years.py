@@ -79,13 +79,17 @@ def _cases() -> list[tuple[str, str, dict[str, Any] | None, str]]:
         (
             "POST",
             "/sessions/hold",
-            _hold("2030-01-07T10:00:00", recurrence={"rrule": "FREQ=WEEKLY;UNTIL=99991231T235959Z"}),
+            _hold(
+                "2030-01-07T10:00:00", recurrence={"rrule": "FREQ=WEEKLY;UNTIL=99991231T235959Z"}
+            ),
             "UNTIL must be " + RANGE,
         ),
         (
             "POST",
             "/sessions/hold",
-            _hold("2030-01-07T10:00:00", recurrence={"rrule": "FREQ=MONTHLY;INTERVAL=366;COUNT=200"}),
+            _hold(
+                "2030-01-07T10:00:00", recurrence={"rrule": "FREQ=MONTHLY;INTERVAL=366;COUNT=200"}
+            ),
             "the instances must end by 2199-12-31",
         ),
     ]
