@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.python import asgi
 
@@ -92,7 +93,7 @@ def fuzz(database_url: str, role: str, examples: int) -> FuzzStats:
             except hypothesis.errors.Unsatisfiable:
                 # No parameters to make invalid (e.g. /healthz): nothing negative to send.
                 assert mode is GenerationMode.NEGATIVE
-            except Exception as exc:  # reported at the end, with the falsifying request
+            except (Exception, FailureGroup) as exc:  # reported at the end, with the request
                 stats.failures.append(f"{label} [{mode.value}]: {type(exc).__name__}: {exc}")
     return stats
 

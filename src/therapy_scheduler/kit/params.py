@@ -6,7 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from therapy_scheduler.kit.time import check_supported, zone
 
@@ -100,3 +109,41 @@ def check_date_range(start: date, end: date) -> None:
         raise ValueError("start_date must not be after end_date")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValueError(f"date range is limited to {MAX_RANGE_DAYS} days")
+
+
+class TrimmedModel(BaseModel):
+    """Input whose strings lose surrounding whitespace, with unknown keys refused.
+
+    Whitespace is stripped before the length constraints apply, so without the check below a value
+    longer than its documented `maxLength` was accepted when it began or ended with spaces (found by
+    the full schema fuzz). Every string is first held to the `maxLength` of the JSON schema, as sent;
+    then stripped and validated as before."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _documented_length(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.field_name is not None:
+            field = cls.model_fields[info.field_name]
+            limit = _max_lengths(cls).get(field.alias or info.field_name)
+            if limit is not None and len(value) > limit:
+                raise ValueError(f"at most {limit} characters")
+        return value
+
+
+_MAX_LENGTHS: dict[type[BaseModel], dict[str, int]] = {}
+
+
+def _max_lengths(model: type[BaseModel]) -> dict[str, int]:
+    """The documented `maxLength` of each string property (also when the property may be null)."""
+    limits = _MAX_LENGTHS.get(model)
+    if limits is None:
+        limits = {}
+        properties = model.model_json_schema().get("properties", {})
+        for name, prop in properties.items():
+            for option in (prop, *prop.get("anyOf", ())):
+                if option.get("type") == "string" and "maxLength" in option:
+                    limits[name] = int(option["maxLength"])
+        _MAX_LENGTHS[model] = limits
+    return limits

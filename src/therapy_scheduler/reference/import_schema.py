@@ -7,9 +7,9 @@ import uuid
 from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, TimeZoneName
+from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, TimeZoneName, TrimmedModel
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH
 from therapy_scheduler.reference.settings import OrganizationSettings
 from therapy_scheduler.reference.vocab import SERVICE_CODES, WEEKDAYS
@@ -29,8 +29,8 @@ Phone = Annotated[str, Field(max_length=40)]
 LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Record(TrimmedModel):
+    pass
 
 
 def _service(code: str) -> str:

@@ -7,9 +7,15 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, StrictBool, TimeZoneName
+from therapy_scheduler.kit.params import (
+    BoundedDateTime,
+    CalendarDate,
+    StrictBool,
+    TimeZoneName,
+    TrimmedModel,
+)
 from therapy_scheduler.reference.admin.common import PageParams
 from therapy_scheduler.reference.import_schema import (
     AuthorizedServiceIn,
@@ -30,8 +36,8 @@ AuthorizationStatus = Literal["pending", "approved", "denied", "expired"]
 Role = Literal["admin", "scheduler", "therapist"]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Body(TrimmedModel):
+    pass
 
 
 class Patch(Body):
