@@ -26,10 +26,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday
+from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday, set_org_settings
 from tests.fixtures import A1, A2, C1, C2, T1, T2, Clinic
 from therapy_scheduler.db import Database
-from therapy_scheduler.models import HoldOccurrence, Session
+from therapy_scheduler.models import Hold, HoldOccurrence, Session
 
 # (therapist, client, service): T1 and T2 share client C1; T2 also sees C2, whose authorization A2 has
 # 20 units of 97153; A1 has only 8 units of 97155.
@@ -314,3 +314,45 @@ async def test_long_race_with_expiring_holds(
     tally.failures += second.failures
     assert tally.failures == []
     await _check_invariants(db, tally, fixture_ids)
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+async def test_hold_limit_holds_under_concurrency(
+    servers: list[str], booking: Clinic, db: Database
+) -> None:
+    """A scheduler fires 8 holds at once through two server processes, for two therapist/client pairs
+    that share no booking lock, with a limit of 1 active hold: in every round exactly one succeeds,
+    whatever the interleaving (the limit is checked under a per-user lock)."""
+    await set_org_settings(
+        db, max_active_holds_staff=1, availability_policy="off", authorization_policy="off"
+    )
+    headers = booking.headers("scheduler")
+    pairs = [(T1, C1), (T2, C2)]
+
+    async def one(http: httpx.AsyncClient, i: int) -> httpx.Response:
+        therapist, client = pairs[i % 2]
+        body = {
+            "session": {
+                "therapist_id": therapist,
+                "client_id": client,
+                "start_time": local(monday(1 + i), "13:00"),
+            },
+            "duration_minutes": 60,
+            "time_zone": "America/New_York",
+        }
+        return await http.post(f"{servers[i % 2]}/sessions/hold", json=body)
+
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+        for _ in range(4):
+            responses = await asyncio.gather(*(one(http, i) for i in range(8)))
+            outcomes = sorted((r.status_code, r.json().get("code", "ok")) for r in responses)
+            assert outcomes == [(200, "ok")] + [(409, "HOLD_LIMIT_REACHED")] * 7, outcomes
+            async with db.read() as conn:
+                active = (
+                    await conn.execute(
+                        select(func.count()).select_from(Hold).where(Hold.status == "active")
+                    )
+                ).scalar_one()
+            assert active == 1
+            held = next(r.json()["hold_key"] for r in responses if r.status_code == 200)
+            assert (await http.delete(f"{servers[0]}/sessions/hold/{held}")).status_code == 200

@@ -50,8 +50,6 @@ class Endpoint:
     # Status each role gets (default 200); refusals (>= 400) must change no row.
     statuses: dict[str, int] | None = None
     writes: bool = False  # an allowed (2xx) answer may write rows
-    # False: the status per role is not pinned yet (only < 500, and refusals change nothing).
-    exact: bool = True
 
     def status_for(self, role: str) -> int:
         return (self.statuses or {}).get(role, 200)
@@ -62,10 +60,18 @@ DAYS = {"start_date": "2027-03-01", "end_date": "2027-03-31"}
 ADMIN_ONLY = {"scheduler": 403, "therapist": 403, "therapist2": 403}
 STAFF_ONLY = {"therapist": 403, "therapist2": 403}
 MISSING = str(uuid.UUID(int=0xDEAD0009))  # an id no table holds
-# A future slot inside T1's availability (Mon-Fri 09:00-17:00 New York) and A1's dates.
-SLOT = {"start_time": "2027-04-05T13:00:00", "end_time": "2027-04-05T14:00:00"}
+# A future slot (a Monday, 14:00-15:00 New York) inside every own therapist's hours (T1: 09:00-17:00
+# New York; T2: 08:00-12:00 and 13:00-16:00 Chicago; TB: 09:00-17:00 Los Angeles) and every own
+# client's authorization (A1 of C1; A2 of C2 ends 2027-03-05; AB of CB).
+SLOT = {"start_time": "2027-03-01T14:00:00", "end_time": "2027-03-01T15:00:00"}
 NY = "America/New_York"
 CREATED_NAMES = frozenset({"New Person", "New Client"})  # people the create rows below add
+
+
+ROLES = ("admin", "scheduler", "therapist", "therapist2", "admin_b")
+ADMIN_ROLES = frozenset({"admin", "admin_b"})
+STAFF_ROLES = frozenset({"admin", "admin_b", "scheduler"})
+EVERYONE = frozenset(ROLES)
 
 
 def _admin(
@@ -74,22 +80,30 @@ def _admin(
     path: str,
     request: Request | None = None,
     *,
+    who: frozenset[str] = ADMIN_ROLES,
+    ok: int = 200,
     org_a: bool = False,
     missing: bool = False,
     writes: bool = False,
+    hidden_from_therapist2: bool = False,
 ) -> Endpoint:
-    """An admin-only route: 403 for the other roles; `org_a`: the request names an org-A id, so the
-    other organization's admin gets 404; `missing`: it names an id nobody has (404 for admins)."""
-    statuses = dict(ADMIN_ONLY)
-    if org_a or missing:
-        statuses["admin_b"] = 404
-    if missing:
-        statuses["admin"] = 404
-    # TODO: pin the per-role statuses (schedulers manage clients, locations and time off; therapists
-    # read their own availability and time off), then drop exact=False.
-    return Endpoint(
-        name, method, path, request or {}, statuses=statuses, writes=writes, exact=False
-    )
+    """A route of the admin API, its status pinned per role. Roles outside `who` get 403 whatever the
+    id; within it: `ok`, or 404 where the request names an id the caller may not see: an org-A id for
+    the other organization's admin (`org_a`), T1's calendar for therapist2
+    (`hidden_from_therapist2`), or an id nobody has (`missing`)."""
+    statuses: dict[str, int] = {}
+    for role in ROLES:
+        if role not in who:
+            statuses[role] = 403
+        elif (
+            missing
+            or (org_a and role == "admin_b")
+            or (hidden_from_therapist2 and role == "therapist2")
+        ):
+            statuses[role] = 404
+        else:
+            statuses[role] = ok
+    return Endpoint(name, method, path, request or {}, statuses=statuses, writes=writes)
 
 
 NEW_ENDPOINTS: list[Endpoint] = [
@@ -110,7 +124,7 @@ NEW_ENDPOINTS: list[Endpoint] = [
              statuses={"therapist2": 404, "admin_b": 404}, writes=True),
     *[Endpoint(f"lifecycle {action}", "POST", f"/sessions/{S[7]}/{action}",
                {"json": body} if body else {},
-               statuses={"therapist2": 404, "admin_b": 404}, writes=True, exact=False)
+               statuses={"therapist2": 404, "admin_b": 404}, writes=True)
       for action, body in (("start", None), ("complete", None), ("no-show", None),
                            ("reactivate", None),
                            ("reschedule", {"start_time": "2027-04-06T13:00:00", "time_zone": NY}))],
@@ -130,62 +144,73 @@ NEW_ENDPOINTS: list[Endpoint] = [
     Endpoint("board", "GET", "/board", {}, authenticated=False),
     Endpoint("board slash", "GET", "/board/", {}, authenticated=False,
              statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 308)),
-    # Admin API and audit log.
+    # Admin API and audit log. Admins manage staff, settings, imports and authorizations; schedulers
+    # also read therapists and authorizations and manage clients, caseloads and locations; a
+    # therapist reads and adds to their own availability and time off (another therapist's: 404).
     _admin("audit events", "GET", "/admin/audit-events"),
     _admin("settings", "GET", "/admin/organization/settings"),
-    _admin("settings patch", "PATCH", "/admin/organization/settings", {"json": {}}, writes=True),
+    _admin("settings patch", "PATCH", "/admin/organization/settings",
+           {"json": {"buffer_minutes": 15}}, writes=True),
     _admin("import", "POST", "/admin/import", {"json": {}}, writes=True),
-    _admin("therapists", "GET", "/admin/therapists"),
+    _admin("therapists", "GET", "/admin/therapists", who=STAFF_ROLES),
     _admin("therapist create", "POST", "/admin/therapists",
-           {"json": {"full_name": "New Person", "credential": "RBT"}}, writes=True),
-    _admin("therapist", "GET", f"/admin/therapists/{T1}", org_a=True),
-    _admin("therapist patch", "PATCH", f"/admin/therapists/{T1}", {"json": {}}, org_a=True,
-           writes=True),
+           {"json": {"full_name": "New Person", "credential": "RBT"}}, ok=201, writes=True),
+    _admin("therapist", "GET", f"/admin/therapists/{T1}", who=STAFF_ROLES, org_a=True),
+    _admin("therapist patch", "PATCH", f"/admin/therapists/{T1}",
+           {"json": {"full_name": "Tara Quinn"}}, org_a=True, writes=True),
     _admin("therapist archive", "POST", f"/admin/therapists/{MISSING}/archive", missing=True),
     _admin("therapist restore", "POST", f"/admin/therapists/{MISSING}/restore", missing=True),
-    _admin("availability", "GET", f"/admin/therapists/{T1}/availability", org_a=True),
+    _admin("availability", "GET", f"/admin/therapists/{T1}/availability", who=EVERYONE,
+           org_a=True, hidden_from_therapist2=True),
     _admin("availability put", "PUT", f"/admin/therapists/{MISSING}/availability",
-           {"json": {"windows": []}}, missing=True),
-    _admin("time off", "GET", f"/admin/therapists/{T1}/time-off", org_a=True),
+           {"json": {"windows": []}}, who=EVERYONE, missing=True),
+    _admin("time off", "GET", f"/admin/therapists/{T1}/time-off", who=EVERYONE, org_a=True,
+           hidden_from_therapist2=True),
     _admin("time off create", "POST", f"/admin/therapists/{T1}/time-off",
-           {"json": {"start": "2027-05-03T00:00", "end": "2027-05-04T00:00"}}, org_a=True,
-           writes=True),
-    _admin("time off patch", "PATCH", f"/admin/therapists/{T1}/time-off/{MISSING}", {"json": {}},
-           missing=True),
+           {"json": {"start": "2027-05-03T00:00", "end": "2027-05-04T00:00"}}, who=EVERYONE,
+           ok=201, org_a=True, hidden_from_therapist2=True, writes=True),
+    _admin("time off patch", "PATCH", f"/admin/therapists/{T1}/time-off/{MISSING}",
+           {"json": {"kind": "extra"}}, who=EVERYONE, missing=True),
     _admin("time off delete", "DELETE", f"/admin/therapists/{T1}/time-off/{MISSING}",
-           missing=True),
-    _admin("clients", "GET", "/admin/clients"),
+           who=EVERYONE, missing=True),
+    _admin("clients", "GET", "/admin/clients", who=STAFF_ROLES),
     _admin("client create", "POST", "/admin/clients", {"json": {"full_name": "New Client"}},
-           writes=True),
-    _admin("client", "GET", f"/admin/clients/{C1}", org_a=True),
-    _admin("client patch", "PATCH", f"/admin/clients/{C1}", {"json": {}}, org_a=True, writes=True),
-    _admin("client archive", "POST", f"/admin/clients/{MISSING}/archive", missing=True),
-    _admin("client restore", "POST", f"/admin/clients/{MISSING}/restore", missing=True),
-    _admin("caseload", "GET", f"/admin/clients/{C1}/caseload", org_a=True),
+           who=STAFF_ROLES, ok=201, writes=True),
+    _admin("client", "GET", f"/admin/clients/{C1}", who=STAFF_ROLES, org_a=True),
+    _admin("client patch", "PATCH", f"/admin/clients/{C1}", {"json": {"full_name": "Casey Cole"}},
+           who=STAFF_ROLES, org_a=True, writes=True),
+    _admin("client archive", "POST", f"/admin/clients/{MISSING}/archive", who=STAFF_ROLES,
+           missing=True),
+    _admin("client restore", "POST", f"/admin/clients/{MISSING}/restore", who=STAFF_ROLES,
+           missing=True),
+    _admin("caseload", "GET", f"/admin/clients/{C1}/caseload", who=STAFF_ROLES, org_a=True),
     _admin("caseload put", "PUT", f"/admin/clients/{MISSING}/caseload",
-           {"json": {"therapist_ids": []}}, missing=True),
-    _admin("locations", "GET", "/admin/locations"),
+           {"json": {"therapist_ids": []}}, who=STAFF_ROLES, missing=True),
+    _admin("locations", "GET", "/admin/locations", who=STAFF_ROLES),
     _admin("location create", "POST", "/admin/locations",
-           {"json": {"name": "Annex", "location_type": "clinic"}}, writes=True),
-    _admin("location", "GET", f"/admin/locations/{L1}", org_a=True),
-    _admin("location patch", "PATCH", f"/admin/locations/{L1}", {"json": {}}, org_a=True,
+           {"json": {"name": "Annex", "location_type": "clinic"}}, who=STAFF_ROLES, ok=201,
            writes=True),
-    _admin("location archive", "POST", f"/admin/locations/{MISSING}/archive", missing=True),
-    _admin("location restore", "POST", f"/admin/locations/{MISSING}/restore", missing=True),
-    _admin("authorizations", "GET", "/admin/authorizations"),
+    _admin("location", "GET", f"/admin/locations/{L1}", who=STAFF_ROLES, org_a=True),
+    _admin("location patch", "PATCH", f"/admin/locations/{L1}", {"json": {"name": "Main clinic"}},
+           who=STAFF_ROLES, org_a=True, writes=True),
+    _admin("location archive", "POST", f"/admin/locations/{MISSING}/archive", who=STAFF_ROLES,
+           missing=True),
+    _admin("location restore", "POST", f"/admin/locations/{MISSING}/restore", who=STAFF_ROLES,
+           missing=True),
+    _admin("authorizations", "GET", "/admin/authorizations", who=STAFF_ROLES),
     _admin("authorization create", "POST", "/admin/authorizations",
            {"json": {"client_id": MISSING, "payer": "P", "number": "N1",
                      "start_date": "2027-01-01", "end_date": "2027-12-31"}}, missing=True),
-    _admin("authorization", "GET", f"/admin/authorizations/{A1}", org_a=True),
-    _admin("authorization patch", "PATCH", f"/admin/authorizations/{A1}", {"json": {}},
-           org_a=True, writes=True),
+    _admin("authorization", "GET", f"/admin/authorizations/{A1}", who=STAFF_ROLES, org_a=True),
+    _admin("authorization patch", "PATCH", f"/admin/authorizations/{A1}",
+           {"json": {"payer": "Pinned Payer"}}, org_a=True, writes=True),
     _admin("users", "GET", "/admin/users"),
     _admin("user create", "POST", "/admin/users",
            {"json": {"email": "new.user@example.org", "full_name": "New User",
-                     "role": "scheduler"}}, writes=True),
+                     "role": "scheduler"}}, ok=201, writes=True),
     _admin("user", "GET", f"/admin/users/{U_SCHED}", org_a=True),
-    _admin("user patch", "PATCH", f"/admin/users/{U_SCHED}", {"json": {}}, org_a=True,
-           writes=True),
+    _admin("user patch", "PATCH", f"/admin/users/{U_SCHED}", {"json": {"full_name": "New User"}},
+           org_a=True, writes=True),
     _admin("user archive", "POST", f"/admin/users/{MISSING}/archive", missing=True),
     _admin("user restore", "POST", f"/admin/users/{MISSING}/restore", missing=True),
 ]  # fmt: skip
@@ -233,7 +258,6 @@ class IdParameter:
     # Roles whose own id is allowed but who may name no other id of this kind: every hidden id gets
     # the same 403 (a therapist may hold / search only in their own calendar).
     others_forbidden: frozenset[str] = frozenset()
-    skip: frozenset[str] = frozenset()  # roles the own request does not fit (see the row)
 
     def request(self, value: str, own: dict[Kind, str]) -> Request:
         if self.build_with_own is not None:
@@ -250,8 +274,6 @@ class IdParameter:
 
 ADMINS = frozenset({"admin", "admin_b", "scheduler"})  # roles that read /admin/ records
 THERAPISTS = frozenset({"therapist", "therapist2"})
-# SLOT is outside T2's working hours, so therapist2's own hold cannot succeed. TODO: a T2 slot.
-T2_OWN_SLOT_UNFIT = frozenset({"therapist2"})
 
 
 def _hold(therapist: str, client: str) -> Request:
@@ -301,9 +323,9 @@ ID_PARAMETERS: list[IdParameter] = [
                 None, build_with_own=lambda i, _: {}),
     IdParameter("hold therapist_id", "POST", "/sessions/hold", "therapist", None,
                 build_with_own=lambda i, own: _hold(i, own["client"]),
-                others_forbidden=THERAPISTS, skip=T2_OWN_SLOT_UNFIT),
+                others_forbidden=THERAPISTS),
     IdParameter("hold client_id", "POST", "/sessions/hold", "client", None,
-                build_with_own=lambda i, own: _hold(own["therapist"], i), skip=T2_OWN_SLOT_UNFIT),
+                build_with_own=lambda i, own: _hold(own["therapist"], i)),
     IdParameter("suggest therapist_id", "POST", "/suggest-alternative-times", "therapist", None,
                 build_with_own=lambda i, own: _suggest(i, own["client"]),
                 others_forbidden=THERAPISTS),

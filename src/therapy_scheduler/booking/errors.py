@@ -37,6 +37,13 @@ class AuthorizationMissing(Conflict):
     code = "AUTHORIZATION_MISSING"
 
 
+class HoldLimitReached(Conflict):
+    """The user already has as many active holds as the organization allows (a business rule, not a
+    request rate: see docs/SECURITY.md)."""
+
+    code = "HOLD_LIMIT_REACHED"
+
+
 class HoldNotFound(AppError):
     status = 404
     code = "HOLD_NOT_FOUND"

@@ -106,6 +106,7 @@ async def _create(
                 location_id=location_id,
                 location_type=location_type,
                 replacing=reschedule,
+                holder=principal,
             ),
             now,
         )

@@ -1,4 +1,5 @@
-"""Serialization of bookings per therapist and per client, inside the booking transaction.
+"""Serialization of bookings per therapist and per client (and of new holds per user, for the cap on
+active holds), inside the booking transaction.
 
 PostgreSQL: one transaction-scoped advisory lock per person (`pg_advisory_xact_lock` on a stable 64-bit
 hash of the kind and id), always taken in sorted key order so that two bookings can never wait on each
@@ -30,13 +31,16 @@ async def lock_people(
     *,
     therapist_ids: Iterable[uuid.UUID] = (),
     client_ids: Iterable[uuid.UUID] = (),
+    user_ids: Iterable[uuid.UUID] = (),
 ) -> None:
-    """Block until this transaction alone may book for these therapists and clients."""
+    """Block until this transaction alone may book for these therapists and clients (and create holds
+    for these users)."""
     if conn.dialect.name != "postgresql":
         return
     keys = sorted(
         {lock_key("therapist", t) for t in therapist_ids}
         | {lock_key("client", c) for c in client_ids}
+        | {lock_key("user", u) for u in user_ids}
     )
     if not keys:
         return

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, union_all, update
+from sqlalchemy import and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import (
@@ -58,6 +58,21 @@ async def location(
             )
         )
     ).first()
+
+
+async def active_holds_of(
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime
+) -> tuple[int, datetime | None]:
+    """How many holds this user created that still block (active and unexpired), and the earliest
+    time one of them expires."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(Hold.expires_at)).where(
+                Hold.status == "active", Hold.expires_at > now, Hold.created_by == user_id
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]
 
 
 async def deactivate_expired_holds(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, weekday
 
 from therapy_scheduler.errors import LimitExceeded, ValidationFailed
+from therapy_scheduler.kit.time import LATEST_DATE, check_supported
 
 MAX_OCCURRENCES = 200
 _FREQS = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY}
@@ -100,6 +101,15 @@ def _int(raw: str, name: str, low: int, high: int) -> int:
 
 
 def _until(raw: str) -> date | datetime:
+    value = _until_value(raw)
+    try:
+        check_supported(value)
+    except ValueError as exc:
+        raise _invalid(f"UNTIL {exc}") from exc
+    return value
+
+
+def _until_value(raw: str) -> date | datetime:
     if _UNTIL_DATE.match(raw):
         try:
             return datetime.strptime(raw, "%Y%m%d").date()  # noqa: DTZ007 - a calendar date
@@ -176,6 +186,8 @@ def expand_local(
         )
     if not instances or instances[0] != dtstart:
         raise _invalid("session.start_time must itself be an instance of the rule (DTSTART)")
+    if instances[-1].date() > LATEST_DATE:  # e.g. COUNT=200 with a long INTERVAL
+        raise _invalid(f"the instances must end by {LATEST_DATE}")
     skipped = set(exdates)
     kept = [i for i in instances if i.date() not in skipped]
     if not kept:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.checks import (
@@ -24,9 +25,10 @@ from therapy_scheduler.booking.checks import (
     plan_units,
     slot_conflict,
 )
+from therapy_scheduler.booking.errors import HoldLimitReached
 from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence
-from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.kit.time import iso_utc, utcnow
 from therapy_scheduler.reference.authorizations import (
     UnitBalance,
     default_unit_minutes,
@@ -57,6 +59,8 @@ class Booking:
     location_id: uuid.UUID | None
     location_type: str | None
     replacing: Any = None
+    # A new hold: the user creating it, whose active holds are capped (checked under the locks).
+    holder: Principal | None = None
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -76,9 +80,17 @@ async def check_slots(
     """Lock the therapist and client, then apply every booking rule (raise `Refused` on a block)."""
     settings = principal.settings
     occurrences = booking.occurrences
-    await lock_people(conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id])
+    holder = booking.holder
+    await lock_people(
+        conn,
+        therapist_ids=[booking.therapist_id],
+        client_ids=[booking.client_id],
+        user_ids=[holder.user_id] if holder is not None else [],
+    )
     # Waiting for the locks takes time: judge expiry by the clock as it is now.
     now = max(now, utcnow())
+    if holder is not None:
+        await check_hold_limit(conn, holder, now)
     await queries.deactivate_expired_holds(
         conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
     )
@@ -147,6 +159,32 @@ async def check_slots(
     if settings.authorization_policy == "warn":
         warnings += [p.warning() for p in problems]
     return Checked(plans, warnings, now)
+
+
+def hold_limit(principal: Principal) -> int:
+    """How many active holds this user may have at once (organization settings, by role)."""
+    settings = principal.settings
+    if principal.can(Capability.BOOK_FOR_ANY_THERAPIST):
+        return settings.max_active_holds_staff
+    return settings.max_active_holds_therapist
+
+
+async def check_hold_limit(conn: AsyncConnection, principal: Principal, now: datetime) -> None:
+    """Refuse a new hold when the user already has their limit of active, unexpired holds, so that
+    nobody can squat a calendar by holding in a loop. Called under the user's lock (PostgreSQL) or
+    the database write lock (SQLite), so concurrent holds of one user cannot pass it together."""
+    limit = hold_limit(principal)
+    active, earliest = await queries.active_holds_of(conn, principal.user_id, now)
+    if active >= limit:
+        raise HoldLimitReached(
+            f"You already have {active} active holds (the limit is {limit}): confirm or release "
+            "one, or wait for one to expire",
+            details={
+                "limit": limit,
+                "active_holds": active,
+                "next_expiry": iso_utc(earliest) if earliest is not None else None,
+            },
+        )
 
 
 def without_session(

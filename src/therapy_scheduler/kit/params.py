@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from therapy_scheduler.kit.time import zone
+from therapy_scheduler.kit.time import check_supported, zone
 
 MAX_IDS = 500
 MAX_RANGE_DAYS = 366
@@ -62,13 +71,12 @@ def _strict_date(value: Any) -> Any:
     return value
 
 
-# Calendar arithmetic (the day after an end date, a zone's midnight in UTC) must never overflow.
-EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+_D = TypeVar("_D", bound=date)
 
 
-def _date_in_range(value: date) -> date:
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+def _supported(value: _D) -> _D:
+    """Dates and date-times within the supported years (kit.time.check_supported): no overflow."""
+    check_supported(value)
     return value
 
 
@@ -91,7 +99,9 @@ _ID_LIST_SCHEMA = {
 IdList = Annotated[list[uuid.UUID], BeforeValidator(_split_ids), WithJsonSchema(_ID_LIST_SCHEMA)]
 WordList = Annotated[list[str], BeforeValidator(_split_words)]
 TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
-CalendarDate = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_date_in_range)]
+CalendarDate = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_supported)]
+# A date-time body field (local wall-clock or with an offset), on a day within the supported years.
+BoundedDateTime = Annotated[datetime, AfterValidator(_supported)]
 
 
 def check_date_range(start: date, end: date) -> None:
@@ -99,3 +109,41 @@ def check_date_range(start: date, end: date) -> None:
         raise ValueError("start_date must not be after end_date")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValueError(f"date range is limited to {MAX_RANGE_DAYS} days")
+
+
+class TrimmedModel(BaseModel):
+    """Input whose strings lose surrounding whitespace, with unknown keys refused.
+
+    Whitespace is stripped before the length constraints apply, so without the check below a value
+    longer than its documented `maxLength` was accepted when it began or ended with spaces (found by
+    the full schema fuzz). Every string is first held to the `maxLength` of the JSON schema, as sent;
+    then stripped and validated as before."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _documented_length(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.field_name is not None:
+            field = cls.model_fields[info.field_name]
+            limit = _max_lengths(cls).get(field.alias or info.field_name)
+            if limit is not None and len(value) > limit:
+                raise ValueError(f"at most {limit} characters")
+        return value
+
+
+_MAX_LENGTHS: dict[type[BaseModel], dict[str, int]] = {}
+
+
+def _max_lengths(model: type[BaseModel]) -> dict[str, int]:
+    """The documented `maxLength` of each string property (also when the property may be null)."""
+    limits = _MAX_LENGTHS.get(model)
+    if limits is None:
+        limits = {}
+        properties = model.model_json_schema().get("properties", {})
+        for name, prop in properties.items():
+            for option in (prop, *prop.get("anyOf", ())):
+                if option.get("type") == "string" and "maxLength" in option:
+                    limits[name] = int(option["maxLength"])
+        _MAX_LENGTHS[model] = limits
+    return limits

@@ -15,8 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from therapy_scheduler.errors import AppError
 
 __all__ = [
+    "EARLIEST_DATE",
+    "LATEST_DATE",
     "UTC",
     "NonexistentLocalTime",
+    "check_supported",
     "day_bounds",
     "iso_utc",
     "overlaps",
@@ -25,6 +28,21 @@ __all__ = [
     "utcnow",
     "zone",
 ]
+
+
+# Every date and wall-clock time a client sends must fall on a day in these years. Arithmetic on such
+# values (the day after, a zone's offset, 200 monthly recurrences, a 366-day range) then stays far
+# inside what Python's datetime (years 1-9999) and the databases can represent; before this bound,
+# "9999-12-31T23:00" in New York overflowed into a 500. Checked on the value as given (its own date,
+# before any conversion), so the message names what the client wrote.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def check_supported(value: date) -> None:
+    """Raise ValueError unless `value` (a date, or a datetime's own date) lies in the supported years."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
 
 
 class NonexistentLocalTime(AppError):
@@ -96,6 +114,7 @@ def parse_instant(value: str, tz: tzinfo | None) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f'"{value}" is not an ISO 8601 date-time') from exc
+    check_supported(parsed)
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     if tz is None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time
+from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from therapy_scheduler.kit.params import TimeZoneName
+from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, TimeZoneName, TrimmedModel
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH
 from therapy_scheduler.reference.settings import OrganizationSettings
 from therapy_scheduler.reference.vocab import SERVICE_CODES, WEEKDAYS
@@ -29,8 +29,8 @@ Phone = Annotated[str, Field(max_length=40)]
 LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Record(TrimmedModel):
+    pass
 
 
 def _service(code: str) -> str:
@@ -76,8 +76,8 @@ class WeeklyWindowIn(_Record):
 class LocalRangeIn(_Record):
     """Local wall-clock times in the therapist's zone (no offset)."""
 
-    start: datetime
-    end: datetime
+    start: BoundedDateTime
+    end: BoundedDateTime
     kind: Literal["time_off", "extra"] = "time_off"
 
     @model_validator(mode="after")
@@ -101,7 +101,7 @@ class TherapistIn(_Record):
     status: Literal["active", "inactive"] = "active"
     availability: list[WeeklyWindowIn] | None = Field(default=None, max_length=100)
     time_off: list[LocalRangeIn] | None = Field(default=None, max_length=1000)
-    archived_at: datetime | None = None
+    archived_at: BoundedDateTime | None = None
 
 
 class ClientIn(_Record):
@@ -112,7 +112,7 @@ class ClientIn(_Record):
     phone: Phone | None = None
     date_of_birth: date | None = None
     status: Literal["active", "inactive"] = "active"
-    archived_at: datetime | None = None
+    archived_at: BoundedDateTime | None = None
     therapist_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
 
 
@@ -145,8 +145,8 @@ class AuthorizationIn(_Record):
     client_id: uuid.UUID
     number: Annotated[str, Field(min_length=1, max_length=100)]
     payer: Name
-    start_date: date
-    end_date: date
+    start_date: CalendarDate
+    end_date: CalendarDate
     status: Literal["pending", "approved", "denied", "expired"]
     services: list[AuthorizedServiceIn] = Field(default=[], max_length=20)
 
@@ -164,8 +164,8 @@ class SessionIn(_Record):
     id: uuid.UUID
     therapist_id: uuid.UUID
     client_id: uuid.UUID
-    start_time: datetime
-    end_time: datetime
+    start_time: BoundedDateTime
+    end_time: BoundedDateTime
     status: Literal["scheduled", "in_progress", "completed", "cancelled", "no_show"] = "scheduled"
     location_type: LocationType | None = None
     location_id: uuid.UUID | None = None

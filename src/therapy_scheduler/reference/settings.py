@@ -25,6 +25,10 @@ class OrganizationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hold_seconds_default: int = Field(default=300, ge=30, le=900)
+    # Active (unexpired, not yet confirmed or released) holds one user may have at once: therapists
+    # hold for themselves; admins and schedulers book for the whole organization.
+    max_active_holds_therapist: int = Field(default=10, ge=1, le=1000)
+    max_active_holds_staff: int = Field(default=100, ge=1, le=10_000)
     availability_policy: Policy = "block"
     authorization_policy: Policy = "block"
     buffer_minutes: int = Field(default=0, ge=0, le=240)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import ColumnElement, Row, Select, func, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +21,7 @@ from therapy_scheduler.errors import InvalidCursor, NotFound, ValidationFailed
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.cache import Cache
 from therapy_scheduler.kit.cursor import decode_row_cursor, encode_row_cursor
+from therapy_scheduler.kit.params import TrimmedModel
 from therapy_scheduler.reference.dropdown import invalidate_dropdowns
 
 DEFAULT_LIMIT = 50
@@ -88,10 +89,8 @@ async def admin_context(
     )
 
 
-class PageParams(BaseModel):
+class PageParams(TrimmedModel):
     """Keyset pagination shared by every admin list. Unknown parameters are refused, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, min_length=1, max_length=256)

@@ -4,12 +4,18 @@ database (tenant, uniqueness, links) live in the services."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from therapy_scheduler.kit.params import CalendarDate, StrictBool, TimeZoneName
+from therapy_scheduler.kit.params import (
+    BoundedDateTime,
+    CalendarDate,
+    StrictBool,
+    TimeZoneName,
+    TrimmedModel,
+)
 from therapy_scheduler.reference.admin.common import PageParams
 from therapy_scheduler.reference.import_schema import (
     AuthorizedServiceIn,
@@ -30,8 +36,8 @@ AuthorizationStatus = Literal["pending", "approved", "denied", "expired"]
 Role = Literal["admin", "scheduler", "therapist"]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Body(TrimmedModel):
+    pass
 
 
 class Patch(Body):
@@ -166,16 +172,16 @@ class AvailabilityPut(Body):
 class TimeOffCreate(Body):
     """Local wall-clock times in the therapist's time zone, without offset."""
 
-    start: datetime
-    end: datetime
+    start: BoundedDateTime
+    end: BoundedDateTime
     kind: Literal["time_off", "extra"] = "time_off"
 
 
 class TimeOffPatch(Patch):
     required = frozenset({"start", "end", "kind"})
 
-    start: datetime | None = None
-    end: datetime | None = None
+    start: BoundedDateTime | None = None
+    end: BoundedDateTime | None = None
     kind: Literal["time_off", "extra"] | None = None
 
 
@@ -194,8 +200,8 @@ class AuthorizationCreate(Body):
     client_id: uuid.UUID
     payer: Name
     number: Annotated[str, Field(min_length=1, max_length=100)]
-    start_date: date
-    end_date: date
+    start_date: CalendarDate
+    end_date: CalendarDate
     status: AuthorizationStatus = "pending"
     services: Services = []
 
@@ -207,8 +213,8 @@ class AuthorizationPatch(Patch):
 
     payer: Name | None = None
     number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: CalendarDate | None = None
+    end_date: CalendarDate | None = None
     status: AuthorizationStatus | None = None
     services: Services | None = None
 
