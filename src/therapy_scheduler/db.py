@@ -98,8 +98,13 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         _configure_sqlite(engine, immediate=writer)
         return engine
+    # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
+    # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
+    # trips that change nothing. Set on the engine, so that its pooled connections stay in
+    # autocommit and the pre-ping is one round trip (`;`) instead of three (BEGIN, `;`, ROLLBACK).
     return create_async_engine(
         url,
+        **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -134,18 +139,11 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
+        # Reads and writes have pools of their own (each `db_pool_size` connections per process).
         writer = make_engine(settings.database_url, settings, writer=True)
-        if settings.read_database_url:
-            reader = make_engine(settings.read_database_url, settings, writer=False)
-        elif settings.is_sqlite:
-            reader = make_engine(settings.database_url, settings, writer=False)
-        else:
-            reader = writer
-        if reader.dialect.name == "postgresql":
-            # Reads run in autocommit: under READ COMMITTED every statement takes its own snapshot
-            # whether or not it is inside a transaction, so BEGIN and COMMIT are two round trips that
-            # change nothing. Same pool as `reader` (a view of the engine with other options).
-            reader = reader.execution_options(isolation_level="AUTOCOMMIT")
+        reader = make_engine(
+            settings.read_database_url or settings.database_url, settings, writer=False
+        )
         gate = asyncio.Lock() if settings.is_sqlite else None
         return cls(writer=writer, reader=reader, write_gate=gate)
 
@@ -175,5 +173,4 @@ class Database:
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
-            await self.reader.dispose()
+        await self.reader.dispose()

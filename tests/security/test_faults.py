@@ -208,7 +208,7 @@ async def test_pool_exhaustion_is_503_quickly(
 ) -> None:
     client, db = fault_app
     headers = fault_db.clinic.headers("admin")
-    async with db.writer.connect():  # the pool's only connection, held
+    async with db.reader.connect():  # the read pool's only connection, held
         started = time.monotonic()
         r = await client.get(SESSIONS, headers=headers)
         elapsed = time.monotonic() - started
