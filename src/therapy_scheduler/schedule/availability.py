@@ -7,9 +7,11 @@ the windows minus every non-cancelled session and every active, unexpired hold o
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -41,15 +43,21 @@ class TherapistCalendar:
     # them before returning; nothing changes them afterwards). Availability and conflicts both ask.
     _windows: dict[date, list[Range]] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
+    @cached_property
+    def _busy_merged(self) -> tuple[list[Range], list[datetime]]:
+        """`busy` merged once (sorted, disjoint), with the end of each range for bisection. Read
+        only after load_calendars has filled `busy`, like `_windows`."""
+        merged = merge(self.busy)
+        return merged, [end for _, end in merged]
+
     def day_bounds(self, day: date) -> Range:
-        tz = self.zone
         return (
-            resolve_local_lenient(datetime.combine(day, time()), tz),
-            resolve_local_lenient(datetime.combine(day + timedelta(days=1), time()), tz),
+            _local_instant(day, time(), self.time_zone),
+            _local_instant(day + timedelta(days=1), time(), self.time_zone),
         )
 
     def windows(self, day: date) -> list[Range]:
@@ -59,23 +67,39 @@ class TherapistCalendar:
         return list(cached)
 
     def _compute_windows(self, day: date) -> list[Range]:
-        tz = self.zone
         lower, upper = self.day_bounds(day)
         weekly = [
-            (
-                resolve_local_lenient(datetime.combine(day, start), tz),
-                resolve_local_lenient(datetime.combine(day, end), tz),
-            )
+            (_local_instant(day, start, self.time_zone), _local_instant(day, end, self.time_zone))
             for start, end in self.weekly.get(day.weekday(), [])
         ]
         base = merge([*weekly, *clip(self.extra, lower, upper)])
         return subtract(base, clip(self.time_off, lower, upper))
 
     def free_slots(self, day: date) -> list[Range]:
-        return subtract(self.windows(day), self.busy)
+        windows = self.windows(day)
+        if not windows:
+            return []
+        # Only busy ranges that overlap the day's windows can cut them: bisect to the first one that
+        # ends after the first window starts, stop at the first one that starts after the last ends.
+        merged, ends = self._busy_merged
+        lower, upper = windows[0][0], windows[-1][1]
+        holes = []
+        for hole in merged[bisect_right(ends, lower) :]:
+            if hole[0] >= upper:
+                break
+            holes.append(hole)
+        return subtract(windows, holes)
 
     def time_off_covers(self, start: datetime, end: datetime) -> bool:
         return any(s < end and start < e for s, e in self.time_off)
+
+
+@lru_cache(maxsize=16384)
+def _local_instant(day: date, at: time, time_zone: str) -> datetime:
+    """The UTC instant of wall-clock `at` on `day` in `time_zone` (a time in a gap moves forward).
+    Cached: the therapists of a zone share a few boundaries (midnight, opening hours) per day, and a
+    week of availability asks for each of them many times."""
+    return resolve_local_lenient(datetime.combine(day, at), ZoneInfo(time_zone))
 
 
 async def load_calendars(
@@ -155,24 +179,28 @@ def availability_entries(
     last: date,
 ) -> list[dict[str, object]]:
     entries: list[dict[str, object]] = []
+    # The same instants recur across windows, free slots and therapists (opening hours, sessions on
+    # the hour): each is formatted once per answer.
+    texts: dict[datetime, str] = {}
+
+    def time_range(start: datetime, end: datetime) -> dict[str, str]:
+        start_text = texts.get(start) or texts.setdefault(start, iso_utc(start))
+        end_text = texts.get(end) or texts.setdefault(end, iso_utc(end))
+        return {"start_time": start_text, "end_time": end_text}
+
     for therapist_id in therapist_order:
         calendar = calendars.get(therapist_id)
         if calendar is None:
             continue
+        therapist_text = str(therapist_id)
         for day in days(first, last):
-            windows = calendar.windows(day)
-            free = subtract(windows, calendar.busy)
             entries.append(
                 {
-                    "therapist_id": str(therapist_id),
+                    "therapist_id": therapist_text,
                     "date": day.isoformat(),
                     "time_zone": calendar.time_zone,
-                    "windows": [
-                        {"start_time": iso_utc(s), "end_time": iso_utc(e)} for s, e in windows
-                    ],
-                    "free_slots": [
-                        {"start_time": iso_utc(s), "end_time": iso_utc(e)} for s, e in free
-                    ],
+                    "windows": [time_range(s, e) for s, e in calendar.windows(day)],
+                    "free_slots": [time_range(s, e) for s, e in calendar.free_slots(day)],
                 }
             )
     return entries

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,21 +41,21 @@ def _outside_availability(
     sessions: list[Any], calendars: dict[uuid.UUID, TherapistCalendar]
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    windows_cache: dict[tuple[uuid.UUID, Any], list[tuple[datetime, datetime]]] = {}
+    # Merged working windows of a therapist's local first and last day of a session (most sessions
+    # lie within one day, so the key is usually (therapist, day, day)).
+    windows_cache: dict[tuple[uuid.UUID, date, date], list[tuple[datetime, datetime]]] = {}
     for s in sessions:
         calendar = calendars.get(s.therapist_id)
         if calendar is None:
             continue
         tz = calendar.zone
-        first_day = s.start_time.astimezone(tz).date()
-        last_day = s.end_time.astimezone(tz).date()
-        windows: list[tuple[datetime, datetime]] = []
-        for day in {first_day, last_day}:
-            key = (s.therapist_id, day)
-            if key not in windows_cache:
-                windows_cache[key] = calendar.windows(day)
-            windows += windows_cache[key]
-        if any(w0 <= s.start_time and s.end_time <= w1 for w0, w1 in merge(windows)):
+        key = (s.therapist_id, s.start_time.astimezone(tz).date(), s.end_time.astimezone(tz).date())
+        windows = windows_cache.get(key)
+        if windows is None:
+            windows = windows_cache[key] = merge(
+                w for day in dict.fromkeys(key[1:]) for w in calendar.windows(day)
+            )
+        if any(w0 <= s.start_time and s.end_time <= w1 for w0, w1 in windows):
             continue
         reason = (
             "time_off" if calendar.time_off_covers(s.start_time, s.end_time) else "outside_hours"

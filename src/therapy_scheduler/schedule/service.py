@@ -28,7 +28,11 @@ from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
 from therapy_scheduler.reference.authorizations import balances_and_end_dates
-from therapy_scheduler.schedule.availability import availability_entries, load_calendars
+from therapy_scheduler.schedule.availability import (
+    TherapistCalendar,
+    availability_entries,
+    load_calendars,
+)
 from therapy_scheduler.schedule.conflicts import find_conflicts
 from therapy_scheduler.schedule.queries import (
     PageShape,
@@ -77,6 +81,8 @@ async def schedule_batch(
         ).all()
         sessions = await _serialize(conn, principal, rows, now, detailed=False)
         data: dict[str, Any] = {"sessions": sessions}
+        # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
+        calendars: dict[uuid.UUID, TherapistCalendar] = {}
 
         if params.include_availability:
             wanted = params.therapist_ids or list(dict.fromkeys(r.therapist_id for r in rows))
@@ -94,7 +100,7 @@ async def schedule_batch(
             )
         if params.include_conflicts:
             data["conflicts"] = await _conflicts(
-                conn, principal, where, range_start, range_end, now
+                conn, principal, where, range_start, range_end, now, loaded=calendars
             )
 
     next_offset = params.offset + len(rows)
@@ -152,7 +158,11 @@ async def _conflicts(
     range_start: datetime,
     range_end: datetime,
     now: datetime,
+    *,
+    loaded: dict[uuid.UUID, TherapistCalendar],
 ) -> list[dict[str, Any]]:
+    """Conflicts among the visible non-cancelled sessions of the range. `loaded` are calendars of
+    the same range already loaded (for the availability); only the other therapists' are loaded."""
     active = (
         await conn.execute(
             select(
@@ -173,10 +183,11 @@ async def _conflicts(
     therapists = await _visible_therapists(
         conn, principal, list(dict.fromkeys(r.therapist_id for r in active))
     )
-    calendars = await load_calendars(
+    calendars = {t: loaded[t] for t in therapists if t in loaded}
+    calendars |= await load_calendars(
         conn,
         organization_id=principal.organization_id,
-        therapist_ids=therapists,
+        therapist_ids=[t for t in therapists if t not in loaded],
         start=range_start,
         end=range_end,
         now=now,
