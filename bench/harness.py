@@ -545,7 +545,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.database_url:
         url = args.database_url
     elif sqlite:
-        url = f"sqlite:///{BENCH / 'data' / ('small.sqlite' if quick else 'bench.sqlite')}"
+        path = BENCH / "data" / ("small.sqlite" if quick else "bench.sqlite")
+        if not path.exists():
+            small = " --small" if quick else ""
+            parser.error(
+                f"{path} does not exist yet: build it with "
+                f"bench/dataset{small} --database-url sqlite:///{path.relative_to(BENCH.parent)}"
+            )
+        url = f"sqlite:///{path}"
     else:
         url = f"postgresql://postgres@127.0.0.1:5432/{'ts_bench_small' if quick else 'ts_bench'}"
     url = normalize_database_url(url)
