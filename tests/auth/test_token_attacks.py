@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -55,6 +56,18 @@ def _raw_hmac(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str
     signing_input = f"{_segment(header)}.{_segment(claims)}"
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(signature)}"
+
+
+@asynccontextmanager
+async def _seeded_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app built with `settings`, on the fixture clinic."""
+    app = create_app(settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await seed_clinic(app.state.db, settings)
+        yield client
+    await app.state.db.dispose()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -241,13 +254,8 @@ async def issuer_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(
         database_url, jwt_issuer="https://idp.test/", jwt_audience="therapy-scheduler"
     )
-    app = create_app(settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
-        await seed_clinic(app.state.db, settings)
+    async with _seeded_client(settings) as client:
         yield client
-    await app.state.db.dispose()
 
 
 @pytest.mark.parametrize(
@@ -336,13 +344,8 @@ async def jwks_client(database_url: str, jwks: _JWKS) -> AsyncIterator[httpx.Asy
         jwt_issuer="https://idp.test/",
         jwt_audience="therapy-scheduler",
     )
-    app = create_app(settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
-        await seed_clinic(app.state.db, settings)
+    async with _seeded_client(settings) as client:
         yield client
-    await app.state.db.dispose()
 
 
 def _idp_claims(sub: str = U_ADMIN) -> dict[str, Any]:

@@ -113,8 +113,8 @@ class Reading:
 async def reading(request: Request) -> AsyncIterator[Reading]:
     """FastAPI dependency of the read endpoints (use with `scope="function"`): like
     `current_principal`, but the caller is loaded on the connection the endpoint then reads on, so
-    that a request checks out one pooled connection, not two (on PostgreSQL each checkout's
-    pre-ping costs three round trips)."""
+    that a request checks out one pooled connection, not two (each checkout costs a pre-ping round
+    trip)."""
     user_id = await bearer_user_id(request)
     async with request.app.state.db.read() as conn:
         principal = await load_principal(conn, user_id)
