@@ -5,33 +5,42 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.db import UTCDateTime
 from therapy_scheduler.kit.intervals import merge
-from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import AuthorizationService, Session
-from therapy_scheduler.reference.authorizations import balances_and_end_dates
+from therapy_scheduler.kit.time import day_bounds, days
+from therapy_scheduler.models import Authorization, AuthorizationService, Session
 from therapy_scheduler.schedule.availability import TherapistCalendar
+
+Statement = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
 async def find_conflicts(
     conn: AsyncConnection,
     *,
     sessions: list[Any],
+    candidates: Statement | None,
     calendars: dict[uuid.UUID, TherapistCalendar],
     organization_zone: ZoneInfo,
     buffer_minutes: int,
 ) -> list[dict[str, Any]]:
-    """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start."""
+    """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start.
+    `candidates` is the statement that selects them (with id, client_id, authorization_id,
+    service_code and start_time), for the authorization checks, which the database answers;
+    None leaves authorization conflicts out (callers who may not see authorizations)."""
     conflicts: list[dict[str, Any]] = []
     conflicts += _outside_availability(sessions, calendars)
-    conflicts += await _authorization_problems(conn, sessions, organization_zone)
+    if candidates is not None and sessions:
+        conflicts += await _authorization_problems(
+            conn, candidates, sessions[0].start_time, sessions[-1].start_time, organization_zone
+        )
     if buffer_minutes > 0:
         conflicts += _insufficient_breaks(sessions, buffer_minutes)
     return conflicts
@@ -77,87 +86,38 @@ def _outside_availability(
 
 
 async def _authorization_problems(
-    conn: AsyncConnection, sessions: list[Any], organization_zone: ZoneInfo
+    conn: AsyncConnection, candidates: Statement, first: datetime, last: datetime, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    auth_ids = {s.authorization_id for s in sessions if s.authorization_id is not None}
-    # Approved units, total consumption and periods in one index-only query; the running sum below
-    # is needed only for services whose total consumption exceeds their approved units (units are
-    # never negative, so no running total of the others can exceed them).
-    balances, periods = await balances_and_end_dates(conn, auth_ids, utcnow())
-    approved = {key: b.approved for key, b in balances.items()}
-    over_auth_ids = {key[0] for key, b in balances.items() if b.consumed > b.approved}
-    over_limit: set[uuid.UUID] = set()
-    if over_auth_ids:
-        running = (
-            select(
-                Session.id,
-                Session.authorization_id,
-                Session.service_code,
-                Session.start_time,
-                func.sum(Session.units)
-                .over(
-                    partition_by=(Session.authorization_id, Session.service_code),
-                    order_by=(Session.start_time, Session.id),
-                )
-                .label("running_units"),
-            )
-            .where(Session.authorization_id.in_(over_auth_ids), Session.consumes_units.is_(True))
-            .subquery()
+    """Sessions not covered by an approved authorization of their service on their date (in the
+    organization's zone `tz`), then sessions beyond their service's approved units, grouped by
+    service. `first` and `last` are the earliest and latest start among the candidates."""
+    rows = (
+        await conn.execute(
+            _authorization_problems_statement(candidates, local_days(first, last, tz))
         )
-        # Only the sessions past their service's approved units come back, not the whole history.
-        beyond = select(running.c.id).join(
-            AuthorizationService,
-            and_(
-                AuthorizationService.authorization_id == running.c.authorization_id,
-                AuthorizationService.service_code == running.c.service_code,
-            ),
-        )
-        # The running sum covers each authorization's whole history, but only sessions of this
-        # list are looked up: bound the rows returned by the first and last start among them.
-        first = min(s.start_time for s in sessions)
-        last = max(s.start_time for s in sessions)
-        over_limit = set(
-            (
-                await conn.execute(
-                    beyond.where(
-                        running.c.running_units > AuthorizationService.approved_units,
-                        running.c.start_time >= first,
-                        running.c.start_time <= last,
-                    )
-                )
-            ).scalars()
-        )
-
+    ).all()
     out: list[dict[str, Any]] = []
     exhausted: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
-    for s in sessions:
-        period = periods.get(s.authorization_id) if s.authorization_id else None
-        day = s.start_time.astimezone(organization_zone).date()
-        covered = (
-            period is not None
-            and period[2] == "approved"
-            and period[0] <= day <= period[1]
-            and (s.authorization_id, s.service_code) in approved
-        )
-        if not covered:
+    for r in rows:
+        if r.uncovered:
             out.append(
                 {
                     "type": "authorization_expired",
-                    "session_ids": [str(s.id)],
-                    "client_id": str(s.client_id),
+                    "session_ids": [str(r.id)],
+                    "client_id": str(r.client_id),
                     "description": "No approved authorization covers this session's date and service",
                     "suggested_resolution": "Renew or extend the client's authorization, "
                     "or cancel the session",
                 }
             )
-        elif s.id in over_limit:
-            exhausted[(s.authorization_id, s.service_code)].append(s)
-    for (auth_id, code), rows in exhausted.items():
+        else:
+            exhausted[(r.authorization_id, r.service_code)].append(r)
+    for (auth_id, code), group in exhausted.items():
         out.append(
             {
                 "type": "authorization_exhausted",
-                "session_ids": [str(r.id) for r in rows],
-                "client_id": str(rows[0].client_id),
+                "session_ids": [str(r.id) for r in group],
+                "client_id": str(group[0].client_id),
                 "authorization_id": str(auth_id),
                 "service_code": code,
                 "description": f"These sessions exceed the approved units of service {code}",
@@ -166,6 +126,150 @@ async def _authorization_problems(
             }
         )
     return out
+
+
+def _authorization_problems_statement(
+    candidates: Statement, days: list[tuple[date, datetime, datetime]]
+) -> Select[Any]:
+    """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
+    service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
+    outside its dates, or its service not among the authorization's services. Otherwise the
+    session is beyond its approved units: the running sum of the units of its service's consuming
+    sessions, in start order over the authorization's whole history, exceeds them.
+
+    `days`: the organization's local days spanning the candidates' starts, with their UTC bounds
+    (a session's local day is looked up there: SQLite has no time zone rules)."""
+    c = candidates.cte("candidates")
+    # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
+    # statement again on every call).
+    local_day = union_all(
+        *(
+            select(
+                bindparam(None, day, Date).label("day"),
+                bindparam(None, start, UTCDateTime()).label("day_start"),
+                bindparam(None, end, UTCDateTime()).label("day_end"),
+            )
+            for day, start, end in days
+        )
+    ).cte("local_days")
+    au = Authorization.__table__.alias("au")
+    svc = AuthorizationService.__table__.alias("svc")
+    # Running sums are needed only for the services whose consuming sessions use more than their
+    # approved units in all (units are never negative: no running sum of another exceeds them).
+    used = Session.__table__.alias("used")
+    consumed = (
+        select(func.coalesce(func.sum(used.c.units), 0))
+        .where(
+            used.c.authorization_id == svc.c.authorization_id,
+            used.c.service_code == svc.c.service_code,
+            used.c.consumes_units.is_(True),
+        )
+        .scalar_subquery()
+    )
+    pairs = select(c.c.authorization_id, c.c.service_code).distinct().cte("pairs")
+    overspent = (
+        select(svc.c.authorization_id, svc.c.service_code, svc.c.approved_units)
+        .join(
+            pairs,
+            and_(
+                pairs.c.authorization_id == svc.c.authorization_id,
+                pairs.c.service_code == svc.c.service_code,
+            ),
+        )
+        .where(consumed > svc.c.approved_units)
+        .cte("overspent")
+    )
+    running = (
+        select(
+            Session.id,
+            overspent.c.approved_units,
+            func.sum(Session.units)
+            .over(
+                partition_by=(Session.authorization_id, Session.service_code),
+                order_by=(Session.start_time, Session.id),
+            )
+            .label("running_units"),
+        )
+        .join(
+            overspent,
+            and_(
+                overspent.c.authorization_id == Session.authorization_id,
+                overspent.c.service_code == Session.service_code,
+            ),
+        )
+        .where(Session.consumes_units.is_(True))
+        .subquery("running")
+    )
+    beyond = select(running.c.id).where(running.c.running_units > running.c.approved_units)
+
+    uncovered = or_(
+        au.c.id.is_(None),
+        au.c.status != "approved",
+        svc.c.authorization_id.is_(None),
+        local_day.c.day < au.c.start_date,
+        local_day.c.day > au.c.end_date,
+    )
+    return (
+        select(
+            c.c.id,
+            c.c.client_id,
+            c.c.authorization_id,
+            c.c.service_code,
+            uncovered.label("uncovered"),
+        )
+        .select_from(
+            c.outerjoin(au, au.c.id == c.c.authorization_id)
+            .outerjoin(
+                svc,
+                and_(
+                    svc.c.authorization_id == c.c.authorization_id,
+                    svc.c.service_code == c.c.service_code,
+                ),
+            )
+            .join(
+                local_day,
+                and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
+            )
+        )
+        .where(or_(uncovered, c.c.id.in_(beyond)))
+        .order_by(c.c.start_time, c.c.id)
+    )
+
+
+def local_days(
+    first: datetime, last: datetime, tz: ZoneInfo
+) -> list[tuple[date, datetime, datetime]]:
+    """Consecutive UTC ranges [start, end) covering `first` to `last`, each with the local date in
+    `tz` of every instant in it: one per local day, more on a day whose clock goes back across
+    midnight (its instants after the change belong to the day before again)."""
+    out: list[tuple[date, datetime, datetime]] = []
+    one_day = timedelta(days=1)
+    for day in days(first.astimezone(tz).date() - one_day, last.astimezone(tz).date() + one_day):
+        for piece in _constant_date_pieces(*day_bounds(day, day, tz), tz):
+            if out and out[-1][0] == piece[0] and out[-1][2] == piece[1]:
+                out[-1] = (piece[0], out[-1][1], piece[2])
+            else:
+                out.append(piece)
+    return out
+
+
+def _constant_date_pieces(
+    start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[date, datetime, datetime]]:
+    """[start, end) (at most a day) cut where the local date changes. Without a clock change
+    inside (the UTC offset is the same at both ends) the date is that of `start` throughout;
+    otherwise the halves are cut, down to the microsecond of the change. A day the clock skips
+    is empty."""
+    if end <= start:
+        return []
+    first, last = start.astimezone(tz), (end - _MICROSECOND).astimezone(tz)
+    if first.utcoffset() == last.utcoffset() and first.date() == last.date():
+        return [(first.date(), start, end)]
+    middle = start + (end - start) / 2
+    return _constant_date_pieces(start, middle, tz) + _constant_date_pieces(middle, end, tz)
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _insufficient_breaks(sessions: list[Any], buffer_minutes: int) -> list[dict[str, Any]]:

@@ -163,23 +163,18 @@ async def _conflicts(
 ) -> list[dict[str, Any]]:
     """Conflicts among the visible non-cancelled sessions of the range. `loaded` are calendars of
     the same range already loaded (for the availability); only the other therapists' are loaded."""
-    active = (
-        await conn.execute(
-            select(
-                Session.id,
-                Session.therapist_id,
-                Session.client_id,
-                Session.start_time,
-                Session.end_time,
-                Session.location_id,
-                Session.location_type,
-                Session.authorization_id,
-                Session.service_code,
-            )
-            .where(*where, Session.status != "cancelled")
-            .order_by(Session.start_time, Session.id)
-        )
-    ).all()
+    candidates = select(
+        Session.id,
+        Session.therapist_id,
+        Session.client_id,
+        Session.start_time,
+        Session.end_time,
+        Session.location_id,
+        Session.location_type,
+        Session.authorization_id,
+        Session.service_code,
+    ).where(*where, Session.status != "cancelled")
+    active = (await conn.execute(candidates.order_by(Session.start_time, Session.id))).all()
     therapists = await _visible_therapists(
         conn, principal, list(dict.fromkeys(r.therapist_id for r in active))
     )
@@ -194,19 +189,19 @@ async def _conflicts(
         with_busy=False,
     )
     if not principal.can(Capability.SEE_AUTHORIZATIONS):
-        # Authorization conflicts would reveal authorization data to a therapist.
-        active_rows = [r for r in active if r.therapist_id in calendars]
-        conflicts = await find_conflicts(
+        # Authorization conflicts would reveal authorization data to a therapist: not computed.
+        return await find_conflicts(
             conn,
-            sessions=active_rows,
+            sessions=[r for r in active if r.therapist_id in calendars],
+            candidates=None,
             calendars=calendars,
             organization_zone=principal.zone,
             buffer_minutes=principal.settings.buffer_minutes,
         )
-        return [c for c in conflicts if not c["type"].startswith("authorization_")]
     return await find_conflicts(
         conn,
         sessions=list(active),
+        candidates=candidates,
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
