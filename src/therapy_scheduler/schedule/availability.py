@@ -9,12 +9,14 @@ from __future__ import annotations
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract
@@ -102,6 +104,25 @@ def _local_instant(day: date, at: time, time_zone: str) -> datetime:
     return resolve_local_lenient(datetime.combine(day, at), ZoneInfo(time_zone))
 
 
+def busy_sessions(
+    therapist_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> Select[uuid.UUID, datetime, datetime]:
+    """The therapists' non-cancelled sessions that make them busy in the calendars of `[start,
+    end)`: those overlapping the range widened by a day on each side (see `load_calendars`)."""
+    lo, hi = start - _EDGE, end + _EDGE
+    return select(Session.therapist_id, Session.start_time, Session.end_time).where(
+        Session.therapist_id.in_(therapist_ids),
+        Session.status != "cancelled",
+        Session.start_time < hi,
+        Session.end_time > lo,
+        Session.start_time > lo - MAX_SESSION_LENGTH,  # index lower bound (implied)
+    )
+
+
+# Calendars widen their range by a day on each side so that local days at the edges are complete.
+_EDGE = timedelta(days=1)
+
+
 async def load_calendars(
     conn: AsyncConnection,
     *,
@@ -111,8 +132,11 @@ async def load_calendars(
     end: datetime,
     now: datetime,
     with_busy: bool = True,
+    sessions: Sequence[Any] | None = None,
 ) -> dict[uuid.UUID, TherapistCalendar]:
-    """Calendars of the given therapists for `[start, end)`, in a constant number of queries."""
+    """Calendars of the given therapists for `[start, end)`, in a constant number of queries.
+    `sessions`: the rows of `busy_sessions` for (at least) these therapists, when the caller has
+    already fetched them (rows of other therapists are ignored); fetched here otherwise."""
     if not therapist_ids:
         return {}
     rows = await conn.execute(
@@ -124,8 +148,7 @@ async def load_calendars(
     ids = list(calendars)
     if not ids:
         return {}
-    # Widen by a day on each side so that local days at the edges of the range are complete.
-    lo, hi = start - timedelta(days=1), end + timedelta(days=1)
+    lo, hi = start - _EDGE, end + _EDGE
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
     for r in await conn.execute(
         select(
@@ -147,16 +170,12 @@ async def load_calendars(
         kind_list = target.extra if off.kind == "extra" else target.time_off
         kind_list.append((off.start_time, off.end_time))
     if with_busy:
-        for busy in await conn.execute(
-            select(Session.therapist_id, Session.start_time, Session.end_time).where(
-                Session.therapist_id.in_(ids),
-                Session.status != "cancelled",
-                Session.start_time < hi,
-                Session.end_time > lo,
-                Session.start_time > lo - MAX_SESSION_LENGTH,  # index lower bound (implied)
-            )
-        ):
-            calendars[busy.therapist_id].busy.append((busy.start_time, busy.end_time))
+        if sessions is None:
+            sessions = (await conn.execute(busy_sessions(ids, start, end))).all()
+        for busy in sessions:
+            calendar = calendars.get(busy.therapist_id)
+            if calendar is not None:
+                calendar.busy.append((busy.start_time, busy.end_time))
         for held in await conn.execute(
             select(
                 HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time

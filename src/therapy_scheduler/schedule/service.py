@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
@@ -31,6 +31,7 @@ from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.availability import (
     TherapistCalendar,
     availability_entries,
+    busy_sessions,
     load_calendars,
 )
 from therapy_scheduler.schedule.conflicts import find_conflicts
@@ -83,10 +84,25 @@ async def schedule_batch(
         data: dict[str, Any] = {"sessions": sessions}
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
+        # The conflict candidates, when the fetch of the busy time has brought them too.
+        active: list[Any] | None = None
 
         if params.include_availability:
             wanted = params.therapist_ids or list(dict.fromkeys(r.therapist_id for r in rows))
             visible = await _visible_therapists(conn, principal, wanted)
+            week = None
+            if params.include_conflicts and params.therapist_ids:
+                # The conflict candidates (`where`, not cancelled) are among the busy sessions of
+                # the filtered therapists (the same, over a day more on each side): one fetch
+                # serves both, the database marking the candidates.
+                week = (
+                    await conn.execute(
+                        busy_sessions(params.therapist_ids, range_start, range_end)
+                        .add_columns(*_CONFLICT_COLUMNS, and_(*where).label("candidate"))
+                        .order_by(Session.start_time, Session.id)
+                    )
+                ).all()
+                active = [r for r in week if r.candidate]
             calendars = await load_calendars(
                 conn,
                 organization_id=principal.organization_id,
@@ -94,13 +110,21 @@ async def schedule_batch(
                 start=range_start,
                 end=range_end,
                 now=now,
+                sessions=week,
             )
             data["availability"] = availability_entries(
                 calendars, visible, params.start_date, params.end_date
             )
         if params.include_conflicts:
             data["conflicts"] = await _conflicts(
-                conn, principal, where, range_start, range_end, now, loaded=calendars
+                conn,
+                principal,
+                where,
+                range_start,
+                range_end,
+                now,
+                loaded=calendars,
+                active=active,
             )
 
     next_offset = params.offset + len(rows)
@@ -160,21 +184,21 @@ async def _conflicts(
     now: datetime,
     *,
     loaded: dict[uuid.UUID, TherapistCalendar],
+    active: list[Any] | None,
 ) -> list[dict[str, Any]]:
     """Conflicts among the visible non-cancelled sessions of the range. `loaded` are calendars of
-    the same range already loaded (for the availability); only the other therapists' are loaded."""
-    candidates = select(
-        Session.id,
-        Session.therapist_id,
-        Session.client_id,
-        Session.start_time,
-        Session.end_time,
-        Session.location_id,
-        Session.location_type,
-        Session.authorization_id,
-        Session.service_code,
-    ).where(*where, Session.status != "cancelled")
-    active = (await conn.execute(candidates.order_by(Session.start_time, Session.id))).all()
+    the same range already loaded (for the availability); only the other therapists' are loaded.
+    `active`: those sessions (the columns of `candidates`, ordered by start and id) when the
+    caller has already fetched them; fetched here otherwise."""
+    candidates = (
+        select(Session.therapist_id, Session.start_time, Session.end_time)
+        .add_columns(*_CONFLICT_COLUMNS)
+        .where(*where, Session.status != "cancelled")
+    )
+    if active is None:
+        active = list(
+            (await conn.execute(candidates.order_by(Session.start_time, Session.id))).all()
+        )
     therapists = await _visible_therapists(
         conn, principal, list(dict.fromkeys(r.therapist_id for r in active))
     )
@@ -200,12 +224,23 @@ async def _conflicts(
         )
     return await find_conflicts(
         conn,
-        sessions=list(active),
+        sessions=active,
         candidates=candidates,
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
     )
+
+
+# What the conflicts need of a session besides its therapist and times.
+_CONFLICT_COLUMNS = (
+    Session.id,
+    Session.client_id,
+    Session.location_id,
+    Session.location_type,
+    Session.authorization_id,
+    Session.service_code,
+)
 
 
 async def _serialize(
