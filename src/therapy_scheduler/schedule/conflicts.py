@@ -3,6 +3,7 @@ reported; what is reported comes from imported history and from bookings made un
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -27,19 +28,27 @@ async def find_conflicts(
     *,
     sessions: list[Any],
     candidates: Statement | None,
+    candidate_values: dict[str, Any],
     calendars: dict[uuid.UUID, TherapistCalendar],
     organization_zone: ZoneInfo,
     buffer_minutes: int,
 ) -> list[dict[str, Any]]:
     """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start.
-    `candidates` is the statement that selects them (with id, client_id, authorization_id,
-    service_code and start_time), for the authorization checks, which the database answers;
-    None leaves authorization conflicts out (callers who may not see authorizations)."""
+    `candidates` is the statement that selects them with `candidate_values` (columns id,
+    client_id, authorization_id, service_code, start_time), for the authorization checks, which
+    the database answers; None leaves authorization conflicts out (callers who may not see
+    authorizations). Build `candidates` once per kind of request: the authorization check built
+    on it is cached by its identity."""
     conflicts: list[dict[str, Any]] = []
     conflicts += _outside_availability(sessions, calendars)
     if candidates is not None and sessions:
         conflicts += await _authorization_problems(
-            conn, candidates, sessions[0].start_time, sessions[-1].start_time, organization_zone
+            conn,
+            candidates,
+            candidate_values,
+            sessions[0].start_time,
+            sessions[-1].start_time,
+            organization_zone,
         )
     if buffer_minutes > 0:
         conflicts += _insufficient_breaks(sessions, buffer_minutes)
@@ -86,16 +95,22 @@ def _outside_availability(
 
 
 async def _authorization_problems(
-    conn: AsyncConnection, candidates: Statement, first: datetime, last: datetime, tz: ZoneInfo
+    conn: AsyncConnection,
+    candidates: Statement,
+    candidate_values: dict[str, Any],
+    first: datetime,
+    last: datetime,
+    tz: ZoneInfo,
 ) -> list[dict[str, Any]]:
     """Sessions not covered by an approved authorization of their service on their date (in the
     organization's zone `tz`), then sessions beyond their service's approved units, grouped by
     service. `first` and `last` are the earliest and latest start among the candidates."""
-    rows = (
-        await conn.execute(
-            _authorization_problems_statement(candidates, local_days(first, last, tz))
-        )
-    ).all()
+    days = local_days(first, last, tz)
+    values = dict(candidate_values)
+    for i, (day, start, end) in enumerate(days):
+        values |= {f"day_{i}": day, f"day_start_{i}": start, f"day_end_{i}": end}
+    statement = _authorization_problems_statement(candidates, len(days))
+    rows = (await conn.execute(statement, values)).all()
     out: list[dict[str, Any]] = []
     exhausted: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
     for r in rows:
@@ -128,28 +143,30 @@ async def _authorization_problems(
     return out
 
 
-def _authorization_problems_statement(
-    candidates: Statement, days: list[tuple[date, datetime, datetime]]
-) -> Select[Any]:
+@functools.lru_cache(maxsize=256)
+def _authorization_problems_statement(candidates: Statement, day_count: int) -> Select[Any]:
     """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
     service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
     outside its dates, or its service not among the authorization's services. Otherwise the
     session is beyond its approved units: the running sum of the units of its service's consuming
     sessions, in start order over the authorization's whole history, exceeds them.
 
-    `days`: the organization's local days spanning the candidates' starts, with their UTC bounds
-    (a session's local day is looked up there: SQLite has no time zone rules)."""
+    A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
+    `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
+
+    Built once per candidates statement (the caller's, built once per request shape: its
+    identity is the cache key) and number of days: building it costs more than running it."""
     c = candidates.cte("candidates")
     # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
     # statement again on every call).
     local_day = union_all(
         *(
             select(
-                bindparam(None, day, Date).label("day"),
-                bindparam(None, start, UTCDateTime()).label("day_start"),
-                bindparam(None, end, UTCDateTime()).label("day_end"),
+                bindparam(f"day_{i}", type_=Date).label("day"),
+                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
+                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
             )
-            for day, start, end in days
+            for i in range(day_count)
         )
     ).cte("local_days")
     au = Authorization.__table__.alias("au")

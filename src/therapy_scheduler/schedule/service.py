@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
@@ -10,19 +11,20 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import (
+    ScopeKind,
     require_visible,
     scope_kind,
     scope_params,
-    session_scope,
+    session_scope_for,
     therapist_scope,
 )
-from therapy_scheduler.db import Database
+from therapy_scheduler.db import Database, UTCDateTime
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
@@ -53,23 +55,23 @@ async def schedule_batch(
     started = time.perf_counter()
     tz_name = params.time_zone or principal.organization_time_zone
     range_start, range_end = day_bounds(params.start_date, params.end_date, zone(tz_name))
-    where = [
-        session_scope(principal),
-        Session.start_time < range_end,
-        Session.end_time > range_start,
-        Session.start_time > range_start - MAX_SESSION_LENGTH,  # index lower bound (implied)
-    ]
-    if params.therapist_ids:
-        where.append(Session.therapist_id.in_(params.therapist_ids))
-    if params.client_ids:
-        where.append(Session.client_id.in_(params.client_ids))
+    shape = RangeShape(scope_kind(principal), bool(params.therapist_ids), bool(params.client_ids))
+    where = range_filter(shape)
+    values = {
+        **scope_params(principal),
+        "range_start": range_start,
+        "range_end": range_end,
+        "range_floor": range_start - MAX_SESSION_LENGTH,
+        "therapist_ids": params.therapist_ids,
+        "client_ids": params.client_ids,
+    }
 
     async with db.read() as conn:
         await require_visible(
             conn, principal, therapist_ids=params.therapist_ids, client_ids=params.client_ids
         )
         total = (
-            await conn.execute(select(func.count()).select_from(Session).where(*where))
+            await conn.execute(select(func.count()).select_from(Session).where(*where), values)
         ).scalar_one()
         rows = (
             await conn.execute(
@@ -77,7 +79,8 @@ async def schedule_batch(
                 .where(*where)
                 .order_by(Session.start_time, Session.id)
                 .limit(params.batch_size)
-                .offset(params.offset)
+                .offset(params.offset),
+                values,
             )
         ).all()
         sessions = await _serialize(conn, principal, rows, now, detailed=False)
@@ -99,7 +102,8 @@ async def schedule_batch(
                     await conn.execute(
                         busy_sessions(params.therapist_ids, range_start, range_end)
                         .add_columns(*_CONFLICT_COLUMNS, and_(*where).label("candidate"))
-                        .order_by(Session.start_time, Session.id)
+                        .order_by(Session.start_time, Session.id),
+                        values,
                     )
                 ).all()
                 active = [r for r in week if r.candidate]
@@ -119,7 +123,8 @@ async def schedule_batch(
             data["conflicts"] = await _conflicts(
                 conn,
                 principal,
-                where,
+                shape,
+                values,
                 range_start,
                 range_end,
                 now,
@@ -178,7 +183,8 @@ async def _visible_therapists(
 async def _conflicts(
     conn: AsyncConnection,
     principal: Principal,
-    where: list[Any],
+    shape: RangeShape,
+    values: dict[str, Any],
     range_start: datetime,
     range_end: datetime,
     now: datetime,
@@ -186,18 +192,15 @@ async def _conflicts(
     loaded: dict[uuid.UUID, TherapistCalendar],
     active: list[Any] | None,
 ) -> list[dict[str, Any]]:
-    """Conflicts among the visible non-cancelled sessions of the range. `loaded` are calendars of
-    the same range already loaded (for the availability); only the other therapists' are loaded.
-    `active`: those sessions (the columns of `candidates`, ordered by start and id) when the
-    caller has already fetched them; fetched here otherwise."""
-    candidates = (
-        select(Session.therapist_id, Session.start_time, Session.end_time)
-        .add_columns(*_CONFLICT_COLUMNS)
-        .where(*where, Session.status != "cancelled")
-    )
+    """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
+    with `values`). `loaded` are calendars of the same range already loaded (for the
+    availability); only the other therapists' are loaded. `active`: those sessions (the columns
+    of `_candidates`, ordered by start and id) when the caller has already fetched them; fetched
+    here otherwise."""
+    candidates = _candidates(shape)
     if active is None:
         active = list(
-            (await conn.execute(candidates.order_by(Session.start_time, Session.id))).all()
+            (await conn.execute(candidates.order_by(Session.start_time, Session.id), values)).all()
         )
     therapists = await _visible_therapists(
         conn, principal, list(dict.fromkeys(r.therapist_id for r in active))
@@ -218,6 +221,7 @@ async def _conflicts(
             conn,
             sessions=[r for r in active if r.therapist_id in calendars],
             candidates=None,
+            candidate_values=values,
             calendars=calendars,
             organization_zone=principal.zone,
             buffer_minutes=principal.settings.buffer_minutes,
@@ -226,6 +230,7 @@ async def _conflicts(
         conn,
         sessions=active,
         candidates=candidates,
+        candidate_values=values,
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
@@ -241,6 +246,46 @@ _CONFLICT_COLUMNS = (
     Session.authorization_id,
     Session.service_code,
 )
+
+
+@dataclass(frozen=True)
+class RangeShape:
+    """What varies between the filters of get-schedule-data-batch: the caller's kind of scope and
+    which id filters are present. Statements built from a shape are built once."""
+
+    scope: ScopeKind
+    therapists: bool
+    clients: bool
+
+
+@functools.lru_cache(maxsize=64)
+def range_filter(shape: RangeShape) -> tuple[ColumnElement[bool], ...]:
+    """The sessions overlapping the range that the caller may see, filtered by the ids given.
+    Bind parameters: the scope's (`scope_params`), `range_start`, `range_end`, `range_floor`
+    (= range_start - MAX_SESSION_LENGTH), `therapist_ids`, `client_ids`."""
+    where = [
+        session_scope_for(shape.scope),
+        Session.start_time < bindparam("range_end", type_=UTCDateTime()),
+        Session.end_time > bindparam("range_start", type_=UTCDateTime()),
+        # index lower bound (implied by the one above and the longest session)
+        Session.start_time > bindparam("range_floor", type_=UTCDateTime()),
+    ]
+    if shape.therapists:
+        where.append(Session.therapist_id.in_(bindparam("therapist_ids", expanding=True)))
+    if shape.clients:
+        where.append(Session.client_id.in_(bindparam("client_ids", expanding=True)))
+    return tuple(where)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates(shape: RangeShape) -> Select[Any]:
+    """The conflict candidates: the range's non-cancelled sessions (built once per shape, so that
+    the authorization check built on it is cached too, see `find_conflicts`)."""
+    return (
+        select(Session.therapist_id, Session.start_time, Session.end_time)
+        .add_columns(*_CONFLICT_COLUMNS)
+        .where(*range_filter(shape), Session.status != "cancelled")
+    )
 
 
 async def _serialize(
