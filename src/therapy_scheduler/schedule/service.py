@@ -70,6 +70,8 @@ async def schedule_batch(
         await require_visible(
             conn, principal, therapist_ids=params.therapist_ids, client_ids=params.client_ids
         )
+        # Therapists known to be visible to the caller: not looked up again below.
+        visible_known = set(params.therapist_ids)
         total = (
             await conn.execute(select(func.count()).select_from(Session).where(*where), values)
         ).scalar_one()
@@ -92,7 +94,8 @@ async def schedule_batch(
 
         if params.include_availability:
             wanted = params.therapist_ids or list(dict.fromkeys(r.therapist_id for r in rows))
-            visible = await _visible_therapists(conn, principal, wanted)
+            visible = await _visible_therapists(conn, principal, wanted, known=visible_known)
+            visible_known.update(visible)
             week = None
             if params.include_conflicts and params.therapist_ids:
                 # The conflict candidates (`where`, not cancelled) are among the busy sessions of
@@ -130,6 +133,7 @@ async def schedule_batch(
                 now,
                 loaded=calendars,
                 active=active,
+                visible_known=visible_known,
             )
 
     next_offset = params.offset + len(rows)
@@ -163,20 +167,28 @@ async def schedule_batch(
 
 
 async def _visible_therapists(
-    conn: AsyncConnection, principal: Principal, wanted: list[uuid.UUID]
+    conn: AsyncConnection,
+    principal: Principal,
+    wanted: list[uuid.UUID],
+    *,
+    known: set[uuid.UUID],
 ) -> list[uuid.UUID]:
-    """Availability is shown only for therapists the caller may see (a therapist: only themselves)."""
-    if not wanted:
-        return []
-    found = set(
-        (
-            await conn.execute(
-                select(Therapist.id).where(therapist_scope(principal), Therapist.id.in_(wanted))
+    """Availability is shown only for therapists the caller may see (a therapist: only themselves).
+    `known`: ids already found visible in this request; only the others are looked up."""
+    unknown = [t for t in wanted if t not in known]
+    found = set(known)
+    if unknown:
+        found.update(
+            (
+                await conn.execute(
+                    select(Therapist.id).where(
+                        therapist_scope(principal), Therapist.id.in_(unknown)
+                    )
+                )
             )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
     return [t for t in wanted if t in found]
 
 
@@ -191,19 +203,20 @@ async def _conflicts(
     *,
     loaded: dict[uuid.UUID, TherapistCalendar],
     active: list[Any] | None,
+    visible_known: set[uuid.UUID],
 ) -> list[dict[str, Any]]:
     """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
     with `values`). `loaded` are calendars of the same range already loaded (for the
     availability); only the other therapists' are loaded. `active`: those sessions (the columns
     of `_candidates`, ordered by start and id) when the caller has already fetched them; fetched
-    here otherwise."""
+    here otherwise. `visible_known`: therapists already found visible (see `_visible_therapists`)."""
     candidates = _candidates(shape)
     if active is None:
         active = list(
             (await conn.execute(candidates.order_by(Session.start_time, Session.id), values)).all()
         )
     therapists = await _visible_therapists(
-        conn, principal, list(dict.fromkeys(r.therapist_id for r in active))
+        conn, principal, list(dict.fromkeys(r.therapist_id for r in active)), known=visible_known
     )
     calendars = {t: loaded[t] for t in therapists if t in loaded}
     calendars |= await load_calendars(
