@@ -11,7 +11,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, union_all
+from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.db import UTCDateTime
@@ -183,23 +183,23 @@ def _authorization_problems_statement(candidates: Statement, day_count: int) -> 
         )
         .scalar_subquery()
     )
-    pairs = select(c.c.authorization_id, c.c.service_code).distinct().cte("pairs")
+    # Written as row-value IN lists rather than joins, so that both planners (SQLite's above all)
+    # start from the candidates' few (authorization, service) pairs and reach the services and
+    # the sessions through their indexes.
+    pairs = select(c.c.authorization_id, c.c.service_code)
     overspent = (
         select(svc.c.authorization_id, svc.c.service_code, svc.c.approved_units)
-        .join(
-            pairs,
-            and_(
-                pairs.c.authorization_id == svc.c.authorization_id,
-                pairs.c.service_code == svc.c.service_code,
-            ),
+        .where(
+            tuple_(svc.c.authorization_id, svc.c.service_code).in_(pairs),
+            consumed > svc.c.approved_units,
         )
-        .where(consumed > svc.c.approved_units)
         .cte("overspent")
     )
     running = (
         select(
             Session.id,
-            overspent.c.approved_units,
+            Session.authorization_id,
+            Session.service_code,
             func.sum(Session.units)
             .over(
                 partition_by=(Session.authorization_id, Session.service_code),
@@ -207,17 +207,25 @@ def _authorization_problems_statement(candidates: Statement, day_count: int) -> 
             )
             .label("running_units"),
         )
+        .where(
+            tuple_(Session.authorization_id, Session.service_code).in_(
+                select(overspent.c.authorization_id, overspent.c.service_code)
+            ),
+            Session.consumes_units.is_(True),
+        )
+        .subquery("running")
+    )
+    beyond = (
+        select(running.c.id)
         .join(
             overspent,
             and_(
-                overspent.c.authorization_id == Session.authorization_id,
-                overspent.c.service_code == Session.service_code,
+                overspent.c.authorization_id == running.c.authorization_id,
+                overspent.c.service_code == running.c.service_code,
             ),
         )
-        .where(Session.consumes_units.is_(True))
-        .subquery("running")
+        .where(running.c.running_units > overspent.c.approved_units)
     )
-    beyond = select(running.c.id).where(running.c.running_units > running.c.approved_units)
 
     uncovered = or_(
         au.c.id.is_(None),
