@@ -62,12 +62,22 @@ def _outside_availability(
     # Merged working windows of a therapist's local first and last day of a session (most sessions
     # lie within one day, so the key is usually (therapist, day, day)).
     windows_cache: dict[tuple[uuid.UUID, date, date], list[tuple[datetime, datetime]]] = {}
+    # Local dates of session boundaries, per zone: sessions share their start and end instants (on
+    # the hour, the half hour), so each instant is converted once per answer.
+    local_dates: dict[str, dict[datetime, date]] = defaultdict(dict)
     for s in sessions:
         calendar = calendars.get(s.therapist_id)
         if calendar is None:
             continue
         tz = calendar.zone
-        key = (s.therapist_id, s.start_time.astimezone(tz).date(), s.end_time.astimezone(tz).date())
+        dates = local_dates[calendar.time_zone]
+        first = dates.get(s.start_time) or dates.setdefault(
+            s.start_time, s.start_time.astimezone(tz).date()
+        )
+        last = dates.get(s.end_time) or dates.setdefault(
+            s.end_time, s.end_time.astimezone(tz).date()
+        )
+        key = (s.therapist_id, first, last)
         windows = windows_cache.get(key)
         if windows is None:
             windows = windows_cache[key] = merge(
