@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -92,6 +93,24 @@ def _quiet_driver_logs() -> None:
             logger.setLevel(level)
 
 
+def _refuse_closed_connections(engine: AsyncEngine) -> None:
+    """Test a pooled PostgreSQL connection at checkout without a round trip.
+
+    asyncpg keeps reading from every open connection, so it knows a connection is closed as soon as
+    the server ends it (a restart, a failover, `pg_terminate_backend`, PgBouncer going away). The
+    pool then discards it and hands out another (SQLAlchemy retries the checkout on
+    `DisconnectionError`). A connection that dies silently (a network path dropped without a reset)
+    is not seen here: its first statement fails, SQLAlchemy invalidates the whole pool, and that
+    one request answers 503 DATABASE_UNAVAILABLE with Retry-After. `db_pool_pre_ping` adds a real
+    round trip per checkout for networks where that matters.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+
+
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
     _quiet_driver_logs()
     if url.startswith("sqlite"):
@@ -101,8 +120,8 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
     # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
     # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
     # trips that change nothing. Set on the engine, so that its pooled connections stay in
-    # autocommit and the pre-ping is one round trip (`;`) instead of three (BEGIN, `;`, ROLLBACK).
-    return create_async_engine(
+    # autocommit (and an optional pre-ping is one round trip, `;`, instead of three).
+    engine = create_async_engine(
         url,
         **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
         pool_size=settings.db_pool_size,
@@ -121,6 +140,8 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
             },
         },
     )
+    _refuse_closed_connections(engine)
+    return engine
 
 
 @dataclass
