@@ -46,10 +46,12 @@ async def test_a_token_is_verified_again_after_a_minute(monkeypatch: pytest.Monk
     assert await verifier.user_id(token) == user
     # The signing secret changes (a key rotation): within the minute the remembered answer stands,
     # after it the token is checked again and refused.
-    verifier.settings = make_settings("sqlite+aiosqlite://", jwt_secret="another-secret-" + "x" * 32)
+    verifier.settings = make_settings(
+        "sqlite+aiosqlite://", jwt_secret="another-secret-" + "x" * 32
+    )
     assert await verifier.user_id(token) == user
     later = time.time() + tokens.VERIFIED_SECONDS + 1
-    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     with pytest.raises(Unauthorized):
         await verifier.user_id(token)
 

@@ -34,8 +34,8 @@ from therapy_scheduler.auth.scope import (
 from therapy_scheduler.db import UTCDateTime
 from therapy_scheduler.kit.sqljson import SqlJson, number
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.models import Authorization, Client, Session, Therapist
-from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, remaining_units
+from therapy_scheduler.models import Client, Session, Therapist
+from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, balances_of
 
 _T = aliased(Therapist, name="t")
 _C = aliased(Client, name="c")
@@ -160,11 +160,17 @@ def session_json(
 
 
 def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[Any]]:
-    """`rows` joined to its authorizations and their remaining units, and the authorization block
-    of `_authorization_block` as a JSON expression (NULL for a session without authorization)."""
-    balance = remaining_units(select(rows.c.authorization_id))
-    authorization = Authorization.__table__.alias("au")
-    joined = rows.outerjoin(authorization, authorization.c.id == rows.c.authorization_id).outerjoin(
+    """`rows` joined to the end dates and remaining units of their authorizations, and the
+    authorization block of `_authorization_block` as a JSON expression (NULL for a session without
+    authorization). Balances are computed once per distinct (authorization, service) of `rows`."""
+    pairs = (
+        select(rows.c.authorization_id, rows.c.service_code)
+        .where(rows.c.authorization_id.is_not(None))
+        .distinct()
+        .subquery("pairs")
+    )
+    balance = balances_of(pairs)
+    joined = rows.outerjoin(
         balance,
         and_(
             balance.c.authorization_id == rows.c.authorization_id,
@@ -176,7 +182,7 @@ def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[
         (rows.c.authorization_id.is_(None), None),
         else_=j.obj(
             id=j.uuid(rows.c.authorization_id),
-            end_date=authorization.c.end_date,
+            end_date=balance.c.end_date,
             sessions_remaining=j.greatest(units, number(0))
             // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
             units_remaining=units,
