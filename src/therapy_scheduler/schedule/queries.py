@@ -21,10 +21,12 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.principal import caller_row
 from therapy_scheduler.auth.scope import (
     ScopeKind,
     client_scope_for,
@@ -306,4 +308,8 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         visible = client_scope_for(shape.scope), Client.id == bindparam("client_id")
         count = select(func.count()).select_from(Client).where(*visible)
         columns.append(count.scalar_subquery().label("clients_visible"))
-    return select(*columns).select_from(summary)
+    # The caller as of this statement's snapshot (`Reading.as_caller`): the scope above was built
+    # for an assumed principal, and the answer only counts if this row is still that principal.
+    caller = caller_row().subquery("caller")
+    columns.extend(column.label(f"caller_{column.name}") for column in caller.c)
+    return select(*columns).select_from(summary.outerjoin(caller, true()))
