@@ -57,12 +57,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     """Foreign keys on, WAL, a busy timeout, and our own BEGIN.
 
     pysqlite's implicit transactions are switched off so that a write transaction starts with
     BEGIN IMMEDIATE: SQLite then serializes writers at the start of the transaction instead of failing
-    one of them at its first write.
+    one of them at its first write. Reads run in autocommit, as on PostgreSQL: each statement reads
+    its own snapshot (WAL), and BEGIN/COMMIT would be two more hand-offs to aiosqlite's thread.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -75,9 +76,11 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # Loggers that print SQL parameters or result rows (names, emails, notes) when left at DEBUG/INFO.
@@ -114,8 +117,13 @@ def _refuse_closed_connections(engine: AsyncEngine) -> None:
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
     _quiet_driver_logs()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
-        _configure_sqlite(engine, immediate=writer)
+        engine = create_async_engine(
+            url,
+            **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
+            connect_args={"timeout": 15},
+            hide_parameters=True,
+        )
+        _configure_sqlite(engine, writer=writer)
         return engine
     # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
     # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
