@@ -25,7 +25,7 @@ from therapy_scheduler.booking.occurrences import (
     invalid,
     requested_occurrences,
 )
-from therapy_scheduler.booking.rules import Booking, Refused, check_slots
+from therapy_scheduler.booking.rules import Booking, Refused, check_slots, confirm_hold_limit
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
@@ -192,6 +192,9 @@ async def _create(
         }
         if finalize is not None:
             await finalize(conn, response)
+        # Last, so that the user's lock (every hold of this user waits for it) is held only for
+        # this count and the COMMIT.
+        await confirm_hold_limit(conn, principal, now, hold_id)
     return response
 
 

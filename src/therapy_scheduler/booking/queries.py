@@ -61,17 +61,16 @@ async def location(
 
 
 async def active_holds_of(
-    conn: AsyncConnection, user_id: uuid.UUID, now: datetime
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, *, but: uuid.UUID | None = None
 ) -> tuple[int, datetime | None]:
-    """How many holds this user created that still block (active and unexpired), and the earliest
-    time one of them expires."""
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(Hold.expires_at)).where(
-                Hold.status == "active", Hold.expires_at > now, Hold.created_by == user_id
-            )
-        )
-    ).one()
+    """How many holds this user created that still block (active and unexpired), other than hold
+    `but`, and the earliest time one of them expires."""
+    query = select(func.count(), func.min(Hold.expires_at)).where(
+        Hold.status == "active", Hold.expires_at > now, Hold.created_by == user_id
+    )
+    if but is not None:
+        query = query.where(Hold.id != but)
+    row = (await conn.execute(query)).one()
     return int(row[0]), row[1]
 
 
