@@ -47,6 +47,11 @@ PLACE_ERRORS = frozenset(
 )
 
 
+# Built once (the statement's cache key and compiled form are reused); the values come as parameters.
+_INSERT_HOLD = insert(Hold)
+_INSERT_OCCURRENCES = insert(HoldOccurrence)
+
+
 def new_hold_key() -> str:
     """192 random bits, URL-safe: unguessable, so knowing a key is the capability to use it."""
     return secrets.token_urlsafe(24)
@@ -90,7 +95,9 @@ async def _create(
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
-        await require_people(conn, principal, block.therapist_id, block.client_id)
+        therapist_time_zone = await require_people(
+            conn, principal, block.therapist_id, block.client_id
+        )
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
@@ -106,6 +113,7 @@ async def _create(
                 location_id=location_id,
                 location_type=location_type,
                 replacing=reschedule,
+                therapist_time_zone=therapist_time_zone,
                 holder=principal,
             ),
             now,
@@ -116,27 +124,28 @@ async def _create(
         hold_key = new_hold_key()
         expires_at = now + timedelta(seconds=hold_seconds)
         await conn.execute(
-            insert(Hold).values(
-                id=hold_id,
-                organization_id=principal.organization_id,
-                hold_key=hold_key,
-                therapist_id=block.therapist_id,
-                client_id=block.client_id,
-                created_by=principal.user_id,
-                status="active",
-                expires_at=expires_at,
-                time_zone=body.time_zone,
-                service_code=service_code,
-                location_id=location_id,
-                location_type=location_type,
-                reschedule_session_id=reschedule.id if reschedule else None,
-                recurrence=body.recurrence.model_dump(mode="json") if body.recurrence else None,
-                hold_metadata=body.metadata,
-                created_at=now,
-            )
+            _INSERT_HOLD,
+            {
+                "id": hold_id,
+                "organization_id": principal.organization_id,
+                "hold_key": hold_key,
+                "therapist_id": block.therapist_id,
+                "client_id": block.client_id,
+                "created_by": principal.user_id,
+                "status": "active",
+                "expires_at": expires_at,
+                "time_zone": body.time_zone,
+                "service_code": service_code,
+                "location_id": location_id,
+                "location_type": location_type,
+                "reschedule_session_id": reschedule.id if reschedule else None,
+                "recurrence": body.recurrence.model_dump(mode="json") if body.recurrence else None,
+                "metadata": body.metadata,  # the column of `Hold.hold_metadata`
+                "created_at": now,
+            },
         )
         await conn.execute(
-            insert(HoldOccurrence),
+            _INSERT_OCCURRENCES,
             [
                 {
                     "id": uuid.uuid4(),
@@ -230,7 +239,8 @@ async def error_with_alternatives(
 
 async def require_people(
     conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
-) -> None:
+) -> str:
+    """404 unless the therapist and the client are active and visible; the therapist's time zone."""
     therapist = await queries.person(conn, Therapist, principal.organization_id, therapist_id)
     if therapist is None or therapist.status != "active" or therapist.archived_at is not None:
         raise NotFound(
@@ -245,6 +255,7 @@ async def require_people(
     ).first()
     if client is None or client.status != "active" or client.archived_at is not None:
         raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
+    return str(therapist.time_zone)
 
 
 async def _place(

@@ -260,15 +260,18 @@ HOLD_COLUMNS = (
 )
 
 
+_HOLD_BY_KEY = select(*HOLD_COLUMNS).where(
+    Hold.hold_key == bindparam("hold_key"), Hold.organization_id == bindparam("organization_id")
+)
+_HOLD_BY_KEY_LOCKED = _HOLD_BY_KEY.with_for_update()
+
+
 async def hold_by_key(
     conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str, *, for_update: bool = False
 ) -> Any:
-    query = select(*HOLD_COLUMNS).where(
-        Hold.hold_key == hold_key, Hold.organization_id == organization_id
-    )
-    if for_update:
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    query = _HOLD_BY_KEY_LOCKED if for_update else _HOLD_BY_KEY
+    params = {"hold_key": hold_key, "organization_id": organization_id}
+    return (await conn.execute(query, params)).first()
 
 
 @dataclass(frozen=True)

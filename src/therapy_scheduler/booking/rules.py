@@ -60,6 +60,8 @@ class Booking:
     location_id: uuid.UUID | None
     location_type: str | None
     replacing: Any = None
+    # The therapist's time zone when already read (by `require_people`).
+    therapist_time_zone: str | None = None
     # A new hold: the user creating it, whose active holds are capped (`check_hold_limit`, then
     # `confirm_hold_limit` under the user lock once the hold is written).
     holder: Principal | None = None
@@ -103,6 +105,11 @@ async def check_slots(
             end=upper,
             now=now,
             with_busy=False,
+            time_zones=(
+                {booking.therapist_id: booking.therapist_time_zone}
+                if booking.therapist_time_zone is not None
+                else None
+            ),
         )
     coverages = await queries.approved_authorizations(
         conn,
