@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
     Authorization,
@@ -37,22 +39,40 @@ class Busy:
     location_type: str | None
 
 
-_PERSON = {
-    model: select(*columns).where(
-        model.id == bindparam("person_id"), model.organization_id == bindparam("organization_id")
+def _people_query(kind: ScopeKind) -> Any:
+    return (
+        select(
+            Therapist.status.label("therapist_status"),
+            Therapist.archived_at.label("therapist_archived_at"),
+            Therapist.time_zone,
+            Client.id.label("client_id"),
+            Client.status.label("client_status"),
+            Client.archived_at.label("client_archived_at"),
+        )
+        .select_from(Therapist)
+        .outerjoin(Client, and_(Client.id == bindparam("client_id"), client_scope_for(kind)))
+        .where(
+            Therapist.id == bindparam("therapist_id"),
+            Therapist.organization_id == bindparam("organization_id"),
+        )
     )
-    for model, columns in (
-        (Therapist, (Therapist.id, Therapist.status, Therapist.archived_at, Therapist.time_zone)),
-        (Client, (Client.id, Client.status, Client.archived_at)),
-    )
-}
 
 
-async def person(
-    conn: AsyncConnection, model: Any, organization_id: uuid.UUID, person_id: uuid.UUID
+_PEOPLE = {kind: _people_query(kind) for kind in get_args(ScopeKind)}
+
+
+async def people(
+    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
 ) -> Any:
-    params = {"person_id": person_id, "organization_id": organization_id}
-    return (await conn.execute(_PERSON[model], params)).first()
+    """The therapist of the caller's organization (None if there is none) with, in the same row, the
+    client if the caller may see them (else the client columns are NULL): one round trip."""
+    params = {
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+        "organization_id": principal.organization_id,
+        **scope_params(principal),
+    }
+    return (await conn.execute(_PEOPLE[scope_kind(principal)], params)).first()
 
 
 async def location(
