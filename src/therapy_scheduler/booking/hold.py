@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,13 @@ from therapy_scheduler.booking.occurrences import (
     invalid,
     requested_occurrences,
 )
-from therapy_scheduler.booking.rules import Booking, Refused, check_slots, confirm_hold_limit
+from therapy_scheduler.booking.rules import (
+    Booking,
+    Refused,
+    check_hold_limit,
+    check_slots,
+    confirm_hold_limit,
+)
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
@@ -95,12 +102,14 @@ async def _create(
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
-        therapist_time_zone = await require_people(
-            conn, principal, block.therapist_id, block.client_id
+        # The people and the caller's active holds, read in one statement.
+        people = await require_people(
+            conn, principal, block.therapist_id, block.client_id, holds_at=now
         )
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
+        check_hold_limit(principal, people.active_holds, people.next_expiry)
 
         checked = await check_slots(
             conn,
@@ -113,8 +122,7 @@ async def _create(
                 location_id=location_id,
                 location_type=location_type,
                 replacing=reschedule,
-                therapist_time_zone=therapist_time_zone,
-                holder=principal,
+                therapist_time_zone=people.time_zone,
             ),
             now,
         )
@@ -237,12 +245,27 @@ async def error_with_alternatives(
     return problem.error(problem.message, details=details)
 
 
+@dataclass(frozen=True)
+class People:
+    """What `require_people` read besides the checks: the therapist's time zone and, when asked,
+    the caller's holds that still block (for the cap on active holds)."""
+
+    time_zone: str
+    active_holds: int = 0
+    next_expiry: datetime | None = None
+
+
 async def require_people(
-    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
-) -> str:
-    """404 unless the therapist and the client are active and visible (therapist first); the
-    therapist's time zone. One statement for both."""
-    found = await queries.people(conn, principal, therapist_id, client_id)
+    conn: AsyncConnection,
+    principal: Principal,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    *,
+    holds_at: datetime | None = None,
+) -> People:
+    """404 unless the therapist and the client are active and visible (therapist first), in one
+    statement; with `holds_at`, the caller's active holds at that instant are read with them."""
+    found = await queries.people(conn, principal, therapist_id, client_id, holds_at=holds_at)
     if (
         found is None
         or found.therapist_status != "active"
@@ -257,7 +280,9 @@ async def require_people(
         or found.client_archived_at is not None
     ):
         raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
-    return str(found.time_zone)
+    if holds_at is None:
+        return People(found.time_zone)
+    return People(found.time_zone, int(found.active_holds), found.next_expiry)
 
 
 async def _place(

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, get_args
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -39,8 +50,8 @@ class Busy:
     location_type: str | None
 
 
-def _people_query(kind: ScopeKind) -> Any:
-    return (
+def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
+    query = (
         select(
             Therapist.status.label("therapist_status"),
             Therapist.archived_at.label("therapist_archived_at"),
@@ -56,23 +67,36 @@ def _people_query(kind: ScopeKind) -> Any:
             Therapist.organization_id == bindparam("organization_id"),
         )
     )
-
-
-_PEOPLE = {kind: _people_query(kind) for kind in get_args(ScopeKind)}
+    if not with_holds:
+        return query
+    mine = _ACTIVE_HOLDS.with_only_columns(
+        func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
+    ).subquery("mine")
+    return query.add_columns(mine.c.active_holds, mine.c.next_expiry).join(mine, true())
 
 
 async def people(
-    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
+    conn: AsyncConnection,
+    principal: Principal,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    *,
+    holds_at: datetime | None = None,
 ) -> Any:
     """The therapist of the caller's organization (None if there is none) with, in the same row, the
-    client if the caller may see them (else the client columns are NULL): one round trip."""
+    client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
+    caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
+    `active_holds_of`). One round trip."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,
         "organization_id": principal.organization_id,
         **scope_params(principal),
     }
-    return (await conn.execute(_PEOPLE[scope_kind(principal)], params)).first()
+    if holds_at is not None:
+        params.update(now=holds_at, user_id=principal.user_id)
+    query = _PEOPLE[scope_kind(principal), holds_at is not None]
+    return (await conn.execute(query, params)).first()
 
 
 async def location(
@@ -94,6 +118,11 @@ _ACTIVE_HOLDS = select(func.count(), func.min(Hold.expires_at)).where(
     Hold.created_by == bindparam("user_id"),
 )
 _ACTIVE_HOLDS_BUT = _ACTIVE_HOLDS.where(Hold.id != bindparam("but"))
+_PEOPLE = {
+    (kind, with_holds): _people_query(kind, with_holds=with_holds)
+    for kind in get_args(ScopeKind)
+    for with_holds in (False, True)
+}
 
 
 async def active_holds_of(

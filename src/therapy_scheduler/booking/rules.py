@@ -62,9 +62,6 @@ class Booking:
     replacing: Any = None
     # The therapist's time zone when already read (by `require_people`).
     therapist_time_zone: str | None = None
-    # A new hold: the user creating it, whose active holds are capped (`check_hold_limit`, then
-    # `confirm_hold_limit` under the user lock once the hold is written).
-    holder: Principal | None = None
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -85,13 +82,9 @@ async def check_slots(
 
     What no booking changes (working hours and time off, the client's authorizations) is read before
     the people locks, so that the locks are held only while reading and writing what bookings change
-    (sessions, holds, units). A new hold's cap is checked here, in the SPEC order, and again under the
-    user's lock by `confirm_hold_limit` once the hold is written."""
+    (sessions, holds, units)."""
     settings = principal.settings
     occurrences = booking.occurrences
-    holder = booking.holder
-    if holder is not None:
-        await check_hold_limit(conn, holder, now)
     lower = min(o.start for o in occurrences)
     upper = max(o.end for o in occurrences)
     buffer = timedelta(minutes=settings.buffer_minutes)
@@ -181,13 +174,13 @@ def hold_limit(principal: Principal) -> int:
     return settings.max_active_holds_therapist
 
 
-async def check_hold_limit(conn: AsyncConnection, principal: Principal, now: datetime) -> None:
-    """Refuse a new hold when the user already has their limit of active, unexpired holds, so that
-    nobody can squat a calendar by holding in a loop. This first check gives the answer in the SPEC
-    order; on SQLite it is also the final one (the write transaction runs alone), on PostgreSQL
+def check_hold_limit(principal: Principal, active: int, earliest: datetime | None) -> None:
+    """Refuse a new hold when the user already has their limit of active, unexpired holds (`active`,
+    the earliest expiring at `earliest`, read at the start of the hold transaction), so that nobody
+    can squat a calendar by holding in a loop. This first check gives the answer in the SPEC order;
+    on SQLite it is also the final one (the write transaction runs alone), on PostgreSQL
     `confirm_hold_limit` repeats it under the user's lock."""
     limit = hold_limit(principal)
-    active, earliest = await queries.active_holds_of(conn, principal.user_id, now)
     if active >= limit:
         raise _limit_reached(limit, active, earliest)
 
