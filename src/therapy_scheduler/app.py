@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from therapy_scheduler import __version__
 from therapy_scheduler.audit.router import router as audit_router
+from therapy_scheduler.auth.principal import KnownCallers
 from therapy_scheduler.auth.tokens import TokenVerifier
 from therapy_scheduler.board.router import install_board
 from therapy_scheduler.booking.purge import run_purge_loop
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     tokens = TokenVerifier(settings)
     app.state.tokens = tokens
+    app.state.callers = KnownCallers()
     app.state.cache = make_cache(settings)
     app.state.metrics = metrics
     app.state.audit_writer = audit_writer

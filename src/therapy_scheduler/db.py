@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -56,12 +57,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     """Foreign keys on, WAL, a busy timeout, and our own BEGIN.
 
     pysqlite's implicit transactions are switched off so that a write transaction starts with
     BEGIN IMMEDIATE: SQLite then serializes writers at the start of the transaction instead of failing
-    one of them at its first write.
+    one of them at its first write. Reads run in autocommit, as on PostgreSQL: each statement reads
+    its own snapshot (WAL), and BEGIN/COMMIT would be two more hand-offs to aiosqlite's thread.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -74,9 +76,11 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # Loggers that print SQL parameters or result rows (names, emails, notes) when left at DEBUG/INFO.
@@ -92,17 +96,40 @@ def _quiet_driver_logs() -> None:
             logger.setLevel(level)
 
 
+def _refuse_closed_connections(engine: AsyncEngine) -> None:
+    """Test a pooled PostgreSQL connection at checkout without a round trip.
+
+    asyncpg keeps reading from every open connection, so it knows a connection is closed as soon as
+    the server ends it (a restart, a failover, `pg_terminate_backend`, PgBouncer going away). The
+    pool then discards it and hands out another (SQLAlchemy retries the checkout on
+    `DisconnectionError`). A connection that dies silently (a network path dropped without a reset)
+    is not seen here: its first statement fails, SQLAlchemy invalidates the whole pool, and that
+    one request answers 503 DATABASE_UNAVAILABLE with Retry-After. `db_pool_pre_ping` adds a real
+    round trip per checkout for networks where that matters.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+
+
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
     _quiet_driver_logs()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
-        _configure_sqlite(engine, immediate=writer)
+        engine = create_async_engine(
+            url,
+            **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
+            connect_args={"timeout": 15},
+            hide_parameters=True,
+        )
+        _configure_sqlite(engine, writer=writer)
         return engine
     # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
     # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
     # trips that change nothing. Set on the engine, so that its pooled connections stay in
-    # autocommit and the pre-ping is one round trip (`;`) instead of three (BEGIN, `;`, ROLLBACK).
-    return create_async_engine(
+    # autocommit (and an optional pre-ping is one round trip, `;`, instead of three).
+    engine = create_async_engine(
         url,
         **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
         pool_size=settings.db_pool_size,
@@ -121,6 +148,8 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
             },
         },
     )
+    _refuse_closed_connections(engine)
+    return engine
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
@@ -201,6 +202,33 @@ async def test_statement_timeout_is_503(
     _assert_503(r)
     assert elapsed < 2.0
     assert (await client.get(SESSIONS, headers=headers)).status_code == 200
+
+
+async def test_connections_closed_by_the_server_are_replaced_before_use(
+    fault_db: FaultDB, fault_app: tuple[httpx.AsyncClient, Database]
+) -> None:
+    """The pools test connections at checkout without a round trip: after the server ended every
+    pooled connection (as a restart or failover does), the next read and the next write still
+    succeed instead of failing once on a dead connection."""
+    client, db = fault_app
+    headers = fault_db.clinic.headers("admin")
+    assert (await client.get(SESSIONS, headers=headers)).status_code == 200
+    async with db.write() as conn:
+        await conn.execute(text("SELECT 1"))
+    admin = await asyncpg.connect(fault_db.raw_url)
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'therapy-scheduler'"
+        )
+    finally:
+        await admin.close()
+    assert ended == 2  # the read pool's and the write pool's only connections
+    await asyncio.sleep(0.3)  # the server's goodbye reaches the idle connections
+
+    assert (await client.get(SESSIONS, headers=headers)).status_code == 200
+    async with db.write() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1
 
 
 async def test_pool_exhaustion_is_503_quickly(

@@ -73,7 +73,8 @@ def note_phi_read_of(
     if not session_count:
         return
     writer: AuditWriter = request.app.state.audit_writer
-    clients = list(dict.fromkeys(uuid.UUID(str(c)) for c in client_ids))
+    distinct = dict.fromkeys(map(str, client_ids))  # a page shows few clients many times
+    clients = list(dict.fromkeys(uuid.UUID(c) for c in distinct))
     org = organization_id or (principal.organization_id if principal else None)
     if org is None:
         return

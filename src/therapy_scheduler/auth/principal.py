@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability, role_can
-from therapy_scheduler.errors import Forbidden, Unauthorized
+from therapy_scheduler.errors import Conflict, Forbidden, Unauthorized
 from therapy_scheduler.models import Organization, User
 from therapy_scheduler.reference.settings import OrganizationSettings
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,38 @@ class Principal:
         return self.role
 
 
-_USER_QUERY = (
-    select(
-        User.id,
-        User.organization_id,
-        User.role,
-        User.therapist_id,
-        Organization.time_zone,
-        Organization.settings,
+def caller_row() -> Select[Any]:
+    """The columns a `Principal` is made of, for the active user `:caller_id` (no row otherwise)."""
+    return (
+        select(
+            User.id,
+            User.organization_id,
+            User.role,
+            User.therapist_id,
+            Organization.time_zone,
+            Organization.settings,
+        )
+        .join(Organization, Organization.id == User.organization_id)
+        .where(User.is_active.is_(True), User.id == bindparam("caller_id", type_=Uuid()))
     )
-    .join(Organization, Organization.id == User.organization_id)
-    .where(User.is_active.is_(True), User.id == bindparam("user_id"))
-)
+
+
+_USER_QUERY = caller_row()
+
+
+def principal_from(row: Any, prefix: str = "") -> Principal | None:
+    """The principal of a row with the columns of `caller_row`, each name preceded by `prefix`
+    (None when they are NULL: an unknown or inactive user)."""
+    if row is None or getattr(row, prefix + "id") is None:
+        return None
+    return Principal(
+        user_id=getattr(row, prefix + "id"),
+        organization_id=getattr(row, prefix + "organization_id"),
+        role=getattr(row, prefix + "role"),
+        therapist_id=getattr(row, prefix + "therapist_id"),
+        organization_time_zone=getattr(row, prefix + "time_zone"),
+        raw_settings=getattr(row, prefix + "settings") or {},
+    )
 
 
 async def bearer_user_id(request: Request) -> uuid.UUID:
@@ -77,17 +100,10 @@ async def bearer_user_id(request: Request) -> uuid.UUID:
 
 async def load_principal(conn: AsyncConnection, user_id: uuid.UUID) -> Principal:
     """The active user `user_id` with their organization, read on `conn` (else 401)."""
-    row = (await conn.execute(_USER_QUERY, {"user_id": user_id})).first()
-    if row is None:
+    principal = principal_from((await conn.execute(_USER_QUERY, {"caller_id": user_id})).first())
+    if principal is None:
         raise Unauthorized("Unknown or inactive user")
-    return Principal(
-        user_id=row.id,
-        organization_id=row.organization_id,
-        role=row.role,
-        therapist_id=row.therapist_id,
-        organization_time_zone=row.time_zone,
-        raw_settings=row.settings or {},
-    )
+    return principal
 
 
 async def current_principal(request: Request) -> Principal:
@@ -99,24 +115,72 @@ async def current_principal(request: Request) -> Principal:
     async with request.app.state.db.reader.connect() as conn:
         principal = await load_principal(conn, user_id)
     request.state.principal = principal
+    request.app.state.callers.remember(principal)
     return principal
+
+
+class CallerChanged(Exception):
+    """A statement that re-read its caller found them different from the principal it assumed."""
+
+
+class KnownCallers:
+    """The principals this process has recently loaded, by user id: only a guess of who a caller is,
+    so that a read can re-check the caller inside its own statement instead of loading them first
+    (one round trip fewer). Never trusted without that check. LRU-bounded."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._principals: OrderedDict[uuid.UUID, Principal] = OrderedDict()
+
+    def get(self, user_id: uuid.UUID) -> Principal | None:
+        principal = self._principals.get(user_id)
+        if principal is not None:
+            self._principals.move_to_end(user_id)
+        return principal
+
+    def remember(self, principal: Principal) -> None:
+        self._principals[principal.user_id] = principal
+        self._principals.move_to_end(principal.user_id)
+        if len(self._principals) > self._size:
+            self._principals.popitem(last=False)
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        self._principals.pop(user_id, None)
 
 
 @dataclass(frozen=True)
 class Reading:
-    """A read request's caller and the one database connection the whole request reads on."""
+    """A read request's verified bearer, and the one database connection the request reads on."""
 
-    principal: Principal
+    request: Request
+    user_id: uuid.UUID
     conn: AsyncConnection
+
+    async def as_caller(self, read: Callable[[Principal], Awaitable[_T]]) -> _T:
+        """`read(principal)`, where `read` runs one statement that also re-reads the caller and
+        raises `CallerChanged` when they are not `principal` any more (role, therapist, organization,
+        its time zone or settings changed, or the user was deactivated). The first try uses the
+        principal this process knew for the user, if any; a changed or unknown caller is loaded
+        (401 if inactive) and the read runs again."""
+        known: KnownCallers = self.request.app.state.callers
+        principal = known.get(self.user_id)
+        for _ in range(3):
+            if principal is None:
+                principal = await load_principal(self.conn, self.user_id)
+                known.remember(principal)
+            self.request.state.principal = principal
+            try:
+                return await read(principal)
+            except CallerChanged:
+                known.forget(self.user_id)
+                principal = None
+        raise Conflict("Your account changed during the request; please retry")
 
 
 async def reading(request: Request) -> AsyncIterator[Reading]:
-    """FastAPI dependency of the read endpoints (use with `scope="function"`): like
-    `current_principal`, but the caller is loaded on the connection the endpoint then reads on, so
-    that a request checks out one pooled connection, not two (each checkout costs a pre-ping round
-    trip)."""
+    """FastAPI dependency of the read endpoints (use with `scope="function"`): the verified bearer
+    and one pooled read connection for the whole request; `Reading.as_caller` runs the read as the
+    current principal."""
     user_id = await bearer_user_id(request)
     async with request.app.state.db.read() as conn:
-        principal = await load_principal(conn, user_id)
-        request.state.principal = principal
-        yield Reading(principal, conn)
+        yield Reading(request, user_id, conn)

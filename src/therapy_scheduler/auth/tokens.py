@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,11 @@ log = logging.getLogger("therapy_scheduler.auth")
 JWKS_MIN_REFRESH_SECONDS = 30.0
 SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
+# A verified token's user is remembered for this long (never past the token's own expiry), so that a
+# client's requests verify its signature once a minute rather than on every request. It opens no
+# window that key caching does not already have: the JWKS key set itself is cached for 300 s.
+VERIFIED_SECONDS = 60.0
+VERIFIED_MAX = 4096
 
 
 class TokenVerifier:
@@ -37,8 +43,25 @@ class TokenVerifier:
         # public key (HS/RS confusion) is refused before any key is looked at.
         allowed = ASYMMETRIC if self._jwks else SYMMETRIC
         self.algorithms = sorted((requested & allowed) or (allowed & {"RS256", "HS256"}))
+        # token -> (its user, until when (epoch seconds) that answer may be reused); LRU-bounded.
+        # Only tokens that passed every check get here, so refused tokens cannot fill it.
+        self._verified: OrderedDict[str, tuple[uuid.UUID, float]] = OrderedDict()
 
     async def user_id(self, token: str) -> uuid.UUID:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if time.time() < remembered[1]:
+                self._verified.move_to_end(token)
+                return remembered[0]
+            del self._verified[token]
+        user, expires = await self._verify(token)
+        self._verified[token] = (user, min(expires, time.time() + VERIFIED_SECONDS))
+        if len(self._verified) > VERIFIED_MAX:
+            self._verified.popitem(last=False)
+        return user
+
+    async def _verify(self, token: str) -> tuple[uuid.UUID, float]:
+        """The token's user and the instant (epoch seconds) it stops being accepted."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -76,9 +99,10 @@ class TokenVerifier:
             # TypeError/ValueError: a key that does not fit the algorithm; a refusal, never a 500.
             raise Unauthorized("Invalid or expired token") from exc
         try:
-            return uuid.UUID(str(claims["sub"]))
+            user = uuid.UUID(str(claims["sub"]))
         except ValueError as exc:
             raise Unauthorized("Invalid token subject") from exc
+        return user, float(claims["exp"]) + self.settings.jwt_leeway_seconds
 
     def _signing_key(self, jwks: jwt.PyJWKClient, kid: object) -> jwt.PyJWK:
         """The JWKS key named by `kid` (or the only key when the token names none). An unknown kid

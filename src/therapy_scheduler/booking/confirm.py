@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from therapy_scheduler.db import Database
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
-from therapy_scheduler.models import HoldOccurrence, Session
+from therapy_scheduler.models import Session
 from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.queries import serialize_session, session_rows
 
@@ -58,15 +59,12 @@ async def confirm_hold(
         # Serialize with every other booking of these people, then re-read the hold under its row
         # lock: of racing confirms, exactly one sees it active.
         await lock_people(conn, therapist_ids=[found.therapist_id], client_ids=[found.client_id])
-        hold = await queries.hold_by_key(
-            conn, principal.organization_id, body.hold_key, for_update=True
-        )
+        hold, held = await queries.hold_to_confirm(conn, principal.organization_id, body.hold_key)
         if hold is None:
             raise HoldNotFound()
         # Waiting for the locks takes time: judge expiry by the clock as it is now.
         now = max(now, utcnow())
         replay = _state_allows_confirm(hold, principal, now)
-        held = await queries.hold_occurrences(conn, hold.id)
         if not replay and not all(o.active for o in held):
             # Deactivated by a booking that found it expired: it is gone even if not yet marked.
             raise HoldExpired(
@@ -79,11 +77,15 @@ async def confirm_hold(
 
         if replay:
             session_ids = [o.session_id for o in held if o.session_id is not None]
+            sessions = await sessions_view(conn, principal, session_ids, now)
+        elif hold.reschedule_session_id is not None:
+            session_ids = await _move_session(conn, principal, hold, held[0], body, now)
+            sessions = await sessions_view(conn, principal, session_ids, now)
         else:
-            if hold.reschedule_session_id is not None:
-                session_ids = await _move_session(conn, principal, hold, held[0], body, now)
-            else:
-                session_ids = await _create_sessions(conn, principal, hold, held, body, now)
+            rows = await _create_sessions(conn, principal, hold, held, body, now)
+            session_ids = [row["id"] for row in rows]
+            sessions = await _new_sessions_view(conn, principal, hold, rows, now)
+        if not replay:
             await audit.record(
                 conn,
                 organization_id=principal.organization_id,
@@ -99,7 +101,6 @@ async def confirm_hold(
                     "rescheduled": hold.reschedule_session_id is not None,
                 },
             )
-        sessions = await sessions_view(conn, principal, session_ids, now)
         response: dict[str, Any] = {
             "success": True,
             "session": sessions[0] if sessions else None,
@@ -208,7 +209,8 @@ async def _create_sessions(
     held: list[Any],
     body: ConfirmBody,
     now: datetime,
-) -> list[uuid.UUID]:
+) -> list[dict[str, Any]]:
+    """The sessions of a confirmed hold, as the rows inserted."""
     series_id = uuid.uuid4() if len(held) > 1 else None
     rows = [
         {
@@ -235,20 +237,17 @@ async def _create_sessions(
         for o in held
     ]
     # Units move from reserved (active hold rows) to scheduled (sessions) in one transaction.
+    await conn.execute(insert(Session), rows)
     await queries.close_hold(
         conn,
         hold.id,
         status="confirmed",
         now=now,
+        session_ids={o.id: row["id"] for o, row in zip(held, rows, strict=True)},
         confirmed_by=principal.user_id,
         series_id=series_id,
     )
-    await conn.execute(insert(Session), rows)
-    for o, row in zip(held, rows, strict=True):
-        await conn.execute(
-            update(HoldOccurrence).where(HoldOccurrence.id == o.id).values(session_id=row["id"])
-        )
-    return [row["id"] for row in rows]
+    return rows
 
 
 async def _move_session(
@@ -272,7 +271,12 @@ async def _move_session(
             details={"session_id": str(hold.reschedule_session_id)},
         )
     await queries.close_hold(
-        conn, hold.id, status="confirmed", now=now, confirmed_by=principal.user_id
+        conn,
+        hold.id,
+        status="confirmed",
+        now=now,
+        session_ids={occurrence.id: current.id},
+        confirmed_by=principal.user_id,
     )
     values: dict[str, Any] = {
         "start_time": occurrence.start_time,
@@ -288,11 +292,6 @@ async def _move_session(
     if body.session.notes is not None:
         values["notes"] = body.session.notes
     await conn.execute(update(Session).where(Session.id == current.id).values(**values))
-    await conn.execute(
-        update(HoldOccurrence)
-        .where(HoldOccurrence.id == occurrence.id)
-        .values(session_id=current.id)
-    )
     return [current.id]
 
 
@@ -315,3 +314,27 @@ async def sessions_view(
         auth_ids = {r.authorization_id for r in rows if r.authorization_id is not None}
         balances, ends = await balances_and_end_dates(conn, auth_ids, now)
     return [serialize_session(r, balances=balances, auth_ends=ends, detailed=True) for r in rows]
+
+
+async def _new_sessions_view(
+    conn: AsyncConnection,
+    principal: Principal,
+    hold: Any,
+    rows: list[dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`sessions_view` of sessions this transaction has just inserted, built from the inserted rows
+    and the names read with the hold instead of being read back; only the authorization balances
+    (which count these sessions) are read."""
+    names = {"therapist_name": hold.therapist_name, "client_name": hold.client_name}
+    created = sorted(
+        (SimpleNamespace(**row, **names) for row in rows), key=lambda r: (r.start_time, r.id)
+    )
+    balances = ends = None
+    if principal.can(Capability.SEE_AUTHORIZATIONS):
+        auth_ids = {r.authorization_id for r in created if r.authorization_id is not None}
+        balances, ends = await balances_and_end_dates(conn, auth_ids, now)
+    return [
+        serialize_session(r, balances=balances, auth_ends=ends, detailed=True)  # type: ignore[arg-type]
+        for r in created
+    ]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.auth.scope import client_scope, session_scope
+from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.alternatives import find_alternatives
 from therapy_scheduler.booking.constraints import overlap_as_conflict
@@ -25,7 +26,13 @@ from therapy_scheduler.booking.occurrences import (
     invalid,
     requested_occurrences,
 )
-from therapy_scheduler.booking.rules import Booking, Refused, check_slots
+from therapy_scheduler.booking.rules import (
+    Booking,
+    Refused,
+    check_hold_limit,
+    check_slots,
+    confirm_hold_limit,
+)
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.booking.states import target
 from therapy_scheduler.db import Database
@@ -33,7 +40,7 @@ from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.kit import audit
 from therapy_scheduler.kit.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
-from therapy_scheduler.models import Client, Hold, HoldOccurrence, Therapist
+from therapy_scheduler.models import Hold, HoldOccurrence
 
 PLACE_ERRORS = frozenset(
     {
@@ -45,6 +52,11 @@ PLACE_ERRORS = frozenset(
         "CLIENT_HOLD_CONFLICT",
     }
 )
+
+
+# Built once (the statement's cache key and compiled form are reused); the values come as parameters.
+_INSERT_HOLD = insert(Hold)
+_INSERT_OCCURRENCES = insert(HoldOccurrence)
 
 
 def new_hold_key() -> str:
@@ -90,10 +102,14 @@ async def _create(
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
-        await require_people(conn, principal, block.therapist_id, block.client_id)
+        # The people and the caller's active holds, read in one statement.
+        people = await require_people(
+            conn, principal, block.therapist_id, block.client_id, holds_at=now
+        )
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
+        check_hold_limit(principal, people.active_holds, people.next_expiry)
 
         checked = await check_slots(
             conn,
@@ -106,7 +122,7 @@ async def _create(
                 location_id=location_id,
                 location_type=location_type,
                 replacing=reschedule,
-                holder=principal,
+                therapist_time_zone=people.time_zone,
             ),
             now,
         )
@@ -116,27 +132,28 @@ async def _create(
         hold_key = new_hold_key()
         expires_at = now + timedelta(seconds=hold_seconds)
         await conn.execute(
-            insert(Hold).values(
-                id=hold_id,
-                organization_id=principal.organization_id,
-                hold_key=hold_key,
-                therapist_id=block.therapist_id,
-                client_id=block.client_id,
-                created_by=principal.user_id,
-                status="active",
-                expires_at=expires_at,
-                time_zone=body.time_zone,
-                service_code=service_code,
-                location_id=location_id,
-                location_type=location_type,
-                reschedule_session_id=reschedule.id if reschedule else None,
-                recurrence=body.recurrence.model_dump(mode="json") if body.recurrence else None,
-                hold_metadata=body.metadata,
-                created_at=now,
-            )
+            _INSERT_HOLD,
+            {
+                "id": hold_id,
+                "organization_id": principal.organization_id,
+                "hold_key": hold_key,
+                "therapist_id": block.therapist_id,
+                "client_id": block.client_id,
+                "created_by": principal.user_id,
+                "status": "active",
+                "expires_at": expires_at,
+                "time_zone": body.time_zone,
+                "service_code": service_code,
+                "location_id": location_id,
+                "location_type": location_type,
+                "reschedule_session_id": reschedule.id if reschedule else None,
+                "recurrence": body.recurrence.model_dump(mode="json") if body.recurrence else None,
+                "metadata": body.metadata,  # the column of `Hold.hold_metadata`
+                "created_at": now,
+            },
         )
         await conn.execute(
-            insert(HoldOccurrence),
+            _INSERT_OCCURRENCES,
             [
                 {
                     "id": uuid.uuid4(),
@@ -192,6 +209,9 @@ async def _create(
         }
         if finalize is not None:
             await finalize(conn, response)
+        # Last, so that the user's lock (every hold of this user waits for it) is held only for
+        # this count and the COMMIT.
+        await confirm_hold_limit(conn, principal, now, hold_id)
     return response
 
 
@@ -225,23 +245,44 @@ async def error_with_alternatives(
     return problem.error(problem.message, details=details)
 
 
+@dataclass(frozen=True)
+class People:
+    """What `require_people` read besides the checks: the therapist's time zone and, when asked,
+    the caller's holds that still block (for the cap on active holds)."""
+
+    time_zone: str
+    active_holds: int = 0
+    next_expiry: datetime | None = None
+
+
 async def require_people(
-    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID, client_id: uuid.UUID
-) -> None:
-    therapist = await queries.person(conn, Therapist, principal.organization_id, therapist_id)
-    if therapist is None or therapist.status != "active" or therapist.archived_at is not None:
+    conn: AsyncConnection,
+    principal: Principal,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    *,
+    holds_at: datetime | None = None,
+) -> People:
+    """404 unless the therapist and the client are active and visible (therapist first), in one
+    statement; with `holds_at`, the caller's active holds at that instant are read with them."""
+    found = await queries.people(conn, principal, therapist_id, client_id, holds_at=holds_at)
+    if (
+        found is None
+        or found.therapist_status != "active"
+        or found.therapist_archived_at is not None
+    ):
         raise NotFound(
             "Therapist not found (or not active)", details={"field": "session.therapist_id"}
         )
-    client = (
-        await conn.execute(
-            select(Client.id, Client.status, Client.archived_at).where(
-                Client.id == client_id, client_scope(principal)
-            )
-        )
-    ).first()
-    if client is None or client.status != "active" or client.archived_at is not None:
+    if (
+        found.client_id is None
+        or found.client_status != "active"
+        or found.client_archived_at is not None
+    ):
         raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
+    if holds_at is None:
+        return People(found.time_zone)
+    return People(found.time_zone, int(found.active_holds), found.next_expiry)
 
 
 async def _place(

@@ -93,7 +93,7 @@ async def _transition(
                     "A session that has already started cannot be reactivated",
                     details={"session_id": str(found.id), "start_time": iso_utc(found.start_time)},
                 )
-            await require_people(conn, principal, found.therapist_id, found.client_id)
+            people = await require_people(conn, principal, found.therapist_id, found.client_id)
             # check_slots takes the people locks (the same as every booking) before checking.
             checked = await check_slots(
                 conn,
@@ -106,6 +106,7 @@ async def _transition(
                     location_id=found.location_id,
                     location_type=found.location_type,
                     replacing=found,
+                    therapist_time_zone=people.time_zone,
                 ),
                 now,
             )

@@ -5,15 +5,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
-from sqlalchemy import and_, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
     Authorization,
     AuthorizationService,
+    Client,
     Hold,
     HoldOccurrence,
     Location,
@@ -35,17 +50,53 @@ class Busy:
     location_type: str | None
 
 
-async def person(
-    conn: AsyncConnection, model: Any, organization_id: uuid.UUID, person_id: uuid.UUID
-) -> Any:
-    columns = [model.id, model.status, model.archived_at]
-    if model is Therapist:
-        columns.append(Therapist.time_zone)
-    return (
-        await conn.execute(
-            select(*columns).where(model.id == person_id, model.organization_id == organization_id)
+def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
+    query = (
+        select(
+            Therapist.status.label("therapist_status"),
+            Therapist.archived_at.label("therapist_archived_at"),
+            Therapist.time_zone,
+            Client.id.label("client_id"),
+            Client.status.label("client_status"),
+            Client.archived_at.label("client_archived_at"),
         )
-    ).first()
+        .select_from(Therapist)
+        .outerjoin(Client, and_(Client.id == bindparam("client_id"), client_scope_for(kind)))
+        .where(
+            Therapist.id == bindparam("therapist_id"),
+            Therapist.organization_id == bindparam("organization_id"),
+        )
+    )
+    if not with_holds:
+        return query
+    mine = _ACTIVE_HOLDS.with_only_columns(
+        func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
+    ).subquery("mine")
+    return query.add_columns(mine.c.active_holds, mine.c.next_expiry).join(mine, true())
+
+
+async def people(
+    conn: AsyncConnection,
+    principal: Principal,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    *,
+    holds_at: datetime | None = None,
+) -> Any:
+    """The therapist of the caller's organization (None if there is none) with, in the same row, the
+    client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
+    caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
+    `active_holds_of`). One round trip."""
+    params = {
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+        "organization_id": principal.organization_id,
+        **scope_params(principal),
+    }
+    if holds_at is not None:
+        params.update(now=holds_at, user_id=principal.user_id)
+    query = _PEOPLE[scope_kind(principal), holds_at is not None]
+    return (await conn.execute(query, params)).first()
 
 
 async def location(
@@ -60,19 +111,46 @@ async def location(
     ).first()
 
 
+# The statements of every hold are built once (SQLAlchemy reuses their cache key and compiled form).
+_ACTIVE_HOLDS = select(func.count(), func.min(Hold.expires_at)).where(
+    Hold.status == "active",
+    Hold.expires_at > bindparam("now"),
+    Hold.created_by == bindparam("user_id"),
+)
+_ACTIVE_HOLDS_BUT = _ACTIVE_HOLDS.where(Hold.id != bindparam("but"))
+_PEOPLE = {
+    (kind, with_holds): _people_query(kind, with_holds=with_holds)
+    for kind in get_args(ScopeKind)
+    for with_holds in (False, True)
+}
+
+
 async def active_holds_of(
-    conn: AsyncConnection, user_id: uuid.UUID, now: datetime
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, *, but: uuid.UUID | None = None
 ) -> tuple[int, datetime | None]:
-    """How many holds this user created that still block (active and unexpired), and the earliest
-    time one of them expires."""
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(Hold.expires_at)).where(
-                Hold.status == "active", Hold.expires_at > now, Hold.created_by == user_id
-            )
-        )
-    ).one()
+    """How many holds this user created that still block (active and unexpired), other than hold
+    `but`, and the earliest time one of them expires."""
+    params = {"now": now, "user_id": user_id}
+    if but is None:
+        row = (await conn.execute(_ACTIVE_HOLDS, params)).one()
+    else:
+        row = (await conn.execute(_ACTIVE_HOLDS_BUT, {**params, "but": but})).one()
     return int(row[0]), row[1]
+
+
+_EXPIRED = (
+    select(HoldOccurrence.id)
+    .where(
+        HoldOccurrence.active.is_(True),
+        HoldOccurrence.expires_at <= bindparam("now"),
+        or_(
+            HoldOccurrence.therapist_id == bindparam("therapist_id"),
+            HoldOccurrence.client_id == bindparam("client_id"),
+        ),
+    )
+    .order_by(HoldOccurrence.id)
+    .with_for_update()
+)
 
 
 async def deactivate_expired_holds(
@@ -81,47 +159,32 @@ async def deactivate_expired_holds(
     """Expired hold occurrences of these people stop being `active`, so that the PostgreSQL exclusion
     constraint (which counts active rows) lets the slot be taken again. Rows are locked in id order so
     that concurrent callers never wait on each other in a cycle."""
-    expired = (
-        select(HoldOccurrence.id)
-        .where(
-            HoldOccurrence.active.is_(True),
-            HoldOccurrence.expires_at <= now,
-            or_(HoldOccurrence.therapist_id == therapist_id, HoldOccurrence.client_id == client_id),
-        )
-        .order_by(HoldOccurrence.id)
-        .with_for_update()
-    )
-    ids = list((await conn.execute(expired)).scalars())
+    params = {"now": now, "therapist_id": therapist_id, "client_id": client_id}
+    ids = list((await conn.execute(_EXPIRED, params)).scalars())
     if ids:
         await conn.execute(
             update(HoldOccurrence).where(HoldOccurrence.id.in_(ids)).values(active=False)
         )
 
 
-async def busy_between(
-    conn: AsyncConnection,
-    *,
-    therapist_id: uuid.UUID,
-    client_id: uuid.UUID,
-    lower: datetime,
-    upper: datetime,
-    now: datetime,
-    exclude_session_id: uuid.UUID | None = None,
-) -> list[Busy]:
-    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
-    that overlap `[lower, upper)`."""
+def _busy_query(*, excluding: bool) -> Any:
+    """Sessions and holds of the therapist and of the client in `[lower, upper)`, as one UNION ALL
+    (one round trip for the four reads)."""
+    # Untyped: each comparison gives its parameter the column's type.
+    lower: Any = bindparam("lower")
+    upper: Any = bindparam("upper")
     parts = []
     for who in ("therapist_id", "client_id"):
-        person_id = therapist_id if who == "therapist_id" else client_id
+        person_id: Any = bindparam(who)
         session_filter = [
             getattr(Session, who) == person_id,
             Session.status != "cancelled",
             Session.start_time < upper,
             Session.end_time > lower,
-            Session.start_time > lower - MAX_SESSION_LENGTH,  # index lower bound (implied)
+            Session.start_time > bindparam("floor"),  # index lower bound (implied)
         ]
-        if exclude_session_id is not None:
-            session_filter.append(Session.id != exclude_session_id)
+        if excluding:
+            session_filter.append(Session.id != bindparam("exclude_session_id"))
         parts.append(
             select(
                 literal("session").label("kind"),
@@ -147,13 +210,40 @@ async def busy_between(
             .where(
                 getattr(HoldOccurrence, who) == person_id,
                 HoldOccurrence.active.is_(True),
-                HoldOccurrence.expires_at > now,
+                HoldOccurrence.expires_at > bindparam("now"),
                 HoldOccurrence.start_time < upper,
                 HoldOccurrence.end_time > lower,
             )
         )
-    # One round trip for the four reads (sessions and holds, of the therapist and of the client).
-    out = [Busy(*r) for r in await conn.execute(union_all(*parts))]
+    return union_all(*parts)
+
+
+_BUSY = {False: _busy_query(excluding=False), True: _busy_query(excluding=True)}
+
+
+async def busy_between(
+    conn: AsyncConnection,
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    lower: datetime,
+    upper: datetime,
+    now: datetime,
+    exclude_session_id: uuid.UUID | None = None,
+) -> list[Busy]:
+    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
+    that overlap `[lower, upper)`."""
+    params = {
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+        "lower": lower,
+        "upper": upper,
+        "floor": lower - MAX_SESSION_LENGTH,
+        "now": now,
+        "exclude_session_id": exclude_session_id,
+    }
+    rows = await conn.execute(_BUSY[exclude_session_id is not None], params)
+    out = [Busy(*r) for r in rows]
     # A row of this therapist *and* client was read twice; keep one.
     return sorted(set(out), key=lambda b: (b.start, b.end, b.kind))
 
@@ -219,15 +309,74 @@ HOLD_COLUMNS = (
 )
 
 
+_HOLD_BY_KEY = select(*HOLD_COLUMNS).where(
+    Hold.hold_key == bindparam("hold_key"), Hold.organization_id == bindparam("organization_id")
+)
+_HOLD_BY_KEY_LOCKED = _HOLD_BY_KEY.with_for_update()
+
+
 async def hold_by_key(
     conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str, *, for_update: bool = False
 ) -> Any:
-    query = select(*HOLD_COLUMNS).where(
-        Hold.hold_key == hold_key, Hold.organization_id == organization_id
+    query = _HOLD_BY_KEY_LOCKED if for_update else _HOLD_BY_KEY
+    params = {"hold_key": hold_key, "organization_id": organization_id}
+    return (await conn.execute(query, params)).first()
+
+
+@dataclass(frozen=True)
+class Held:
+    """One occurrence of a hold, as `hold_occurrences` and `hold_to_confirm` read it."""
+
+    id: uuid.UUID
+    occurrence_index: int
+    start_time: datetime
+    end_time: datetime
+    active: bool
+    service_code: str
+    authorization_id: uuid.UUID | None
+    units: int
+    session_id: uuid.UUID | None
+
+
+_T = aliased(Therapist, name="t")
+_C = aliased(Client, name="c")
+_HELD_COLUMNS = tuple(
+    getattr(HoldOccurrence, name).label(f"held_{name}") for name in Held.__dataclass_fields__
+)
+# Built once (SQLAlchemy reuses its cache key and compiled form).
+_HOLD_TO_CONFIRM = (
+    select(
+        *HOLD_COLUMNS,
+        _T.full_name.label("therapist_name"),
+        _C.full_name.label("client_name"),
+        *_HELD_COLUMNS,
     )
-    if for_update:
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    .join(HoldOccurrence, HoldOccurrence.hold_id == Hold.id)
+    .join(_T, _T.id == Hold.therapist_id)
+    .join(_C, _C.id == Hold.client_id)
+    .where(
+        Hold.hold_key == bindparam("hold_key"),
+        Hold.organization_id == bindparam("organization_id"),
+    )
+    .order_by(HoldOccurrence.occurrence_index)
+    .with_for_update(of=Hold)
+)
+
+
+async def hold_to_confirm(
+    conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str
+) -> tuple[Any, list[Held]]:
+    """A hold under its row lock, with its occurrences and its therapist's and client's names, in
+    one statement: (None, []) when there is no such hold."""
+    rows = (
+        await conn.execute(
+            _HOLD_TO_CONFIRM, {"hold_key": hold_key, "organization_id": organization_id}
+        )
+    ).all()
+    if not rows:
+        return None, []
+    held = [Held(*(getattr(r, f"held_{name}") for name in Held.__dataclass_fields__)) for r in rows]
+    return rows[0], held
 
 
 async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[Any]:
@@ -253,10 +402,26 @@ async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[An
 
 
 async def close_hold(
-    conn: AsyncConnection, hold_id: uuid.UUID, *, status: str, now: datetime, **values: Any
+    conn: AsyncConnection,
+    hold_id: uuid.UUID,
+    *,
+    status: str,
+    now: datetime,
+    session_ids: dict[uuid.UUID, uuid.UUID] | None = None,
+    **values: Any,
 ) -> None:
+    """The hold's occurrences stop blocking (and, on a confirm, point at the sessions they became:
+    `session_ids`, occurrence id → session id, in the same statement); the hold gets its status."""
+    occurrences: dict[str, Any] = {"active": False}
+    if session_ids:
+        occurrences["session_id"] = case(
+            *(
+                (HoldOccurrence.id == held, literal(session, HoldOccurrence.session_id.type))
+                for held, session in session_ids.items()
+            )
+        )
     await conn.execute(
-        update(HoldOccurrence).where(HoldOccurrence.hold_id == hold_id).values(active=False)
+        update(HoldOccurrence).where(HoldOccurrence.hold_id == hold_id).values(**occurrences)
     )
     await conn.execute(
         update(Hold).where(Hold.id == hold_id).values(status=status, closed_at=now, **values)

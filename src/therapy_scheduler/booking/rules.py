@@ -1,9 +1,10 @@
 """The booking rules applied under the booking locks, shared by every way a session comes to occupy a
 slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
-`check_slots` takes the people locks, then checks availability/time off/buffer, the four slot
-conflicts and the authorization units, in the SPEC §6.4 order and per the organization's policies. It
-raises `Refused` (the transaction then rolls back) or returns the unit plan and the warnings.
+`check_slots` reads working hours and authorizations, takes the people locks, then checks
+availability/time off/buffer, the four slot conflicts and the authorization units, in the SPEC §6.4
+order and per the organization's policies. It raises `Refused` (the transaction then rolls back) or
+returns the unit plan and the warnings.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from therapy_scheduler.booking.checks import (
     slot_conflict,
 )
 from therapy_scheduler.booking.errors import HoldLimitReached
-from therapy_scheduler.booking.locks import lock_people
+from therapy_scheduler.booking.locks import lock_people, lock_user
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.kit.time import iso_utc, utcnow
 from therapy_scheduler.reference.authorizations import (
@@ -59,8 +60,8 @@ class Booking:
     location_id: uuid.UUID | None
     location_type: str | None
     replacing: Any = None
-    # A new hold: the user creating it, whose active holds are capped (checked under the locks).
-    holder: Principal | None = None
+    # The therapist's time zone when already read (by `require_people`).
+    therapist_time_zone: str | None = None
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -77,26 +78,46 @@ class Checked:
 async def check_slots(
     conn: AsyncConnection, principal: Principal, booking: Booking, now: datetime
 ) -> Checked:
-    """Lock the therapist and client, then apply every booking rule (raise `Refused` on a block)."""
+    """Lock the therapist and client, then apply every booking rule (raise `Refused` on a block).
+
+    What no booking changes (working hours and time off, the client's authorizations) is read before
+    the people locks, so that the locks are held only while reading and writing what bookings change
+    (sessions, holds, units)."""
     settings = principal.settings
     occurrences = booking.occurrences
-    holder = booking.holder
-    await lock_people(
-        conn,
-        therapist_ids=[booking.therapist_id],
-        client_ids=[booking.client_id],
-        user_ids=[holder.user_id] if holder is not None else [],
-    )
-    # Waiting for the locks takes time: judge expiry by the clock as it is now.
-    now = max(now, utcnow())
-    if holder is not None:
-        await check_hold_limit(conn, holder, now)
-    await queries.deactivate_expired_holds(
-        conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
-    )
     lower = min(o.start for o in occurrences)
     upper = max(o.end for o in occurrences)
     buffer = timedelta(minutes=settings.buffer_minutes)
+    calendars = None
+    if settings.availability_policy != "off":
+        calendars = await load_calendars(
+            conn,
+            organization_id=principal.organization_id,
+            therapist_ids=[booking.therapist_id],
+            start=lower,
+            end=upper,
+            now=now,
+            with_busy=False,
+            time_zones=(
+                {booking.therapist_id: booking.therapist_time_zone}
+                if booking.therapist_time_zone is not None
+                else None
+            ),
+        )
+    coverages = await queries.approved_authorizations(
+        conn,
+        client_id=booking.client_id,
+        service_code=booking.service_code,
+        first_day=(lower - timedelta(days=1)).date(),
+        last_day=(upper + timedelta(days=1)).date(),
+    )
+
+    await lock_people(conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id])
+    # Waiting for the locks takes time: judge expiry by the clock as it is now.
+    now = max(now, utcnow())
+    await queries.deactivate_expired_holds(
+        conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
+    )
     busy = await queries.busy_between(
         conn,
         therapist_id=booking.therapist_id,
@@ -108,16 +129,7 @@ async def check_slots(
     )
     warnings: list[dict[str, Any]] = []
 
-    if settings.availability_policy != "off":
-        calendars = await load_calendars(
-            conn,
-            organization_id=principal.organization_id,
-            therapist_ids=[booking.therapist_id],
-            start=lower,
-            end=upper,
-            now=now,
-            with_busy=False,
-        )
+    if calendars is not None:
         problems = availability_problems(
             occurrences,
             calendars[booking.therapist_id],
@@ -136,13 +148,6 @@ async def check_slots(
     if conflict is not None:
         raise Refused(conflict, booking)
 
-    coverages = await queries.approved_authorizations(
-        conn,
-        client_id=booking.client_id,
-        service_code=booking.service_code,
-        first_day=(lower - timedelta(days=1)).date(),
-        last_day=(upper + timedelta(days=1)).date(),
-    )
     balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
     if booking.replacing is not None:
         balances = without_session(balances, booking.replacing)
@@ -169,22 +174,43 @@ def hold_limit(principal: Principal) -> int:
     return settings.max_active_holds_therapist
 
 
-async def check_hold_limit(conn: AsyncConnection, principal: Principal, now: datetime) -> None:
-    """Refuse a new hold when the user already has their limit of active, unexpired holds, so that
-    nobody can squat a calendar by holding in a loop. Called under the user's lock (PostgreSQL) or
-    the database write lock (SQLite), so concurrent holds of one user cannot pass it together."""
+def check_hold_limit(principal: Principal, active: int, earliest: datetime | None) -> None:
+    """Refuse a new hold when the user already has their limit of active, unexpired holds (`active`,
+    the earliest expiring at `earliest`, read at the start of the hold transaction), so that nobody
+    can squat a calendar by holding in a loop. This first check gives the answer in the SPEC order;
+    on SQLite it is also the final one (the write transaction runs alone), on PostgreSQL
+    `confirm_hold_limit` repeats it under the user's lock."""
     limit = hold_limit(principal)
-    active, earliest = await queries.active_holds_of(conn, principal.user_id, now)
     if active >= limit:
-        raise HoldLimitReached(
-            f"You already have {active} active holds (the limit is {limit}): confirm or release "
-            "one, or wait for one to expire",
-            details={
-                "limit": limit,
-                "active_holds": active,
-                "next_expiry": iso_utc(earliest) if earliest is not None else None,
-            },
-        )
+        raise _limit_reached(limit, active, earliest)
+
+
+async def confirm_hold_limit(
+    conn: AsyncConnection, principal: Principal, now: datetime, hold_id: uuid.UUID
+) -> None:
+    """The cap again, under the user's lock, as the last step of the transaction that wrote hold
+    `hold_id`: concurrent holds of one user may all pass `check_hold_limit`, but they count here one
+    after the other, each seeing the holds of those that committed before it, so they cannot pass
+    the cap together. The lock is taken last and held only for this count and the COMMIT (the
+    people locks of every hold are taken before it: no cycle)."""
+    if not await lock_user(conn, principal.user_id):
+        return  # SQLite: `check_hold_limit` ran in a transaction that runs alone
+    limit = hold_limit(principal)
+    active, earliest = await queries.active_holds_of(conn, principal.user_id, now, but=hold_id)
+    if active >= limit:
+        raise _limit_reached(limit, active, earliest)
+
+
+def _limit_reached(limit: int, active: int, earliest: datetime | None) -> HoldLimitReached:
+    return HoldLimitReached(
+        f"You already have {active} active holds (the limit is {limit}): confirm or release "
+        "one, or wait for one to expire",
+        details={
+            "limit": limit,
+            "active_holds": active,
+            "next_expiry": iso_utc(earliest) if earliest is not None else None,
+        },
+    )
 
 
 def without_session(

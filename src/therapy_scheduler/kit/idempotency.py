@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -67,6 +67,34 @@ def render(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
+# Built once: SQLAlchemy reuses their cache key and compiled form on every request.
+_STORE = (
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.id == bindparam("record_id"))
+    .values(state="completed", response_status=bindparam("status"), response_body=bindparam("body"))
+)
+_NEW_RECORD: dict[str, Any] = {
+    column: bindparam(column)
+    for column in (
+        "id",
+        "organization_id",
+        "user_id",
+        "endpoint",
+        "key",
+        "request_hash",
+        "created_at",
+        "expires_at",
+    )
+}
+_CLAIM = {
+    name: dialect.insert(IdempotencyRecord)
+    .values(**_NEW_RECORD, state="in_progress")
+    .on_conflict_do_nothing(index_elements=["organization_id", "user_id", "endpoint", "key"])
+    .returning(IdempotencyRecord.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 class Claim:
     """This request owns the key until it stores a response or abandons the claim."""
 
@@ -75,11 +103,8 @@ class Claim:
         self.record_id = record_id
 
     async def store(self, conn: AsyncConnection, status: int, body: dict[str, Any]) -> None:
-        await conn.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == self.record_id)
-            .values(state="completed", response_status=status, response_body=render(body))
-        )
+        params = {"record_id": self.record_id, "status": status, "body": render(body)}
+        await conn.execute(_STORE, params)
 
     async def store_separately(self, status: int, body: dict[str, Any]) -> None:
         async with self.db.write() as conn:
@@ -123,25 +148,15 @@ async def claim(
     }
     for _ in range(3):
         async with db.write() as conn:
-            insert_into = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             record_id = uuid.uuid4()
-            created = (
-                await conn.execute(
-                    insert_into(IdempotencyRecord)
-                    .values(
-                        id=record_id,
-                        **scope,
-                        request_hash=request_hash,
-                        state="in_progress",
-                        created_at=now,
-                        expires_at=now + KEEP,
-                    )
-                    .on_conflict_do_nothing(
-                        index_elements=["organization_id", "user_id", "endpoint", "key"]
-                    )
-                    .returning(IdempotencyRecord.id)
-                )
-            ).first()
+            params = {
+                "id": record_id,
+                **scope,
+                "request_hash": request_hash,
+                "created_at": now,
+                "expires_at": now + KEEP,
+            }
+            created = (await conn.execute(_CLAIM[conn.dialect.name], params)).first()
             if created is not None:
                 return Claim(db, record_id)
             existing = (

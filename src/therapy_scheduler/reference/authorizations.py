@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from therapy_scheduler.models import Authorization, AuthorizationService, HoldOc
 from therapy_scheduler.reference.vocab import SERVICE_CODES
 
 UnitKey = tuple[uuid.UUID, str]  # (authorization_id, service_code)
+
+# `WITH … AS MATERIALIZED` exists from SQLite 3.35 (2021); older libraries plan it their own way.
+_SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 @dataclass(frozen=True)
@@ -68,19 +72,37 @@ def _used_units(svc: Any) -> tuple[Any, Any]:
     return consumed, reserved
 
 
-def remaining_units(authorization_ids: Any) -> Any:
-    """Subquery (authorization_id, service_code, remaining) for the authorizations selected by
-    `authorization_ids` (a subquery of ids): `UnitBalance.remaining` computed by the database."""
-    svc = AuthorizationService.__table__.alias("svc")
-    consumed, reserved = _used_units(svc)
+def balances_of(pairs: Any) -> Any:
+    """CTE (authorization_id, service_code, end_date, remaining) with one row per row of `pairs` (a
+    FROM of distinct (authorization_id, service_code)): the authorization's end date and
+    `UnitBalance.remaining` (NULL when the authorization does not cover the service), each found by
+    index lookups once per pair, however many sessions of the page share it. Materialized, so that
+    neither planner folds it into the join and evaluates the lookups per joined row (SQLite would,
+    twice per row: once per use of `remaining`)."""
+    consumed, reserved = _used_units(pairs)
+    approved = (
+        select(AuthorizationService.approved_units)
+        .where(
+            AuthorizationService.authorization_id == pairs.c.authorization_id,
+            AuthorizationService.service_code == pairs.c.service_code,
+        )
+        .scalar_subquery()
+    )
+    end_date = (
+        select(Authorization.end_date)
+        .where(Authorization.id == pairs.c.authorization_id)
+        .scalar_subquery()
+    )
     return (
         select(
-            svc.c.authorization_id,
-            svc.c.service_code,
-            (svc.c.approved_units - consumed - reserved).label("remaining"),
+            pairs.c.authorization_id,
+            pairs.c.service_code,
+            end_date.label("end_date"),
+            (approved - consumed - reserved).label("remaining"),
         )
-        .where(svc.c.authorization_id.in_(authorization_ids))
-        .subquery("balance")
+        .cte("balance")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+        .prefix_with("MATERIALIZED" if _SQLITE_MATERIALIZES else "", dialect="sqlite")
     )
 
 

@@ -21,10 +21,12 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.principal import caller_row
 from therapy_scheduler.auth.scope import (
     ScopeKind,
     client_scope_for,
@@ -34,8 +36,8 @@ from therapy_scheduler.auth.scope import (
 from therapy_scheduler.db import UTCDateTime
 from therapy_scheduler.kit.sqljson import SqlJson, number
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.models import Authorization, Client, Session, Therapist
-from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, remaining_units
+from therapy_scheduler.models import Client, Session, Therapist
+from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, balances_of
 
 _T = aliased(Therapist, name="t")
 _C = aliased(Client, name="c")
@@ -160,11 +162,17 @@ def session_json(
 
 
 def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[Any]]:
-    """`rows` joined to its authorizations and their remaining units, and the authorization block
-    of `_authorization_block` as a JSON expression (NULL for a session without authorization)."""
-    balance = remaining_units(select(rows.c.authorization_id))
-    authorization = Authorization.__table__.alias("au")
-    joined = rows.outerjoin(authorization, authorization.c.id == rows.c.authorization_id).outerjoin(
+    """`rows` joined to the end dates and remaining units of their authorizations, and the
+    authorization block of `_authorization_block` as a JSON expression (NULL for a session without
+    authorization). Balances are computed once per distinct (authorization, service) of `rows`."""
+    pairs = (
+        select(rows.c.authorization_id, rows.c.service_code)
+        .where(rows.c.authorization_id.is_not(None))
+        .distinct()
+        .subquery("pairs")
+    )
+    balance = balances_of(pairs)
+    joined = rows.outerjoin(
         balance,
         and_(
             balance.c.authorization_id == rows.c.authorization_id,
@@ -176,7 +184,7 @@ def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[
         (rows.c.authorization_id.is_(None), None),
         else_=j.obj(
             id=j.uuid(rows.c.authorization_id),
-            end_date=authorization.c.end_date,
+            end_date=balance.c.end_date,
             sessions_remaining=j.greatest(units, number(0))
             // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
             units_remaining=units,
@@ -300,4 +308,8 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         visible = client_scope_for(shape.scope), Client.id == bindparam("client_id")
         count = select(func.count()).select_from(Client).where(*visible)
         columns.append(count.scalar_subquery().label("clients_visible"))
-    return select(*columns).select_from(summary)
+    # The caller as of this statement's snapshot (`Reading.as_caller`): the scope above was built
+    # for an assumed principal, and the answer only counts if this row is still that principal.
+    caller = caller_row().subquery("caller")
+    columns.extend(column.label(f"caller_{column.name}") for column in caller.c)
+    return select(*columns).select_from(summary.outerjoin(caller, true()))

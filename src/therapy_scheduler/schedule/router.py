@@ -66,19 +66,24 @@ async def post_schedule_data_batch(
 @router.get(
     "/get-sessions-optimized",
     summary="A page of sessions (newest first) with a summary over all matching sessions",
-    responses=error_responses(400, 401, 404) | ok_response(SessionsPageResponse),
+    responses=error_responses(400, 401, 404, 409) | ok_response(SessionsPageResponse),
 )
 async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
     reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
-    result, shown = await service.sessions_page(
-        conn=reader.conn, principal=reader.principal, params=params, now=utcnow()
-    )
+    now = utcnow()
+
+    async def page(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
+        return await service.sessions_page(
+            conn=reader.conn, principal=principal, params=params, now=now
+        )
+
+    result, shown = await reader.as_caller(page)
     note_phi_read_of(
         request,
-        reader.principal,
+        request.state.principal,
         endpoint="get-sessions-optimized",
         session_count=shown.count,
         client_ids=shown.client_ids,

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
-from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.principal import CallerChanged, Principal, principal_from
 from therapy_scheduler.auth.scope import (
     ScopeKind,
     require_visible,
@@ -358,6 +358,7 @@ async def sessions_page(
         "fetch": params.limit + 1,
         "offset": (params.page - 1) * params.limit,
         "now": now,
+        "caller_id": principal.user_id,
     }
     if params.start_date:
         values["range_start"] = day_bounds(params.start_date, params.start_date, tz)[0]
@@ -367,6 +368,8 @@ async def sessions_page(
         values["after_time"], values["after_id"] = position
 
     row = (await conn.execute(sessions_page_statement(shape), values)).one()
+    if principal_from(row, prefix="caller_") != principal:
+        raise CallerChanged()
     if shape.therapist and row.therapists_visible != 1:
         raise NotFound(
             "One or more therapist ids were not found", details={"field": "therapist_ids"}
