@@ -66,14 +66,6 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f'unknown time zone "{name}"') from exc
 
 
-def is_valid_zone(name: str) -> bool:
-    try:
-        zone(name)
-    except ValueError:
-        return False
-    return True
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -144,7 +144,8 @@ _BALANCE_ROWS = {
 async def balances_and_end_dates(
     conn: AsyncConnection, authorization_ids: Iterable[uuid.UUID], now: datetime
 ) -> tuple[dict[UnitKey, UnitBalance], dict[uuid.UUID, tuple[date, date, str]]]:
-    """`unit_balances` and `authorization_end_dates` of the same authorizations, in one query."""
+    """The balance of every service of the given authorizations, and each authorization's
+    (start date, end date, status), in one query whatever their number."""
     ids = list(set(authorization_ids))
     if not ids:
         return {}, {}
@@ -165,17 +166,3 @@ async def unit_balances(
 ) -> dict[UnitKey, UnitBalance]:
     """Balances of every service of the given authorizations, in one query whatever their number."""
     return (await balances_and_end_dates(conn, authorization_ids, now))[0]
-
-
-async def authorization_end_dates(
-    conn: AsyncConnection, authorization_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[date, date, str]]:
-    ids = list(set(authorization_ids))
-    if not ids:
-        return {}
-    rows = await conn.execute(
-        select(
-            Authorization.id, Authorization.start_date, Authorization.end_date, Authorization.status
-        ).where(Authorization.id.in_(ids))
-    )
-    return {r.id: (r.start_date, r.end_date, r.status) for r in rows}
