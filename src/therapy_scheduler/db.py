@@ -114,12 +114,23 @@ def _refuse_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("the server closed this connection")
 
 
+# The reader engine: every statement in autocommit (its own snapshot, as READ COMMITTED gives inside
+# a transaction too), and no ROLLBACK when a connection goes back to the pool, since an autocommit
+# connection has nothing to roll back (on SQLite each one would be a hand-off to aiosqlite's thread).
+# Never on the writer: SQLite's writer connections are in driver autocommit too (our own BEGIN
+# IMMEDIATE), and their failed transactions must be rolled back.
+_AUTOCOMMIT_READS: dict[str, Any] = {
+    "isolation_level": "AUTOCOMMIT",
+    "skip_autocommit_rollback": True,
+}
+
+
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
     _quiet_driver_logs()
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
-            **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
+            **({} if writer else _AUTOCOMMIT_READS),
             connect_args={"timeout": 15},
             hide_parameters=True,
         )
@@ -131,7 +142,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
     # autocommit (and an optional pre-ping is one round trip, `;`, instead of three).
     engine = create_async_engine(
         url,
-        **({} if writer else {"isolation_level": "AUTOCOMMIT"}),
+        **({} if writer else _AUTOCOMMIT_READS),
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -182,7 +193,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as conn, conn.begin():
+        """A pooled reader connection. No BEGIN/COMMIT: the reader runs in autocommit."""
+        async with self.reader.connect() as conn:
             yield conn
 
     @asynccontextmanager
