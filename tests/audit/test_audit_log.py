@@ -318,6 +318,35 @@ async def test_schedule_batch_reads_are_recorded(client: httpx.AsyncClient, clin
         }
 
 
+async def test_schedule_batch_reads_record_the_clients_of_conflicts_beyond_the_page(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    """The conflicts cover the whole range, not the page: a page of one session (S1, client C1)
+    also shows authorization conflicts naming C2 and C3, so the read of all three is recorded."""
+    response = await client.get(
+        "/get-schedule-data-batch",
+        params={
+            "start_date": "2027-03-08",
+            "end_date": "2027-03-20",
+            "include_conflicts": "true",
+            "batch_size": 1,
+        },
+        headers=clinic.headers("scheduler"),
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert {s["client_id"] for s in data["sessions"]} == {C1}
+    assert {c.get("client_id") for c in data["conflicts"]} >= {C2, C3}
+    body = await _events(client, clinic, actor_user_id=U_SCHED, action="phi.read")
+    [event] = body["data"]["events"]
+    assert event["client_ids"] == sorted([C1, C2, C3])
+    assert event["details"] == {
+        "endpoint": "get-schedule-data-batch",
+        "session_count": 1,
+        "client_count": 3,
+    }
+
+
 async def test_shutdown_flushes_buffered_reads(
     app_and_client: tuple[Any, httpx.AsyncClient], clinic: Clinic, db: Database
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,10 +124,6 @@ def _authorization_block(
     }
 
 
-def authorization_ids(rows: Sequence[Row[Any]]) -> set[uuid.UUID]:
-    return {r.authorization_id for r in rows if r.authorization_id is not None}
-
-
 # --- the session shape rendered by the database (hot read paths) ------------------------------
 
 
@@ -191,6 +186,76 @@ def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[
         ),
     )
     return joined, j.nested(block)
+
+
+# --- get-schedule-data-batch: the page of a date range in one statement ----------------------
+
+
+@dataclass(frozen=True)
+class RangeShape:
+    """What varies between the filters of get-schedule-data-batch: the caller's kind of scope and
+    which id filters are present. Statements built from a shape are built once."""
+
+    scope: ScopeKind
+    therapists: bool
+    clients: bool
+
+
+@functools.lru_cache(maxsize=64)
+def range_filter(shape: RangeShape) -> tuple[ColumnElement[bool], ...]:
+    """The sessions overlapping the range that the caller may see, filtered by the ids given.
+    Bind parameters: the scope's (`scope_params`), `range_start`, `range_end`, `range_floor`
+    (= range_start - MAX_SESSION_LENGTH), `therapist_ids`, `client_ids`."""
+    where = [
+        session_scope_for(shape.scope),
+        Session.start_time < bindparam("range_end", type_=UTCDateTime()),
+        Session.end_time > bindparam("range_start", type_=UTCDateTime()),
+        # index lower bound (implied by the one above and the longest session)
+        Session.start_time > bindparam("range_floor", type_=UTCDateTime()),
+    ]
+    if shape.therapists:
+        where.append(Session.therapist_id.in_(bindparam("therapist_ids", expanding=True)))
+    if shape.clients:
+        where.append(Session.client_id.in_(bindparam("client_ids", expanding=True)))
+    return tuple(where)
+
+
+@functools.lru_cache(maxsize=64)
+def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) -> Select[Any]:
+    """One row: how many sessions match `range_filter(shape)` (`total`), and one page of them
+    (by start, then id) as JSON text (`sessions`, rendered by the database as `serialize_session`
+    does, with the authorization block when `authorizations`), with the therapist and client ids it
+    shows (`therapist_ids`, `client_ids`: JSON arrays in page order, repeats kept).
+
+    Bind parameters: those of `range_filter`, `batch_size`, `offset`, and `now` (the holds that
+    still reserve units) when `authorizations`."""
+    j = SqlJson(dialect)
+    where = range_filter(shape)
+    page = (
+        session_rows()
+        .where(*where)
+        .order_by(Session.start_time, Session.id)
+        .limit(bindparam("batch_size"))
+        .offset(bindparam("offset"))
+        .cte("page")
+    )
+    order = (page.c.start_time, page.c.id)
+    source: Any = page
+    authorization = None
+    if authorizations:
+        source, authorization = with_authorization_block(j, page)
+    sessions = j.array(
+        session_json(j, page, authorization=authorization, detailed=False), source, *order
+    )
+    therapist_ids = j.array(j.uuid(page.c.therapist_id), page, *order, scalars=True)
+    client_ids = j.array(j.uuid(page.c.client_id), page, *order, scalars=True)
+    total = select(func.count()).select_from(Session).where(*where).scalar_subquery()
+    return select(
+        total.label("total"),
+        j.as_text(sessions).label("sessions"),
+        j.as_text(therapist_ids).label("therapist_ids"),
+        j.as_text(client_ids).label("client_ids"),
+    )
 
 
 # --- get-sessions-optimized: one statement per request ----------------------------------------

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
-from therapy_scheduler.audit.phi import note_phi_read, note_phi_read_of
+from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
 from therapy_scheduler.kit.jsonresponse import JSON
 from therapy_scheduler.kit.responses import error_responses, ok_response
@@ -39,10 +39,10 @@ async def get_schedule_data_batch(
     params: Annotated[ScheduleBatchParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Response:
-    result = await service.schedule_batch(
+    result, shown = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
-    _note_batch_read(request, principal, result)
+    _note_batch_read(request, principal, shown)
     return JSON(result)
 
 
@@ -56,10 +56,10 @@ async def post_schedule_data_batch(
     params: Annotated[ScheduleBatchBody, Body()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Response:
-    result = await service.schedule_batch(
+    result, shown = await service.schedule_batch(
         db=request.app.state.db, principal=principal, params=params, now=utcnow()
     )
-    _note_batch_read(request, principal, result)
+    _note_batch_read(request, principal, shown)
     return JSON(result)
 
 
@@ -91,12 +91,11 @@ async def get_sessions_optimized(
     return JSON(result)
 
 
-def _note_batch_read(request: Request, principal: Principal, result: dict[str, Any]) -> None:
-    data = result["data"]
-    note_phi_read(
+def _note_batch_read(request: Request, principal: Principal, shown: service.Shown) -> None:
+    note_phi_read_of(
         request,
         principal,
         endpoint="get-schedule-data-batch",
-        sessions=data["sessions"],
-        extra=data.get("conflicts", ()),
+        session_count=shown.count,
+        client_ids=shown.client_ids,
     )

@@ -11,25 +11,22 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import CallerChanged, Principal, principal_from
 from therapy_scheduler.auth.scope import (
-    ScopeKind,
     require_visible,
     scope_kind,
     scope_params,
-    session_scope_for,
     therapist_scope,
 )
-from therapy_scheduler.db import Database, UTCDateTime
+from therapy_scheduler.db import Database
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
-from therapy_scheduler.reference.authorizations import balances_and_end_dates
 from therapy_scheduler.schedule.availability import (
     TherapistCalendar,
     availability_entries,
@@ -39,9 +36,9 @@ from therapy_scheduler.schedule.availability import (
 from therapy_scheduler.schedule.conflicts import find_conflicts
 from therapy_scheduler.schedule.queries import (
     PageShape,
-    authorization_ids,
-    serialize_session,
-    session_rows,
+    RangeShape,
+    batch_page_statement,
+    range_filter,
     sessions_page_statement,
 )
 from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsParams
@@ -49,9 +46,13 @@ from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsPara
 
 async def schedule_batch(
     *, db: Database, principal: Principal, params: ScheduleBatchParams, now: datetime
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Shown]:
     """Sessions overlapping the requested days (in `time_zone`), with optional availability and
-    conflicts over the whole range, limited to what the caller may see."""
+    conflicts over the whole range, limited to what the caller may see. `shown`: the page's
+    session count and the client ids of its sessions, then of its conflicts (for the PHI read log).
+
+    The page comes back from the database as JSON text (`batch_page_statement`) and goes into the
+    response as it is (`data.sessions` is an `orjson.Fragment`)."""
     started = time.perf_counter()
     tz_name = params.time_zone or principal.organization_time_zone
     range_start, range_end = day_bounds(params.start_date, params.end_date, zone(tz_name))
@@ -64,7 +65,13 @@ async def schedule_batch(
         "range_floor": range_start - MAX_SESSION_LENGTH,
         "therapist_ids": params.therapist_ids,
         "client_ids": params.client_ids,
+        "batch_size": params.batch_size,
+        "offset": params.offset,
+        "now": now,
     }
+    statement = batch_page_statement(
+        shape, db.dialect, principal.can(Capability.SEE_AUTHORIZATIONS)
+    )
 
     async with db.read() as conn:
         await require_visible(
@@ -72,28 +79,19 @@ async def schedule_batch(
         )
         # Therapists known to be visible to the caller: not looked up again below.
         visible_known = set(params.therapist_ids)
-        total = (
-            await conn.execute(select(func.count()).select_from(Session).where(*where), values)
-        ).scalar_one()
-        rows = (
-            await conn.execute(
-                session_rows()
-                .where(*where)
-                .order_by(Session.start_time, Session.id)
-                .limit(params.batch_size)
-                .offset(params.offset),
-                values,
-            )
-        ).all()
-        sessions = await _serialize(conn, principal, rows, now, detailed=False)
-        data: dict[str, Any] = {"sessions": sessions}
+        page = (await conn.execute(statement, values)).one()
+        total = int(page.total)
+        client_ids: list[str] = orjson.loads(page.client_ids)
+        data: dict[str, Any] = {"sessions": orjson.Fragment(page.sessions)}
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
         # The conflict candidates, when the fetch of the busy time has brought them too.
         active: list[Any] | None = None
 
         if params.include_availability:
-            wanted = params.therapist_ids or list(dict.fromkeys(r.therapist_id for r in rows))
+            wanted = params.therapist_ids or [
+                uuid.UUID(t) for t in dict.fromkeys(orjson.loads(page.therapist_ids))
+            ]
             visible = await _visible_therapists(conn, principal, wanted, known=visible_known)
             visible_known.update(visible)
             week = None
@@ -136,7 +134,7 @@ async def schedule_batch(
                 visible_known=visible_known,
             )
 
-    next_offset = params.offset + len(rows)
+    next_offset = params.offset + len(client_ids)
     has_more = next_offset < total
     data["pagination"] = {
         "total_records": total,
@@ -163,7 +161,13 @@ async def schedule_batch(
             "include_conflicts": params.include_conflicts,
             "time_zone": tz_name,
         },
-    }
+    }, Shown(
+        count=len(client_ids),
+        client_ids=[
+            *client_ids,
+            *(c["client_id"] for c in data.get("conflicts", ()) if c.get("client_id")),
+        ],
+    )
 
 
 async def _visible_therapists(
@@ -261,35 +265,6 @@ _CONFLICT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class RangeShape:
-    """What varies between the filters of get-schedule-data-batch: the caller's kind of scope and
-    which id filters are present. Statements built from a shape are built once."""
-
-    scope: ScopeKind
-    therapists: bool
-    clients: bool
-
-
-@functools.lru_cache(maxsize=64)
-def range_filter(shape: RangeShape) -> tuple[ColumnElement[bool], ...]:
-    """The sessions overlapping the range that the caller may see, filtered by the ids given.
-    Bind parameters: the scope's (`scope_params`), `range_start`, `range_end`, `range_floor`
-    (= range_start - MAX_SESSION_LENGTH), `therapist_ids`, `client_ids`."""
-    where = [
-        session_scope_for(shape.scope),
-        Session.start_time < bindparam("range_end", type_=UTCDateTime()),
-        Session.end_time > bindparam("range_start", type_=UTCDateTime()),
-        # index lower bound (implied by the one above and the longest session)
-        Session.start_time > bindparam("range_floor", type_=UTCDateTime()),
-    ]
-    if shape.therapists:
-        where.append(Session.therapist_id.in_(bindparam("therapist_ids", expanding=True)))
-    if shape.clients:
-        where.append(Session.client_id.in_(bindparam("client_ids", expanding=True)))
-    return tuple(where)
-
-
 @functools.lru_cache(maxsize=64)
 def _candidates(shape: RangeShape) -> Select[Any]:
     """The conflict candidates: the range's non-cancelled sessions (built once per shape, so that
@@ -299,19 +274,6 @@ def _candidates(shape: RangeShape) -> Select[Any]:
         .add_columns(*_CONFLICT_COLUMNS)
         .where(*range_filter(shape), Session.status != "cancelled")
     )
-
-
-async def _serialize(
-    conn: AsyncConnection, principal: Principal, rows: Any, now: datetime, *, detailed: bool
-) -> list[dict[str, Any]]:
-    balances = auth_ends = None
-    if principal.can(Capability.SEE_AUTHORIZATIONS):
-        ids = authorization_ids(rows)
-        balances, auth_ends = await balances_and_end_dates(conn, ids, now)
-    return [
-        serialize_session(r, balances=balances, auth_ends=auth_ends, detailed=detailed)
-        for r in rows
-    ]
 
 
 @dataclass(frozen=True)
