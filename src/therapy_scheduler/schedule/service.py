@@ -81,7 +81,8 @@ async def schedule_batch(
         visible_known = set(params.therapist_ids)
         page = (await conn.execute(statement, values)).one()
         total = int(page.total)
-        client_ids: list[str] = orjson.loads(page.client_ids)
+        client_ids: list[str] = orjson.loads(page.client_ids)  # one per session shown
+        shown_count = len(client_ids)
         data: dict[str, Any] = {"sessions": orjson.Fragment(page.sessions)}
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
@@ -134,7 +135,7 @@ async def schedule_batch(
                 visible_known=visible_known,
             )
 
-    next_offset = params.offset + len(client_ids)
+    next_offset = params.offset + shown_count
     has_more = next_offset < total
     data["pagination"] = {
         "total_records": total,
@@ -162,7 +163,7 @@ async def schedule_batch(
             "time_zone": tz_name,
         },
     }, Shown(
-        count=len(client_ids),
+        count=shown_count,
         client_ids=[
             *client_ids,
             *(c["client_id"] for c in data.get("conflicts", ()) if c.get("client_id")),
