@@ -27,13 +27,13 @@ from sqlalchemy import func, select
 from therapy_scheduler.app import create_app
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings
-from therapy_scheduler.kit.audit import AuditEntry, append_entries
-from therapy_scheduler.kit.audit_writer import AuditWriter
+from therapy_scheduler.demo.clinic import build_demo
+from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.infra.audit_log import AuditEntry, append_entries
+from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models import Session, User
-from therapy_scheduler.reference.demo import build_demo
-from therapy_scheduler.reference.importer import import_document, parse_document
 
 
 class _Off(AuditWriter):

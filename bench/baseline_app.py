@@ -23,14 +23,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.sql import dropdown_sql, schedule_week_sql, sessions_page_sql
-from therapy_scheduler.kit.cursor import decode_cursor
-from therapy_scheduler.kit.time import day_bounds, zone
-from therapy_scheduler.reference.vocab import (
+from therapy_scheduler.domain.vocab import (
     CANCELLATION_REASONS,
     LOCATION_TYPES,
     SERVICE_CODES,
     SESSION_STATUSES,
 )
+from therapy_scheduler.kit.cursor import decode_cursor
+from therapy_scheduler.kit.time import day_bounds, zone
 
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "10"))
 VOCABULARIES = orjson.dumps(

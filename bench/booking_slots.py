@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import text
 
+from therapy_scheduler.calendar.availability import load_calendars
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.schedule.availability import load_calendars
 
 LENGTH = timedelta(minutes=60)
 MARGIN = timedelta(minutes=15)  # the organization's buffer, kept on both sides

@@ -41,10 +41,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from therapy_scheduler.config import Settings, normalize_database_url
-from therapy_scheduler.db import Database
+from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models import Session
-from therapy_scheduler.reference.importer import import_document, parse_document
 
 console = Console(stderr=True)
 

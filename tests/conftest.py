@@ -17,8 +17,9 @@ from sqlalchemy import text
 from tests.fixtures import Clinic, seed_clinic
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Base, Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
+from therapy_scheduler.models.base import Base
 
 PG_ADMIN_URL = os.environ.get(
     "THERAPY_SCHEDULER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -8,8 +8,8 @@ from typing import Any
 
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Database
-from therapy_scheduler.reference.importer import import_document, parse_document
+from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.infra.db import Database
 
 
 def _id(n: int) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from tests.fixtures import ORG_A
-from therapy_scheduler.db import Database
-from therapy_scheduler.reference.importer import import_document, parse_document
+from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.infra.db import Database
 
 
 def uid(n: int) -> str:

@@ -16,7 +16,7 @@ from tests.fixtures import T1, U_ADMIN, U_SCHED, Clinic
 from tests.support import assert_error
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import User
 
 BATCH = "/get-schedule-data-batch"

@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from therapy_scheduler import __version__
+from therapy_scheduler.admin.routes_people import router as admin_people_router
+from therapy_scheduler.admin.routes_staff import router as admin_staff_router
 from therapy_scheduler.audit.router import router as audit_router
 from therapy_scheduler.auth.principal import KnownCallers
 from therapy_scheduler.auth.tokens import TokenVerifier
@@ -25,20 +27,18 @@ from therapy_scheduler.board.router import install_board
 from therapy_scheduler.booking.purge import run_purge_loop
 from therapy_scheduler.booking.router import router as booking_router
 from therapy_scheduler.config import Settings, get_settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.dropdown.router import router as reference_router
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.feeds.router import router as feeds_router
-from therapy_scheduler.kit.audit_writer import AuditWriter
-from therapy_scheduler.kit.cache import make_cache
-from therapy_scheduler.kit.http import ServiceMiddleware
-from therapy_scheduler.kit.jsonresponse import JSON, error_body
-from therapy_scheduler.kit.metrics import Metrics
-from therapy_scheduler.kit.ratelimit import RateLimitMiddleware, make_counter
-from therapy_scheduler.kit.responses import ErrorEnvelope
+from therapy_scheduler.infra.audit_writer import AuditWriter
+from therapy_scheduler.infra.cache import make_cache
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.http import ServiceMiddleware
+from therapy_scheduler.infra.metrics import Metrics
+from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
+from therapy_scheduler.kit.envelope import JSON, error_body
+from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
-from therapy_scheduler.reference.admin.routes_people import router as admin_people_router
-from therapy_scheduler.reference.admin.routes_staff import router as admin_staff_router
-from therapy_scheduler.reference.router import router as reference_router
 from therapy_scheduler.schedule.router import router as schedule_router
 
 log = logging.getLogger("therapy_scheduler")

@@ -19,15 +19,15 @@ from sqlalchemy.exc import IntegrityError
 
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, get_settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.demo.clinic import DEMO_ORG_ID, DemoUsers, build_demo
 from therapy_scheduler.errors import AppError
+from therapy_scheduler.importing.csv_files import SourceError, load_csv
+from therapy_scheduler.importing.problems import ImportFailed, Problem, SourceMap
+from therapy_scheduler.importing.service import ImportReport, run_import
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models import Organization, User
-from therapy_scheduler.reference.demo import DEMO_ORG_ID, DemoUsers, build_demo
-from therapy_scheduler.reference.import_csv import SourceError, load_csv
-from therapy_scheduler.reference.import_problems import ImportFailed, Problem, SourceMap
-from therapy_scheduler.reference.importer import ImportReport, run_import
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)
@@ -223,7 +223,7 @@ def serve(
 
 def _demo_activity(settings: Settings, seed: int) -> None:
     """Lifecycle history through the real services: series, a reschedule, late cancellations."""
-    from therapy_scheduler.booking.demo_activity import add_activity
+    from therapy_scheduler.demo.activity import add_activity
 
     async def work(db: Database) -> dict[str, int]:
         return await add_activity(

@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tests.conftest import count_rows, make_settings
 from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B, U_ADMIN, U_B, U_SCHED, U_T1, Clinic
-from therapy_scheduler.db import Database
-from therapy_scheduler.kit.audit import AuditEntry, append_entries, record
-from therapy_scheduler.kit.audit_writer import AuditWriter
+from therapy_scheduler.infra.audit_log import AuditEntry, append_entries, record
+from therapy_scheduler.infra.audit_writer import AuditWriter
+from therapy_scheduler.infra.db import Database
 
 URL = "/admin/audit-events"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

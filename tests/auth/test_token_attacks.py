@@ -27,7 +27,7 @@ from tests.conftest import make_settings
 from tests.fixtures import U_ADMIN, U_OFF, U_SCHED, U_T1, Clinic, seed_clinic
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import DEV_JWT_SECRET, Settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import User
 
 SESSIONS = "/get-sessions-optimized"

@@ -16,8 +16,8 @@ import pytest
 
 from tests.fixtures import A1, A2, C1, T1, Clinic, clinic_document, seed_clinic
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Database
-from therapy_scheduler.reference.importer import import_document, parse_document
+from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.infra.db import Database
 
 NY = ZoneInfo("America/New_York")
 UNITS_97153 = 100  # A1; the fixture's own sessions already spend 20 of them

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from tests.booking.conftest import book, hold_body, monday, set_org_settings, table_count
 from tests.fixtures import SB, U_SCHED, Clinic, S
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import AuditEvent, Cancellation, Session
 
 POLICIES = {

@@ -22,7 +22,7 @@ from tests.booking.conftest import (
 )
 from tests.fixtures import A1, C1, C3, L1, T1, Clinic
 from therapy_scheduler.booking.purge import purge_once
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold, HoldOccurrence, Session
 
 

@@ -26,7 +26,7 @@ from tests.booking.conftest import (
     utc,
 )
 from tests.fixtures import A1, C1, C2, C3, C4, CB, L1, L2, T1, T2, T3, T4, TB, Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import AuditEvent, HoldOccurrence
 
 UNKNOWN = "00000000-0000-0000-0000-0000000fffff"

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from tests.booking.conftest import book, hold, hold_body, hold_ok, monday, table_count
 from tests.fixtures import Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold
 
 

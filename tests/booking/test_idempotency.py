@@ -12,8 +12,8 @@ from sqlalchemy import insert, update
 
 from tests.booking.conftest import hold_body, hold_ok, monday, table_count
 from tests.fixtures import C3, ORG_A, T2, U_SCHED, Clinic
-from therapy_scheduler.db import Database
-from therapy_scheduler.kit.idempotency import fingerprint
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import fingerprint
 from therapy_scheduler.models import IdempotencyRecord
 
 

@@ -6,7 +6,7 @@ import httpx
 
 from tests.booking.conftest import book, hold, hold_body, monday, table_count
 from tests.fixtures import C3, T2, Clinic, S
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 
 async def test_recurrence_over_200_instances(

@@ -10,7 +10,7 @@ import httpx
 from tests.booking.conftest import hold_body, hold_ok, monday, table_count
 from tests.booking.test_confirm import expire
 from tests.fixtures import Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 
 async def test_lifespan_purges_expired_holds(

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday, set_org_settings
 from tests.fixtures import A1, A2, C1, C2, T1, T2, Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold, HoldOccurrence, Session
 
 # (therapist, client, service): T1 and T2 share client C1; T2 also sees C2, whose authorization A2 has

@@ -25,7 +25,7 @@ from tests.booking.conftest import (
     utc,
 )
 from tests.fixtures import A1, C1, C2, C3, L1, L2, T1, T2, Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 
 async def suggest(

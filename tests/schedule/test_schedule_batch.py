@@ -36,7 +36,7 @@ from tests.support import (
     uid,
     without_request_id,
 )
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import Hold, HoldOccurrence
 

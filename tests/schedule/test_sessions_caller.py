@@ -14,7 +14,7 @@ from sqlalchemy import event, update
 
 from tests.fixtures import ORG_A, T1, T2, Clinic, S
 from tests.fixtures import U_T1 as THERAPIST_USER
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Organization, User
 
 URL = "/get-sessions-optimized"

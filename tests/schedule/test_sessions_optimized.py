@@ -23,7 +23,7 @@ from tests.support import (
     uid,
     without_request_id,
 )
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 URL = "/get-sessions-optimized"
 # Every org-A session, newest first; S1 and S3 share their start, so the larger id comes first.

@@ -21,7 +21,7 @@ from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import ThrowawayPostgres, uvicorn_server
 from therapy_scheduler.app import create_app
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
 
 SESSIONS = "/get-sessions-optimized"

@@ -28,7 +28,8 @@ from tests.security.endpoints import (
     IdParameter,
 )
 from therapy_scheduler.app import create_app
-from therapy_scheduler.db import Base, Database
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.models.base import Base
 
 _COUNT_ALL = " UNION ALL ".join(
     f"SELECT '{t.name}' AS table_name, count(*) AS row_count FROM {t.name}"  # noqa: S608 - our own table names

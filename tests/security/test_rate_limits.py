@@ -16,7 +16,7 @@ from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import require_redis, uvicorn_server
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
-from therapy_scheduler.kit.ratelimit import MemoryCounter, RedisCounter, retry_after_seconds
+from therapy_scheduler.infra.ratelimit import MemoryCounter, RedisCounter, retry_after_seconds
 
 SESSIONS = "/get-sessions-optimized"
 

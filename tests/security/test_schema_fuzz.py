@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from tests.fixtures import seed_clinic
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 ROLES = ("admin", "scheduler", "therapist")
 # Checks that need state or a second identity, which this run does not model.

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import count_rows
 from tests.fixtures import C1, T1, Clinic
-from therapy_scheduler.db import Database
+from therapy_scheduler.infra.db import Database
 
 RANGE = "between 1900-01-01 and 2199-12-31"
 FAR = (

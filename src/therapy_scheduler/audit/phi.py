@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import Request
 
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.kit.audit import AuditEntry
-from therapy_scheduler.kit.audit_writer import AuditWriter
+from therapy_scheduler.infra.audit_log import AuditEntry
+from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.kit.time import utcnow
 
 PHI_READ = "phi.read"

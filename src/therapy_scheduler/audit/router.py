@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from therapy_scheduler.audit import service
 from therapy_scheduler.audit.schemas import AuditEventsParams
 from therapy_scheduler.auth.principal import Principal, current_principal
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.openapi import error_responses
 
 router = APIRouter(tags=["audit"])
 

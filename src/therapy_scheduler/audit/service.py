@@ -13,9 +13,9 @@ from sqlalchemy import select, tuple_
 from therapy_scheduler.audit.schemas import AuditEventsParams
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import InvalidCursor
-from therapy_scheduler.kit.audit_writer import AuditWriter
+from therapy_scheduler.infra.audit_writer import AuditWriter
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import iso_utc, parse_instant
 from therapy_scheduler.models import AuditEvent, AuditEventClient
 

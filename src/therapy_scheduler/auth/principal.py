@@ -15,9 +15,9 @@ from sqlalchemy import Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability, role_can
+from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.errors import Conflict, Forbidden, Unauthorized
 from therapy_scheduler.models import Organization, User
-from therapy_scheduler.reference.settings import OrganizationSettings
 
 _T = TypeVar("_T")
 

@@ -9,8 +9,8 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
-from therapy_scheduler.db import Database
-from therapy_scheduler.kit import audit
+from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import iso_utc
 
 

@@ -19,13 +19,13 @@ from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import invalid
 from therapy_scheduler.booking.schemas import CancelBody
 from therapy_scheduler.booking.states import sources
-from therapy_scheduler.db import Database
+from therapy_scheduler.domain.organization_settings import CancellationPolicy
+from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import Forbidden, NotFound
-from therapy_scheduler.kit import audit
-from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.models import Cancellation, Session
-from therapy_scheduler.reference.settings import CancellationPolicy
-from therapy_scheduler.reference.vocab import CANCELLATION_REASONS
 
 CANCELLABLE = sources("cancel")  # the state machine decides (booking/states.py)
 

@@ -21,11 +21,11 @@ from therapy_scheduler.booking.errors import (
 )
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy, Coverage
+from therapy_scheduler.calendar.availability import TherapistCalendar
+from therapy_scheduler.calendar.units import UnitBalance, UnitKey, session_units
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, session_units
-from therapy_scheduler.schedule.availability import TherapistCalendar
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ from therapy_scheduler.booking.rules import (
 )
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.booking.states import target
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
-from therapy_scheduler.kit import audit
-from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Hold, HoldOccurrence
 

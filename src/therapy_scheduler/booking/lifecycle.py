@@ -32,10 +32,10 @@ from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.rules import Booking, Refused, check_slots
 from therapy_scheduler.booking.states import CONSUMING, SessionInPast, refuse, target
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import Forbidden, NotFound
-from therapy_scheduler.kit import audit
-from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.models import Session
 

@@ -28,9 +28,9 @@ from therapy_scheduler.booking.schemas import (
     HoldSessionIn,
     RescheduleBody,
 )
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
-from therapy_scheduler.kit.idempotency import Finalize
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc
 
 RESCHEDULE_HOLD_SECONDS = 60

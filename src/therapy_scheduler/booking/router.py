@@ -20,8 +20,8 @@ from therapy_scheduler.booking.schemas import (
     SuggestBody,
 )
 from therapy_scheduler.errors import AppError
-from therapy_scheduler.kit.idempotency import Finalize, run_idempotent
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
+from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 
 router = APIRouter(tags=["booking"])

@@ -29,13 +29,13 @@ from therapy_scheduler.booking.checks import (
 from therapy_scheduler.booking.errors import HoldLimitReached
 from therapy_scheduler.booking.locks import lock_people, lock_user
 from therapy_scheduler.booking.occurrences import Occurrence
-from therapy_scheduler.kit.time import iso_utc, utcnow
-from therapy_scheduler.reference.authorizations import (
+from therapy_scheduler.calendar.availability import load_calendars
+from therapy_scheduler.calendar.units import (
     UnitBalance,
     default_unit_minutes,
     unit_balances,
 )
-from therapy_scheduler.schedule.availability import load_calendars
+from therapy_scheduler.kit.time import iso_utc, utcnow
 
 
 class Refused(Exception):

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from therapy_scheduler.domain.vocab import CANCELLATION_REASONS, SERVICE_CODES
 from therapy_scheduler.kit.params import CalendarDate, TimeZoneName
-from therapy_scheduler.reference.vocab import CANCELLATION_REASONS, SERVICE_CODES
 
 MAX_OCCURRENCES = 200
 MAX_METADATA_BYTES = 4096

@@ -32,15 +32,15 @@ from therapy_scheduler.booking.checks import plan_units
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy, Coverage
 from therapy_scheduler.booking.rules import without_session
-from therapy_scheduler.kit.intervals import subtract
-from therapy_scheduler.models import Session
-from therapy_scheduler.reference.authorizations import (
+from therapy_scheduler.calendar.availability import TherapistCalendar, load_calendars
+from therapy_scheduler.calendar.units import (
     UnitBalance,
     UnitKey,
     default_unit_minutes,
     unit_balances,
 )
-from therapy_scheduler.schedule.availability import TherapistCalendar, load_calendars
+from therapy_scheduler.kit.intervals import subtract
+from therapy_scheduler.models import Session
 
 STEP_MINUTES = 15
 

@@ -17,8 +17,8 @@ from therapy_scheduler.booking.hold import require_people
 from therapy_scheduler.booking.occurrences import invalid, read_time
 from therapy_scheduler.booking.schemas import SuggestBody
 from therapy_scheduler.booking.slots import SlotRequest, earliest, free_slots, load_world
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import Forbidden, LimitExceeded, NotFound
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.params import MAX_RANGE_DAYS
 from therapy_scheduler.kit.time import day_bounds, iso_utc, zone
 

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrule, rrulestr
 from icalendar import Calendar, Event, Timezone, vRecur
 
+from therapy_scheduler.domain.vocab import LOCATION_TYPES, SERVICE_CODES
 from therapy_scheduler.kit.time import zone
-from therapy_scheduler.reference.vocab import LOCATION_TYPES, SERVICE_CODES
 
 PRODID = "-//therapy-scheduler//calendar feed//EN"
 UID_DOMAIN = "therapy-scheduler"

@@ -14,7 +14,7 @@ from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.feeds import service
 from therapy_scheduler.feeds.schemas import CreateFeedBody, ListFeedsParams
-from therapy_scheduler.kit.responses import error_responses
+from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 
 router = APIRouter(tags=["calendar feeds"])

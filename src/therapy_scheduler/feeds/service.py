@@ -15,12 +15,12 @@ from sqlalchemy import insert, select, tuple_, update
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import therapist_scope
-from therapy_scheduler.db import Database
 from therapy_scheduler.errors import NotFound, ValidationFailed
 from therapy_scheduler.feeds import queries
 from therapy_scheduler.feeds.ics import FeedSession, render_calendar
 from therapy_scheduler.feeds.schemas import CreateFeedBody, ListFeedsParams
-from therapy_scheduler.kit.audit import record
+from therapy_scheduler.infra.audit_log import record
+from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.models import CalendarFeed, Therapist

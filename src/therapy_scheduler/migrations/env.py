@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from therapy_scheduler import models  # noqa: F401 - registers every table on Base.metadata
-from therapy_scheduler.db import Base
 from therapy_scheduler.migrations import engine_for_migrations
+from therapy_scheduler.models.base import Base
 
 target_metadata = Base.metadata
 

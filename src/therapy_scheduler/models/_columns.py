@@ -9,8 +9,8 @@ from typing import Annotated
 from sqlalchemy import ForeignKey, Uuid
 from sqlalchemy.orm import mapped_column
 
-from therapy_scheduler.db import UTCDateTime
 from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.models.base import UTCDateTime
 
 UUIDPK = Annotated[uuid.UUID, mapped_column(Uuid, primary_key=True, default=uuid.uuid4)]
 OrgFK = Annotated[

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import CreatedAt, OrgFK
+from therapy_scheduler.models.base import Base, UTCDateTime
 
 # Both audit tables are append-only for the application: migration 0002 adds triggers that reject every
 # UPDATE and DELETE (SQLite and PostgreSQL), and no code path issues one.

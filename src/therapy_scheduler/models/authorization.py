@@ -6,8 +6,8 @@ from datetime import date
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
+from therapy_scheduler.models.base import Base
 
 
 class Authorization(Base):

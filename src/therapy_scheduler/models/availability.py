@@ -6,8 +6,8 @@ from datetime import datetime, time
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Time, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import UUIDPK, OrgFK
+from therapy_scheduler.models.base import Base, UTCDateTime
 
 
 class AvailabilityWindow(Base):

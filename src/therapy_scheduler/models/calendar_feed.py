@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
+from therapy_scheduler.models.base import Base, UTCDateTime
 
 
 class CalendarFeed(Base):

@@ -5,8 +5,8 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt
+from therapy_scheduler.models.base import Base
 
 
 class Organization(Base):

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
+from therapy_scheduler.models.base import Base, UTCDateTime
 
 ROLES = ("admin", "scheduler", "therapist")
 PERSON_STATUSES = ("active", "inactive")

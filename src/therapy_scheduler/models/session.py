@@ -15,8 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from therapy_scheduler.db import Base, UTCDateTime
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
+from therapy_scheduler.models.base import Base, UTCDateTime
 
 SESSION_STATUSES = ("scheduled", "in_progress", "completed", "cancelled", "no_show")
 

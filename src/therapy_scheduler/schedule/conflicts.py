@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.db import UTCDateTime
+from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
 from therapy_scheduler.models import Authorization, AuthorizationService, Session
-from therapy_scheduler.schedule.availability import TherapistCalendar
+from therapy_scheduler.models.base import UTCDateTime
 
 Statement = Select[*tuple[Any, ...]]  # a SELECT of any columns
 

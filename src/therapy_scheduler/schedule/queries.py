@@ -32,11 +32,11 @@ from therapy_scheduler.auth.scope import (
     session_scope_for,
     therapist_scope_for,
 )
-from therapy_scheduler.db import UTCDateTime
+from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balances_of
 from therapy_scheduler.kit.sqljson import SqlJson, number
 from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.models import Client, Session, Therapist
-from therapy_scheduler.reference.authorizations import UnitBalance, UnitKey, balances_of
+from therapy_scheduler.models.base import UTCDateTime
 
 _T = aliased(Therapist, name="t")
 _C = aliased(Client, name="c")

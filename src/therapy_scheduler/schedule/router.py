@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
-from therapy_scheduler.kit.jsonresponse import JSON
-from therapy_scheduler.kit.responses import error_responses, ok_response
+from therapy_scheduler.kit.envelope import JSON
+from therapy_scheduler.kit.openapi import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.schedule import service
 from therapy_scheduler.schedule.responses import ScheduleBatchResponse, SessionsPageResponse

@@ -6,6 +6,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from therapy_scheduler.domain.vocab import LOCATION_TYPES, SESSION_STATUSES
 from therapy_scheduler.kit.params import (
     CalendarDate,
     IdList,
@@ -14,7 +15,6 @@ from therapy_scheduler.kit.params import (
     WordList,
     check_date_range,
 )
-from therapy_scheduler.reference.vocab import LOCATION_TYPES, SESSION_STATUSES
 
 MAX_OFFSET = 10_000_000
 

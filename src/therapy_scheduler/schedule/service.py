@@ -22,17 +22,17 @@ from therapy_scheduler.auth.scope import (
     scope_params,
     therapist_scope,
 )
-from therapy_scheduler.db import Database
-from therapy_scheduler.errors import NotFound
-from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
-from therapy_scheduler.kit.time import day_bounds, zone
-from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
-from therapy_scheduler.schedule.availability import (
+from therapy_scheduler.calendar.availability import (
     TherapistCalendar,
     availability_entries,
     busy_sessions,
     load_calendars,
 )
+from therapy_scheduler.errors import NotFound
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
+from therapy_scheduler.kit.time import day_bounds, zone
+from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
 from therapy_scheduler.schedule.conflicts import find_conflicts
 from therapy_scheduler.schedule.queries import (
     PageShape,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import therapy_scheduler.db
+import therapy_scheduler.models.base
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("settings", sa.JSON(), nullable=False),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organizations")),
     )
     op.create_table(
@@ -43,7 +45,9 @@ def upgrade() -> None:
         sa.Column("entity_type", sa.String(length=32), nullable=False),
         sa.Column("entity_id", sa.String(length=64), nullable=False),
         sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column("occurred_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "occurred_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -67,8 +71,12 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=40), nullable=True),
         sa.Column("date_of_birth", sa.Date(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("archived_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "archived_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint("status IN ('active', 'inactive')", name=op.f("ck_clients_status")),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -92,8 +100,12 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "expires_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
@@ -143,8 +155,12 @@ def upgrade() -> None:
         sa.Column("specialties", sa.JSON(), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("archived_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "archived_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint("status IN ('active', 'inactive')", name=op.f("ck_therapists_status")),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -169,7 +185,9 @@ def upgrade() -> None:
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("end_date", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint(
             "status IN ('pending', 'approved', 'denied', 'expired')",
             name=op.f("ck_authorizations_status"),
@@ -258,7 +276,9 @@ def upgrade() -> None:
         sa.Column("client_id", sa.Uuid(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("expires_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "expires_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("service_code", sa.String(length=8), nullable=False),
         sa.Column("location_id", sa.Uuid(), nullable=True),
@@ -268,7 +288,9 @@ def upgrade() -> None:
         sa.Column("metadata", sa.JSON(), nullable=True),
         sa.Column("series_id", sa.Uuid(), nullable=True),
         sa.Column("confirmed_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["client_id"], ["clients.id"], name=op.f("fk_holds_client_id_clients")
         ),
@@ -296,8 +318,12 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("therapist_id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("start_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("end_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "start_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "end_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint("kind IN ('time_off', 'extra')", name=op.f("ck_time_off_kind")),
         sa.CheckConstraint("start_time < end_time", name=op.f("ck_time_off_order")),
         sa.ForeignKeyConstraint(
@@ -328,7 +354,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("therapist_id", sa.Uuid(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint(
             "role IN ('admin', 'scheduler', 'therapist')", name=op.f("ck_users_role")
         ),
@@ -382,9 +410,15 @@ def upgrade() -> None:
         sa.Column("occurrence_index", sa.Integer(), nullable=False),
         sa.Column("therapist_id", sa.Uuid(), nullable=False),
         sa.Column("client_id", sa.Uuid(), nullable=False),
-        sa.Column("start_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("end_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "start_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "end_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "expires_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("service_code", sa.String(length=8), nullable=False),
         sa.Column("authorization_id", sa.Uuid(), nullable=True),
@@ -426,8 +460,12 @@ def upgrade() -> None:
         sa.Column("location_id", sa.Uuid(), nullable=True),
         sa.Column("location_type", sa.String(length=16), nullable=True),
         sa.Column("service_code", sa.String(length=8), nullable=False),
-        sa.Column("start_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("end_time", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "start_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "end_time", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("authorization_id", sa.Uuid(), nullable=True),
         sa.Column("units", sa.Integer(), nullable=False),
@@ -436,8 +474,12 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         sa.Column("updated_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.CheckConstraint(
             "status IN ('scheduled', 'in_progress', 'completed', 'cancelled', 'no_show')",
             name=op.f("ck_sessions_status"),
@@ -487,7 +529,9 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("session_id", sa.Uuid(), nullable=False),
         sa.Column("cancelled_by", sa.Uuid(), nullable=True),
-        sa.Column("cancelled_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "cancelled_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("reason", sa.String(length=40), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("policy", sa.String(length=64), nullable=False),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import therapy_scheduler.db
+import therapy_scheduler.models.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -50,7 +50,9 @@ def upgrade() -> None:
         ),
         sa.Column("client_id", sa.Uuid(), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
-        sa.Column("occurred_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "occurred_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["audit_event_id"],
             ["audit_events.id"],
@@ -79,8 +81,12 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("label", sa.String(length=100), nullable=True),
         sa.Column("created_by", sa.Uuid(), nullable=False),
-        sa.Column("created_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "revoked_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("revoked_by", sa.Uuid(), nullable=True),
         sa.ForeignKeyConstraint(
             ["organization_id"],

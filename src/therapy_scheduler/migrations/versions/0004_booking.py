@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import therapy_scheduler.db
+import therapy_scheduler.models.base
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("holds", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("closed_at", therapy_scheduler.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "closed_at", therapy_scheduler.models.base.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch_op.create_check_constraint(
             "status", "status IN ('active', 'confirmed', 'released', 'expired')"

@@ -1,0 +1,52 @@
+"""`Idempotency-Key` on the admin API's POST routes, through the shared `kit/idempotency.py`.
+
+The admin services run their own transaction (`AdminContext.write`), so the response is stored right
+after it commits rather than inside it: if the process died in between, the claim goes stale after
+60 s and a retry with the same key runs again (creates take client-chosen or fresh ids; a retried
+create with the same explicit id then answers 409/200 as the service decides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Header
+from starlette.responses import Response
+
+from therapy_scheduler.admin.common import AdminContext
+from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response (24 h).",
+    ),
+]
+
+
+async def idempotent(
+    ctx: AdminContext,
+    *,
+    endpoint: str,
+    key: str | None,
+    payload: Any,
+    run: Callable[[], Awaitable[dict[str, Any]]],
+    status: int = 201,
+) -> Response:
+    async def action(finalize: Finalize | None) -> dict[str, Any]:
+        return await run()
+
+    return await run_idempotent(
+        ctx.db,
+        organization_id=ctx.organization_id,
+        user_id=ctx.principal.user_id,
+        endpoint=endpoint,
+        key=key,
+        payload=payload,
+        request_id=ctx.request_id,
+        action=action,
+        status=status,
+    )

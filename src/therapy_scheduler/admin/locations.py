@@ -1,0 +1,68 @@
+"""Locations of the caller's organization (admins and schedulers). Locations are deactivated, never
+deleted: sessions keep referring to them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row
+
+from therapy_scheduler.admin import crud
+from therapy_scheduler.admin.common import AdminContext, name_filter
+from therapy_scheduler.admin.crud import Resource
+from therapy_scheduler.admin.schemas import (
+    LocationCreate,
+    LocationListParams,
+    LocationPatch,
+)
+from therapy_scheduler.auth.capabilities import Capability as C
+from therapy_scheduler.models import Location
+
+
+def serialize_location(row: Row[Any], _contact: bool) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "location_type": row.location_type,
+        "is_active": row.is_active,
+    }
+
+
+LOCATIONS = Resource(
+    "location", Location, Location.name, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
+    serialize_location, "is_active",
+)  # fmt: skip
+
+
+# --- locations ----------------------------------------------------------------------------------
+
+
+async def create_location(*, ctx: AdminContext, body: LocationCreate) -> dict[str, Any]:
+    return await crud.create_record(ctx, LOCATIONS, body.model_dump())
+
+
+async def list_locations(*, ctx: AdminContext, params: LocationListParams) -> dict[str, Any]:
+    """Locations by name; inactive ones only when asked."""
+    filters: list[ColumnElement[bool]] = []
+    if params.location_type:
+        filters.append(Location.location_type == params.location_type)
+    if params.q:
+        filters.append(name_filter(Location.name, params.q))
+    if not params.include_inactive:
+        filters.append(Location.is_active.is_(True))
+    return await crud.list_records(ctx, LOCATIONS, params, filters)
+
+
+async def update_location(
+    *, ctx: AdminContext, location_id: uuid.UUID, patch: LocationPatch
+) -> dict[str, Any]:
+    return await crud.update_record(ctx, LOCATIONS, location_id, patch.changes())
+
+
+async def set_location_active(
+    *, ctx: AdminContext, location_id: uuid.UUID, active: bool
+) -> dict[str, Any]:
+    """Archive or restore a location (inactive locations cannot be booked; sessions keep them)."""
+    record, changed = await crud.set_archived(ctx, LOCATIONS, location_id, archive=not active)
+    return {"success": True, "data": record, "changed": changed}

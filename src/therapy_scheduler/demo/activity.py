@@ -1,0 +1,343 @@
+"""Life in the demo clinic after import: what a week of real use leaves behind, made through the real
+booking services so that every part of the product has something to show.
+
+* a cancellation record (reason, policy, late or not, units released) for every imported cancelled
+  session that has none — some of them late (less than the standard policy's 24 hours' notice);
+* recurring series booked with `POST /sessions/hold` + `recurrence` and confirmed (the hold keeps
+  the RRULE, so calendar feeds show it), their first slots found by the suggestion engine;
+* one occurrence of the first series rescheduled (the series is kept, the session moved);
+* the rest of the second series cancelled (`scope: following`);
+* late cancellations under the `strict` policy (units kept) of sessions starting in the next two days.
+
+Runs once per database (skipped when the organization already has a series); deterministic
+for a given seed and day apart from the ids the services generate.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.booking.cancel import cancel_session
+from therapy_scheduler.booking.confirm import confirm_hold
+from therapy_scheduler.booking.hold import create_hold
+from therapy_scheduler.booking.reschedule import reschedule
+from therapy_scheduler.booking.schemas import (
+    CancelBody,
+    ConfirmBody,
+    ConfirmSessionIn,
+    HoldBody,
+    HoldSessionIn,
+    RecurrenceIn,
+    RescheduleBody,
+    SuggestBody,
+)
+from therapy_scheduler.booking.suggest import suggest
+from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
+from therapy_scheduler.errors import AppError
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.models import (
+    Authorization,
+    Cancellation,
+    Caseload,
+    Client,
+    Organization,
+    Session,
+    Therapist,
+    User,
+)
+
+SERIES = 3
+SERIES_WEEKS = 6
+CLIENT_REASONS = sorted(k for k, v in CANCELLATION_REASONS.items() if v.attributed_to == "client")
+
+
+async def add_activity(
+    db: Database, *, organization_id: uuid.UUID, scheduler_email: str, seed: int = 7
+) -> dict[str, int]:
+    """Add the demo's lifecycle history; returns what was added, by kind."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    counts = {"cancellation records": await _cancellation_records(db, organization_id, rng)}
+    principal = await _principal(db, organization_id, scheduler_email)
+    if principal is None or await _already_done(db, organization_id):
+        return counts
+    now = utcnow()
+    series = await _book_series(db, principal, now)
+    counts["recurring series"] = len(series)
+    counts["rescheduled"] = 0
+    if series:
+        counts["rescheduled"] = await _reschedule_one(db, principal, series[0], now)
+    counts["series cancelled from an occurrence"] = 0
+    if len(series) > 1:
+        await cancel_session(
+            db=db,
+            principal=principal,
+            body=CancelBody(
+                session_id=series[1][3], reason="client_schedule_conflict", scope="following"
+            ),
+            now=now,
+            request_id="demo",
+        )
+        counts["series cancelled from an occurrence"] = 1
+    counts["late cancellations"] = await _late_cancellations(db, principal, now, rng)
+    return counts
+
+
+async def _principal(db: Database, organization_id: uuid.UUID, email: str) -> Principal | None:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(User.id, User.role, Organization.time_zone, Organization.settings)
+                .join(Organization, Organization.id == User.organization_id)
+                .where(User.email == email, User.organization_id == organization_id)
+            )
+        ).first()
+    if row is None:
+        return None
+    return Principal(
+        user_id=row.id,
+        organization_id=organization_id,
+        role=row.role,
+        therapist_id=None,
+        organization_time_zone=row.time_zone,
+        raw_settings=row.settings or {},
+    )
+
+
+async def _already_done(db: Database, organization_id: uuid.UUID) -> bool:
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(Session.id)
+                .where(Session.organization_id == organization_id, Session.series_id.is_not(None))
+                .limit(1)
+            )
+        ).first()
+    return found is not None
+
+
+async def _cancellation_records(
+    db: Database, organization_id: uuid.UUID, rng: random.Random
+) -> int:
+    """Imported cancelled sessions get the record a real cancellation would have left."""
+    async with db.write() as conn:
+        recorded = select(Cancellation.session_id)
+        rows = (
+            await conn.execute(
+                select(Session.id, Session.start_time, Session.units)
+                .where(
+                    Session.organization_id == organization_id,
+                    Session.status == "cancelled",
+                    Session.id.not_in(recorded),
+                )
+                .order_by(Session.start_time, Session.id)
+            )
+        ).all()
+        records: list[dict[str, Any]] = []
+        for r in rows:
+            notice_hours = rng.choice([2, 6, 12, 20, 30, 48, 72, 120])
+            late = notice_hours < 24
+            records.append(
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": organization_id,
+                    "session_id": r.id,
+                    "cancelled_by": None,
+                    "cancelled_at": r.start_time - timedelta(hours=notice_hours),
+                    "reason": rng.choice(CLIENT_REASONS),
+                    "notes": None,
+                    "policy": "standard",
+                    "late_cancellation": late,
+                    "units_released": r.units,  # the standard policy releases units even when late
+                }
+            )
+        if records:
+            await conn.execute(insert(Cancellation), records)
+    return len(records)
+
+
+async def _pairs(db: Database, organization_id: uuid.UUID) -> list[tuple[Any, Any, str]]:
+    """(therapist, client, time zone) pairs on a caseload, the client holding an approved
+    authorization, in a stable order."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(Therapist.id, Caseload.client_id, Therapist.time_zone, Therapist.credential)
+                .join(Caseload, Caseload.therapist_id == Therapist.id)
+                .join(Client, Client.id == Caseload.client_id)
+                .join(Authorization, Authorization.client_id == Client.id)
+                .where(
+                    Therapist.organization_id == organization_id,
+                    Therapist.status == "active",
+                    Therapist.credential == "RBT",
+                    Client.status == "active",
+                    Authorization.status == "approved",
+                )
+                .order_by(Therapist.id, Caseload.client_id)
+            )
+        ).all()
+    seen: set[Any] = set()
+    out = []
+    for r in rows:
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        out.append((r.id, r.client_id, r.time_zone))
+    return out
+
+
+async def _book_series(db: Database, principal: Principal, now: datetime) -> list[list[uuid.UUID]]:
+    """Weekly series of SERIES_WEEKS one-hour sessions, each at a slot the engine found free in the
+    first week; a candidate whose later weeks are taken is refused by the hold and the next is tried."""
+    booked: list[list[uuid.UUID]] = []
+    first_day = (now + timedelta(days=7)).date()
+    for therapist_id, client_id, tz in await _pairs(db, principal.organization_id):
+        if len(booked) == SERIES:
+            break
+        found = await suggest(
+            db=db,
+            principal=principal,
+            body=SuggestBody(
+                therapist_id=therapist_id,
+                client_id=client_id,
+                duration_minutes=60,
+                time_zone=tz,
+                start_date=first_day,
+                end_date=first_day + timedelta(days=6),
+                limit=8,
+            ),
+            now=now,
+        )
+        for slot in found["slots"]:
+            try:
+                held = await create_hold(
+                    db=db,
+                    principal=principal,
+                    body=HoldBody(
+                        session=HoldSessionIn(
+                            therapist_id=therapist_id,
+                            client_id=client_id,
+                            start_time=slot["local_start_time"],
+                            service_code="97153",
+                        ),
+                        duration_minutes=60,
+                        time_zone=tz,
+                        recurrence=RecurrenceIn(rrule=f"FREQ=WEEKLY;COUNT={SERIES_WEEKS}"),
+                        metadata={"source": "demo"},
+                    ),
+                    now=now,
+                    request_id="demo",
+                )
+            except AppError:
+                continue
+            confirmed = await confirm_hold(
+                db=db,
+                principal=principal,
+                body=ConfirmBody(
+                    hold_key=held["hold_key"],
+                    session=ConfirmSessionIn(
+                        start_time=held["occurrences"][0]["start_time"],
+                        end_time=held["occurrences"][0]["end_time"],
+                    ),
+                ),
+                now=now,
+                request_id="demo",
+            )
+            booked.append([uuid.UUID(s["id"]) for s in confirmed["occurrences"]])
+            break
+    return booked
+
+
+async def _reschedule_one(
+    db: Database, principal: Principal, series: list[uuid.UUID], now: datetime
+) -> int:
+    """Move the series' second occurrence to another free hour of the same week."""
+    async with db.read() as conn:
+        moving = (
+            await conn.execute(
+                select(
+                    Session.id, Session.therapist_id, Session.client_id, Session.start_time
+                ).where(Session.id == series[1])
+            )
+        ).one()
+        tz = (
+            await conn.execute(
+                select(Therapist.time_zone).where(Therapist.id == moving.therapist_id)
+            )
+        ).scalar_one()
+    day = moving.start_time.date()
+    found = await suggest(
+        db=db,
+        principal=principal,
+        body=SuggestBody(
+            therapist_id=moving.therapist_id,
+            client_id=moving.client_id,
+            duration_minutes=60,
+            time_zone=tz,
+            start_date=day + timedelta(days=1),
+            end_date=day + timedelta(days=4),
+            limit=5,
+            session_id=moving.id,
+        ),
+        now=now,
+    )
+    for slot in found["slots"]:
+        try:
+            await reschedule(
+                db=db,
+                principal=principal,
+                session_id=moving.id,
+                body=RescheduleBody(start_time=slot["start_time"], time_zone=tz),
+                now=now,
+                request_id="demo",
+            )
+        except AppError:
+            continue
+        return 1
+    return 0
+
+
+async def _late_cancellations(
+    db: Database, principal: Principal, now: datetime, rng: random.Random
+) -> int:
+    """Two sessions starting within the strict policy's 48 hours: late, units kept."""
+    async with db.read() as conn:
+        soon = (
+            (
+                await conn.execute(
+                    select(Session.id)
+                    .where(
+                        Session.organization_id == principal.organization_id,
+                        Session.status == "scheduled",
+                        Session.series_id.is_(None),
+                        Session.start_time > now + timedelta(hours=2),
+                        Session.start_time < now + timedelta(hours=46),
+                    )
+                    .order_by(Session.start_time, Session.id)
+                    .limit(20)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    chosen = rng.sample(list(soon), min(2, len(soon)))
+    for session_id in sorted(chosen):
+        await cancel_session(
+            db=db,
+            principal=principal,
+            body=CancelBody(
+                session_id=session_id,
+                reason="client_illness",
+                notes="Parent called in the morning",
+                cancellation_policy="strict",
+            ),
+            now=now,
+            request_id="demo",
+        )
+    return len(chosen)

@@ -1,0 +1,58 @@
+"""HTTP routes of the reference data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.dropdown.responses import DropdownResponse
+from therapy_scheduler.dropdown.service import DROPDOWN_TYPES, dropdown_data
+from therapy_scheduler.kit.openapi import error_responses, ok_response
+from therapy_scheduler.kit.params import StrictBool, WordList
+
+router = APIRouter(tags=["reference data"])
+
+
+class DropdownQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # validate_default: the default "all" must be expanded like an explicit `types=all`.
+    types: WordList = Field(default=["all"], validate_default=True)
+    include_inactive: StrictBool = False
+    include_contact: StrictBool = False
+
+    @field_validator("types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t != "all" and t not in DROPDOWN_TYPES]
+        if unknown:
+            raise ValueError(f"unknown type(s): {', '.join(sorted(unknown))}")
+        if not value or "all" in value:
+            return list(DROPDOWN_TYPES)
+        return value
+
+
+@router.get(
+    "/get-dropdown-data",
+    summary="People, places and vocabularies for forms, scoped to the caller",
+    responses=error_responses(400, 401, 403) | ok_response(DropdownResponse),
+)
+async def get_dropdown_data(
+    request: Request,
+    query: Annotated[DropdownQuery, Query()],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> dict[str, Any]:
+    app = request.app
+    data, cached, last_updated = await dropdown_data(
+        conn_factory=app.state.db.read,
+        cache=app.state.cache,
+        ttl=app.state.settings.dropdown_cache_seconds,
+        principal=principal,
+        types=query.types,
+        include_inactive=query.include_inactive,
+        include_contact=query.include_contact,
+    )
+    return {"success": True, "data": data, "cached": cached, "lastUpdated": last_updated}

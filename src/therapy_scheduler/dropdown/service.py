@@ -1,0 +1,130 @@
+"""Dropdown data: the people, places and vocabularies a form needs, scoped to the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import client_scope, therapist_scope
+from therapy_scheduler.domain.vocab import (
+    CANCELLATION_REASONS,
+    LOCATION_TYPES,
+    SERVICE_CODES,
+    SESSION_STATUSES,
+)
+from therapy_scheduler.errors import Forbidden
+from therapy_scheduler.infra.cache import Cache
+from therapy_scheduler.kit.time import iso_utc, utcnow
+from therapy_scheduler.models import Client, Location, Therapist
+
+DROPDOWN_TYPES = (
+    "therapists",
+    "clients",
+    "locations",
+    "location_types",
+    "service_codes",
+    "session_statuses",
+    "cancellation_reasons",
+)
+
+
+def cache_namespace(organization_id: object) -> str:
+    """Writes to an organization's people or places invalidate this namespace."""
+    return f"dropdown:{organization_id}"
+
+
+async def invalidate_dropdowns(cache: Cache, organization_id: object) -> None:
+    await cache.invalidate(cache_namespace(organization_id))
+
+
+async def dropdown_data(
+    *,
+    conn_factory: Any,
+    cache: Cache,
+    ttl: float,
+    principal: Principal,
+    types: list[str],
+    include_inactive: bool,
+    include_contact: bool,
+) -> tuple[dict[str, Any], bool, str]:
+    """The requested lists for this caller, from the short-lived server cache when possible.
+
+    Returns (data, cached, last_updated).
+    """
+    if include_inactive and not principal.can(Capability.SEE_INACTIVE_PEOPLE):
+        raise Forbidden("Your role may not list inactive or archived people")
+    if include_contact and not principal.can(Capability.SEE_CONTACT_DATA):
+        raise Forbidden("Your role may not see contact data")
+    wanted = sorted(set(types))
+    version = await cache.version(cache_namespace(principal.organization_id))
+    key = (
+        f"{cache_namespace(principal.organization_id)}:v{version}:{principal.scope_key}:"
+        f"{','.join(wanted)}:{int(include_inactive)}:{int(include_contact)}"
+    )
+    hit = await cache.get(key)
+    if hit is not None:
+        return hit["data"], True, hit["last_updated"]
+    async with conn_factory() as conn:
+        data = await _load(conn, principal, wanted, include_inactive, include_contact)
+    last_updated = iso_utc(utcnow())
+    await cache.set(key, {"data": data, "last_updated": last_updated}, ttl)
+    return data, False, last_updated
+
+
+async def _load(
+    conn: AsyncConnection,
+    principal: Principal,
+    wanted: list[str],
+    include_inactive: bool,
+    include_contact: bool,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if "therapists" in wanted:
+        cols = [Therapist.id, Therapist.full_name, Therapist.credential, Therapist.status]
+        if include_contact:
+            cols += [Therapist.email, Therapist.phone]
+        query = select(*cols).where(therapist_scope(principal))
+        if not include_inactive:
+            query = query.where(Therapist.status == "active", Therapist.archived_at.is_(None))
+        rows = await conn.execute(query.order_by(Therapist.full_name, Therapist.id))
+        data["therapists"] = [_person(row._mapping) for row in rows]
+    if "clients" in wanted:
+        cols = [Client.id, Client.full_name, Client.status]
+        if include_contact:
+            cols += [Client.email, Client.phone]
+        query = select(*cols).where(client_scope(principal))
+        if not include_inactive:
+            query = query.where(Client.status == "active", Client.archived_at.is_(None))
+        rows = await conn.execute(query.order_by(Client.full_name, Client.id))
+        data["clients"] = [_person(row._mapping) for row in rows]
+    if "locations" in wanted:
+        places = select(
+            Location.id, Location.name, Location.location_type, Location.is_active
+        ).where(Location.organization_id == principal.organization_id)
+        if not include_inactive:
+            places = places.where(Location.is_active.is_(True))
+        rows = await conn.execute(places.order_by(Location.name, Location.id))
+        data["locations"] = [_person(row._mapping) for row in rows]
+    if "location_types" in wanted:
+        data["location_types"] = [{"value": k, "label": v} for k, v in LOCATION_TYPES.items()]
+    if "service_codes" in wanted:
+        data["service_codes"] = [
+            {"code": s.code, "label": s.label, "unit_minutes": s.unit_minutes}
+            for s in SERVICE_CODES.values()
+        ]
+    if "session_statuses" in wanted:
+        data["session_statuses"] = [{"value": k, "label": v} for k, v in SESSION_STATUSES.items()]
+    if "cancellation_reasons" in wanted:
+        data["cancellation_reasons"] = [
+            {"code": r.code, "label": r.label, "attributed_to": r.attributed_to}
+            for r in CANCELLATION_REASONS.values()
+        ]
+    return data
+
+
+def _person(mapping: Any) -> dict[str, Any]:
+    return {k: (str(v) if k == "id" else v) for k, v in mapping.items()}

@@ -1,1 +1,0 @@
-"""Reference data: people, places, vocabularies, organization settings, dropdowns and import."""

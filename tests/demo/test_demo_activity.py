@@ -1,0 +1,89 @@
+"""The demo clinic's lifecycle history (booking/demo_activity.py), made through the real services, on
+SQLite and PostgreSQL: cancellation records, recurring series with their RRULE, a rescheduled
+occurrence, a series cancelled from an occurrence on, late cancellations that keep their units."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import select
+
+from therapy_scheduler.demo.activity import SERIES_WEEKS, add_activity
+from therapy_scheduler.demo.clinic import DEMO_ORG_ID, DemoUsers, build_demo
+from therapy_scheduler.importing.service import run_import
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.models import AuditEvent, Cancellation, Hold, Session
+
+
+async def test_demo_activity(db: Database) -> None:
+    today: date = utcnow().date()
+    await run_import(db, build_demo(therapists=10, clients=40, weeks=2, seed=3, today=today))
+    added = await add_activity(
+        db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=3
+    )
+    assert added["recurring series"] == 3
+    assert added["rescheduled"] == 1
+    assert added["series cancelled from an occurrence"] == 1
+    async with db.read() as conn:
+        cancelled = set(
+            (await conn.execute(select(Session.id).where(Session.status == "cancelled"))).scalars()
+        )
+        records = (
+            await conn.execute(
+                select(
+                    Cancellation.session_id,
+                    Cancellation.policy,
+                    Cancellation.late_cancellation,
+                    Cancellation.units_released,
+                )
+            )
+        ).all()
+        series: dict[object, list[str]] = defaultdict(list)
+        for r in await conn.execute(
+            select(Session.series_id, Session.status).where(Session.series_id.is_not(None))
+        ):
+            series[r.series_id].append(r.status)
+        rules = (
+            (await conn.execute(select(Hold.recurrence).where(Hold.series_id.is_not(None))))
+            .scalars()
+            .all()
+        )
+        moved = (
+            (
+                await conn.execute(
+                    select(AuditEvent.details).where(AuditEvent.action == "hold.confirm")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        kept = (
+            (
+                await conn.execute(
+                    select(Session.consumes_units)
+                    .join(Cancellation, Cancellation.session_id == Session.id)
+                    .where(Cancellation.policy == "strict")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # Every cancelled session has its record; some imported ones were late.
+    assert {r.session_id for r in records} == cancelled
+    assert any(r.late_cancellation and r.policy == "standard" for r in records)
+    assert any(not r.late_cancellation for r in records)
+    # Three weekly series; the second was cancelled from its fourth occurrence on.
+    assert sorted(len(v) for v in series.values()) == [SERIES_WEEKS] * 3
+    statuses = sorted(sorted(v) for v in series.values())
+    assert ["cancelled"] * 3 + ["scheduled"] * 3 in statuses
+    assert sorted(rules, key=str) == [{"rrule": "FREQ=WEEKLY;COUNT=6", "exdates": []}] * 3
+    assert sum(1 for d in moved if d["rescheduled"]) == 1
+    # Late cancellations under "strict" keep their units.
+    assert kept == [True] * added["late cancellations"]
+    # Running it again adds nothing.
+    again = await add_activity(
+        db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=3
+    )
+    assert again == {"cancellation records": 0}
