@@ -18,8 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from therapy_scheduler import __version__
-from therapy_scheduler.admin.routes_people import router as admin_people_router
-from therapy_scheduler.admin.routes_staff import router as admin_staff_router
+from therapy_scheduler.admin.router import router as admin_router
 from therapy_scheduler.audit.router import router as audit_router
 from therapy_scheduler.auth.principal import KnownCallers
 from therapy_scheduler.auth.tokens import TokenVerifier
@@ -94,8 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference_router)
     app.include_router(audit_router)
     app.include_router(feeds_router)
-    app.include_router(admin_people_router)
-    app.include_router(admin_staff_router)
+    app.include_router(admin_router)
     install_board(app)
     app.include_router(booking_router)
     rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)

@@ -1,0 +1,1 @@
+"""HTTP routes of the admin API, one module per resource (thin: parse, call one service function)."""
