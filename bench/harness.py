@@ -1,7 +1,7 @@
 """The benchmark run (bench/run): starts the service and the baseline, drives each scenario with wrk,
 and reports req/s, latency percentiles and errors as a table and as JSON lines.
 
-Scenarios (SPEC §6): sessions_page, sessions_cursor, schedule_week, dropdown (read, with a baseline and
+Scenarios (docs/API.md): sessions_page, sessions_cursor, schedule_week, dropdown (read, with a baseline and
 pgbench's tps for the same SQL), booking (hold + confirm cycles, then an SQL check for double bookings).
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-# A row of the page with the names and the authorization block of SPEC §6.1 (balances from `balance`).
+# A row of the page with the names and the authorization block of docs/API.md (balances from `balance`).
 _SESSION_JSON = """json_build_object(
     'id', p.id, 'therapist_id', p.therapist_id, 'client_id', p.client_id,
     'start_time', p.start_time, 'end_time', p.end_time,

@@ -1,5 +1,5 @@
 """The real `therapy-scheduler` console script, run in a subprocess against a database named by the
-environment (SPEC §8)."""
+environment (docs/IMPORT.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §4-§5 conventions through HTTP: envelope, request ids, privacy headers, authentication,
+"""The conventions of docs/API.md through HTTP: envelope, request ids, privacy headers, authentication,
 error statuses for malformed requests, operational endpoints."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Hold + confirm cycles (SPEC §6.4-6.5) over the candidate slots of BENCH_SLOTS.
+-- Hold + confirm cycles (docs/BOOKING.md) over the candidate slots of BENCH_SLOTS.
 -- A line: index <TAB> hold body <TAB> start <TAB> end. Each thread books every n-th line.
 -- Responses are matched to their request by the X-Request-ID the service echoes.
 package.path = os.getenv("BENCH_LUA") .. "/?.lua;" .. package.path

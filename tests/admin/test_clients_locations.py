@@ -26,7 +26,7 @@ async def test_scheduler_creates_a_client_with_a_caseload(
     assert r.status_code == 201, r.text
     data = r.json()["data"]
     new_id = data["id"]
-    # Schedulers may record a guardian's contact data but never see it (SPEC §4).
+    # Schedulers may record a guardian's contact data but never see it (docs/API.md, roles).
     assert {k: data[k] for k in data if k not in ("id", "created_at")} == {
         "full_name": "Harper Hill",
         "date_of_birth": "2020-02-29",

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on the admin API's POST routes (SPEC §5), on SQLite and PostgreSQL: a retry with
+"""`Idempotency-Key` on the admin API's POST routes (docs/API.md), on SQLite and PostgreSQL: a retry with
 the same key and body replays the first answer and creates nothing; another body → 422."""
 
 from __future__ import annotations

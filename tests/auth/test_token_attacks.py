@@ -1,4 +1,4 @@
-"""Attacks on the bearer token (SPEC §4): every forged, stale or misdirected token is a 401, and the
+"""Attacks on the bearer token (docs/API.md): every forged, stale or misdirected token is a 401, and the
 user row (not the token) decides who the caller is and what they may do, from the very next request."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""POST /sessions/cancel (SPEC §6.6) on SQLite and PostgreSQL."""
+"""POST /sessions/cancel (docs/BOOKING.md) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

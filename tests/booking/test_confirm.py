@@ -1,4 +1,4 @@
-"""POST /sessions/confirm (SPEC §6.5) and hold expiry/purge, on SQLite and PostgreSQL."""
+"""POST /sessions/confirm (docs/BOOKING.md) and hold expiry/purge, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

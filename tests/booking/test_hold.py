@@ -1,4 +1,4 @@
-"""POST /sessions/hold: every check of SPEC §6.4, in its order, on SQLite and PostgreSQL."""
+"""POST /sessions/hold: every check of docs/BOOKING.md, in its order, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

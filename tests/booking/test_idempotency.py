@@ -1,4 +1,4 @@
-"""Idempotency-Key on the booking POSTs (SPEC §5), on SQLite and PostgreSQL."""
+"""Idempotency-Key on the booking POSTs (docs/API.md, conventions), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Session lifecycle after booking (SPEC §7.3): start, complete, no-show, reactivate, reschedule.
+"""Session lifecycle after booking (docs/BOOKING.md): start, complete, no-show, reactivate, reschedule.
 
 Over HTTP on SQLite and PostgreSQL: the state machine's allowed and refused transitions, units
 accounting, roles and tenants, audit events, idempotency, and a real race of reactivate vs hold.

@@ -1,4 +1,4 @@
-"""POST /suggest-alternative-times (SPEC §7.2) over HTTP on SQLite and PostgreSQL.
+"""POST /suggest-alternative-times (docs/BOOKING.md) over HTTP on SQLite and PostgreSQL.
 
 T1 works Mon-Fri 09:00-17:00 New York; org A keeps a 15-minute buffer between places and blocks
 bookings without authorization units. Expected slots are computed by hand from those rules.

@@ -1,4 +1,4 @@
-"""GET /get-dropdown-data through HTTP (SPEC §6.3): types, scoping, contact data, inactive people,
+"""GET /get-dropdown-data through HTTP (docs/API.md): types, scoping, contact data, inactive people,
 the server-side cache and its invalidation, privacy headers."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Booking and cancelling from the board in a real browser, checked through the API afterwards.
 
-The booking endpoints (SPEC §6.4-6.6) come from another branch: every test here skips while
+The booking endpoints (docs/BOOKING.md) come from another branch: every test here skips while
 POST /sessions/hold answers 404. The tests book in weeks after the demo clinic's sessions (from three
 weeks ahead), each on its own weekday with its own therapist, so that they never block each other."""
 

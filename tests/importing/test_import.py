@@ -1,4 +1,4 @@
-"""The JSON import (SPEC §8): errors name the JSON path, one transaction, upsert by id, no overlapping
+"""The JSON import (docs/IMPORT.md): errors name the JSON path, one transaction, upsert by id, no overlapping
 sessions (in the file or against the database)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET|POST /get-schedule-data-batch through HTTP (SPEC §6.1): shapes, pagination, scoping, invalid
+"""GET|POST /get-schedule-data-batch through HTTP (docs/API.md): shapes, pagination, scoping, invalid
 input, availability (in each therapist's zone, across DST) and conflicts over the whole range."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET /get-sessions-optimized through HTTP (SPEC §6.2): order, filters, summary over every
+"""GET /get-sessions-optimized through HTTP (docs/API.md): order, filters, summary over every
 matching row, page and cursor pagination (stable under concurrent inserts), scoping, invalid input."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Minimum necessary (SPEC §1.3, §4, §6.3): contact data only for admins who ask, no authorization
+"""Minimum necessary (docs/API.md): contact data only for admins who ask, no authorization
 figures for therapists, nothing personal in logs even at DEBUG, nothing cacheable by browsers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rate limits (SPEC §5): per user, per IP for unauthenticated requests, 429 RATE_LIMITED with
+"""Rate limits (docs/API.md): per user, per IP for unauthenticated requests, 429 RATE_LIMITED with
 Retry-After, shared across processes through Redis."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`POST /admin/import`: the bulk import (SPEC §8) for the caller's own organization.
+"""`POST /admin/import`: the bulk import (docs/IMPORT.md) for the caller's own organization.
 
 The same document and checks as the command line, confined to one organization: `organizations` are
 refused, every record belongs to the caller's organization (filled in when absent), and ids of other

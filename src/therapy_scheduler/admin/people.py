@@ -1,6 +1,6 @@
 """Therapists and clients (with their caseload) of the caller's organization.
 
-Who may do what (SPEC §4): admins and schedulers read all three and manage clients and locations;
+Who may do what (docs/API.md, roles): admins and schedulers read all three and manage clients and locations;
 only admins manage therapists. Emails and phones appear only for roles that may see contact data.
 """
 

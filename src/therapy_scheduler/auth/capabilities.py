@@ -1,4 +1,4 @@
-"""The capability table of SPEC §4, in one place. Every permission check in the service asks `can()`."""
+"""The role table of docs/API.md in one place. Every permission check in the service asks `can()`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tenant and role scoping, applied in one place to every query that reads people or sessions.
 
-Rules (SPEC §4): everything is limited to the caller's organization. A therapist sees their own sessions
+Rules (docs/API.md): everything is limited to the caller's organization. A therapist sees their own sessions
 and the sessions of the clients on their caseload, only themselves among therapists and only their caseload
 among clients. Ids the caller may not see behave exactly like ids that do not exist.
 """

@@ -1,4 +1,4 @@
-"""Showing and releasing holds (SPEC §6.4): who may see a hold, its effective status, its release."""
+"""Showing and releasing holds (docs/BOOKING.md): who may see a hold, its effective status, its release."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Up to three free slots near a refused occurrence, for the same therapist and client (SPEC §6.4).
+"""Up to three free slots near a refused occurrence, for the same therapist and client (docs/BOOKING.md).
 
 A thin use of the shared engine (`slots.py`, which also serves `POST /suggest-alternative-times`):
 candidates within two weeks of the requested day, in the future, closest to the requested start

@@ -1,4 +1,4 @@
-"""Cancelling sessions (SPEC §6.6): ownership re-checked, policy-driven late cancellation and units."""
+"""Cancelling sessions (docs/BOOKING.md): ownership re-checked, policy-driven late cancellation and units."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rules a hold must pass (SPEC §6.4), as pure functions over data loaded under the booking locks.
+"""The rules a hold must pass (docs/BOOKING.md), as pure functions over data loaded under the booking locks.
 
 Each check returns `Problem`s in occurrence order; the hold service decides, per organization policy
 (`block|warn|off`), whether a problem is an error or a warning.

@@ -1,4 +1,4 @@
-"""Confirming a hold (SPEC §6.5): every held occurrence becomes a `scheduled` session, atomically."""
+"""Confirming a hold (docs/BOOKING.md): every held occurrence becomes a `scheduled` session, atomically."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed errors of the booking endpoints (SPEC §6.4 to 6.6). Each has one stable code."""
+"""Typed errors of the booking endpoints (docs/BOOKING.md). Each has one stable code."""
 
 from __future__ import annotations
 

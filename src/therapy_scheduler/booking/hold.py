@@ -1,4 +1,4 @@
-"""Holding slots (SPEC §6.4): every check in the spec's order, all-or-nothing under one `hold_key`."""
+"""Holding slots (docs/BOOKING.md): every check in its order, all-or-nothing under one `hold_key`."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ async def create_hold(
     request_id: str | None,
     finalize: Finalize | None = None,
 ) -> dict[str, Any]:
-    """Hold every requested occurrence for one therapist and client, or nothing (SPEC §6.4 order)."""
+    """Hold every requested occurrence for one therapist and client, or nothing (docs/BOOKING.md)."""
     block = body.session
     if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
         principal.therapist_id is None or block.therapist_id != principal.therapist_id

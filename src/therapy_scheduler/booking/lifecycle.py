@@ -1,4 +1,4 @@
-"""Session lifecycle after booking (SPEC §7.3): start, complete, no-show, reactivate.
+"""Session lifecycle after booking (docs/BOOKING.md, lifecycle): start, complete, no-show, reactivate.
 
 Each action asks the state machine (`states.TRANSITIONS`) whether it is allowed, runs under the same
 people locks as every booking, keeps the units accounting exact and writes one audit event.

@@ -1,4 +1,4 @@
-"""Rescheduling (SPEC §7.3): move one scheduled session to a new time through a hold.
+"""Rescheduling (docs/BOOKING.md, lifecycle): move one scheduled session to a new time through a hold.
 
 `POST /sessions/{id}/reschedule` holds the new slot for the session (`session.session_id`, so every
 booking rule applies and the session's own time and units do not count against it), then confirms

@@ -229,7 +229,7 @@ async def post_cancel(
     )
 
 
-# --- lifecycle after booking (SPEC §7.3) -----------------------------------------------------------
+# --- lifecycle after booking (docs/BOOKING.md) ---------------------------------------------------
 
 SessionId = Annotated[uuid.UUID, Path(description="The session's id")]
 _LIFECYCLE_404 = "No such session visible to the caller (NOT_FOUND)"

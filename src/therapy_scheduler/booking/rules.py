@@ -2,8 +2,8 @@
 slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
 `check_slots` reads working hours and authorizations, takes the people locks, then checks
-availability/time off/buffer, the four slot conflicts and the authorization units, in the SPEC §6.4
-order and per the organization's policies. It raises `Refused` (the transaction then rolls back) or
+availability/time off/buffer, the four slot conflicts and the authorization units, in the order of
+docs/BOOKING.md and per the organization's policies. It raises `Refused` (the transaction then rolls back) or
 returns the unit plan and the warnings.
 """
 
@@ -177,7 +177,7 @@ def hold_limit(principal: Principal) -> int:
 def check_hold_limit(principal: Principal, active: int, earliest: datetime | None) -> None:
     """Refuse a new hold when the user already has their limit of active, unexpired holds (`active`,
     the earliest expiring at `earliest`, read at the start of the hold transaction), so that nobody
-    can squat a calendar by holding in a loop. This first check gives the answer in the SPEC order;
+    can squat a calendar by holding in a loop. This first check gives the answer in the documented order;
     on SQLite it is also the final one (the write transaction runs alone), on PostgreSQL
     `confirm_hold_limit` repeats it under the user's lock."""
     limit = hold_limit(principal)

@@ -1,4 +1,4 @@
-"""The session state machine (SPEC §3, §7.3) in one table: which action takes which status where.
+"""The session state machine (docs/BOOKING.md) in one table: which action takes which status where.
 
 Every service that changes a session's status asks this table; nothing else decides what is allowed.
 """

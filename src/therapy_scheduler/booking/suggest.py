@@ -1,4 +1,4 @@
-"""`POST /suggest-alternative-times` (SPEC §7.2): the next free slots for a therapist and a client.
+"""`POST /suggest-alternative-times` (docs/BOOKING.md): the next free slots for a therapist and a client.
 
 The slots come from the shared engine (`slots.py`) that also feeds the alternatives of booking
 errors; this module only resolves the caller, the people and the window.

@@ -1,1 +1,1 @@
-"""Per-therapist calendar feeds (ICS) with PHI-minimised events (SPEC §7.5)."""
+"""Per-therapist calendar feeds (ICS) with PHI-minimised events (docs/AUDIT_AND_FEEDS.md)."""

@@ -1,4 +1,4 @@
-"""The JSON import document (SPEC §8). Every key is optional; records keep their ids (upsert by id)."""
+"""The JSON import document (docs/IMPORT.md). Every key is optional; records keep their ids (upsert by id)."""
 
 from __future__ import annotations
 

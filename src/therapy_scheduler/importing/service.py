@@ -1,4 +1,4 @@
-"""Bulk import of a clinic (SPEC §8): one transaction, upsert by id, and every problem reported with
+"""Bulk import of a clinic (docs/IMPORT.md): one transaction, upsert by id, and every problem reported with
 its place in the source (JSON path or CSV file and line).
 
 `validate_document` checks each record's shape on its own, so that one bad record does not hide the

@@ -1,4 +1,4 @@
-"""Request rate limits (SPEC §5): per user, and per client IP for requests without a valid token.
+"""Request rate limits (docs/API.md): per user, and per client IP for requests without a valid token.
 
 Applied in one place, an ASGI layer just inside `ServiceMiddleware`, so it covers every route that exists
 now and every route added later (booking included) without a line per endpoint. A request with a bearer

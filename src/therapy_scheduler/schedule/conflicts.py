@@ -1,4 +1,4 @@
-"""Schedule conflicts over a whole range (SPEC §6.1). Double bookings cannot exist, so they are never
+"""Schedule conflicts over a whole range (docs/API.md). Double bookings cannot exist, so they are never
 reported; what is reported comes from imported history and from bookings made under `warn` policies."""
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def serialize_session(
     auth_ends: dict[uuid.UUID, Any] | None,
     detailed: bool = False,
 ) -> dict[str, Any]:
-    """The session shape of SPEC §6.1; `balances=None` means the caller may not see authorizations."""
+    """The session shape of docs/API.md; `balances=None` means the caller may not see authorizations."""
     start: datetime = row.start_time
     end: datetime = row.end_time
     out: dict[str, Any] = {

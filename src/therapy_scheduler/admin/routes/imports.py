@@ -38,7 +38,7 @@ async def import_document(
     ctx: Ctx,
     document: Annotated[
         dict[str, Any],
-        Body(description="The import document of SPEC §8 without `organizations`"),
+        Body(description="The import document of docs/IMPORT.md without `organizations`"),
     ],
     dry_run: Annotated[StrictBool, Query()] = False,
     idempotency_key: IdempotencyKey = None,
