@@ -29,13 +29,13 @@ from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
 from therapy_scheduler.booking.schemas import ConfirmBody
 from therapy_scheduler.booking.states import target
+from therapy_scheduler.calendar.session_json import serialize_session, session_rows
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Session
-from therapy_scheduler.schedule.queries import serialize_session, session_rows
 
 
 async def confirm_hold(

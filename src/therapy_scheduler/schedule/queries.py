@@ -1,29 +1,24 @@
-"""SQL of the read endpoints (SQLAlchemy Core): session rows with names, and their serialization."""
+"""SQL of the read endpoints (SQLAlchemy Core); the session's JSON comes from calendar/session_json.py."""
 
 from __future__ import annotations
 
 import functools
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Row,
     Select,
     Uuid,
     and_,
     bindparam,
-    case,
     cast,
     func,
     select,
     true,
     tuple_,
 )
-from sqlalchemy.orm import aliased
 
 from therapy_scheduler.auth.principal import caller_row
 from therapy_scheduler.auth.scope import (
@@ -32,161 +27,14 @@ from therapy_scheduler.auth.scope import (
     session_scope_for,
     therapist_scope_for,
 )
-from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balances_of
+from therapy_scheduler.calendar.session_json import (
+    session_json,
+    session_rows,
+    with_authorization_block,
+)
 from therapy_scheduler.kit.sqljson import SqlJson, number
-from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.models import Client, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
-
-_T = aliased(Therapist, name="t")
-_C = aliased(Client, name="c")
-
-BASE_COLUMNS = (
-    Session.id,
-    Session.therapist_id,
-    Session.client_id,
-    Session.start_time,
-    Session.end_time,
-    Session.status,
-    Session.location_type,
-    Session.location_id,
-    Session.service_code,
-    Session.series_id,
-    Session.authorization_id,
-    Session.units,
-    _T.full_name.label("therapist_name"),
-    _C.full_name.label("client_name"),
-)
-DETAIL_COLUMNS = (Session.notes, Session.created_at, Session.updated_at)
-
-
-def session_rows(*, detailed: bool = False) -> Select[Any]:
-    columns = (*BASE_COLUMNS, *DETAIL_COLUMNS) if detailed else BASE_COLUMNS
-    return (
-        select(*columns)
-        .join(_T, _T.id == Session.therapist_id)
-        .join(_C, _C.id == Session.client_id)
-    )
-
-
-def _opt(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def serialize_session(
-    row: Row[Any],
-    *,
-    balances: dict[UnitKey, UnitBalance] | None,
-    auth_ends: dict[uuid.UUID, Any] | None,
-    detailed: bool = False,
-) -> dict[str, Any]:
-    """The session shape of docs/API.md; `balances=None` means the caller may not see authorizations."""
-    start: datetime = row.start_time
-    end: datetime = row.end_time
-    out: dict[str, Any] = {
-        "id": str(row.id),
-        "therapist_id": str(row.therapist_id),
-        "client_id": str(row.client_id),
-        "start_time": iso_utc(start),
-        "end_time": iso_utc(end),
-        "duration_minutes": int((end - start).total_seconds() // 60),
-        "status": row.status,
-        "location_type": row.location_type,
-        "location_id": _opt(row.location_id),
-        "service_code": row.service_code,
-        "series_id": _opt(row.series_id),
-        "therapist": {"id": str(row.therapist_id), "full_name": row.therapist_name},
-        "client": {"id": str(row.client_id), "full_name": row.client_name},
-    }
-    if balances is not None:
-        out["authorization"] = _authorization_block(row, balances, auth_ends or {})
-    if detailed:
-        out["notes"] = row.notes
-        out["created_at"] = iso_utc(row.created_at)
-        out["updated_at"] = iso_utc(row.updated_at)
-    return out
-
-
-def _authorization_block(
-    row: Row[Any], balances: dict[UnitKey, UnitBalance], auth_ends: dict[uuid.UUID, Any]
-) -> dict[str, Any] | None:
-    if row.authorization_id is None:
-        return None
-    balance = balances.get((row.authorization_id, row.service_code))
-    end_info = auth_ends.get(row.authorization_id)
-    units_remaining = balance.remaining if balance else 0
-    per_session = max(int(row.units or 0), 1)
-    return {
-        "id": str(row.authorization_id),
-        "end_date": end_info[1].isoformat() if end_info else None,
-        "sessions_remaining": max(units_remaining, 0) // per_session,
-        "units_remaining": units_remaining,
-    }
-
-
-# --- the session shape rendered by the database (hot read paths) ------------------------------
-
-
-def session_json(
-    j: SqlJson, row: Any, *, authorization: Any | None, detailed: bool
-) -> ColumnElement[Any]:
-    """`serialize_session` as one SQL expression over `row` (a FROM with the columns of
-    `session_rows`); `authorization=None` leaves the block out (callers who may not see it)."""
-    fields: dict[str, Any] = {
-        "id": j.uuid(row.c.id),
-        "therapist_id": j.uuid(row.c.therapist_id),
-        "client_id": j.uuid(row.c.client_id),
-        "start_time": j.instant(row.c.start_time),
-        "end_time": j.instant(row.c.end_time),
-        "duration_minutes": j.whole_minutes(row.c.start_time, row.c.end_time),
-        "status": row.c.status,
-        "location_type": row.c.location_type,
-        "location_id": j.uuid(row.c.location_id),
-        "service_code": row.c.service_code,
-        "series_id": j.uuid(row.c.series_id),
-        "therapist": j.obj(id=j.uuid(row.c.therapist_id), full_name=row.c.therapist_name),
-        "client": j.obj(id=j.uuid(row.c.client_id), full_name=row.c.client_name),
-    }
-    if authorization is not None:
-        fields["authorization"] = authorization
-    if detailed:
-        fields["notes"] = row.c.notes
-        fields["created_at"] = j.instant(row.c.created_at)
-        fields["updated_at"] = j.instant(row.c.updated_at)
-    return j.obj(**fields)
-
-
-def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[Any]]:
-    """`rows` joined to the end dates and remaining units of their authorizations, and the
-    authorization block of `_authorization_block` as a JSON expression (NULL for a session without
-    authorization). Balances are computed once per distinct (authorization, service) of `rows`."""
-    pairs = (
-        select(rows.c.authorization_id, rows.c.service_code)
-        .where(rows.c.authorization_id.is_not(None))
-        .distinct()
-        .subquery("pairs")
-    )
-    balance = balances_of(pairs)
-    joined = rows.outerjoin(
-        balance,
-        and_(
-            balance.c.authorization_id == rows.c.authorization_id,
-            balance.c.service_code == rows.c.service_code,
-        ),
-    )
-    units = func.coalesce(balance.c.remaining, number(0))
-    block = case(
-        (rows.c.authorization_id.is_(None), None),
-        else_=j.obj(
-            id=j.uuid(rows.c.authorization_id),
-            end_date=balance.c.end_date,
-            sessions_remaining=j.greatest(units, number(0))
-            // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
-            units_remaining=units,
-        ),
-    )
-    return joined, j.nested(block)
-
 
 # --- get-schedule-data-batch: the page of a date range in one statement ----------------------
 

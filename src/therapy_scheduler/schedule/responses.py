@@ -9,44 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-SessionStatus = Literal["scheduled", "in_progress", "completed", "cancelled", "no_show"]
-
-
-class PersonRef(BaseModel):
-    id: UUID
-    full_name: str
-
-
-class AuthorizationRef(BaseModel):
-    """Only for roles that may see authorization data (admin, scheduler); absent for therapists."""
-
-    id: UUID
-    end_date: date | None
-    sessions_remaining: int = Field(ge=0)
-    units_remaining: int
-
-
-class SessionOut(BaseModel):
-    id: UUID
-    therapist_id: UUID
-    client_id: UUID
-    start_time: datetime
-    end_time: datetime
-    duration_minutes: int = Field(ge=0)
-    status: SessionStatus
-    location_type: str | None
-    location_id: UUID | None
-    service_code: str
-    series_id: UUID | None
-    therapist: PersonRef
-    client: PersonRef
-    authorization: AuthorizationRef | None = None
-
-
-class SessionDetailOut(SessionOut):
-    notes: str | None
-    created_at: datetime
-    updated_at: datetime
+from therapy_scheduler.calendar.session_json import SessionDetailOut, SessionOut
 
 
 class TimeRange(BaseModel):
