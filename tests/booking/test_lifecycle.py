@@ -28,7 +28,7 @@ from tests.booking.conftest import (
 )
 from tests.booking.test_cancel import POLICIES
 from tests.fixtures import A1, C2, SB, T1, T2, Clinic, S
-from therapy_scheduler.booking.states import TRANSITIONS
+from therapy_scheduler.booking.rules.states import TRANSITIONS
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import AuditEvent, Cancellation, HoldOccurrence, Session
 

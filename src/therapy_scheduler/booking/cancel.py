@@ -15,10 +15,10 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import SessionNotCancellable
-from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import invalid
+from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.states import sources
 from therapy_scheduler.booking.schemas import CancelBody
-from therapy_scheduler.booking.states import sources
 from therapy_scheduler.domain.organization_settings import CancellationPolicy
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import Forbidden, NotFound

@@ -15,7 +15,6 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.access import hold_visible
-from therapy_scheduler.booking.constraints import overlap_as_conflict
 from therapy_scheduler.booking.errors import (
     HoldAlreadyConfirmed,
     HoldExpired,
@@ -25,10 +24,11 @@ from therapy_scheduler.booking.errors import (
     OffsetMismatch,
     SessionNotReschedulable,
 )
-from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
+from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
+from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import ConfirmBody
-from therapy_scheduler.booking.states import target
 from therapy_scheduler.calendar.session_json import serialize_session, session_rows
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit

@@ -16,7 +16,6 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.alternatives import find_alternatives
-from therapy_scheduler.booking.constraints import overlap_as_conflict
 from therapy_scheduler.booking.errors import (
     SessionNotReschedulable,
 )
@@ -26,15 +25,16 @@ from therapy_scheduler.booking.occurrences import (
     invalid,
     requested_occurrences,
 )
-from therapy_scheduler.booking.rules import (
+from therapy_scheduler.booking.rules.apply import (
     Booking,
     Refused,
     check_hold_limit,
     check_slots,
     confirm_hold_limit,
 )
+from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
+from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import HoldBody
-from therapy_scheduler.booking.states import target
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database

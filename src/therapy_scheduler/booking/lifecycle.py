@@ -26,12 +26,12 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.confirm import sessions_view
-from therapy_scheduler.booking.constraints import overlap_as_conflict
 from therapy_scheduler.booking.hold import error_with_alternatives, require_people
-from therapy_scheduler.booking.locks import lock_people
 from therapy_scheduler.booking.occurrences import Occurrence
-from therapy_scheduler.booking.rules import Booking, Refused, check_slots
-from therapy_scheduler.booking.states import CONSUMING, SessionInPast, refuse, target
+from therapy_scheduler.booking.rules.apply import Booking, Refused, check_slots
+from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
+from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.states import CONSUMING, SessionInPast, refuse, target
 from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database

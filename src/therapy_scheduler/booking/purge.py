@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select, update
 
-from therapy_scheduler.booking.locks import try_lock_job
+from therapy_scheduler.booking.rules.locks import try_lock_job
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow

@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.booking import queries
-from therapy_scheduler.booking.checks import plan_units
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy, Coverage
-from therapy_scheduler.booking.rules import without_session
+from therapy_scheduler.booking.rules.apply import without_session
+from therapy_scheduler.booking.rules.checks import plan_units
 from therapy_scheduler.calendar.availability import TherapistCalendar, load_calendars
 from therapy_scheduler.calendar.units import (
     UnitBalance,

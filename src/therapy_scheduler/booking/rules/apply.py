@@ -19,16 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
-from therapy_scheduler.booking.checks import (
+from therapy_scheduler.booking.errors import HoldLimitReached
+from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.rules.checks import (
     Problem,
     UnitPlan,
     availability_problems,
     plan_units,
     slot_conflict,
 )
-from therapy_scheduler.booking.errors import HoldLimitReached
-from therapy_scheduler.booking.locks import lock_people, lock_user
-from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.rules.locks import lock_people, lock_user
 from therapy_scheduler.calendar.availability import load_calendars
 from therapy_scheduler.calendar.units import (
     UnitBalance,

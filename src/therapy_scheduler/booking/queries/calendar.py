@@ -1,0 +1,238 @@
+"""What a booking is checked against: the therapist, the client, their busy time and authorizations."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, get_args
+
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
+from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS
+from therapy_scheduler.models import (
+    MAX_SESSION_LENGTH,
+    Authorization,
+    AuthorizationService,
+    Client,
+    Hold,
+    HoldOccurrence,
+    Location,
+    Session,
+    Therapist,
+)
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Something already occupying a therapist's or client's time."""
+
+    kind: str  # "session" | "hold"
+    therapist_id: uuid.UUID
+    client_id: uuid.UUID
+    start: datetime
+    end: datetime
+    location_id: uuid.UUID | None
+    location_type: str | None
+
+
+def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
+    query = (
+        select(
+            Therapist.status.label("therapist_status"),
+            Therapist.archived_at.label("therapist_archived_at"),
+            Therapist.time_zone,
+            Client.id.label("client_id"),
+            Client.status.label("client_status"),
+            Client.archived_at.label("client_archived_at"),
+        )
+        .select_from(Therapist)
+        .outerjoin(Client, and_(Client.id == bindparam("client_id"), client_scope_for(kind)))
+        .where(
+            Therapist.id == bindparam("therapist_id"),
+            Therapist.organization_id == bindparam("organization_id"),
+        )
+    )
+    if not with_holds:
+        return query
+    mine = ACTIVE_HOLDS.with_only_columns(
+        func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
+    ).subquery("mine")
+    return query.add_columns(mine.c.active_holds, mine.c.next_expiry).join(mine, true())
+
+
+_PEOPLE = {
+    (kind, with_holds): _people_query(kind, with_holds=with_holds)
+    for kind in get_args(ScopeKind)
+    for with_holds in (False, True)
+}
+
+
+async def people(
+    conn: AsyncConnection,
+    principal: Principal,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    *,
+    holds_at: datetime | None = None,
+) -> Row[Any] | None:
+    """The therapist of the caller's organization (None if there is none) with, in the same row, the
+    client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
+    caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
+    `active_holds_of`). One round trip."""
+    params = {
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+        "organization_id": principal.organization_id,
+        **scope_params(principal),
+    }
+    if holds_at is not None:
+        params.update(now=holds_at, user_id=principal.user_id)
+    query = _PEOPLE[scope_kind(principal), holds_at is not None]
+    return (await conn.execute(query, params)).first()
+
+
+async def location(
+    conn: AsyncConnection, organization_id: uuid.UUID, location_id: uuid.UUID
+) -> Row[uuid.UUID, str, bool] | None:
+    return (
+        await conn.execute(
+            select(Location.id, Location.location_type, Location.is_active).where(
+                Location.id == location_id, Location.organization_id == organization_id
+            )
+        )
+    ).first()
+
+
+# The statements of every hold are built once (SQLAlchemy reuses their cache key and compiled form).
+
+
+def _busy_query(*, excluding: bool) -> Any:
+    """Sessions and holds of the therapist and of the client in `[lower, upper)`, as one UNION ALL
+    (one round trip for the four reads)."""
+    # Untyped: each comparison gives its parameter the column's type.
+    lower: Any = bindparam("lower")
+    upper: Any = bindparam("upper")
+    parts = []
+    for who in ("therapist_id", "client_id"):
+        person_id: Any = bindparam(who)
+        session_filter = [
+            getattr(Session, who) == person_id,
+            Session.status != "cancelled",
+            Session.start_time < upper,
+            Session.end_time > lower,
+            Session.start_time > bindparam("floor"),  # index lower bound (implied)
+        ]
+        if excluding:
+            session_filter.append(Session.id != bindparam("exclude_session_id"))
+        parts.append(
+            select(
+                literal("session").label("kind"),
+                Session.therapist_id,
+                Session.client_id,
+                Session.start_time,
+                Session.end_time,
+                Session.location_id,
+                Session.location_type,
+            ).where(*session_filter)
+        )
+        parts.append(
+            select(
+                literal("hold").label("kind"),
+                HoldOccurrence.therapist_id,
+                HoldOccurrence.client_id,
+                HoldOccurrence.start_time,
+                HoldOccurrence.end_time,
+                Hold.location_id,
+                Hold.location_type,
+            )
+            .join(Hold, Hold.id == HoldOccurrence.hold_id)
+            .where(
+                getattr(HoldOccurrence, who) == person_id,
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at > bindparam("now"),
+                HoldOccurrence.start_time < upper,
+                HoldOccurrence.end_time > lower,
+            )
+        )
+    return union_all(*parts)
+
+
+_BUSY = {False: _busy_query(excluding=False), True: _busy_query(excluding=True)}
+
+
+async def busy_between(
+    conn: AsyncConnection,
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    lower: datetime,
+    upper: datetime,
+    now: datetime,
+    exclude_session_id: uuid.UUID | None = None,
+) -> list[Busy]:
+    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
+    that overlap `[lower, upper)`."""
+    params = {
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+        "lower": lower,
+        "upper": upper,
+        "floor": lower - MAX_SESSION_LENGTH,
+        "now": now,
+        "exclude_session_id": exclude_session_id,
+    }
+    rows = await conn.execute(_BUSY[exclude_session_id is not None], params)
+    out = [Busy(*r) for r in rows]
+    # A row of this therapist *and* client was read twice; keep one.
+    return sorted(set(out), key=lambda b: (b.start, b.end, b.kind))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    authorization_id: uuid.UUID
+    start_date: date
+    end_date: date
+    unit_minutes: int
+
+
+async def approved_authorizations(
+    conn: AsyncConnection,
+    *,
+    client_id: uuid.UUID,
+    service_code: str,
+    first_day: date,
+    last_day: date,
+) -> list[Coverage]:
+    """Approved authorizations of the client for this service that touch the day range, soonest
+    ending first (units that expire first are spent first)."""
+    rows = await conn.execute(
+        select(
+            Authorization.id,
+            Authorization.start_date,
+            Authorization.end_date,
+            AuthorizationService.unit_minutes,
+        )
+        .join(AuthorizationService, AuthorizationService.authorization_id == Authorization.id)
+        .where(
+            Authorization.client_id == client_id,
+            Authorization.status == "approved",
+            Authorization.start_date <= last_day,
+            Authorization.end_date >= first_day,
+            AuthorizationService.service_code == service_code,
+        )
+        .order_by(Authorization.end_date, Authorization.id)
+    )
+    return [Coverage(r.id, r.start_date, r.end_date, r.unit_minutes) for r in rows]

@@ -1,0 +1,219 @@
+"""Holds: the caller's active holds, expiry, a hold by its key and its occurrences, closing it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Row,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from therapy_scheduler.models import (
+    Client,
+    Hold,
+    HoldOccurrence,
+    Therapist,
+)
+
+ACTIVE_HOLDS = select(func.count(), func.min(Hold.expires_at)).where(
+    Hold.status == "active",
+    Hold.expires_at > bindparam("now"),
+    Hold.created_by == bindparam("user_id"),
+)
+ACTIVE_HOLDS_BUT = ACTIVE_HOLDS.where(Hold.id != bindparam("but"))
+
+
+async def active_holds_of(
+    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, *, but: uuid.UUID | None = None
+) -> tuple[int, datetime | None]:
+    """How many holds this user created that still block (active and unexpired), other than hold
+    `but`, and the earliest time one of them expires."""
+    params = {"now": now, "user_id": user_id}
+    if but is None:
+        row = (await conn.execute(ACTIVE_HOLDS, params)).one()
+    else:
+        row = (await conn.execute(ACTIVE_HOLDS_BUT, {**params, "but": but})).one()
+    return int(row[0]), row[1]
+
+
+_EXPIRED = (
+    select(HoldOccurrence.id)
+    .where(
+        HoldOccurrence.active.is_(True),
+        HoldOccurrence.expires_at <= bindparam("now"),
+        or_(
+            HoldOccurrence.therapist_id == bindparam("therapist_id"),
+            HoldOccurrence.client_id == bindparam("client_id"),
+        ),
+    )
+    .order_by(HoldOccurrence.id)
+    .with_for_update()
+)
+
+
+async def deactivate_expired_holds(
+    conn: AsyncConnection, *, therapist_id: uuid.UUID, client_id: uuid.UUID, now: datetime
+) -> None:
+    """Expired hold occurrences of these people stop being `active`, so that the PostgreSQL exclusion
+    constraint (which counts active rows) lets the slot be taken again. Rows are locked in id order so
+    that concurrent callers never wait on each other in a cycle."""
+    params = {"now": now, "therapist_id": therapist_id, "client_id": client_id}
+    ids = list((await conn.execute(_EXPIRED, params)).scalars())
+    if ids:
+        await conn.execute(
+            update(HoldOccurrence).where(HoldOccurrence.id.in_(ids)).values(active=False)
+        )
+
+
+HOLD_COLUMNS = (
+    Hold.id,
+    Hold.organization_id,
+    Hold.hold_key,
+    Hold.therapist_id,
+    Hold.client_id,
+    Hold.created_by,
+    Hold.status,
+    Hold.expires_at,
+    Hold.time_zone,
+    Hold.service_code,
+    Hold.location_id,
+    Hold.location_type,
+    Hold.reschedule_session_id,
+    Hold.recurrence,
+    Hold.hold_metadata.label("hold_metadata"),
+    Hold.series_id,
+    Hold.confirmed_by,
+    Hold.created_at,
+    Hold.closed_at,
+)
+
+
+_HOLD_BY_KEY = select(*HOLD_COLUMNS).where(
+    Hold.hold_key == bindparam("hold_key"), Hold.organization_id == bindparam("organization_id")
+)
+_HOLD_BY_KEY_LOCKED = _HOLD_BY_KEY.with_for_update()
+
+
+async def hold_by_key(
+    conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str, *, for_update: bool = False
+) -> Row[Any] | None:
+    query = _HOLD_BY_KEY_LOCKED if for_update else _HOLD_BY_KEY
+    params = {"hold_key": hold_key, "organization_id": organization_id}
+    return (await conn.execute(query, params)).first()
+
+
+@dataclass(frozen=True)
+class Held:
+    """One occurrence of a hold, as `hold_occurrences` and `hold_to_confirm` read it."""
+
+    id: uuid.UUID
+    occurrence_index: int
+    start_time: datetime
+    end_time: datetime
+    active: bool
+    service_code: str
+    authorization_id: uuid.UUID | None
+    units: int
+    session_id: uuid.UUID | None
+
+
+_T = aliased(Therapist, name="t")
+_C = aliased(Client, name="c")
+_HELD_COLUMNS = tuple(
+    getattr(HoldOccurrence, name).label(f"held_{name}") for name in Held.__dataclass_fields__
+)
+# Built once (SQLAlchemy reuses its cache key and compiled form).
+_HOLD_TO_CONFIRM = (
+    select(
+        *HOLD_COLUMNS,
+        _T.full_name.label("therapist_name"),
+        _C.full_name.label("client_name"),
+        *_HELD_COLUMNS,
+    )
+    .join(HoldOccurrence, HoldOccurrence.hold_id == Hold.id)
+    .join(_T, _T.id == Hold.therapist_id)
+    .join(_C, _C.id == Hold.client_id)
+    .where(
+        Hold.hold_key == bindparam("hold_key"),
+        Hold.organization_id == bindparam("organization_id"),
+    )
+    .order_by(HoldOccurrence.occurrence_index)
+    .with_for_update(of=Hold)
+)
+
+
+async def hold_to_confirm(
+    conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str
+) -> tuple[Any, list[Held]]:
+    """A hold under its row lock, with its occurrences and its therapist's and client's names, in
+    one statement: (None, []) when there is no such hold."""
+    rows = (
+        await conn.execute(
+            _HOLD_TO_CONFIRM, {"hold_key": hold_key, "organization_id": organization_id}
+        )
+    ).all()
+    if not rows:
+        return None, []
+    held = [Held(*(getattr(r, f"held_{name}") for name in Held.__dataclass_fields__)) for r in rows]
+    return rows[0], held
+
+
+async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[Any]:
+    return list(
+        (
+            await conn.execute(
+                select(
+                    HoldOccurrence.id,
+                    HoldOccurrence.occurrence_index,
+                    HoldOccurrence.start_time,
+                    HoldOccurrence.end_time,
+                    HoldOccurrence.active,
+                    HoldOccurrence.service_code,
+                    HoldOccurrence.authorization_id,
+                    HoldOccurrence.units,
+                    HoldOccurrence.session_id,
+                )
+                .where(HoldOccurrence.hold_id == hold_id)
+                .order_by(HoldOccurrence.occurrence_index)
+            )
+        ).all()
+    )
+
+
+async def close_hold(
+    conn: AsyncConnection,
+    hold_id: uuid.UUID,
+    *,
+    status: str,
+    now: datetime,
+    session_ids: dict[uuid.UUID, uuid.UUID] | None = None,
+    **values: Any,
+) -> None:
+    """The hold's occurrences stop blocking (and, on a confirm, point at the sessions they became:
+    `session_ids`, occurrence id → session id, in the same statement); the hold gets its status."""
+    occurrences: dict[str, Any] = {"active": False}
+    if session_ids:
+        occurrences["session_id"] = case(
+            *(
+                (HoldOccurrence.id == held, literal(session, HoldOccurrence.session_id.type))
+                for held, session in session_ids.items()
+            )
+        )
+    await conn.execute(
+        update(HoldOccurrence).where(HoldOccurrence.hold_id == hold_id).values(**occurrences)
+    )
+    await conn.execute(
+        update(Hold).where(Hold.id == hold_id).values(status=status, closed_at=now, **values)
+    )

@@ -1,0 +1,101 @@
+"""What the booking routes share: the caller, the Idempotency-Key header, outcome metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from starlette.responses import Response
+
+from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.errors import AppError
+from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
+from therapy_scheduler.kit.time import utcnow
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response (24 h).",
+    ),
+]
+HoldKey = Annotated[str, Path(min_length=1, max_length=64)]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+HOLD_CODES = (
+    "409: OUTSIDE_AVAILABILITY, INSUFFICIENT_BREAK, THERAPIST_CONFLICT, CLIENT_CONFLICT, "
+    "THERAPIST_HOLD_CONFLICT, CLIENT_HOLD_CONFLICT, AUTHORIZATION_EXHAUSTED, AUTHORIZATION_MISSING, "
+    "SESSION_NOT_RESCHEDULABLE, HOLD_LIMIT_REACHED, IDEMPOTENCY_IN_PROGRESS"
+)
+
+
+def request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+@asynccontextmanager
+async def outcome(request: Request, action: str) -> AsyncIterator[None]:
+    """Count booking outcomes by action and result code (Prometheus)."""
+    counter = request.app.state.metrics.bookings
+    try:
+        yield
+    except AppError as exc:
+        counter.labels(action, exc.code).inc()
+        raise
+    counter.labels(action, "ok").inc()
+
+
+async def idempotent(
+    request: Request,
+    principal: Principal,
+    endpoint: str,
+    key: str | None,
+    payload: dict[str, Any],
+    run: Any,
+) -> Response:
+    async def action(finalize: Finalize | None) -> dict[str, Any]:
+        result: dict[str, Any] = await run(finalize)
+        return result
+
+    return await run_idempotent(
+        request.app.state.db,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        endpoint=endpoint,
+        key=key,
+        payload=payload,
+        request_id=request_id(request),
+        action=action,
+    )
+
+
+async def write(
+    request: Request,
+    principal: Principal,
+    *,
+    action: str,
+    endpoint: str,
+    key: str | None,
+    body: Any,
+    service: Any,
+) -> Response:
+    """One booking write: outcome metrics, Idempotency-Key, then `service(db=…, body=…, finalize=…)`."""
+    async with outcome(request, action):
+        return await idempotent(
+            request,
+            principal,
+            endpoint,
+            key,
+            body.model_dump(mode="json", exclude_unset=True),
+            lambda finalize: service(
+                db=request.app.state.db,
+                principal=principal,
+                body=body,
+                now=utcnow(),
+                request_id=request_id(request),
+                finalize=finalize,
+            ),
+        )
