@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -162,9 +162,11 @@ async def _cancellation_records(
     return len(records)
 
 
-async def _pairs(db: Database, organization_id: uuid.UUID) -> list[tuple[Any, Any, str]]:
+async def _pairs(
+    db: Database, organization_id: uuid.UUID, first_day: date, last_day: date
+) -> list[tuple[Any, Any, str]]:
     """(therapist, client, time zone) pairs on a caseload, the client holding an approved
-    authorization, in a stable order."""
+    authorization from `first_day` to `last_day` (a whole series), in a stable order."""
     async with db.read() as conn:
         rows = (
             await conn.execute(
@@ -178,6 +180,8 @@ async def _pairs(db: Database, organization_id: uuid.UUID) -> list[tuple[Any, An
                     Therapist.credential == "RBT",
                     Client.status == "active",
                     Authorization.status == "approved",
+                    Authorization.start_date <= first_day,
+                    Authorization.end_date >= last_day,
                 )
                 .order_by(Therapist.id, Caseload.client_id)
             )
@@ -197,7 +201,10 @@ async def _book_series(db: Database, principal: Principal, now: datetime) -> lis
     first week; a candidate whose later weeks are taken is refused by the hold and the next is tried."""
     booked: list[list[uuid.UUID]] = []
     first_day = (now + timedelta(days=7)).date()
-    for therapist_id, client_id, tz in await _pairs(db, principal.organization_id):
+    last_day = first_day + timedelta(weeks=SERIES_WEEKS)
+    for therapist_id, client_id, tz in await _pairs(
+        db, principal.organization_id, first_day, last_day
+    ):
         if len(booked) == SERIES:
             break
         found = await suggest(
