@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
     # Also test each pooled PostgreSQL connection with a round trip before use. Without it a
     # connection the server closed (restart, failover) is still replaced at checkout, with no round
-    # trip (db.py); only one that died silently fails a request with 503 DATABASE_UNAVAILABLE.
+    # trip (infra/db.py); only one that died silently fails a request with 503 DATABASE_UNAVAILABLE.
     db_pool_pre_ping: bool = False
 
     jwt_secret: str = DEV_JWT_SECRET

@@ -1,4 +1,4 @@
-"""The demo clinic's lifecycle history (booking/demo_activity.py), made through the real services, on
+"""The demo clinic's lifecycle history (demo/activity.py), made through the real services, on
 SQLite and PostgreSQL: cancellation records, recurring series with their RRULE, a rescheduled
 occurrence, a series cancelled from an occurrence on, late cancellations that keep their units."""
 

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on the admin API's POST routes, through the shared `kit/idempotency.py`.
+"""`Idempotency-Key` on the admin API's POST routes, through the shared `infra/idempotency.py`.
 
 The admin services run their own transaction (`AdminContext.write`), so the response is stored right
 after it commits rather than inside it: if the process died in between, the claim goes stale after

@@ -2,7 +2,7 @@
 
 One `phi.read` event per response that showed at least one session, holding the endpoint, counts and
 the distinct client ids (ids only, no names). It goes through the in-process AuditWriter, so the read
-path does no extra database work (see kit/audit_writer.py for the durability trade-off).
+path does no extra database work (see infra/audit_writer.py for the durability trade-off).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.models import Cancellation, Session
 
-CANCELLABLE = sources("cancel")  # the state machine decides (booking/states.py)
+CANCELLABLE = sources("cancel")  # the state machine decides (booking/rules/states.py)
 
 
 def notice_hours(now: datetime, start: datetime, tz: ZoneInfo) -> float:
