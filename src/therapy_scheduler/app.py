@@ -35,7 +35,7 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.http import ServiceMiddleware
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
-from therapy_scheduler.kit.envelope import JSON, error_body
+from therapy_scheduler.kit.envelope import JSON, error_body, ok
 from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.schedule.router import router as schedule_router
@@ -186,7 +186,7 @@ def _install_operational_routes(app: FastAPI) -> None:
         responses={200: {"model": HealthStatus, "description": "The process answers"}},
     )
     async def healthz() -> dict[str, Any]:
-        return {"success": True, "status": "ok"}
+        return ok(status="ok")
 
     @app.get(
         "/readyz",
@@ -222,7 +222,7 @@ def _install_operational_routes(app: FastAPI) -> None:
                 details={"current": current, "head": head},
             )
             return JSON(body, status_code=503, headers={"Retry-After": "5"})
-        return JSON({"success": True, "status": "ready", "revision": current})
+        return JSON(ok(status="ready", revision=current))
 
     @app.get(
         "/metrics",

@@ -11,6 +11,7 @@ from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 
 
@@ -30,26 +31,25 @@ def effective_status(hold: Any, now: datetime) -> str:
 
 
 def hold_view(hold: Any, occurrences: list[Any], now: datetime) -> dict[str, Any]:
-    return {
-        "success": True,
-        "hold_key": hold.hold_key,
-        "status": effective_status(hold, now),
-        "expires_at": iso_utc(hold.expires_at),
-        "occurrences": [
+    return ok(
+        hold_key=hold.hold_key,
+        status=effective_status(hold, now),
+        expires_at=iso_utc(hold.expires_at),
+        occurrences=[
             {"start_time": iso_utc(o.start_time), "end_time": iso_utc(o.end_time)}
             for o in occurrences
         ],
-        "therapist_id": str(hold.therapist_id),
-        "client_id": str(hold.client_id),
-        "service_code": hold.service_code,
-        "location_id": str(hold.location_id) if hold.location_id else None,
-        "location_type": hold.location_type,
-        "time_zone": hold.time_zone,
-        "session_id": str(hold.reschedule_session_id) if hold.reschedule_session_id else None,
-        "series_id": str(hold.series_id) if hold.series_id else None,
-        "metadata": hold.hold_metadata,
-        "created_at": iso_utc(hold.created_at),
-    }
+        therapist_id=str(hold.therapist_id),
+        client_id=str(hold.client_id),
+        service_code=hold.service_code,
+        location_id=str(hold.location_id) if hold.location_id else None,
+        location_type=hold.location_type,
+        time_zone=hold.time_zone,
+        session_id=str(hold.reschedule_session_id) if hold.reschedule_session_id else None,
+        series_id=str(hold.series_id) if hold.series_id else None,
+        metadata=hold.hold_metadata,
+        created_at=iso_utc(hold.created_at),
+    )
 
 
 async def get_hold(
@@ -94,4 +94,4 @@ async def release_hold(
                 request_id=request_id,
                 details={"previous_status": previous},
             )
-    return {"success": True, "hold_key": hold_key, "released": True, "already_released": already}
+    return ok(hold_key=hold_key, released=True, already_released=already)

@@ -25,6 +25,7 @@ from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.models import Cancellation, Session
 
 CANCELLABLE = sources("cancel")  # the state machine decides (booking/rules/states.py)
@@ -109,17 +110,16 @@ async def cancel_session(
             if not principal.can(Capability.SEE_AUTHORIZATIONS):
                 for o in outcomes:
                     o.pop("units_released")
-            response = {
-                "success": True,
-                "session_id": str(target.id),
-                "status": "cancelled",
-                "late_cancellation": late,
-                "cancelled_session_ids": [o["session_id"] for o in outcomes],
-                "already_cancelled": False,
-                "cancellation_policy": policy.name,
-                "scope": body.scope,
-                "cancellations": outcomes,
-            }
+            response = ok(
+                session_id=str(target.id),
+                status="cancelled",
+                late_cancellation=late,
+                cancelled_session_ids=[o["session_id"] for o in outcomes],
+                already_cancelled=False,
+                cancellation_policy=policy.name,
+                scope=body.scope,
+                cancellations=outcomes,
+            )
         if finalize is not None:
             await finalize(conn, response)
     return response
@@ -190,12 +190,11 @@ async def _already_cancelled(conn: AsyncConnection, session_id: uuid.UUID) -> di
             .limit(1)
         )
     ).first()
-    return {
-        "success": True,
-        "session_id": str(session_id),
-        "status": "cancelled",
-        "late_cancellation": bool(last.late_cancellation) if last else False,
-        "cancelled_session_ids": [],
-        "already_cancelled": True,
-        "cancellation_policy": last.policy if last else None,
-    }
+    return ok(
+        session_id=str(session_id),
+        status="cancelled",
+        late_cancellation=bool(last.late_cancellation) if last else False,
+        cancelled_session_ids=[],
+        already_cancelled=True,
+        cancellation_policy=last.policy if last else None,
+    )

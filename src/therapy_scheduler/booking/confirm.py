@@ -34,6 +34,7 @@ from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Session
 
@@ -101,14 +102,13 @@ async def confirm_hold(
                     "rescheduled": hold.reschedule_session_id is not None,
                 },
             )
-        response: dict[str, Any] = {
-            "success": True,
-            "session": sessions[0] if sessions else None,
-            "occurrences": sessions,
-            "hold_key": body.hold_key,
-            "series_id": sessions[0]["series_id"] if sessions else None,
-            "replayed": replay,
-        }
+        response: dict[str, Any] = ok(
+            session=sessions[0] if sessions else None,
+            occurrences=sessions,
+            hold_key=body.hold_key,
+            series_id=sessions[0]["series_id"] if sessions else None,
+            replayed=replay,
+        )
         if finalize is not None:
             await finalize(conn, response)
     return response

@@ -39,6 +39,7 @@ from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 from therapy_scheduler.models import Hold, HoldOccurrence
 
@@ -191,22 +192,21 @@ async def _create(
                 "reschedule_session_id": str(reschedule.id) if reschedule else None,
             },
         )
-        response: dict[str, Any] = {
-            "success": True,
-            "hold_key": hold_key,
-            "expires_at": iso_utc(expires_at),
-            "occurrences": [o.as_json() for o in occurrences],
-            "warnings": warnings,
-            "status": "active",
-            "hold_seconds": hold_seconds,
-            "therapist_id": str(block.therapist_id),
-            "client_id": str(block.client_id),
-            "service_code": service_code,
-            "location_id": str(location_id) if location_id else None,
-            "location_type": location_type,
-            "time_zone": body.time_zone,
-            "session_id": str(reschedule.id) if reschedule else None,
-        }
+        response: dict[str, Any] = ok(
+            hold_key=hold_key,
+            expires_at=iso_utc(expires_at),
+            occurrences=[o.as_json() for o in occurrences],
+            warnings=warnings,
+            status="active",
+            hold_seconds=hold_seconds,
+            therapist_id=str(block.therapist_id),
+            client_id=str(block.client_id),
+            service_code=service_code,
+            location_id=str(location_id) if location_id else None,
+            location_type=location_type,
+            time_zone=body.time_zone,
+            session_id=str(reschedule.id) if reschedule else None,
+        )
         if finalize is not None:
             await finalize(conn, response)
         # Last, so that the user's lock (every hold of this user waits for it) is held only for

@@ -36,6 +36,7 @@ from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.models import Session
 
@@ -160,16 +161,15 @@ async def _transition(
                 client_ids=[current.client_id],
             )
         view = await sessions_view(conn, principal, [current.id], now)
-        response: dict[str, Any] = {
-            "success": True,
-            "session_id": str(current.id),
-            "action": action,
-            "previous_status": previous,
-            "status": goal,
-            "changed": changed,
-            "warnings": warnings,
-            "session": view[0],
-        }
+        response: dict[str, Any] = ok(
+            session_id=str(current.id),
+            action=action,
+            previous_status=previous,
+            status=goal,
+            changed=changed,
+            warnings=warnings,
+            session=view[0],
+        )
         if finalize is not None:
             await finalize(conn, response)
     return response

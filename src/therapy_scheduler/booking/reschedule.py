@@ -31,6 +31,7 @@ from therapy_scheduler.booking.schemas import (
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 
 RESCHEDULE_HOLD_SECONDS = 60
@@ -103,16 +104,15 @@ async def reschedule(
 
 
 def _shape(moved: dict[str, Any], current: Any, held: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "success": True,
-        "session_id": str(current.id),
-        "previous": {
+    return ok(
+        session_id=str(current.id),
+        previous={
             "start_time": iso_utc(current.start_time),
             "end_time": iso_utc(current.end_time),
         },
-        "session": moved["session"],
-        "warnings": held["warnings"],
-    }
+        session=moved["session"],
+        warnings=held["warnings"],
+    )
 
 
 def _with_previous(

@@ -19,6 +19,7 @@ from therapy_scheduler.booking.schemas import SuggestBody
 from therapy_scheduler.booking.slots import SlotRequest, earliest, free_slots, load_world
 from therapy_scheduler.errors import Forbidden, LimitExceeded, NotFound
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.params import MAX_RANGE_DAYS
 from therapy_scheduler.kit.time import day_bounds, iso_utc, zone
 
@@ -112,14 +113,13 @@ async def suggest(
             item["authorization_id"] = str(s.authorization_id) if s.authorization_id else None
             item["units"] = s.units
         out.append(item)
-    return {
-        "success": True,
-        "slots": out,
-        "therapist_id": str(body.therapist_id),
-        "client_id": str(body.client_id),
-        "duration_minutes": body.duration_minutes,
-        "service_code": service_code,
-        "time_zone": body.time_zone,
-        "window": {"start_time": iso_utc(max(lower, now)), "end_time": iso_utc(upper)},
-        "limit": body.limit,
-    }
+    return ok(
+        slots=out,
+        therapist_id=str(body.therapist_id),
+        client_id=str(body.client_id),
+        duration_minutes=body.duration_minutes,
+        service_code=service_code,
+        time_zone=body.time_zone,
+        window={"start_time": iso_utc(max(lower, now)), "end_time": iso_utc(upper)},
+        limit=body.limit,
+    )

@@ -1,4 +1,4 @@
-"""Fast JSON responses (orjson) for the whole service."""
+"""The JSON envelope of every answer (success and error) and the fast JSON response (orjson)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,8 @@ def error_body(
         "request_id": request_id,
         "details": details or {},
     }
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    """The success envelope of every answer: `{"success": true, …fields}` (docs/API.md)."""
+    return {"success": True, **fields}
