@@ -9,22 +9,13 @@ create with the same explicit id then answers 409/200 as the service decides).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Header
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from therapy_scheduler.admin.common import AdminContext
-from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="Makes a retry safe: the same key and body replay the first response (24 h).",
-    ),
-]
+from therapy_scheduler.infra.idempotency import Finalize, IdempotencyKey, run_idempotent
 
 
 async def idempotent(
@@ -32,12 +23,15 @@ async def idempotent(
     *,
     endpoint: str,
     key: str | None,
-    payload: Any,
+    payload: BaseModel | dict[str, Any],
     run: Callable[[], Awaitable[dict[str, Any]]],
     status: int = 201,
 ) -> Response:
     async def action(finalize: Finalize | None) -> dict[str, Any]:
         return await run()
+
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json", exclude_unset=True)
 
     return await run_idempotent(
         ctx.db,
@@ -50,3 +44,6 @@ async def idempotent(
         action=action,
         status=status,
     )
+
+
+__all__ = ["IdempotencyKey", "idempotent"]

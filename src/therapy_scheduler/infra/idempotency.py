@@ -20,9 +20,10 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Header
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +34,17 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.envelope import JSON, error_body
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import IdempotencyRecord
+
+# The request header of every endpoint that accepts an Idempotency-Key (booking and admin POSTs).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response (24 h).",
+    ),
+]
+
 
 KEEP = timedelta(hours=24)
 STALE_AFTER = timedelta(seconds=60)

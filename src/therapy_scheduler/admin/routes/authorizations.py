@@ -45,11 +45,7 @@ async def create_authorization(
         return await authorizations.create_authorization(ctx=ctx, body=body)
 
     return await idempotent(
-        ctx,
-        endpoint="POST /admin/authorizations",
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
+        ctx, endpoint="POST /admin/authorizations", key=idempotency_key, payload=body, run=run
     )
 
 

@@ -42,11 +42,7 @@ async def create_client(
         return one(await people.create_client(ctx=ctx, body=body))
 
     return await idempotent(
-        ctx,
-        endpoint="POST /admin/clients",
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
+        ctx, endpoint="POST /admin/clients", key=idempotency_key, payload=body, run=run
     )
 
 

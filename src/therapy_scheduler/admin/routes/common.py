@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from therapy_scheduler.admin.common import AdminContext, admin_context
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.openapi import error_responses
 
 Ctx = Annotated[AdminContext, Depends(admin_context)]
@@ -34,4 +35,4 @@ USER_CREATE = error_responses(
 
 def one(record: Out) -> Out:
     """The envelope of an answer that is one record."""
-    return {"success": True, "data": record}
+    return ok(data=record)

@@ -41,11 +41,7 @@ async def create_location(
         return one(await locations.create_location(ctx=ctx, body=body))
 
     return await idempotent(
-        ctx,
-        endpoint="POST /admin/locations",
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
+        ctx, endpoint="POST /admin/locations", key=idempotency_key, payload=body, run=run
     )
 
 

@@ -41,11 +41,7 @@ async def create_therapist(
         return one(await people.create_therapist(ctx=ctx, body=body))
 
     return await idempotent(
-        ctx,
-        endpoint="POST /admin/therapists",
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
+        ctx, endpoint="POST /admin/therapists", key=idempotency_key, payload=body, run=run
     )
 
 

@@ -16,6 +16,7 @@ from therapy_scheduler.admin.routes.common import (
     USER_WRITE,
     Ctx,
     Out,
+    one,
 )
 from therapy_scheduler.admin.schemas import (
     UserCreate,
@@ -37,25 +38,21 @@ async def create_user(
     ctx: Ctx, body: UserCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
     async def run() -> Out:
-        return {"success": True, "data": await users.create_user(ctx=ctx, body=body)}
+        return one(await users.create_user(ctx=ctx, body=body))
 
     return await idempotent(
-        ctx,
-        endpoint="POST /admin/users",
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
+        ctx, endpoint="POST /admin/users", key=idempotency_key, payload=body, run=run
     )
 
 
 @router.get("/users/{user_id}", summary="One user (admin)", responses=READ)
 async def get_user(ctx: Ctx, user_id: uuid.UUID) -> Out:
-    return {"success": True, "data": await crud.get_record(ctx, USERS, user_id)}
+    return one(await crud.get_record(ctx, USERS, user_id))
 
 
 @router.patch("/users/{user_id}", summary="Change a user (admin)", responses=USER_WRITE)
 async def update_user(ctx: Ctx, user_id: uuid.UUID, body: UserPatch) -> Out:
-    return {"success": True, "data": await users.update_user(ctx=ctx, user_id=user_id, patch=body)}
+    return one(await users.update_user(ctx=ctx, user_id=user_id, patch=body))
 
 
 @router.post("/users/{user_id}/archive", summary="Deactivate a user (admin)", responses=USER_WRITE)

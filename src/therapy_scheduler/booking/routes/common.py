@@ -6,22 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 from starlette.responses import Response
 
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.errors import AppError
-from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
+from therapy_scheduler.infra.idempotency import Finalize, IdempotencyKey, run_idempotent
 from therapy_scheduler.kit.time import utcnow
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="Makes a retry safe: the same key and body replay the first response (24 h).",
-    ),
-]
 HoldKey = Annotated[str, Path(min_length=1, max_length=64)]
 Caller = Annotated[Principal, Depends(current_principal)]
 
@@ -99,3 +91,6 @@ async def write(
                 finalize=finalize,
             ),
         )
+
+
+__all__ = ["IdempotencyKey"]
