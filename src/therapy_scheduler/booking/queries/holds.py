@@ -170,7 +170,13 @@ async def hold_to_confirm(
     return rows[0], held
 
 
-async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[Any]:
+# id, occurrence_index, start_time, end_time, active, service_code, authorization_id, units, session_id
+HoldOccurrenceRow = Row[
+    uuid.UUID, int, datetime, datetime, bool, str, uuid.UUID | None, int, uuid.UUID | None
+]
+
+
+async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[HoldOccurrenceRow]:
     return list(
         (
             await conn.execute(
