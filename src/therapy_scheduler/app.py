@@ -33,7 +33,7 @@ from therapy_scheduler.feeds.router import router as feeds_router
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.cache import make_cache
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.infra.http import ServiceMiddleware
+from therapy_scheduler.infra.http import RouteLabels, ServiceMiddleware
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
 from therapy_scheduler.kit.envelope import JSON, error_body
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
+        labels=RouteLabels(app.router),
     )
     return app
 
