@@ -27,13 +27,14 @@ from therapy_scheduler.booking.purge import run_purge_loop
 from therapy_scheduler.booking.router import router as booking_router
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.dropdown.router import router as reference_router
-from therapy_scheduler.errors import AppError
+from therapy_scheduler.errors import AppError, Forbidden
 from therapy_scheduler.feeds.router import router as feeds_router
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.cache import make_cache
+from therapy_scheduler.infra.client import client_address
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.infra.http import ServiceMiddleware
-from therapy_scheduler.infra.metrics import Metrics
+from therapy_scheduler.infra.http import RouteLabels, ServiceMiddleware
+from therapy_scheduler.infra.metrics import Metrics, MetricsAccess
 from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
 from therapy_scheduler.kit.envelope import JSON, error_body, ok
 from therapy_scheduler.kit.openapi import ErrorEnvelope
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.callers = KnownCallers()
     app.state.cache = make_cache(settings)
     app.state.metrics = metrics
+    app.state.metrics_access = MetricsAccess.from_settings(settings)
     app.state.audit_writer = audit_writer
 
     _install_error_handlers(app)
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
+        labels=RouteLabels(app.router),
     )
     return app
 
@@ -228,15 +231,25 @@ def _install_operational_routes(app: FastAPI) -> None:
         "/metrics",
         tags=["operations"],
         summary="Prometheus metrics",
+        description="Readable from this host only, by default (`THERAPY_SCHEDULER_METRICS_ACCESS`: "
+        "`loopback`, `token` or `open`).",
         response_class=Response,
         responses={
             200: {
                 "description": "Prometheus text exposition format",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
+            },
+            403: {
+                "model": ErrorEnvelope,
+                "description": "This client may not read the metrics: not on this host, or "
+                "without the metrics token (FORBIDDEN)",
+            },
         },
     )
     async def metrics(request: Request) -> Response:
+        access: MetricsAccess = request.app.state.metrics_access
+        if not access.allows(client_address(request.scope), request.headers.get("authorization")):
+            raise Forbidden("Metrics may not be read by this client")
         return Response(
             generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
         )

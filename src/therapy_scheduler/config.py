@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105 - refused in production
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Seconds between passes of the hold/idempotency purge task (0 disables it).
     hold_purge_interval_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    # Who may read GET /metrics: clients on this host (`loopback`), whoever sends METRICS_TOKEN as a
+    # bearer token (`token`), or anyone (`open`). The client address is the one the rate limiter
+    # uses (infra/client.py); behind a proxy see DEPLOYMENT.md, "Metrics".
+    metrics_access: Literal["open", "loopback", "token"] = "loopback"
+    metrics_token: SecretStr | None = None
 
     @field_validator("database_url", "read_database_url")
     @classmethod
@@ -78,6 +83,22 @@ class Settings(BaseSettings):
             )
         if len(self.jwt_secret) < 32 and not self.jwt_jwks_url:
             raise ValueError("THERAPY_SCHEDULER_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_with_token_access(self) -> Settings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        if self.metrics_access == "token" and (token is None or len(token) < 32):
+            raise ValueError(
+                "THERAPY_SCHEDULER_METRICS_ACCESS=token needs THERAPY_SCHEDULER_METRICS_TOKEN "
+                "of at least 32 characters"
+            )
+        if self.metrics_access != "token" and token is not None:
+            # A token that is set but not asked for would look like protection it is not.
+            raise ValueError(
+                "THERAPY_SCHEDULER_METRICS_TOKEN is set but THERAPY_SCHEDULER_METRICS_ACCESS is "
+                f"{self.metrics_access}, not token"
+            )
         return self
 
     @property

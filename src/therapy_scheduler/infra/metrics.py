@@ -1,8 +1,15 @@
-"""Prometheus metrics: requests by route and status, latency, booking outcomes, hold expiries."""
+"""Prometheus metrics: requests by route and status, latency, booking outcomes, hold expiries; and
+who may read them."""
 
 from __future__ import annotations
 
+import hmac
+from typing import Literal
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from therapy_scheduler.config import Settings
+from therapy_scheduler.infra.client import is_loopback
 
 
 class Metrics:
@@ -32,3 +39,33 @@ class Metrics:
             "Holds found expired and purged",
             registry=self.registry,
         )
+
+
+class MetricsAccess:
+    """Who may read GET /metrics (`THERAPY_SCHEDULER_METRICS_ACCESS`): anyone (`open`), a client on
+    this host (`loopback`), or a client that sends `Authorization: Bearer <METRICS_TOKEN>` (`token`,
+    from any address, this host included)."""
+
+    def __init__(
+        self, mode: Literal["open", "loopback", "token"], token: str | None = None
+    ) -> None:
+        if mode == "token" and not token:
+            raise ValueError("token access needs a token")
+        self.mode = mode
+        self._token = token.encode() if token else b""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAccess:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        return cls(settings.metrics_access, token)
+
+    def allows(self, address: str | None, authorization: str | None) -> bool:
+        if self.mode == "open":
+            return True
+        if self.mode == "loopback":
+            return is_loopback(address)
+        scheme, _, credentials = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        # Constant time: how much of a guess was right must not show in the answer's timing.
+        return hmac.compare_digest(credentials.strip().encode("latin-1"), self._token)

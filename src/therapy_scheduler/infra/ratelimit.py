@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from therapy_scheduler.infra.client import client_address
 from therapy_scheduler.kit.envelope import error_body
 
 log = logging.getLogger("therapy_scheduler.ratelimit")
@@ -218,9 +219,7 @@ class RateLimitMiddleware:
             user = await self.subject(token)
             if user is not None:
                 return f"u:{user}", self.per_user, "user"
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        return f"ip:{address}", self.per_ip, "ip"
+        return f"ip:{client_address(scope) or 'unknown'}", self.per_ip, "ip"
 
     async def _refuse(self, scope: Scope, send: Send, decision: Decision, kind: str) -> None:
         request_id = scope.get("state", {}).get("request_id")
