@@ -12,10 +12,12 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.admin.common import AdminContext, fetch_one, invalid, keyset_page
+from therapy_scheduler.admin.common import AdminContext, found, invalid, page_envelope
+from therapy_scheduler.admin.queries import authorizations as queries
+from therapy_scheduler.admin.queries import records
+from therapy_scheduler.admin.queries.authorizations import AUTHORIZATIONS, AuthorizationRow
 from therapy_scheduler.admin.schemas import (
     AuthorizationCreate,
     AuthorizationListParams,
@@ -26,7 +28,6 @@ from therapy_scheduler.calendar.units import unit_balances
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.importing.schema import AuthorizedServiceIn
 from therapy_scheduler.kit.time import iso_utc, utcnow
-from therapy_scheduler.models import Authorization, AuthorizationService, Client
 
 
 def _require_read(ctx: AdminContext) -> None:
@@ -37,13 +38,7 @@ def _require_write(ctx: AdminContext) -> None:
     ctx.require(Capability.MANAGE_STAFF, "Only admins manage authorizations")
 
 
-def _query(ctx: AdminContext) -> Any:
-    return select(*Authorization.__table__.columns).where(
-        Authorization.organization_id == ctx.organization_id
-    )
-
-
-async def _serialize(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+async def _serialize(conn: AsyncConnection, rows: list[AuthorizationRow]) -> list[dict[str, Any]]:
     """Authorizations with each service's approved, used, reserved and remaining units (3 queries)."""
     ids = [r.id for r in rows]
     balances = await unit_balances(conn, ids, utcnow())
@@ -87,10 +82,11 @@ async def _one(
     return {"success": True, "data": (await _serialize(conn, [row]))[0]}
 
 
-async def _load(conn: AsyncConnection, ctx: AdminContext, authorization_id: uuid.UUID) -> Row[Any]:
-    return await fetch_one(
-        conn, _query(ctx).where(Authorization.id == authorization_id), "authorization"
-    )
+async def _load(
+    conn: AsyncConnection, ctx: AdminContext, authorization_id: uuid.UUID
+) -> AuthorizationRow:
+    row = await records.load(conn, AUTHORIZATIONS, ctx.organization_id, authorization_id)
+    return found(row, "authorization")
 
 
 def _check(start: date, end: date, services: list[AuthorizedServiceIn] | None) -> None:
@@ -108,23 +104,9 @@ async def _replace_services(
     authorization_id: uuid.UUID,
     services: list[AuthorizedServiceIn],
 ) -> None:
-    await conn.execute(
-        delete(AuthorizationService).where(
-            AuthorizationService.authorization_id == authorization_id
-        )
+    await queries.replace_services(
+        conn, ctx.organization_id, authorization_id, [s.model_dump() for s in services]
     )
-    if services:
-        await conn.execute(
-            insert(AuthorizationService),
-            [
-                {
-                    **s.model_dump(),
-                    "authorization_id": authorization_id,
-                    "organization_id": ctx.organization_id,
-                }
-                for s in services
-            ],
-        )
 
 
 async def get_authorization(*, ctx: AdminContext, authorization_id: uuid.UUID) -> dict[str, Any]:
@@ -138,29 +120,18 @@ async def list_authorizations(
 ) -> dict[str, Any]:
     """Authorizations, latest start first, with their unit balances."""
     _require_read(ctx)
-    filters: list[ColumnElement[bool]] = []
-    if params.client_id:
-        filters.append(Authorization.client_id == params.client_id)
-    if params.status:
-        filters.append(Authorization.status == params.status)
-    if params.active_on:
-        filters += [
-            Authorization.start_date <= params.active_on,
-            Authorization.end_date >= params.active_on,
-        ]
     async with ctx.db.read() as conn:
-        page = await keyset_page(
+        page = await queries.authorization_page(
             conn,
-            _query(ctx).where(*filters),
-            kind="authorizations",
-            id_column=Authorization.id,
-            sort_columns=[Authorization.start_date],
+            ctx.organization_id,
+            client_id=params.client_id,
+            status=params.status,
+            active_on=params.active_on,
             cursor=params.cursor,
             limit=params.limit,
-            descending=True,
         )
         items = await _serialize(conn, page.rows)
-    return page.envelope(items, params.limit)
+    return page_envelope(page, items, params.limit)
 
 
 async def create_authorization(*, ctx: AdminContext, body: AuthorizationCreate) -> dict[str, Any]:
@@ -169,22 +140,14 @@ async def create_authorization(*, ctx: AdminContext, body: AuthorizationCreate) 
     _check(body.start_date, body.end_date, body.services)
     authorization_id = uuid.uuid4()
     async with ctx.write() as conn:
-        client = (
-            await conn.execute(
-                select(Client.id).where(
-                    Client.id == body.client_id, Client.organization_id == ctx.organization_id
-                )
-            )
-        ).first()
-        if client is None:
+        if not await queries.client_exists(conn, ctx.organization_id, body.client_id):
             raise NotFound("Client not found", details={"field": "client_id"})
-        await conn.execute(
-            insert(Authorization).values(
-                id=authorization_id,
-                organization_id=ctx.organization_id,
-                created_at=utcnow(),
-                **body.model_dump(exclude={"services"}),
-            )
+        await queries.insert_authorization(
+            conn,
+            ctx.organization_id,
+            authorization_id,
+            created_at=utcnow(),
+            values=body.model_dump(exclude={"services"}),
         )
         await _replace_services(conn, ctx, authorization_id, body.services)
         await ctx.audit(
@@ -212,9 +175,7 @@ async def update_authorization(
         )
         columns = {k: v for k, v in changes.items() if k != "services"}
         if columns:
-            await conn.execute(
-                update(Authorization).where(Authorization.id == authorization_id).values(**columns)
-            )
+            await queries.update_authorization(conn, authorization_id, columns)
         if patch.services is not None:
             await _replace_services(conn, ctx, authorization_id, patch.services)
         await ctx.audit(

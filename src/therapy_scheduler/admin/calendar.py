@@ -14,16 +14,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.admin.common import (
-    AdminContext,
-    fetch_one,
-    invalid,
-    keyset_page,
-    not_found,
-)
+from therapy_scheduler.admin.common import AdminContext, found, invalid, not_found, page_envelope
+from therapy_scheduler.admin.queries import calendar as queries
+from therapy_scheduler.admin.queries.calendar import CalendarOwner, TimeOffRow, Window
 from therapy_scheduler.admin.schemas import (
     AvailabilityPut,
     TimeOffCreate,
@@ -33,12 +28,13 @@ from therapy_scheduler.admin.schemas import (
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.domain.vocab import WEEKDAYS
 from therapy_scheduler.kit.time import day_bounds, iso_utc, resolve_local
-from therapy_scheduler.models import AvailabilityWindow, Therapist, TimeOff
 
 MAX_TIME_OFF = timedelta(days=366)
 
 
-async def _therapist(conn: AsyncConnection, ctx: AdminContext, therapist_id: uuid.UUID) -> Row[Any]:
+async def _therapist(
+    conn: AsyncConnection, ctx: AdminContext, therapist_id: uuid.UUID
+) -> CalendarOwner:
     """The therapist whose calendar the caller may manage, else 404."""
     principal = ctx.principal
     own = principal.therapist_id == therapist_id
@@ -47,27 +43,15 @@ async def _therapist(conn: AsyncConnection, ctx: AdminContext, therapist_id: uui
         or (own and principal.can(Capability.MANAGE_OWN_AVAILABILITY))
     ):
         raise not_found("therapist")
-    return await fetch_one(
-        conn,
-        select(Therapist.id, Therapist.time_zone).where(
-            Therapist.id == therapist_id, Therapist.organization_id == ctx.organization_id
-        ),
-        "therapist",
-    )
+    return found(await queries.therapist(conn, ctx.organization_id, therapist_id), "therapist")
 
 
 def _hhmm(value: time) -> str:
     return value.strftime("%H:%M") if value.second == 0 else value.isoformat()
 
 
-async def _windows(conn: AsyncConnection, therapist: Row[Any]) -> dict[str, Any]:
-    rows = await conn.execute(
-        select(
-            AvailabilityWindow.weekday, AvailabilityWindow.start_local, AvailabilityWindow.end_local
-        )
-        .where(AvailabilityWindow.therapist_id == therapist.id)
-        .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_local)
-    )
+async def _windows(conn: AsyncConnection, therapist: CalendarOwner) -> dict[str, Any]:
+    rows = await queries.windows(conn, therapist.id)
     windows = [
         {"weekday": WEEKDAYS[r.weekday], "start": _hhmm(r.start_local), "end": _hhmm(r.end_local)}
         for r in rows
@@ -104,24 +88,12 @@ async def put_availability(
             )
     async with ctx.write() as conn:
         therapist = await _therapist(conn, ctx, therapist_id)
-        await conn.execute(
-            delete(AvailabilityWindow).where(AvailabilityWindow.therapist_id == therapist_id)
+        await queries.replace_windows(
+            conn,
+            ctx.organization_id,
+            therapist_id,
+            [Window(WEEKDAYS.index(w.weekday), w.start, w.end) for w in body.windows],
         )
-        if body.windows:
-            await conn.execute(
-                insert(AvailabilityWindow),
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "organization_id": ctx.organization_id,
-                        "therapist_id": therapist_id,
-                        "weekday": WEEKDAYS.index(w.weekday),
-                        "start_local": w.start,
-                        "end_local": w.end,
-                    }
-                    for w in body.windows
-                ],
-            )
         await ctx.audit(
             conn,
             "therapist.availability.replace",
@@ -140,7 +112,7 @@ def _local(instant: datetime, tz: ZoneInfo) -> str:
     return local.isoformat(timespec="minutes" if local.second == 0 else "seconds")
 
 
-def serialize_time_off(row: Row[Any], time_zone: str) -> dict[str, Any]:
+def serialize_time_off(row: TimeOffRow, time_zone: str) -> dict[str, Any]:
     tz = ZoneInfo(time_zone)
     return {
         "id": str(row.id),
@@ -168,43 +140,32 @@ def _resolve(start: datetime, end: datetime, time_zone: str) -> tuple[datetime, 
     return first, last
 
 
-def _time_off_query(ctx: AdminContext, therapist_id: uuid.UUID) -> Any:
-    return select(*TimeOff.__table__.columns).where(
-        TimeOff.therapist_id == therapist_id, TimeOff.organization_id == ctx.organization_id
-    )
-
-
 async def list_time_off(
     *, ctx: AdminContext, therapist_id: uuid.UUID, params: TimeOffListParams
 ) -> dict[str, Any]:
     """Entries by start time; the date filters are days in the therapist's zone."""
     async with ctx.db.read() as conn:
         therapist = await _therapist(conn, ctx, therapist_id)
-        query = _time_off_query(ctx, therapist_id)
         tz = ZoneInfo(therapist.time_zone)
+        ends_after = starts_before = None
         if params.start_date:
-            query = query.where(
-                TimeOff.end_time > day_bounds(params.start_date, params.start_date, tz)[0]
-            )
+            ends_after = day_bounds(params.start_date, params.start_date, tz)[0]
         if params.end_date:
-            query = query.where(
-                TimeOff.start_time < day_bounds(params.end_date, params.end_date, tz)[1]
-            )
+            starts_before = day_bounds(params.end_date, params.end_date, tz)[1]
         if params.start_date and params.end_date and params.start_date > params.end_date:
             raise invalid("start_date", "must not be after end_date")
-        if params.kind:
-            query = query.where(TimeOff.kind == params.kind)
-        page = await keyset_page(
+        page = await queries.time_off_page(
             conn,
-            query,
-            kind="time_off",
-            id_column=TimeOff.id,
-            sort_columns=[TimeOff.start_time],
+            ctx.organization_id,
+            therapist_id,
+            ends_after=ends_after,
+            starts_before=starts_before,
+            kind=params.kind,
             cursor=params.cursor,
             limit=params.limit,
         )
     items = [serialize_time_off(r, therapist.time_zone) for r in page.rows]
-    return page.envelope(items, params.limit)
+    return page_envelope(page, items, params.limit)
 
 
 async def create_time_off(
@@ -215,32 +176,31 @@ async def create_time_off(
     async with ctx.write() as conn:
         therapist = await _therapist(conn, ctx, therapist_id)
         start, end = _resolve(body.start, body.end, therapist.time_zone)
-        await conn.execute(
-            insert(TimeOff).values(
-                id=entry_id,
-                organization_id=ctx.organization_id,
-                therapist_id=therapist_id,
-                kind=body.kind,
-                start_time=start,
-                end_time=end,
-            )
+        await queries.insert_time_off(
+            conn,
+            entry_id=entry_id,
+            organization_id=ctx.organization_id,
+            therapist_id=therapist_id,
+            kind=body.kind,
+            start_time=start,
+            end_time=end,
         )
         await ctx.audit(
             conn, "therapist.time_off.create", "time_off", entry_id,
             {"therapist_id": str(therapist_id), "kind": body.kind},
         )  # fmt: skip
-        row = await fetch_one(
-            conn, _time_off_query(ctx, therapist_id).where(TimeOff.id == entry_id), "time off"
+        row = found(
+            await queries.time_off(conn, ctx.organization_id, therapist_id, entry_id), "time off"
         )
     return {"success": True, "data": serialize_time_off(row, therapist.time_zone)}
 
 
 async def _entry(
     conn: AsyncConnection, ctx: AdminContext, therapist_id: uuid.UUID, entry_id: uuid.UUID
-) -> tuple[Row[Any], Row[Any]]:
+) -> tuple[CalendarOwner, TimeOffRow]:
     therapist = await _therapist(conn, ctx, therapist_id)
-    row = await fetch_one(
-        conn, _time_off_query(ctx, therapist_id).where(TimeOff.id == entry_id), "time off"
+    row = found(
+        await queries.time_off(conn, ctx.organization_id, therapist_id, entry_id), "time off"
     )
     return therapist, row
 
@@ -258,7 +218,7 @@ async def update_time_off(
         values: dict[str, Any] = {"kind": changes.get("kind", row.kind)}
         if "start" in changes or "end" in changes:
             values["start_time"], values["end_time"] = _resolve(start, end, therapist.time_zone)
-        await conn.execute(update(TimeOff).where(TimeOff.id == entry_id).values(**values))
+        await queries.update_time_off(conn, entry_id, values)
         await ctx.audit(
             conn, "therapist.time_off.update", "time_off", entry_id,
             {"therapist_id": str(therapist_id), "fields": sorted(changes)},
@@ -273,7 +233,7 @@ async def delete_time_off(
     """Remove an entry (calendar exceptions are not people: they are really deleted)."""
     async with ctx.write() as conn:
         await _entry(conn, ctx, therapist_id, entry_id)
-        await conn.execute(delete(TimeOff).where(TimeOff.id == entry_id))
+        await queries.delete_time_off(conn, entry_id)
         await ctx.audit(
             conn, "therapist.time_off.delete", "time_off", entry_id,
             {"therapist_id": str(therapist_id)},

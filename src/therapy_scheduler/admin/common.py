@@ -1,31 +1,32 @@
 """Shared plumbing of the admin API: the request context, writes with audit and cache invalidation,
-keyset pages, and the error helpers every admin service uses."""
+the answer of a list, and the error helpers every admin service uses."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import Field
-from sqlalchemy import ColumnElement, Row, Select, func, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.admin.queries.records import Page
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.dropdown.service import invalidate_dropdowns
-from therapy_scheduler.errors import InvalidCursor, NotFound, ValidationFailed
+from therapy_scheduler.errors import NotFound, ValidationFailed
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.cache import Cache
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.kit.cursor import decode_row_cursor, encode_row_cursor
 from therapy_scheduler.kit.params import TrimmedModel
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,61 +97,17 @@ class PageParams(TrimmedModel):
     cursor: str | None = Field(default=None, min_length=1, max_length=256)
 
 
-@dataclass(frozen=True)
-class Page:
-    rows: list[Row[Any]]
-    next_cursor: str | None
-
-    def envelope(self, items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-        return {
-            "success": True,
-            "data": items,
-            "pagination": {
-                "limit": limit,
-                "has_more": self.next_cursor is not None,
-                "next_cursor": self.next_cursor,
-            },
-        }
-
-
-async def keyset_page(
-    conn: AsyncConnection,
-    query: Select[Any],
-    *,
-    kind: str,
-    id_column: Any,
-    sort_columns: Sequence[Any],
-    cursor: str | None,
-    limit: int,
-    descending: bool = False,
-) -> Page:
-    """Rows of `query` after the cursor's row, ordered by `sort_columns` then id.
-
-    The cursor names only the last row's id; its sort key is read back within the same filters, so a
-    cursor from another organization or list is refused like a malformed one.
-    """
-    keys = [*sort_columns, id_column]
-    if cursor is not None:
-        after = decode_row_cursor(kind, cursor)
-        anchor = (
-            await conn.execute(query.with_only_columns(*keys).where(id_column == after))
-        ).first()
-        if anchor is None:
-            raise InvalidCursor("The cursor is not valid; start again from the first page")
-        position = tuple_(*keys)
-        query = query.where(position < tuple(anchor) if descending else position > tuple(anchor))
-    order = [k.desc() for k in keys] if descending else keys
-    rows = list((await conn.execute(query.order_by(*order).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more else None
-    return Page(rows, encode_row_cursor(kind, last._mapping[id_column.key]) if last else None)
-
-
-def name_filter(column: Any, q: str) -> ColumnElement[bool]:
-    """Case-insensitive substring search; % and _ in the search text are literal."""
-    result: ColumnElement[bool] = func.lower(column).contains(q.lower(), autoescape=True)
-    return result
+def page_envelope(page: Page[Any], items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """The answer of a list: the page's items and how to get the next page."""
+    return {
+        "success": True,
+        "data": items,
+        "pagination": {
+            "limit": limit,
+            "has_more": page.next_cursor is not None,
+            "next_cursor": page.next_cursor,
+        },
+    }
 
 
 def not_found(kind: str) -> NotFound:
@@ -165,8 +122,8 @@ def invalid(field: str, message: str, type_: str = "value_error") -> ValidationF
     )
 
 
-async def fetch_one(conn: AsyncConnection, query: Any, kind: str) -> Row[Any]:
-    row: Row[Any] | None = (await conn.execute(query)).first()
-    if row is None:
+def found(record: T | None, kind: str) -> T:
+    """The record that was read, or 404 when there is none."""
+    if record is None:
         raise not_found(kind)
-    return row
+    return record

@@ -10,45 +10,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, insert, select, update
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.admin.common import (
-    AdminContext,
-    Page,
-    PageParams,
-    fetch_one,
-    keyset_page,
-)
+from therapy_scheduler.admin.common import AdminContext, PageParams, found, page_envelope
+from therapy_scheduler.admin.queries import records
+from therapy_scheduler.admin.queries.records import Table
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.kit.time import iso_utc, utcnow
 
-Serializer = Callable[[Row[Any], bool], dict[str, Any]]
+R = TypeVar("R")
 Check = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(Generic[R]):
     kind: str  # singular, as in audit actions ("therapist.update") and messages
-    model: Any
-    sort_column: Any
+    table: Table[R]
     read: Capability
     write: Capability
-    serialize: Serializer
+    serialize: Callable[[R, bool], dict[str, Any]]
     archive_column: str  # "archived_at" (timestamp) or "is_active" (flag)
 
     @property
     def plural(self) -> str:
         return self.kind + "s"
-
-    def in_org(self, ctx: AdminContext) -> ColumnElement[bool]:
-        clause: ColumnElement[bool] = self.model.organization_id == ctx.organization_id
-        return clause
-
-    def query(self, ctx: AdminContext) -> Any:
-        return select(*self.model.__table__.columns).where(self.in_org(ctx))
 
     def require_read(self, ctx: AdminContext) -> None:
         ctx.require(self.read, f"Your role may not view {self.plural}")
@@ -56,10 +44,11 @@ class Resource:
     def require_write(self, ctx: AdminContext) -> None:
         ctx.require(self.write, f"Your role may not manage {self.plural}")
 
-    def archived(self, row: Row[Any]) -> bool:
+    def archived(self, row: R) -> bool:
+        value = getattr(row, self.archive_column)
         if self.archive_column == "archived_at":
-            return row.archived_at is not None
-        return not row.is_active
+            return value is not None
+        return not value
 
     def archive_values(self, archive: bool) -> dict[str, Any]:
         if self.archive_column == "archived_at":
@@ -68,12 +57,14 @@ class Resource:
 
 
 async def load(
-    conn: AsyncConnection, ctx: AdminContext, res: Resource, record_id: uuid.UUID
-) -> Row[Any]:
-    return await fetch_one(conn, res.query(ctx).where(res.model.id == record_id), res.kind)
+    conn: AsyncConnection, ctx: AdminContext, res: Resource[R], record_id: uuid.UUID
+) -> R:
+    """The record of the caller's organization, else 404."""
+    row = await records.load(conn, res.table, ctx.organization_id, record_id)
+    return found(row, res.kind)
 
 
-async def get_record(ctx: AdminContext, res: Resource, record_id: uuid.UUID) -> dict[str, Any]:
+async def get_record(ctx: AdminContext, res: Resource[R], record_id: uuid.UUID) -> dict[str, Any]:
     """One record of the caller's organization (404 for any other id)."""
     res.require_read(ctx)
     async with ctx.db.read() as conn:
@@ -82,27 +73,27 @@ async def get_record(ctx: AdminContext, res: Resource, record_id: uuid.UUID) -> 
 
 
 async def list_records(
-    ctx: AdminContext, res: Resource, params: PageParams, filters: list[ColumnElement[bool]]
+    ctx: AdminContext, res: Resource[R], params: PageParams, filters: list[ColumnElement[bool]]
 ) -> dict[str, Any]:
     """A keyset page of the organization's records, sorted by name then id."""
     res.require_read(ctx)
     async with ctx.db.read() as conn:
-        page: Page = await keyset_page(
+        page = await records.page(
             conn,
-            res.query(ctx).where(*filters),
+            res.table,
+            ctx.organization_id,
+            filters,
             kind=res.plural,
-            id_column=res.model.id,
-            sort_columns=[res.sort_column],
             cursor=params.cursor,
             limit=params.limit,
         )
     contact = ctx.sees_contact_data
-    return page.envelope([res.serialize(r, contact) for r in page.rows], params.limit)
+    return page_envelope(page, [res.serialize(r, contact) for r in page.rows], params.limit)
 
 
 async def create_record(
     ctx: AdminContext,
-    res: Resource,
+    res: Resource[R],
     values: dict[str, Any],
     *,
     check: Check | None = None,
@@ -114,9 +105,7 @@ async def create_record(
     async with ctx.write() as conn:
         if check is not None:
             await check(conn, values)
-        await conn.execute(
-            insert(res.model).values(id=record_id, organization_id=ctx.organization_id, **values)
-        )
+        await records.insert_record(conn, res.table, ctx.organization_id, record_id, values)
         if after is not None:
             await after(conn, record_id)
         await ctx.audit(conn, f"{res.kind}.create", res.kind, record_id)
@@ -126,11 +115,11 @@ async def create_record(
 
 async def update_record(
     ctx: AdminContext,
-    res: Resource,
+    res: Resource[R],
     record_id: uuid.UUID,
     changes: dict[str, Any],
     *,
-    check: Callable[[AsyncConnection, Row[Any], dict[str, Any]], Awaitable[None]] | None = None,
+    check: Callable[[AsyncConnection, R, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Change the given fields; the audit event names the fields, never their values."""
     res.require_write(ctx)
@@ -138,9 +127,7 @@ async def update_record(
         current = await load(conn, ctx, res, record_id)
         if check is not None:
             await check(conn, current, changes)
-        await conn.execute(
-            update(res.model).where(res.model.id == record_id, res.in_org(ctx)).values(**changes)
-        )
+        await records.update_record(conn, res.table, ctx.organization_id, record_id, changes)
         await ctx.audit(
             conn, f"{res.kind}.update", res.kind, record_id, {"fields": sorted(changes)}
         )
@@ -150,11 +137,11 @@ async def update_record(
 
 async def set_archived(
     ctx: AdminContext,
-    res: Resource,
+    res: Resource[R],
     record_id: uuid.UUID,
     *,
     archive: bool,
-    check: Callable[[AsyncConnection, Row[Any]], Awaitable[None]] | None = None,
+    check: Callable[[AsyncConnection, R], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Archive (or restore) a record. Doing it twice is harmless: the second call changes nothing,
     records no event and says `changed: false`."""
@@ -165,10 +152,8 @@ async def set_archived(
         if changed:
             if check is not None:
                 await check(conn, current)
-            await conn.execute(
-                update(res.model)
-                .where(res.model.id == record_id, res.in_org(ctx))
-                .values(**res.archive_values(archive))
+            await records.update_record(
+                conn, res.table, ctx.organization_id, record_id, res.archive_values(archive)
             )
             action = "archive" if archive else "restore"
             await ctx.audit(conn, f"{res.kind}.{action}", res.kind, record_id)

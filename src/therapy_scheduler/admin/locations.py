@@ -6,21 +6,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row
-
 from therapy_scheduler.admin import crud
-from therapy_scheduler.admin.common import AdminContext, name_filter
+from therapy_scheduler.admin.common import AdminContext
 from therapy_scheduler.admin.crud import Resource
+from therapy_scheduler.admin.queries import locations as queries
+from therapy_scheduler.admin.queries.locations import LocationRow
 from therapy_scheduler.admin.schemas import (
     LocationCreate,
     LocationListParams,
     LocationPatch,
 )
 from therapy_scheduler.auth.capabilities import Capability as C
-from therapy_scheduler.models import Location
 
 
-def serialize_location(row: Row[Any], _contact: bool) -> dict[str, Any]:
+def serialize_location(row: LocationRow, _contact: bool) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "name": row.name,
@@ -30,7 +29,7 @@ def serialize_location(row: Row[Any], _contact: bool) -> dict[str, Any]:
 
 
 LOCATIONS = Resource(
-    "location", Location, Location.name, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
+    "location", queries.LOCATIONS, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
     serialize_location, "is_active",
 )  # fmt: skip
 
@@ -44,13 +43,9 @@ async def create_location(*, ctx: AdminContext, body: LocationCreate) -> dict[st
 
 async def list_locations(*, ctx: AdminContext, params: LocationListParams) -> dict[str, Any]:
     """Locations by name; inactive ones only when asked."""
-    filters: list[ColumnElement[bool]] = []
-    if params.location_type:
-        filters.append(Location.location_type == params.location_type)
-    if params.q:
-        filters.append(name_filter(Location.name, params.q))
-    if not params.include_inactive:
-        filters.append(Location.is_active.is_(True))
+    filters = queries.location_filters(
+        location_type=params.location_type, q=params.q, include_inactive=params.include_inactive
+    )
     return await crud.list_records(ctx, LOCATIONS, params, filters)
 
 

@@ -7,14 +7,15 @@ only admins manage therapists. Emails and phones appear only for roles that may 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.admin import crud
-from therapy_scheduler.admin.common import AdminContext, name_filter
+from therapy_scheduler.admin.common import AdminContext
 from therapy_scheduler.admin.crud import Resource, instant
+from therapy_scheduler.admin.queries import people as queries
+from therapy_scheduler.admin.queries.people import ClientRow, TherapistRow
 from therapy_scheduler.admin.schemas import (
     CaseloadPut,
     ClientCreate,
@@ -27,19 +28,20 @@ from therapy_scheduler.admin.schemas import (
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Caseload, Client, Session, Therapist
 
 C = Capability
 
 
-def _with_contact(out: dict[str, Any], row: Row[Any], contact: bool) -> dict[str, Any]:
+def _with_contact(
+    out: dict[str, Any], row: TherapistRow | ClientRow, contact: bool
+) -> dict[str, Any]:
     if contact:
         out["email"] = row.email
         out["phone"] = row.phone
     return out
 
 
-def serialize_therapist(row: Row[Any], contact: bool) -> dict[str, Any]:
+def serialize_therapist(row: TherapistRow, contact: bool) -> dict[str, Any]:
     out = {
         "id": str(row.id),
         "full_name": row.full_name,
@@ -53,7 +55,7 @@ def serialize_therapist(row: Row[Any], contact: bool) -> dict[str, Any]:
     return _with_contact(out, row, contact)
 
 
-def serialize_client(row: Row[Any], contact: bool) -> dict[str, Any]:
+def serialize_client(row: ClientRow, contact: bool) -> dict[str, Any]:
     out = {
         "id": str(row.id),
         "full_name": row.full_name,
@@ -66,11 +68,11 @@ def serialize_client(row: Row[Any], contact: bool) -> dict[str, Any]:
 
 
 THERAPISTS = Resource(
-    "therapist", Therapist, Therapist.full_name, C.MANAGE_CLIENTS, C.MANAGE_STAFF,
+    "therapist", queries.THERAPISTS, C.MANAGE_CLIENTS, C.MANAGE_STAFF,
     serialize_therapist, "archived_at",
 )  # fmt: skip
 CLIENTS = Resource(
-    "client", Client, Client.full_name, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
+    "client", queries.CLIENTS, C.MANAGE_CLIENTS, C.MANAGE_CLIENTS,
     serialize_client, "archived_at",
 )  # fmt: skip
 # --- therapists ---------------------------------------------------------------------------------
@@ -86,13 +88,9 @@ async def create_therapist(*, ctx: AdminContext, body: TherapistCreate) -> dict[
 
 async def list_therapists(*, ctx: AdminContext, params: TherapistListParams) -> dict[str, Any]:
     """Therapists by name; archived ones only when asked."""
-    filters: list[ColumnElement[bool]] = []
-    if params.status:
-        filters.append(Therapist.status == params.status)
-    if params.q:
-        filters.append(name_filter(Therapist.full_name, params.q))
-    if not params.include_archived:
-        filters.append(Therapist.archived_at.is_(None))
+    filters = queries.therapist_filters(
+        status=params.status, q=params.q, include_archived=params.include_archived
+    )
     return await crud.list_records(ctx, THERAPISTS, params, filters)
 
 
@@ -104,26 +102,18 @@ async def update_therapist(
 
 
 async def archive_person(
-    *, ctx: AdminContext, kind: str, person_id: uuid.UUID, archive: bool
+    *, ctx: AdminContext, kind: Literal["therapist", "client"], person_id: uuid.UUID, archive: bool
 ) -> dict[str, Any]:
     """Archive or restore a therapist or client. Sessions stay as they are; the answer counts the
     person's upcoming scheduled sessions so that the caller can move or cancel them."""
-    res = THERAPISTS if kind == "therapist" else CLIENTS
-    record, changed = await crud.set_archived(ctx, res, person_id, archive=archive)
-    column = Session.therapist_id if kind == "therapist" else Session.client_id
+    if kind == "therapist":
+        record, changed = await crud.set_archived(ctx, THERAPISTS, person_id, archive=archive)
+    else:
+        record, changed = await crud.set_archived(ctx, CLIENTS, person_id, archive=archive)
     async with ctx.db.read() as conn:
-        upcoming = (
-            await conn.execute(
-                select(func.count())
-                .select_from(Session)
-                .where(
-                    column == person_id,
-                    Session.organization_id == ctx.organization_id,
-                    Session.status == "scheduled",
-                    Session.start_time > utcnow(),
-                )
-            )
-        ).scalar_one()
+        upcoming = await queries.upcoming_sessions(
+            conn, ctx.organization_id, kind, person_id, now=utcnow()
+        )
     return {"success": True, "data": record, "changed": changed, "upcoming_sessions": upcoming}
 
 
@@ -137,36 +127,12 @@ async def _require_therapists(
     wanted = list(dict.fromkeys(therapist_ids))
     if not wanted:
         return []
-    found = set(
-        (
-            await conn.execute(
-                select(Therapist.id).where(
-                    Therapist.organization_id == ctx.organization_id, Therapist.id.in_(wanted)
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    found = await queries.therapists_found(conn, ctx.organization_id, wanted)
     if found != set(wanted):
         raise NotFound(
             "One or more therapist ids were not found", details={"field": "therapist_ids"}
         )
     return wanted
-
-
-async def _replace_caseload(
-    conn: AsyncConnection, ctx: AdminContext, client_id: uuid.UUID, therapist_ids: list[uuid.UUID]
-) -> None:
-    await conn.execute(delete(Caseload).where(Caseload.client_id == client_id))
-    if therapist_ids:
-        await conn.execute(
-            insert(Caseload),
-            [
-                {"therapist_id": t, "client_id": client_id, "organization_id": ctx.organization_id}
-                for t in therapist_ids
-            ],
-        )
 
 
 async def create_client(*, ctx: AdminContext, body: ClientCreate) -> dict[str, Any]:
@@ -179,26 +145,19 @@ async def create_client(*, ctx: AdminContext, body: ClientCreate) -> dict[str, A
         caseload.extend(await _require_therapists(conn, ctx, body.therapist_ids))
 
     async def after(conn: AsyncConnection, client_id: uuid.UUID) -> None:
-        await _replace_caseload(conn, ctx, client_id, caseload)
+        await queries.replace_caseload(conn, ctx.organization_id, client_id, caseload)
 
     return await crud.create_record(ctx, CLIENTS, values, check=check, after=after)
 
 
 async def list_clients(*, ctx: AdminContext, params: ClientListParams) -> dict[str, Any]:
     """Clients by name; archived ones only when asked; optionally one therapist's caseload."""
-    filters: list[ColumnElement[bool]] = []
-    if params.status:
-        filters.append(Client.status == params.status)
-    if params.q:
-        filters.append(name_filter(Client.full_name, params.q))
-    if not params.include_archived:
-        filters.append(Client.archived_at.is_(None))
-    if params.therapist_id:
-        filters.append(
-            Client.id.in_(
-                select(Caseload.client_id).where(Caseload.therapist_id == params.therapist_id)
-            )
-        )
+    filters = queries.client_filters(
+        status=params.status,
+        q=params.q,
+        include_archived=params.include_archived,
+        therapist_id=params.therapist_id,
+    )
     return await crud.list_records(ctx, CLIENTS, params, filters)
 
 
@@ -211,18 +170,7 @@ async def update_client(
 async def _caseload(
     conn: AsyncConnection, ctx: AdminContext, client_id: uuid.UUID
 ) -> dict[str, Any]:
-    rows = await conn.execute(
-        select(
-            Therapist.id,
-            Therapist.full_name,
-            Therapist.credential,
-            Therapist.status,
-            Therapist.archived_at,
-        )
-        .join(Caseload, Caseload.therapist_id == Therapist.id)
-        .where(Caseload.client_id == client_id, Therapist.organization_id == ctx.organization_id)
-        .order_by(Therapist.full_name, Therapist.id)
-    )
+    rows = await queries.caseload(conn, ctx.organization_id, client_id)
     therapists = [
         {
             "id": str(r.id),
@@ -252,7 +200,7 @@ async def put_caseload(
     async with ctx.write() as conn:
         await crud.load(conn, ctx, CLIENTS, client_id)
         wanted = await _require_therapists(conn, ctx, body.therapist_ids)
-        await _replace_caseload(conn, ctx, client_id, wanted)
+        await queries.replace_caseload(conn, ctx.organization_id, client_id, wanted)
         await ctx.audit(
             conn,
             "client.caseload.replace",

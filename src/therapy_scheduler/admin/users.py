@@ -11,23 +11,24 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.admin import crud
-from therapy_scheduler.admin.common import AdminContext, invalid, name_filter
+from therapy_scheduler.admin.common import AdminContext, invalid
 from therapy_scheduler.admin.crud import Resource, instant
 from therapy_scheduler.admin.errors import EmailTaken, SelfLockout, TherapistAlreadyLinked
+from therapy_scheduler.admin.queries import organization as org_queries
+from therapy_scheduler.admin.queries import users as queries
+from therapy_scheduler.admin.queries.users import UserRow
 from therapy_scheduler.admin.schemas import UserCreate, UserListParams, UserPatch
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.errors import NotFound, ValidationFailed
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Organization, Therapist, User
 
 
-def serialize_user(row: Row[Any], _contact: bool) -> dict[str, Any]:
+def serialize_user(row: UserRow, _contact: bool) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "email": row.email,
@@ -40,7 +41,7 @@ def serialize_user(row: Row[Any], _contact: bool) -> dict[str, Any]:
 
 
 USERS = Resource(
-    "user", User, User.full_name, Capability.MANAGE_STAFF, Capability.MANAGE_STAFF,
+    "user", queries.USERS, Capability.MANAGE_STAFF, Capability.MANAGE_STAFF,
     serialize_user, "is_active",
 )  # fmt: skip
 
@@ -63,25 +64,13 @@ async def _check_link(
     """E-mail free, therapist link valid (in the organization, not linked to another active user)."""
     if role == "therapist" and therapist_id is None:
         raise invalid("therapist_id", "a therapist user needs therapist_id")
-    if email is not None:
-        taken = await conn.execute(select(User.id).where(User.email == email, User.id != user_id))
-        if taken.first() is not None:
-            raise _taken()
+    if email is not None and await queries.email_taken(conn, email, user_id=user_id):
+        raise _taken()
     if therapist_id is None:
         return
-    therapist = await conn.execute(
-        select(Therapist.id).where(
-            Therapist.id == therapist_id, Therapist.organization_id == ctx.organization_id
-        )
-    )
-    if therapist.first() is None:
+    if not await queries.therapist_exists(conn, ctx.organization_id, therapist_id):
         raise NotFound("Therapist not found", details={"field": "therapist_id"})
-    other = await conn.execute(
-        select(User.id).where(
-            User.therapist_id == therapist_id, User.is_active.is_(True), User.id != user_id
-        )
-    )
-    if other.first() is not None:
+    if await queries.therapist_linked_elsewhere(conn, therapist_id, user_id=user_id):
         raise TherapistAlreadyLinked(
             "This therapist is already linked to another active user",
             details={"field": "therapist_id"},
@@ -114,15 +103,9 @@ async def create_user(*, ctx: AdminContext, body: UserCreate) -> dict[str, Any]:
 
 
 async def list_users(*, ctx: AdminContext, params: UserListParams) -> dict[str, Any]:
-    filters: list[ColumnElement[bool]] = []
-    if params.role:
-        filters.append(User.role == params.role)
-    if params.q:
-        filters.append(
-            or_(name_filter(User.full_name, params.q), name_filter(User.email, params.q))
-        )
-    if not params.include_inactive:
-        filters.append(User.is_active.is_(True))
+    filters = queries.user_filters(
+        role=params.role, q=params.q, include_inactive=params.include_inactive
+    )
     return await crud.list_records(ctx, USERS, params, filters)
 
 
@@ -132,7 +115,7 @@ async def update_user(*, ctx: AdminContext, user_id: uuid.UUID, patch: UserPatch
     if "email" in changes:
         changes["email"] = changes["email"].lower()
 
-    async def check(conn: AsyncConnection, current: Row[Any], new: dict[str, Any]) -> None:
+    async def check(conn: AsyncConnection, current: UserRow, new: dict[str, Any]) -> None:
         if user_id == ctx.principal.user_id and new.get("role", current.role) != current.role:
             raise SelfLockout("You cannot change your own role", details={"field": "role"})
         await _check_link(
@@ -155,7 +138,7 @@ async def update_user(*, ctx: AdminContext, user_id: uuid.UUID, patch: UserPatch
 async def set_user_active(*, ctx: AdminContext, user_id: uuid.UUID, active: bool) -> dict[str, Any]:
     """Deactivate (archive) or reactivate a user; their tokens stop working at once."""
 
-    async def check(conn: AsyncConnection, current: Row[Any]) -> None:
+    async def check(conn: AsyncConnection, current: UserRow) -> None:
         if user_id == ctx.principal.user_id:
             raise SelfLockout("You cannot deactivate yourself")
         if active and current.therapist_id is not None:
@@ -172,13 +155,7 @@ async def set_user_active(*, ctx: AdminContext, user_id: uuid.UUID, active: bool
 
 
 async def _organization(conn: AsyncConnection, ctx: AdminContext) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            select(
-                Organization.id, Organization.name, Organization.time_zone, Organization.settings
-            ).where(Organization.id == ctx.organization_id)
-        )
-    ).one()
+    row = await org_queries.organization(conn, ctx.organization_id)
     return {
         "success": True,
         "data": {
@@ -203,11 +180,7 @@ async def update_settings(*, ctx: AdminContext, changes: dict[str, Any]) -> dict
     if not changes:
         raise invalid("settings", "give at least one setting to change")
     async with ctx.write() as conn:
-        raw = (
-            await conn.execute(
-                select(Organization.settings).where(Organization.id == ctx.organization_id)
-            )
-        ).scalar_one()
+        raw = await org_queries.stored_settings(conn, ctx.organization_id)
         merged = {**OrganizationSettings.load(raw).model_dump(mode="json"), **changes}
         try:
             settings = OrganizationSettings.model_validate(merged)
@@ -224,10 +197,8 @@ async def update_settings(*, ctx: AdminContext, changes: dict[str, Any]) -> dict
                 "Invalid settings: " + "; ".join(f"{f['field']}: {f['message']}" for f in fields),
                 details={"fields": fields},
             ) from exc
-        await conn.execute(
-            update(Organization)
-            .where(Organization.id == ctx.organization_id)
-            .values(settings=settings.model_dump(mode="json"))
+        await org_queries.store_settings(
+            conn, ctx.organization_id, settings.model_dump(mode="json")
         )
         await ctx.audit(
             conn, "organization.settings.update", "organization", ctx.organization_id,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, tuple_
 
+from therapy_scheduler.audit import queries
 from therapy_scheduler.audit.schemas import AuditEventsParams
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
@@ -17,10 +16,6 @@ from therapy_scheduler.errors import InvalidCursor
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import iso_utc, parse_instant
-from therapy_scheduler.models import AuditEvent, AuditEventClient
-
-_E = AuditEvent
-_EC = AuditEventClient
 
 
 def encode_position(occurred_at: datetime, event_id: int) -> str:
@@ -49,55 +44,11 @@ async def audit_events(
     # Read events of this process are buffered for up to a second; show them too.
     await writer.flush()
 
-    org = principal.organization_id
-    query = select(
-        _E.id,
-        _E.occurred_at,
-        _E.actor_user_id,
-        _E.action,
-        _E.entity_type,
-        _E.entity_id,
-        _E.request_id,
-        _E.details,
-    )
-    if params.client_id is not None:
-        # Driven by the (organization, client, time) index of the client rows.
-        t_col, id_col = _EC.occurred_at, _EC.audit_event_id
-        query = query.join(_EC, _EC.audit_event_id == _E.id).where(
-            _EC.organization_id == org, _EC.client_id == params.client_id
-        )
-    else:
-        t_col, id_col = _E.occurred_at, _E.id
-    query = query.where(_E.organization_id == org)
-    if params.actor_user_id is not None:
-        query = query.where(_E.actor_user_id == params.actor_user_id)
-    if params.entity_type is not None:
-        query = query.where(_E.entity_type == params.entity_type)
-    if params.entity_id is not None:
-        query = query.where(_E.entity_id == params.entity_id)
-    if params.action is not None:
-        query = query.where(_E.action == params.action)
-    if params.since is not None:
-        query = query.where(t_col >= params.since)
-    if params.until is not None:
-        query = query.where(t_col < params.until)
-    if position is not None:
-        query = query.where(tuple_(t_col, id_col) < tuple_(*position))
-    query = query.order_by(t_col.desc(), id_col.desc()).limit(params.limit + 1)
-
     async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = await queries.event_page(conn, principal.organization_id, params, position)
         more = len(rows) > params.limit
         rows = rows[: params.limit]
-        clients: dict[int, list[str]] = defaultdict(list)
-        if rows:
-            client_rows = await conn.execute(
-                select(_EC.audit_event_id, _EC.client_id)
-                .where(_EC.audit_event_id.in_([r.id for r in rows]))
-                .order_by(_EC.audit_event_id, _EC.client_id)
-            )
-            for event_id, client_id in client_rows:
-                clients[event_id].append(str(client_id))
+        clients = await queries.event_clients(conn, [r.id for r in rows])
 
     return {
         "success": True,

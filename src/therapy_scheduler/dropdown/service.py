@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.auth.scope import client_scope, therapist_scope
 from therapy_scheduler.domain.vocab import (
     CANCELLATION_REASONS,
     LOCATION_TYPES,
     SERVICE_CODES,
     SESSION_STATUSES,
 )
+from therapy_scheduler.dropdown import queries
 from therapy_scheduler.errors import Forbidden
 from therapy_scheduler.infra.cache import Cache
 from therapy_scheduler.kit.time import iso_utc, utcnow
-from therapy_scheduler.models import Client, Location, Therapist
 
 DROPDOWN_TYPES = (
     "therapists",
@@ -84,31 +82,20 @@ async def _load(
 ) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if "therapists" in wanted:
-        cols = [Therapist.id, Therapist.full_name, Therapist.credential, Therapist.status]
-        if include_contact:
-            cols += [Therapist.email, Therapist.phone]
-        query = select(*cols).where(therapist_scope(principal))
-        if not include_inactive:
-            query = query.where(Therapist.status == "active", Therapist.archived_at.is_(None))
-        rows = await conn.execute(query.order_by(Therapist.full_name, Therapist.id))
-        data["therapists"] = [_person(row._mapping) for row in rows]
+        therapists = await queries.therapists(
+            conn, principal, include_inactive=include_inactive, include_contact=include_contact
+        )
+        data["therapists"] = [_therapist(t, include_contact) for t in therapists]
     if "clients" in wanted:
-        cols = [Client.id, Client.full_name, Client.status]
-        if include_contact:
-            cols += [Client.email, Client.phone]
-        query = select(*cols).where(client_scope(principal))
-        if not include_inactive:
-            query = query.where(Client.status == "active", Client.archived_at.is_(None))
-        rows = await conn.execute(query.order_by(Client.full_name, Client.id))
-        data["clients"] = [_person(row._mapping) for row in rows]
+        clients = await queries.clients(
+            conn, principal, include_inactive=include_inactive, include_contact=include_contact
+        )
+        data["clients"] = [_client(c, include_contact) for c in clients]
     if "locations" in wanted:
-        places = select(
-            Location.id, Location.name, Location.location_type, Location.is_active
-        ).where(Location.organization_id == principal.organization_id)
-        if not include_inactive:
-            places = places.where(Location.is_active.is_(True))
-        rows = await conn.execute(places.order_by(Location.name, Location.id))
-        data["locations"] = [_person(row._mapping) for row in rows]
+        places = await queries.locations(
+            conn, principal.organization_id, include_inactive=include_inactive
+        )
+        data["locations"] = [_location(p) for p in places]
     if "location_types" in wanted:
         data["location_types"] = [{"value": k, "label": v} for k, v in LOCATION_TYPES.items()]
     if "service_codes" in wanted:
@@ -126,5 +113,35 @@ async def _load(
     return data
 
 
-def _person(mapping: Any) -> dict[str, Any]:
-    return {k: (str(v) if k == "id" else v) for k, v in mapping.items()}
+def _therapist(t: queries.TherapistOption, contact: bool) -> dict[str, Any]:
+    out = {
+        "id": str(t.id),
+        "full_name": t.full_name,
+        "credential": t.credential,
+        "status": t.status,
+    }
+    return _with_contact(out, t, contact)
+
+
+def _client(c: queries.ClientOption, contact: bool) -> dict[str, Any]:
+    return _with_contact(
+        {"id": str(c.id), "full_name": c.full_name, "status": c.status}, c, contact
+    )
+
+
+def _with_contact(
+    out: dict[str, Any], person: queries.TherapistOption | queries.ClientOption, contact: bool
+) -> dict[str, Any]:
+    if contact:
+        out["email"] = person.email
+        out["phone"] = person.phone
+    return out
+
+
+def _location(p: queries.LocationOption) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "name": p.name,
+        "location_type": p.location_type,
+        "is_active": p.is_active,
+    }

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypeAlias
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.feeds.ics import FeedSession, SeriesRecurrence
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
@@ -31,9 +35,110 @@ FEED_COLUMNS = (
     CalendarFeed.created_at,
     CalendarFeed.revoked_at,
 )
+# A feed as listed (FEED_COLUMNS): id, organization_id, therapist_id, label, created_by, created_at,
+# revoked_at. Never its token hash.
+FeedRow: TypeAlias = Row[
+    uuid.UUID, uuid.UUID, uuid.UUID, str | None, uuid.UUID, datetime, datetime | None
+]
+# A feed that still works: id, organization_id, therapist_id, and its therapist's time zone.
+LiveFeed: TypeAlias = Row[uuid.UUID, uuid.UUID, uuid.UUID, str]
 
 
-async def live_feed(conn: AsyncConnection, token_hash: str) -> Any:
+def _feed_scope(principal: Principal) -> ColumnElement[bool]:
+    """Feeds the caller may see: the organization's (admin, scheduler) or their own therapist's."""
+    in_org = CalendarFeed.organization_id == principal.organization_id
+    if principal.can(Capability.READ_ORG_SCHEDULE):
+        return in_org
+    return in_org & (CalendarFeed.therapist_id == principal.therapist_id)
+
+
+async def feed_therapist_exists(
+    conn: AsyncConnection, principal: Principal, therapist_id: uuid.UUID
+) -> bool:
+    """Whether the therapist is one the caller may see and is not archived."""
+    found = (
+        await conn.execute(
+            select(Therapist.id).where(
+                therapist_scope(principal),
+                Therapist.id == therapist_id,
+                Therapist.archived_at.is_(None),
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def insert_feed(
+    conn: AsyncConnection,
+    *,
+    feed_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    token_hash: str,
+    label: str | None,
+    created_by: uuid.UUID,
+) -> None:
+    await conn.execute(
+        insert(CalendarFeed).values(
+            id=feed_id,
+            organization_id=organization_id,
+            therapist_id=therapist_id,
+            token_hash=token_hash,
+            label=label,
+            created_by=created_by,
+        )
+    )
+
+
+async def feed(conn: AsyncConnection, feed_id: uuid.UUID) -> FeedRow:
+    """A feed known to exist (just written in this transaction)."""
+    return (await conn.execute(select(*FEED_COLUMNS).where(CalendarFeed.id == feed_id))).one()
+
+
+async def visible_feed(
+    conn: AsyncConnection, principal: Principal, feed_id: uuid.UUID
+) -> FeedRow | None:
+    """The feed if the caller may see it, revoked or not."""
+    return (
+        await conn.execute(
+            select(*FEED_COLUMNS).where(_feed_scope(principal), CalendarFeed.id == feed_id)
+        )
+    ).first()
+
+
+async def feed_page(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    therapist_id: uuid.UUID | None,
+    include_revoked: bool,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[FeedRow]:
+    """The feeds the caller may see, newest first, after the (created_at, id) position `after`: up
+    to `limit` + 1 of them, so that the caller knows whether another page follows."""
+    query = select(*FEED_COLUMNS).where(_feed_scope(principal))
+    if therapist_id is not None:
+        query = query.where(CalendarFeed.therapist_id == therapist_id)
+    if not include_revoked:
+        query = query.where(CalendarFeed.revoked_at.is_(None))
+    if after is not None:
+        query = query.where(tuple_(CalendarFeed.created_at, CalendarFeed.id) < tuple_(*after))
+    query = query.order_by(CalendarFeed.created_at.desc(), CalendarFeed.id.desc())
+    return (await conn.execute(query.limit(limit + 1))).all()
+
+
+async def revoke_feed(
+    conn: AsyncConnection, feed_id: uuid.UUID, *, now: datetime, revoked_by: uuid.UUID
+) -> None:
+    await conn.execute(
+        update(CalendarFeed)
+        .where(CalendarFeed.id == feed_id)
+        .values(revoked_at=now, revoked_by=revoked_by)
+    )
+
+
+async def live_feed(conn: AsyncConnection, token_hash: str) -> LiveFeed | None:
     """The feed of this token hash if it still works: not revoked, therapist not archived, and its
     creator still an active user (a feed acts on its creator's authority)."""
     return (

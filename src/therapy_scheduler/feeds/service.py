@@ -10,11 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
-
-from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.errors import NotFound, ValidationFailed
 from therapy_scheduler.feeds import queries
 from therapy_scheduler.feeds.ics import FeedSession, render_calendar
@@ -23,7 +19,6 @@ from therapy_scheduler.infra.audit_log import record
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.models import CalendarFeed, Therapist
 
 WINDOW_BEFORE = timedelta(days=30)
 WINDOW_AFTER = timedelta(days=180)
@@ -39,7 +34,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _serialize(row: Any) -> dict[str, Any]:
+def _serialize(row: queries.FeedRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "therapist_id": str(row.therapist_id),
@@ -48,14 +43,6 @@ def _serialize(row: Any) -> dict[str, Any]:
         "created_at": iso_utc(row.created_at),
         "revoked_at": iso_utc(row.revoked_at) if row.revoked_at else None,
     }
-
-
-def _feed_scope(principal: Principal) -> Any:
-    """Feeds the caller may see: the organization's (admin, scheduler) or their own therapist's."""
-    in_org = CalendarFeed.organization_id == principal.organization_id
-    if principal.can(Capability.READ_ORG_SCHEDULE):
-        return in_org
-    return in_org & (CalendarFeed.therapist_id == principal.therapist_id)
 
 
 async def create_feed(
@@ -71,27 +58,17 @@ async def create_feed(
         )
     token = new_token()
     async with db.write() as conn:
-        found = (
-            await conn.execute(
-                select(Therapist.id).where(
-                    therapist_scope(principal),
-                    Therapist.id == therapist_id,
-                    Therapist.archived_at.is_(None),
-                )
-            )
-        ).first()
-        if found is None:
+        if not await queries.feed_therapist_exists(conn, principal, therapist_id):
             raise NotFound("Therapist not found", details={"field": "therapist_id"})
         feed_id = uuid.uuid4()
-        await conn.execute(
-            insert(CalendarFeed).values(
-                id=feed_id,
-                organization_id=principal.organization_id,
-                therapist_id=therapist_id,
-                token_hash=token_hash(token),
-                label=body.label,
-                created_by=principal.user_id,
-            )
+        await queries.insert_feed(
+            conn,
+            feed_id=feed_id,
+            organization_id=principal.organization_id,
+            therapist_id=therapist_id,
+            token_hash=token_hash(token),
+            label=body.label,
+            created_by=principal.user_id,
         )
         await record(
             conn,
@@ -103,9 +80,7 @@ async def create_feed(
             request_id=request_id,
             details={"therapist_id": str(therapist_id)},
         )
-        row = (
-            await conn.execute(select(*queries.FEED_COLUMNS).where(CalendarFeed.id == feed_id))
-        ).one()
+        row = await queries.feed(conn, feed_id)
     return _serialize(row), token
 
 
@@ -114,16 +89,15 @@ async def list_feeds(
 ) -> dict[str, Any]:
     """The feeds the caller may see, newest first (never their tokens)."""
     position = decode_cursor(params.cursor) if params.cursor else None
-    query = select(*queries.FEED_COLUMNS).where(_feed_scope(principal))
-    if params.therapist_id is not None:
-        query = query.where(CalendarFeed.therapist_id == params.therapist_id)
-    if not params.include_revoked:
-        query = query.where(CalendarFeed.revoked_at.is_(None))
-    if position is not None:
-        query = query.where(tuple_(CalendarFeed.created_at, CalendarFeed.id) < tuple_(*position))
-    query = query.order_by(CalendarFeed.created_at.desc(), CalendarFeed.id.desc())
     async with db.read() as conn:
-        rows = (await conn.execute(query.limit(params.limit + 1))).all()
+        rows = await queries.feed_page(
+            conn,
+            principal,
+            therapist_id=params.therapist_id,
+            include_revoked=params.include_revoked,
+            after=position,
+            limit=params.limit,
+        )
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     return {
@@ -142,22 +116,12 @@ async def revoke_feed(
 ) -> dict[str, Any]:
     """Revoke a feed the caller may see; its URL answers 404 from now on. Revoking twice is a no-op."""
     async with db.write() as conn:
-        row = (
-            await conn.execute(
-                select(*queries.FEED_COLUMNS).where(
-                    _feed_scope(principal), CalendarFeed.id == feed_id
-                )
-            )
-        ).first()
+        row = await queries.visible_feed(conn, principal, feed_id)
         if row is None:
             raise NotFound("Calendar feed not found")
         if row.revoked_at is not None:
             return {"success": True, "feed": _serialize(row), "already_revoked": True}
-        await conn.execute(
-            update(CalendarFeed)
-            .where(CalendarFeed.id == feed_id)
-            .values(revoked_at=now, revoked_by=principal.user_id)
-        )
+        await queries.revoke_feed(conn, feed_id, now=now, revoked_by=principal.user_id)
         await record(
             conn,
             organization_id=principal.organization_id,
@@ -168,9 +132,7 @@ async def revoke_feed(
             request_id=request_id,
             details={"therapist_id": str(row.therapist_id)},
         )
-        row = (
-            await conn.execute(select(*queries.FEED_COLUMNS).where(CalendarFeed.id == feed_id))
-        ).one()
+        row = await queries.feed(conn, feed_id)
     return {"success": True, "feed": _serialize(row), "already_revoked": False}
 
 

@@ -3,30 +3,31 @@ reported; what is reported comes from imported history and from bookings made un
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
-from therapy_scheduler.models import Authorization, AuthorizationService, Session
-from therapy_scheduler.models.base import UTCDateTime
-
-Statement = Select[*tuple[Any, ...]]  # a SELECT of any columns
+from therapy_scheduler.schedule.queries.conflicts import (
+    AuthorizationProblem,
+    ConflictSession,
+    Statement,
+    authorization_problems,
+)
 
 
 async def find_conflicts(
     conn: AsyncConnection,
     *,
-    sessions: list[Any],
+    sessions: Sequence[ConflictSession],
     candidates: Statement | None,
     candidate_values: dict[str, Any],
     calendars: dict[uuid.UUID, TherapistCalendar],
@@ -56,7 +57,7 @@ async def find_conflicts(
 
 
 def _outside_availability(
-    sessions: list[Any], calendars: dict[uuid.UUID, TherapistCalendar]
+    sessions: Sequence[ConflictSession], calendars: dict[uuid.UUID, TherapistCalendar]
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     # Merged working windows of a therapist's local first and last day of a session (most sessions
@@ -115,14 +116,11 @@ async def _authorization_problems(
     """Sessions not covered by an approved authorization of their service on their date (in the
     organization's zone `tz`), then sessions beyond their service's approved units, grouped by
     service. `first` and `last` are the earliest and latest start among the candidates."""
-    days = local_days(first, last, tz)
-    values = dict(candidate_values)
-    for i, (day, start, end) in enumerate(days):
-        values |= {f"day_{i}": day, f"day_start_{i}": start, f"day_end_{i}": end}
-    statement = _authorization_problems_statement(candidates, len(days))
-    rows = (await conn.execute(statement, values)).all()
+    rows = await authorization_problems(
+        conn, candidates, candidate_values, local_days(first, last, tz)
+    )
     out: list[dict[str, Any]] = []
-    exhausted: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
+    exhausted: dict[tuple[uuid.UUID | None, str], list[AuthorizationProblem]] = defaultdict(list)
     for r in rows:
         if r.uncovered:
             out.append(
@@ -151,124 +149,6 @@ async def _authorization_problems(
             }
         )
     return out
-
-
-@functools.lru_cache(maxsize=256)
-def _authorization_problems_statement(candidates: Statement, day_count: int) -> Select[Any]:
-    """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
-    service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
-    outside its dates, or its service not among the authorization's services. Otherwise the
-    session is beyond its approved units: the running sum of the units of its service's consuming
-    sessions, in start order over the authorization's whole history, exceeds them.
-
-    A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
-    `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
-
-    Built once per candidates statement (the caller's, built once per request shape: its
-    identity is the cache key) and number of days: building it costs more than running it."""
-    c = candidates.cte("candidates")
-    # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
-    # statement again on every call).
-    local_day = union_all(
-        *(
-            select(
-                bindparam(f"day_{i}", type_=Date).label("day"),
-                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
-                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
-            )
-            for i in range(day_count)
-        )
-    ).cte("local_days")
-    au = Authorization.__table__.alias("au")
-    svc = AuthorizationService.__table__.alias("svc")
-    # Running sums are needed only for the services whose consuming sessions use more than their
-    # approved units in all (units are never negative: no running sum of another exceeds them).
-    used = Session.__table__.alias("used")
-    consumed = (
-        select(func.coalesce(func.sum(used.c.units), 0))
-        .where(
-            used.c.authorization_id == svc.c.authorization_id,
-            used.c.service_code == svc.c.service_code,
-            used.c.consumes_units.is_(True),
-        )
-        .scalar_subquery()
-    )
-    # Written as row-value IN lists rather than joins, so that both planners (SQLite's above all)
-    # start from the candidates' few (authorization, service) pairs and reach the services and
-    # the sessions through their indexes.
-    pairs = select(c.c.authorization_id, c.c.service_code)
-    overspent = (
-        select(svc.c.authorization_id, svc.c.service_code, svc.c.approved_units)
-        .where(
-            tuple_(svc.c.authorization_id, svc.c.service_code).in_(pairs),
-            consumed > svc.c.approved_units,
-        )
-        .cte("overspent")
-    )
-    running = (
-        select(
-            Session.id,
-            Session.authorization_id,
-            Session.service_code,
-            func.sum(Session.units)
-            .over(
-                partition_by=(Session.authorization_id, Session.service_code),
-                order_by=(Session.start_time, Session.id),
-            )
-            .label("running_units"),
-        )
-        .where(
-            tuple_(Session.authorization_id, Session.service_code).in_(
-                select(overspent.c.authorization_id, overspent.c.service_code)
-            ),
-            Session.consumes_units.is_(True),
-        )
-        .subquery("running")
-    )
-    beyond = (
-        select(running.c.id)
-        .join(
-            overspent,
-            and_(
-                overspent.c.authorization_id == running.c.authorization_id,
-                overspent.c.service_code == running.c.service_code,
-            ),
-        )
-        .where(running.c.running_units > overspent.c.approved_units)
-    )
-
-    uncovered = or_(
-        au.c.id.is_(None),
-        au.c.status != "approved",
-        svc.c.authorization_id.is_(None),
-        local_day.c.day < au.c.start_date,
-        local_day.c.day > au.c.end_date,
-    )
-    return (
-        select(
-            c.c.id,
-            c.c.client_id,
-            c.c.authorization_id,
-            c.c.service_code,
-            uncovered.label("uncovered"),
-        )
-        .select_from(
-            c.outerjoin(au, au.c.id == c.c.authorization_id)
-            .outerjoin(
-                svc,
-                and_(
-                    svc.c.authorization_id == c.c.authorization_id,
-                    svc.c.service_code == c.c.service_code,
-                ),
-            )
-            .join(
-                local_day,
-                and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
-            )
-        )
-        .where(or_(uncovered, c.c.id.in_(beyond)))
-        .order_by(c.c.start_time, c.c.id)
-    )
 
 
 def local_days(
@@ -307,9 +187,11 @@ def _constant_date_pieces(
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _insufficient_breaks(sessions: list[Any], buffer_minutes: int) -> list[dict[str, Any]]:
+def _insufficient_breaks(
+    sessions: Sequence[ConflictSession], buffer_minutes: int
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    by_therapist: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
     for s in sessions:
         by_therapist[s.therapist_id].append(s)
     for therapist_id, rows in by_therapist.items():

@@ -2,43 +2,42 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import CallerChanged, Principal, principal_from
-from therapy_scheduler.auth.scope import (
-    require_visible,
-    scope_kind,
-    scope_params,
-    therapist_scope,
-)
+from therapy_scheduler.auth.scope import require_visible, scope_kind, scope_params
 from therapy_scheduler.calendar.availability import (
     TherapistCalendar,
     availability_entries,
-    busy_sessions,
     load_calendars,
 )
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.time import day_bounds, zone
-from therapy_scheduler.models import MAX_SESSION_LENGTH, Session, Therapist
+from therapy_scheduler.models import MAX_SESSION_LENGTH
 from therapy_scheduler.schedule.conflicts import find_conflicts
-from therapy_scheduler.schedule.queries import (
+from therapy_scheduler.schedule.queries.conflicts import (
+    ConflictSession,
+    busy_with_candidates,
+    candidate_rows,
+    conflict_candidates,
+    visible_therapist_ids,
+)
+from therapy_scheduler.schedule.queries.pages import (
     PageShape,
     RangeShape,
     batch_page_statement,
-    range_filter,
     sessions_page_statement,
 )
 from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsParams
@@ -57,7 +56,6 @@ async def schedule_batch(
     tz_name = params.time_zone or principal.organization_time_zone
     range_start, range_end = day_bounds(params.start_date, params.end_date, zone(tz_name))
     shape = RangeShape(scope_kind(principal), bool(params.therapist_ids), bool(params.client_ids))
-    where = range_filter(shape)
     values = {
         **scope_params(principal),
         "range_start": range_start,
@@ -87,7 +85,7 @@ async def schedule_batch(
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
         # The conflict candidates, when the fetch of the busy time has brought them too.
-        active: list[Any] | None = None
+        active: Sequence[ConflictSession] | None = None
 
         if params.include_availability:
             wanted = params.therapist_ids or [
@@ -97,17 +95,12 @@ async def schedule_batch(
             visible_known.update(visible)
             week = None
             if params.include_conflicts and params.therapist_ids:
-                # The conflict candidates (`where`, not cancelled) are among the busy sessions of
-                # the filtered therapists (the same, over a day more on each side): one fetch
-                # serves both, the database marking the candidates.
-                week = (
-                    await conn.execute(
-                        busy_sessions(params.therapist_ids, range_start, range_end)
-                        .add_columns(*_CONFLICT_COLUMNS, and_(*where).label("candidate"))
-                        .order_by(Session.start_time, Session.id),
-                        values,
-                    )
-                ).all()
+                # The conflict candidates (the range's sessions, not cancelled) are among the busy
+                # sessions of the filtered therapists (the same, over a day more on each side): one
+                # fetch serves both, the database marking the candidates.
+                week = await busy_with_candidates(
+                    conn, params.therapist_ids, range_start, range_end, shape, values
+                )
                 active = [r for r in week if r.candidate]
             calendars = await load_calendars(
                 conn,
@@ -183,17 +176,7 @@ async def _visible_therapists(
     unknown = [t for t in wanted if t not in known]
     found = set(known)
     if unknown:
-        found.update(
-            (
-                await conn.execute(
-                    select(Therapist.id).where(
-                        therapist_scope(principal), Therapist.id.in_(unknown)
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
+        found.update(await visible_therapist_ids(conn, principal, unknown))
     return [t for t in wanted if t in found]
 
 
@@ -207,19 +190,18 @@ async def _conflicts(
     now: datetime,
     *,
     loaded: dict[uuid.UUID, TherapistCalendar],
-    active: list[Any] | None,
+    active: Sequence[ConflictSession] | None,
     visible_known: set[uuid.UUID],
 ) -> list[dict[str, Any]]:
     """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
     with `values`). `loaded` are calendars of the same range already loaded (for the
     availability); only the other therapists' are loaded. `active`: those sessions (the columns
-    of `_candidates`, ordered by start and id) when the caller has already fetched them; fetched
-    here otherwise. `visible_known`: therapists already found visible (see `_visible_therapists`)."""
-    candidates = _candidates(shape)
+    of `conflict_candidates`, ordered by start and id) when the caller has already fetched them;
+    fetched here otherwise. `visible_known`: therapists already found visible (see
+    `_visible_therapists`)."""
+    candidates = conflict_candidates(shape)
     if active is None:
-        active = list(
-            (await conn.execute(candidates.order_by(Session.start_time, Session.id), values)).all()
-        )
+        active = await candidate_rows(conn, candidates, values)
     therapists = await _visible_therapists(
         conn, principal, list(dict.fromkeys(r.therapist_id for r in active)), known=visible_known
     )
@@ -252,28 +234,6 @@ async def _conflicts(
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
-    )
-
-
-# What the conflicts need of a session besides its therapist and times.
-_CONFLICT_COLUMNS = (
-    Session.id,
-    Session.client_id,
-    Session.location_id,
-    Session.location_type,
-    Session.authorization_id,
-    Session.service_code,
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _candidates(shape: RangeShape) -> Select[Any]:
-    """The conflict candidates: the range's non-cancelled sessions (built once per shape, so that
-    the authorization check built on it is cached too, see `find_conflicts`)."""
-    return (
-        select(Session.therapist_id, Session.start_time, Session.end_time)
-        .add_columns(*_CONFLICT_COLUMNS)
-        .where(*range_filter(shape), Session.status != "cancelled")
     )
 
 

@@ -1,4 +1,5 @@
-"""SQL of the read endpoints (SQLAlchemy Core); the session's JSON comes from calendar/session_json.py."""
+"""SQL of the read endpoints' pages (SQLAlchemy Core); the session's JSON comes from
+calendar/session_json.py."""
 
 from __future__ import annotations
 

@@ -1,0 +1,250 @@
+"""SQL of the availability and conflicts of get-schedule-data-batch (SQLAlchemy Core): which
+therapists the caller may see, the range's conflict candidates, and the authorization checks."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import (
+    Date,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.scope import therapist_scope
+from therapy_scheduler.calendar.availability import busy_sessions
+from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
+from therapy_scheduler.models.base import UTCDateTime
+from therapy_scheduler.schedule.queries.pages import RangeShape, range_filter
+
+Statement = Select[*tuple[Any, ...]]  # a SELECT of any columns
+
+# What the conflicts need of a session besides its therapist and times.
+CONFLICT_COLUMNS = (
+    Session.id,
+    Session.client_id,
+    Session.location_id,
+    Session.location_type,
+    Session.authorization_id,
+    Session.service_code,
+)
+# A conflict candidate: therapist_id, start_time, end_time, then CONFLICT_COLUMNS (id, client_id,
+# location_id, location_type, authorization_id, service_code).
+Candidate: TypeAlias = Row[
+    uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
+    uuid.UUID | None, str,
+]  # fmt: skip
+# A busy session of the filtered therapists: the columns of a candidate, then whether it is one.
+BusyCandidate: TypeAlias = Row[
+    uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
+    uuid.UUID | None, str, bool,
+]  # fmt: skip
+# A session the conflicts look at: a candidate, read alone or among the busy sessions.
+ConflictSession: TypeAlias = Candidate | BusyCandidate
+# An offending candidate: id, client_id, authorization_id, service_code, uncovered.
+AuthorizationProblem: TypeAlias = Row[uuid.UUID, uuid.UUID, uuid.UUID | None, str, bool]
+
+
+async def visible_therapist_ids(
+    conn: AsyncConnection, principal: Principal, therapist_ids: list[uuid.UUID]
+) -> Sequence[uuid.UUID]:
+    """Those of the given therapists that the caller may see (a therapist: only themselves)."""
+    return (
+        (
+            await conn.execute(
+                select(Therapist.id).where(
+                    therapist_scope(principal), Therapist.id.in_(therapist_ids)
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def busy_with_candidates(
+    conn: AsyncConnection,
+    therapist_ids: list[uuid.UUID],
+    range_start: datetime,
+    range_end: datetime,
+    shape: RangeShape,
+    values: dict[str, Any],
+) -> Sequence[BusyCandidate]:
+    """The busy sessions of these therapists for the calendars of the range (`busy_sessions`) with
+    the columns of a conflict candidate and `candidate`: whether the session is one (in
+    `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
+    return (
+        await conn.execute(
+            busy_sessions(therapist_ids, range_start, range_end)
+            .add_columns(*CONFLICT_COLUMNS, and_(*range_filter(shape)).label("candidate"))
+            .order_by(Session.start_time, Session.id),
+            values,
+        )
+    ).all()
+
+
+@functools.lru_cache(maxsize=64)
+def conflict_candidates(shape: RangeShape) -> Statement:
+    """The conflict candidates: the range's non-cancelled sessions (built once per shape, so that
+    the authorization check built on it is cached too, see `authorization_problems`)."""
+    return (
+        select(Session.therapist_id, Session.start_time, Session.end_time)
+        .add_columns(*CONFLICT_COLUMNS)
+        .where(*range_filter(shape), Session.status != "cancelled")
+    )
+
+
+async def candidate_rows(
+    conn: AsyncConnection, candidates: Statement, values: dict[str, Any]
+) -> list[Candidate]:
+    """The rows of `conflict_candidates(shape)` with `values`, ordered by start and id."""
+    return list(
+        (await conn.execute(candidates.order_by(Session.start_time, Session.id), values)).all()
+    )
+
+
+async def authorization_problems(
+    conn: AsyncConnection,
+    candidates: Statement,
+    candidate_values: dict[str, Any],
+    days: list[tuple[date, datetime, datetime]],
+) -> Sequence[AuthorizationProblem]:
+    """The candidates (`candidates` with `candidate_values`) that no approved authorization covers,
+    or that go beyond their service's approved units, ordered by start. `days`: the local date of
+    every instant of the candidates' range, as consecutive UTC ranges (`local_days`)."""
+    values = dict(candidate_values)
+    for i, (day, start, end) in enumerate(days):
+        values |= {f"day_{i}": day, f"day_start_{i}": start, f"day_end_{i}": end}
+    statement = _authorization_problems_statement(candidates, len(days))
+    return (await conn.execute(statement, values)).all()
+
+
+@functools.lru_cache(maxsize=256)
+def _authorization_problems_statement(candidates: Statement, day_count: int) -> Statement:
+    """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
+    service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
+    outside its dates, or its service not among the authorization's services. Otherwise the
+    session is beyond its approved units: the running sum of the units of its service's consuming
+    sessions, in start order over the authorization's whole history, exceeds them.
+
+    A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
+    `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
+
+    Built once per candidates statement (the caller's, built once per request shape: its
+    identity is the cache key) and number of days: building it costs more than running it."""
+    c = candidates.cte("candidates")
+    # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
+    # statement again on every call).
+    local_day = union_all(
+        *(
+            select(
+                bindparam(f"day_{i}", type_=Date).label("day"),
+                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
+                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
+            )
+            for i in range(day_count)
+        )
+    ).cte("local_days")
+    au = Authorization.__table__.alias("au")
+    svc = AuthorizationService.__table__.alias("svc")
+    # Running sums are needed only for the services whose consuming sessions use more than their
+    # approved units in all (units are never negative: no running sum of another exceeds them).
+    used = Session.__table__.alias("used")
+    consumed = (
+        select(func.coalesce(func.sum(used.c.units), 0))
+        .where(
+            used.c.authorization_id == svc.c.authorization_id,
+            used.c.service_code == svc.c.service_code,
+            used.c.consumes_units.is_(True),
+        )
+        .scalar_subquery()
+    )
+    # Written as row-value IN lists rather than joins, so that both planners (SQLite's above all)
+    # start from the candidates' few (authorization, service) pairs and reach the services and
+    # the sessions through their indexes.
+    pairs = select(c.c.authorization_id, c.c.service_code)
+    overspent = (
+        select(svc.c.authorization_id, svc.c.service_code, svc.c.approved_units)
+        .where(
+            tuple_(svc.c.authorization_id, svc.c.service_code).in_(pairs),
+            consumed > svc.c.approved_units,
+        )
+        .cte("overspent")
+    )
+    running = (
+        select(
+            Session.id,
+            Session.authorization_id,
+            Session.service_code,
+            func.sum(Session.units)
+            .over(
+                partition_by=(Session.authorization_id, Session.service_code),
+                order_by=(Session.start_time, Session.id),
+            )
+            .label("running_units"),
+        )
+        .where(
+            tuple_(Session.authorization_id, Session.service_code).in_(
+                select(overspent.c.authorization_id, overspent.c.service_code)
+            ),
+            Session.consumes_units.is_(True),
+        )
+        .subquery("running")
+    )
+    beyond = (
+        select(running.c.id)
+        .join(
+            overspent,
+            and_(
+                overspent.c.authorization_id == running.c.authorization_id,
+                overspent.c.service_code == running.c.service_code,
+            ),
+        )
+        .where(running.c.running_units > overspent.c.approved_units)
+    )
+
+    uncovered = or_(
+        au.c.id.is_(None),
+        au.c.status != "approved",
+        svc.c.authorization_id.is_(None),
+        local_day.c.day < au.c.start_date,
+        local_day.c.day > au.c.end_date,
+    )
+    return (
+        select(
+            c.c.id,
+            c.c.client_id,
+            c.c.authorization_id,
+            c.c.service_code,
+            uncovered.label("uncovered"),
+        )
+        .select_from(
+            c.outerjoin(au, au.c.id == c.c.authorization_id)
+            .outerjoin(
+                svc,
+                and_(
+                    svc.c.authorization_id == c.c.authorization_id,
+                    svc.c.service_code == c.c.service_code,
+                ),
+            )
+            .join(
+                local_day,
+                and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
+            )
+        )
+        .where(or_(uncovered, c.c.id.in_(beyond)))
+        .order_by(c.c.start_time, c.c.id)
+    )
