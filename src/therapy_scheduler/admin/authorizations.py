@@ -27,6 +27,7 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.calendar.units import unit_balances
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.importing.schema import AuthorizedServiceIn
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow
 
 
@@ -79,7 +80,7 @@ async def _one(
     conn: AsyncConnection, ctx: AdminContext, authorization_id: uuid.UUID
 ) -> dict[str, Any]:
     row = await _load(conn, ctx, authorization_id)
-    return {"success": True, "data": (await _serialize(conn, [row]))[0]}
+    return ok(data=(await _serialize(conn, [row]))[0])
 
 
 async def _load(

@@ -27,6 +27,7 @@ from therapy_scheduler.admin.schemas import (
 )
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.domain.vocab import WEEKDAYS
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import day_bounds, iso_utc, resolve_local
 
 MAX_TIME_OFF = timedelta(days=366)
@@ -56,14 +57,13 @@ async def _windows(conn: AsyncConnection, therapist: CalendarOwner) -> dict[str,
         {"weekday": WEEKDAYS[r.weekday], "start": _hhmm(r.start_local), "end": _hhmm(r.end_local)}
         for r in rows
     ]
-    return {
-        "success": True,
-        "data": {
+    return ok(
+        data={
             "therapist_id": str(therapist.id),
             "time_zone": therapist.time_zone,
             "windows": windows,
-        },
-    }
+        }
+    )
 
 
 async def get_availability(*, ctx: AdminContext, therapist_id: uuid.UUID) -> dict[str, Any]:
@@ -192,7 +192,7 @@ async def create_time_off(
         row = found(
             await queries.time_off(conn, ctx.organization_id, therapist_id, entry_id), "time off"
         )
-    return {"success": True, "data": serialize_time_off(row, therapist.time_zone)}
+    return ok(data=serialize_time_off(row, therapist.time_zone))
 
 
 async def _entry(
@@ -224,7 +224,7 @@ async def update_time_off(
             {"therapist_id": str(therapist_id), "fields": sorted(changes)},
         )  # fmt: skip
         _, row = await _entry(conn, ctx, therapist_id, entry_id)
-    return {"success": True, "data": serialize_time_off(row, therapist.time_zone)}
+    return ok(data=serialize_time_off(row, therapist.time_zone))
 
 
 async def delete_time_off(
@@ -238,4 +238,4 @@ async def delete_time_off(
             conn, "therapist.time_off.delete", "time_off", entry_id,
             {"therapist_id": str(therapist_id)},
         )  # fmt: skip
-    return {"success": True, "id": str(entry_id), "deleted": True}
+    return ok(id=str(entry_id), deleted=True)

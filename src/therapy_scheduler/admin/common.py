@@ -21,6 +21,7 @@ from therapy_scheduler.errors import NotFound, ValidationFailed
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.cache import Cache
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.params import TrimmedModel
 
 DEFAULT_LIMIT = 50
@@ -99,15 +100,14 @@ class PageParams(TrimmedModel):
 
 def page_envelope(page: Page[Any], items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     """The answer of a list: the page's items and how to get the next page."""
-    return {
-        "success": True,
-        "data": items,
-        "pagination": {
+    return ok(
+        data=items,
+        pagination={
             "limit": limit,
             "has_more": page.next_cursor is not None,
             "next_cursor": page.next_cursor,
         },
-    }
+    )
 
 
 def not_found(kind: str) -> NotFound:

@@ -15,6 +15,7 @@ from therapy_scheduler.admin.common import AdminContext
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.dropdown.service import invalidate_dropdowns
 from therapy_scheduler.importing.service import run_import
+from therapy_scheduler.kit.envelope import ok
 
 OWNED = ("locations", "therapists", "clients", "users")
 
@@ -51,4 +52,4 @@ async def import_for_organization(
     )
     if not dry_run:
         await invalidate_dropdowns(ctx.cache, ctx.organization_id)
-    return {"success": True, "dry_run": dry_run, "counts": report.counts}
+    return ok(dry_run=dry_run, counts=report.counts)

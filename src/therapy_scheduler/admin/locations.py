@@ -17,6 +17,7 @@ from therapy_scheduler.admin.schemas import (
     LocationPatch,
 )
 from therapy_scheduler.auth.capabilities import Capability as C
+from therapy_scheduler.kit.envelope import ok
 
 
 def serialize_location(row: LocationRow, _contact: bool) -> dict[str, Any]:
@@ -60,4 +61,4 @@ async def set_location_active(
 ) -> dict[str, Any]:
     """Archive or restore a location (inactive locations cannot be booked; sessions keep them)."""
     record, changed = await crud.set_archived(ctx, LOCATIONS, location_id, archive=not active)
-    return {"success": True, "data": record, "changed": changed}
+    return ok(data=record, changed=changed)

@@ -27,6 +27,7 @@ from therapy_scheduler.admin.schemas import (
 )
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.errors import NotFound
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import utcnow
 
 C = Capability
@@ -114,7 +115,7 @@ async def archive_person(
         upcoming = await queries.upcoming_sessions(
             conn, ctx.organization_id, kind, person_id, now=utcnow()
         )
-    return {"success": True, "data": record, "changed": changed, "upcoming_sessions": upcoming}
+    return ok(data=record, changed=changed, upcoming_sessions=upcoming)
 
 
 # --- clients and caseloads ----------------------------------------------------------------------
@@ -181,7 +182,7 @@ async def _caseload(
         }
         for r in rows
     ]
-    return {"success": True, "data": {"client_id": str(client_id), "therapists": therapists}}
+    return ok(data={"client_id": str(client_id), "therapists": therapists})
 
 
 async def get_caseload(*, ctx: AdminContext, client_id: uuid.UUID) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from therapy_scheduler.admin.schemas import UserCreate, UserListParams, UserPatc
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.errors import NotFound, ValidationFailed
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import utcnow
 
 
@@ -148,7 +149,7 @@ async def set_user_active(*, ctx: AdminContext, user_id: uuid.UUID, active: bool
             )  # fmt: skip
 
     record, changed = await crud.set_archived(ctx, USERS, user_id, archive=not active, check=check)
-    return {"success": True, "data": record, "changed": changed}
+    return ok(data=record, changed=changed)
 
 
 # --- the organization ---------------------------------------------------------------------------
@@ -156,15 +157,14 @@ async def set_user_active(*, ctx: AdminContext, user_id: uuid.UUID, active: bool
 
 async def _organization(conn: AsyncConnection, ctx: AdminContext) -> dict[str, Any]:
     row = await org_queries.organization(conn, ctx.organization_id)
-    return {
-        "success": True,
-        "data": {
+    return ok(
+        data={
             "organization_id": str(row.id),
             "name": row.name,
             "time_zone": row.time_zone,
             "settings": OrganizationSettings.load(row.settings).model_dump(mode="json"),
-        },
-    }
+        }
+    )
 
 
 async def get_organization(*, ctx: AdminContext) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.errors import InvalidCursor
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, parse_instant
 
 
@@ -50,9 +51,8 @@ async def audit_events(
         rows = rows[: params.limit]
         clients = await queries.event_clients(conn, [r.id for r in rows])
 
-    return {
-        "success": True,
-        "data": {
+    return ok(
+        data={
             "events": [
                 {
                     "id": r.id,
@@ -73,7 +73,7 @@ async def audit_events(
                 "next_cursor": encode_position(rows[-1].occurred_at, rows[-1].id) if more else None,
             },
         },
-        "filters": {
+        filters={
             "actor_user_id": str(params.actor_user_id) if params.actor_user_id else None,
             "client_id": str(params.client_id) if params.client_id else None,
             "entity_type": params.entity_type,
@@ -84,4 +84,4 @@ async def audit_events(
             "limit": params.limit,
             "cursor": params.cursor,
         },
-    }
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.dropdown.responses import DropdownResponse
 from therapy_scheduler.dropdown.service import DROPDOWN_TYPES, dropdown_data
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.openapi import error_responses, ok_response
 from therapy_scheduler.kit.params import StrictBool, WordList
 
@@ -55,4 +56,4 @@ async def get_dropdown_data(
         include_inactive=query.include_inactive,
         include_contact=query.include_contact,
     )
-    return {"success": True, "data": data, "cached": cached, "lastUpdated": last_updated}
+    return ok(data=data, cached=cached, lastUpdated=last_updated)

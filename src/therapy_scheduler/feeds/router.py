@@ -14,6 +14,7 @@ from therapy_scheduler.audit.phi import note_phi_read
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.feeds import service
 from therapy_scheduler.feeds.schemas import CreateFeedBody, ListFeedsParams
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 
@@ -39,12 +40,7 @@ async def create_feed(
         db=request.app.state.db, principal=principal, body=body, request_id=_request_id(request)
     )
     path = f"/calendar/{token}.ics"
-    return {
-        "success": True,
-        "feed": feed,
-        "url": str(request.base_url).rstrip("/") + path,
-        "path": path,
-    }
+    return ok(feed=feed, url=str(request.base_url).rstrip("/") + path, path=path)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from therapy_scheduler.feeds.schemas import CreateFeedBody, ListFeedsParams
 from therapy_scheduler.infra.audit_log import record
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 
 WINDOW_BEFORE = timedelta(days=30)
@@ -100,15 +101,14 @@ async def list_feeds(
         )
     more = len(rows) > params.limit
     rows = rows[: params.limit]
-    return {
-        "success": True,
-        "feeds": [_serialize(r) for r in rows],
-        "pagination": {
+    return ok(
+        feeds=[_serialize(r) for r in rows],
+        pagination={
             "limit": params.limit,
             "has_more": more,
             "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
         },
-    }
+    )
 
 
 async def revoke_feed(
@@ -120,7 +120,7 @@ async def revoke_feed(
         if row is None:
             raise NotFound("Calendar feed not found")
         if row.revoked_at is not None:
-            return {"success": True, "feed": _serialize(row), "already_revoked": True}
+            return ok(feed=_serialize(row), already_revoked=True)
         await queries.revoke_feed(conn, feed_id, now=now, revoked_by=principal.user_id)
         await record(
             conn,
@@ -133,7 +133,7 @@ async def revoke_feed(
             details={"therapist_id": str(row.therapist_id)},
         )
         row = await queries.feed(conn, feed_id)
-    return {"success": True, "feed": _serialize(row), "already_revoked": False}
+    return ok(feed=_serialize(row), already_revoked=False)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from therapy_scheduler.calendar.availability import (
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
+from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH
 from therapy_scheduler.schedule.conflicts import find_conflicts
@@ -141,10 +142,9 @@ async def schedule_batch(
         "query_time_ms": round((time.perf_counter() - started) * 1000, 2),
         "cache_hit": False,
     }
-    return {
-        "success": True,
-        "data": data,
-        "request_parameters": {
+    return ok(
+        data=data,
+        request_parameters={
             "start_date": params.start_date.isoformat(),
             "end_date": params.end_date.isoformat(),
             "therapist_ids": [str(i) for i in params.therapist_ids],
@@ -155,7 +155,7 @@ async def schedule_batch(
             "include_conflicts": params.include_conflicts,
             "time_zone": tz_name,
         },
-    }, Shown(
+    ), Shown(
         count=shown_count,
         client_ids=[
             *client_ids,
@@ -302,9 +302,8 @@ async def sessions_page(
 
     more = row.fetched > params.limit
     total = int(row.total)
-    return {
-        "success": True,
-        "data": {
+    return ok(
+        data={
             "sessions": orjson.Fragment(row.sessions),
             "pagination": {
                 "page": None if position else params.page,
@@ -326,7 +325,7 @@ async def sessions_page(
                 "scheduled_minutes": round(float(row.scheduled_minutes or 0)),
             },
         },
-        "filters": {
+        filters={
             "page": params.page,
             "limit": params.limit,
             "therapist_id": str(params.therapist_id) if params.therapist_id else None,
@@ -338,5 +337,5 @@ async def sessions_page(
             "cursor": params.cursor,
             "time_zone": tz_name,
         },
-        "performance": {"query_time_ms": round((time.perf_counter() - started) * 1000, 2)},
-    }, Shown(count=min(row.fetched, params.limit), client_ids=orjson.loads(row.client_ids))
+        performance={"query_time_ms": round((time.perf_counter() - started) * 1000, 2)},
+    ), Shown(count=min(row.fetched, params.limit), client_ids=orjson.loads(row.client_ids))
