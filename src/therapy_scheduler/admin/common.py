@@ -21,7 +21,7 @@ from therapy_scheduler.errors import InvalidCursor, NotFound, ValidationFailed
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.cache import Cache
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.kit.cursor import decode_row_cursor, encode_row_cursor
+from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.params import TrimmedModel
 
 DEFAULT_LIMIT = 50
@@ -131,7 +131,7 @@ async def keyset_page(
     """
     keys = [*sort_columns, id_column]
     if cursor is not None:
-        after = decode_row_cursor(kind, cursor)
+        (after,) = decode_cursor(kind, cursor, (uuid.UUID,))
         anchor = (
             await conn.execute(query.with_only_columns(*keys).where(id_column == after))
         ).first()
@@ -144,7 +144,7 @@ async def keyset_page(
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
-    return Page(rows, encode_row_cursor(kind, last._mapping[id_column.key]) if last else None)
+    return Page(rows, encode_cursor(kind, last._mapping[id_column.key]) if last else None)
 
 
 def name_filter(column: Any, q: str) -> ColumnElement[bool]:

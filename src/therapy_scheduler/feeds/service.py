@@ -113,7 +113,9 @@ async def list_feeds(
     *, db: Database, principal: Principal, params: ListFeedsParams
 ) -> dict[str, Any]:
     """The feeds the caller may see, newest first (never their tokens)."""
-    position = decode_cursor(params.cursor) if params.cursor else None
+    position = (
+        decode_cursor("feeds", params.cursor, (datetime, uuid.UUID)) if params.cursor else None
+    )
     query = select(*queries.FEED_COLUMNS).where(_feed_scope(principal))
     if params.therapist_id is not None:
         query = query.where(CalendarFeed.therapist_id == params.therapist_id)
@@ -132,7 +134,9 @@ async def list_feeds(
         "pagination": {
             "limit": params.limit,
             "has_more": more,
-            "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+            "next_cursor": encode_cursor("feeds", rows[-1].created_at, rows[-1].id)
+            if more
+            else None,
         },
     }
 
