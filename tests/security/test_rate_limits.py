@@ -109,20 +109,25 @@ def test_rate_limit_setting_values() -> None:
 
 
 def test_retry_after_arithmetic() -> None:
-    # Until the oldest counted request leaves the 60 s window, in whole seconds rounded up, at least 1.
-    assert retry_after_seconds(reset_at=1_000_060.0, now=1_000_000.0) == 60
-    assert retry_after_seconds(reset_at=1_000_060.0, now=1_000_000.25) == 60
-    assert retry_after_seconds(reset_at=1_000_060.0, now=1_000_024.5) == 36
-    assert retry_after_seconds(reset_at=1_000_060.0, now=1_000_059.999) == 1
-    assert retry_after_seconds(reset_at=1_000_060.0, now=1_000_061.0) == 1
+    w = 60_000
+    # This window is full: wait for the window to end (30 s) and for its weight to fade below the
+    # limit in the next one (10 % of 60 s = 6 s).
+    assert (
+        retry_after_seconds(limit=10, window_ms=w, elapsed_ms=30_000, current=10, previous=0) == 36
+    )
+    # Room in this window, but the previous window's weight still fills it: 10 * (60 - 30 - t)/60 ≤ 4
+    # → t ≥ 6 s.
+    assert (
+        retry_after_seconds(limit=10, window_ms=w, elapsed_ms=30_000, current=5, previous=10) == 6
+    )
+    # One request a minute, spent at the very end of a window: the next fits a whole minute later.
+    assert retry_after_seconds(limit=1, window_ms=w, elapsed_ms=59_999, current=1, previous=0) == 61
 
 
 async def test_memory_counter_is_exact_within_a_window() -> None:
     counter = MemoryCounter()
     decisions = [await counter.hit("k", 3) for _ in range(5)]
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
-    # The first request leaves the window a minute after it was counted, a moment ago.
-    assert [d.retry_after for d in decisions] == [0, 0, 0, 60, 60]
     assert (await counter.hit("other", 3)).allowed
 
 

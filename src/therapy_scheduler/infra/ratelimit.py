@@ -1,4 +1,4 @@
-"""Request rate limits: per user, and per client IP for requests without a valid token.
+"""Request rate limits (SPEC §5): per user, and per client IP for requests without a valid token.
 
 Applied in one place, an ASGI layer just inside `ServiceMiddleware`, so it covers every route that exists
 now and every route added later (booking included) without a line per endpoint. A request with a bearer
@@ -6,15 +6,14 @@ token that verifies counts against its user (`sub`); any other request counts ag
 address uvicorn reports, which honours `X-Forwarded-For` only from `--forwarded-allow-ips`). Only the
 paths in `EXEMPT_PATHS` (process liveness and metrics scraping, which touch no data) are not counted.
 
-The counting is the `limits` library's moving window: a request is let through when fewer than `limit`
-requests were let through in the 60 s before it (an exact sliding window, no burst at window edges).
-Requests refused with 429 are not counted, so a client that waits `Retry-After` (until its oldest
-counted request leaves the window) gets in.
+The window is a sliding-window counter (the current fixed minute plus the previous minute weighted by how
+much of it still overlaps the last 60 s), which smooths the double burst a plain fixed window allows at
+its edges. Requests refused with 429 are not counted, so a client that waits `Retry-After` gets in.
 
-Counters live in Redis when `THERAPY_SCHEDULER_REDIS_URL` is set (one list of timestamps per key, read
-and appended by one Lua script, so every API process shares the same budget) and in process memory
-otherwise. When Redis fails the process falls back to its own counters rather than refusing or waving
-through every request.
+Counters live in Redis when `THERAPY_SCHEDULER_REDIS_URL` is set (one Lua script: read, decide, INCR and
+PEXPIRE atomically, on Redis's own clock, so every API process shares the same budget) and in process
+memory otherwise. When Redis fails the process falls back to its own counters rather than refusing or
+waving through every request.
 
 Not here: the cap on active holds per user is a booking rule (it needs the holds table, in the booking
 transaction), not a request rate.
@@ -26,20 +25,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
-from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from therapy_scheduler.kit.envelope import error_body
 
 log = logging.getLogger("therapy_scheduler.ratelimit")
 
-WINDOW_SECONDS = 60
+WINDOW_MS = 60_000
 # Liveness and metrics: cheap, read no data, and polled by infrastructure from a few addresses.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
 
@@ -51,15 +46,22 @@ class Decision:
     retry_after: int  # whole seconds, ≥ 1 when refused, 0 when allowed
 
 
-def retry_after_seconds(*, reset_at: float, now: float) -> int:
-    """Whole seconds from `now` until `reset_at` (when the oldest counted request leaves the window
-    and one more fits), at least 1."""
-    return max(1, math.ceil(reset_at - now))
+def retry_after_seconds(
+    *, limit: int, window_ms: int, elapsed_ms: int, current: int, previous: int
+) -> int:
+    """Seconds until one more request fits: first while the previous window's weight fades, else in
+    the next window once this window's weight has faded enough."""
+    if current + 1 <= limit and previous > 0:
+        wait_ms = window_ms - elapsed_ms - (limit - 1 - current) * window_ms / previous
+    else:
+        into_next = window_ms * (1 - (limit - 1) / current) if current > 0 else 0.0
+        wait_ms = (window_ms - elapsed_ms) + max(0.0, into_next)
+    return max(1, math.ceil(wait_ms / 1000))
 
 
-@lru_cache(maxsize=64)
-def _per_minute(limit: int) -> RateLimitItem:
-    return RateLimitItemPerMinute(limit)
+def _decide(*, limit: int, window_ms: int, elapsed_ms: int, current: int, previous: int) -> bool:
+    estimate = previous * (window_ms - elapsed_ms) / window_ms + current
+    return estimate + 1 <= limit
 
 
 class Counter(Protocol):
@@ -67,64 +69,88 @@ class Counter(Protocol):
     async def close(self) -> None: ...
 
 
-class _WindowCounter:
-    """A moving window of `limits` over one storage."""
+class MemoryCounter:
+    """One process's counters: {key: (window index, count in it, count in the window before)}."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._window = MovingWindowRateLimiter(storage)
+    def __init__(self, window_ms: int = WINDOW_MS, max_keys: int = 100_000) -> None:
+        self.window_ms = window_ms
+        self.max_keys = max_keys
+        self._counts: dict[str, tuple[int, int, int]] = {}
 
     async def hit(self, key: str, limit: int) -> Decision:
-        item = _per_minute(limit)
-        if await self._window.hit(item, key):
-            return Decision(True, limit, 0)
-        stats = await self._window.get_window_stats(item, key)
-        return Decision(
-            False, limit, retry_after_seconds(reset_at=stats.reset_time, now=time.time())
-        )
+        now_ms = int(time.time() * 1000)
+        index, elapsed = divmod(now_ms, self.window_ms)
+        stored_index, current, previous = self._counts.get(key, (index, 0, 0))
+        if stored_index == index - 1:
+            current, previous = 0, current
+        elif stored_index != index:
+            current, previous = 0, 0
+        args = {
+            "limit": limit,
+            "window_ms": self.window_ms,
+            "elapsed_ms": elapsed,
+            "current": current,
+            "previous": previous,
+        }
+        if not _decide(**args):
+            self._counts[key] = (index, current, previous)
+            return Decision(False, limit, retry_after_seconds(**args))
+        if len(self._counts) >= self.max_keys and key not in self._counts:
+            self._prune(index)
+        self._counts[key] = (index, current + 1, previous)
+        return Decision(True, limit, 0)
 
-
-class MemoryCounter(_WindowCounter):
-    """One process's counters."""
-
-    def __init__(self) -> None:
-        super().__init__(MemoryStorage())
+    def _prune(self, index: int) -> None:
+        self._counts = {k: v for k, v in self._counts.items() if v[0] >= index - 1}
+        if len(self._counts) >= self.max_keys:
+            self._counts.clear()
 
     async def close(self) -> None:
-        await self.storage.reset()
+        self._counts.clear()
 
 
-def _storage_uri(url: str) -> str:
-    """`limits`' name for a Redis URL: `redis://…` → `async+redis://…`, `unix://…` →
-    `async+redis+unix://…`."""
-    scheme, _, rest = url.partition("://")
-    return f"async+redis+unix://{rest}" if scheme == "unix" else f"async+{url}"
+# KEYS[1]: the counter's base name. ARGV: limit, window in ms.
+# Returns {allowed (0|1), current, previous, elapsed_ms}; Redis's clock names the window, so every
+# process agrees on it.
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local index = math.floor(now_ms / window)
+local elapsed = now_ms - index * window
+local cur_key = KEYS[1] .. ':' .. index
+local current = tonumber(redis.call('GET', cur_key) or '0')
+local previous = tonumber(redis.call('GET', KEYS[1] .. ':' .. (index - 1)) or '0')
+if previous * (window - elapsed) / window + current + 1 > limit then
+  return {0, current, previous, elapsed}
+end
+current = redis.call('INCR', cur_key)
+if current == 1 then
+  redis.call('PEXPIRE', cur_key, window * 2 + 1000)
+end
+return {1, current, previous, elapsed}
+"""
 
 
 class RedisCounter:
     """Counters shared by every process that uses the same Redis and key prefix."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, window_ms: int = WINDOW_MS) -> None:
         import redis.asyncio as redis
 
+        self.window_ms = window_ms
         self.prefix = prefix
-        self._pool = redis.ConnectionPool.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        # `connection_pool` is a documented option of RedisStorage; its type hints cover only scalars.
-        storage = RedisStorage(
-            _storage_uri(url),
-            implementation="redispy",
-            key_prefix=prefix,
-            connection_pool=self._pool,  # type: ignore[arg-type]
-        )
-        self._shared = _WindowCounter(storage)
-        self._fallback = MemoryCounter()
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._script = self._redis.register_script(_SLIDING_WINDOW)
+        self._fallback = MemoryCounter(window_ms)
         self._failing = False
 
     async def hit(self, key: str, limit: int) -> Decision:
         try:
-            decision = await self._shared.hit(key, limit)
+            allowed, current, previous, elapsed = await self._script(
+                keys=[f"{self.prefix}:{{{key}}}"], args=[limit, self.window_ms]
+            )
         except Exception as exc:
             if not self._failing:
                 log.warning(
@@ -133,11 +159,19 @@ class RedisCounter:
                 self._failing = True
             return await self._fallback.hit(key, limit)
         self._failing = False
-        return decision
+        if allowed:
+            return Decision(True, limit, 0)
+        wait = retry_after_seconds(
+            limit=limit,
+            window_ms=self.window_ms,
+            elapsed_ms=int(elapsed),
+            current=int(current),
+            previous=int(previous),
+        )
+        return Decision(False, limit, wait)
 
     async def close(self) -> None:
-        await self._pool.aclose()
-        await self._fallback.close()
+        await self._redis.aclose()
 
 
 class TokenSubject(Protocol):
@@ -195,7 +229,7 @@ class RateLimitMiddleware:
                 code="RATE_LIMITED",
                 message=f"Too many requests; retry in {decision.retry_after} s",
                 request_id=request_id,
-                details={"limit": decision.limit, "window_seconds": WINDOW_SECONDS, "per": kind},
+                details={"limit": decision.limit, "window_seconds": WINDOW_MS // 1000, "per": kind},
             )
         )
         headers: list[Any] = [
