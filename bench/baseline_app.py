@@ -81,7 +81,10 @@ async def sessions(request: Request) -> Response:
     now = datetime.now(UTC)
     args: list[Any] = [db.organization_id, therapist, start, end, limit]
     if q.get("cursor"):
-        sql, args = SESSIONS_AFTER, [*args, 0, now, *decode_cursor(q["cursor"])]
+        sql, args = (
+            SESSIONS_AFTER,
+            [*args, 0, now, *decode_cursor("sessions", q["cursor"], (datetime, uuid.UUID))],
+        )
     else:
         sql = SESSIONS_BY_DATE if start else SESSIONS_ALL
         args = [*args, (page - 1) * limit, now]

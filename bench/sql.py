@@ -44,10 +44,11 @@ _BALANCE = """used AS (
     WHERE a.authorization_id IN (SELECT authorization_id FROM {source})
 )"""
 
-_CURSOR_TEXT = """translate(rtrim(replace(encode(convert_to(json_build_object(
-    't', translate(to_char(l.start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24"h"MI"m"SS"Z"'),
-                   'hm', '::'),
-    'i', l.id)::text, 'UTF8'), 'base64'), E'\\n', ''), '='), '+/', '-_')"""
+# The service's cursor (kit/cursor.py): unpadded base64url of ["sessions", start time, id].
+_CURSOR_TEXT = """translate(rtrim(replace(encode(convert_to(json_build_array('sessions',
+    translate(to_char(l.start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24"h"MI"m"SS"Z"'),
+              'hm', '::'),
+    l.id)::text, 'UTF8'), 'base64'), E'\\n', ''), '='), '+/', '-_')"""
 
 
 def sessions_page_sql(*, dates: bool, cursor: bool) -> str:

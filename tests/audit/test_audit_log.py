@@ -220,6 +220,17 @@ async def test_event_shape(client: httpx.AsyncClient, clinic: Clinic, db: Databa
     [
         ({"cursor": "not-a-cursor"}, "INVALID_CURSOR"),
         ({"cursor": "eyJ0IjoiMjAyNi0wNi0wMVQxMjowMDowMFoiLCJpIjoieCJ9"}, "INVALID_CURSOR"),
+        # ["audit_events", "2026-06-01T12:00:00Z", "x"], the same with `true` as the id, and a
+        # position of the sessions list with an integer id.
+        (
+            {"cursor": "WyJhdWRpdF9ldmVudHMiLCIyMDI2LTA2LTAxVDEyOjAwOjAwWiIsIngiXQ"},
+            "INVALID_CURSOR",
+        ),
+        (
+            {"cursor": "WyJhdWRpdF9ldmVudHMiLCIyMDI2LTA2LTAxVDEyOjAwOjAwWiIsdHJ1ZV0"},
+            "INVALID_CURSOR",
+        ),
+        ({"cursor": "WyJzZXNzaW9ucyIsIjIwMjYtMDYtMDFUMTI6MDA6MDBaIiw3XQ"}, "INVALID_CURSOR"),
         ({"limit": "0"}, "VALIDATION_ERROR"),
         ({"limit": "201"}, "VALIDATION_ERROR"),
         ({"client_id": "C1"}, "VALIDATION_ERROR"),

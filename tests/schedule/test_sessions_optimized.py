@@ -350,10 +350,14 @@ INVALID: list[tuple[dict[str, str], str]] = [
     ({"cursor": "not-a-cursor"}, "INVALID_CURSOR"),
     ({"cursor": "%%%"}, "INVALID_CURSOR"),
     ({"cursor": _cursor([1, 2])}, "INVALID_CURSOR"),
-    ({"cursor": _cursor({"t": "2027-03-08T14:00:00", "i": S[1]})}, "INVALID_CURSOR"),
-    ({"cursor": _cursor({"t": "2027-03-08T14:00:00Z", "i": "nope"})}, "INVALID_CURSOR"),
-    ({"cursor": _cursor({"t": 5, "i": S[1]})}, "INVALID_CURSOR"),
-    ({"cursor": _cursor({"i": S[1]})}, "INVALID_CURSOR"),
+    ({"cursor": _cursor(["sessions", "2027-03-08T14:00:00", S[1]])}, "INVALID_CURSOR"),
+    ({"cursor": _cursor(["sessions", "2027-03-08T14:00:00Z", "nope"])}, "INVALID_CURSOR"),
+    ({"cursor": _cursor(["sessions", 5, S[1]])}, "INVALID_CURSOR"),
+    ({"cursor": _cursor(["sessions", S[1]])}, "INVALID_CURSOR"),
+    ({"cursor": _cursor(["sessions", "2027-03-08T14:00:00Z", S[1], 1])}, "INVALID_CURSOR"),
+    # A position of another list, and the shape cursors had before they named their list.
+    ({"cursor": _cursor(["feeds", "2027-03-08T14:00:00Z", S[1]])}, "INVALID_CURSOR"),
+    ({"cursor": _cursor({"t": "2027-03-08T14:00:00Z", "i": S[1]})}, "INVALID_CURSOR"),
 ]
 
 
@@ -368,7 +372,7 @@ async def test_invalid_parameters_are_400(
 async def test_hand_made_valid_cursor_is_accepted(
     client: httpx.AsyncClient, clinic: Clinic
 ) -> None:
-    cursor = _cursor({"t": "2027-03-10T15:00:00Z", "i": S[5]})
+    cursor = _cursor(["sessions", "2027-03-10T15:00:00Z", S[5]])
     r = await client.get(URL, params={"cursor": cursor}, headers=clinic.headers("admin"))
     assert session_ids(r) == ALL_DESC[4:]
 

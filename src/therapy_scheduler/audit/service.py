@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from therapy_scheduler.audit import queries
 from therapy_scheduler.audit.schemas import AuditEventsParams
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.errors import InvalidCursor
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
-from therapy_scheduler.kit.time import iso_utc, parse_instant
-
-
-def encode_position(occurred_at: datetime, event_id: int) -> str:
-    raw = orjson.dumps({"t": iso_utc(occurred_at), "i": event_id})
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_position(cursor: str) -> tuple[datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        event_id = payload["i"]
-        if not isinstance(event_id, int) or isinstance(event_id, bool):
-            raise TypeError("id")
-        return parse_instant(str(payload["t"]), None), event_id
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-        raise InvalidCursor("The cursor is not valid; start again from the first page") from exc
+from therapy_scheduler.kit.time import iso_utc
 
 
 async def audit_events(
@@ -41,7 +21,9 @@ async def audit_events(
 ) -> dict[str, Any]:
     """A page of the caller's organization's audit events matching every filter, newest first."""
     principal.require(Capability.READ_AUDIT_LOG, "Only admins may read the audit log")
-    position = decode_position(params.cursor) if params.cursor else None
+    position = (
+        decode_cursor("audit_events", params.cursor, (datetime, int)) if params.cursor else None
+    )
     # Read events of this process are buffered for up to a second; show them too.
     await writer.flush()
 
@@ -70,7 +52,9 @@ async def audit_events(
             "pagination": {
                 "limit": params.limit,
                 "has_more": more,
-                "next_cursor": encode_position(rows[-1].occurred_at, rows[-1].id) if more else None,
+                "next_cursor": encode_cursor("audit_events", rows[-1].occurred_at, rows[-1].id)
+                if more
+                else None,
             },
         },
         filters={

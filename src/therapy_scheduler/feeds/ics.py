@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
 from icalendar import Calendar, Event, Timezone, vRecur
 
 from therapy_scheduler.domain.vocab import LOCATION_TYPES, SERVICE_CODES
+from therapy_scheduler.kit.rrule import local_instances, local_until, parse_rule
 from therapy_scheduler.kit.time import zone
 
 PRODID = "-//therapy-scheduler//calendar feed//EN"
@@ -90,49 +90,22 @@ class _Master:
     updated_at: datetime
 
 
-def _parse_rule(text: str, tz: ZoneInfo) -> tuple[str, datetime | None]:
-    """The rule without UNTIL, and UNTIL as a naive local time (for expansion on wall-clock times)."""
-    parts = []
-    until: datetime | None = None
-    for part in text.strip().removeprefix("RRULE:").split(";"):
-        key, _, value = part.partition("=")
-        if key.upper() == "UNTIL":
-            if value.upper().endswith("Z"):
-                instant = datetime.strptime(value.upper(), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-                until = instant.astimezone(tz).replace(tzinfo=None)
-            elif "T" in value.upper():
-                # A floating UNTIL is wall-clock time in the series' zone, like DTSTART.
-                until = datetime.strptime(value.upper(), "%Y%m%dT%H%M%S")  # noqa: DTZ007
-            else:
-                day = datetime.strptime(value, "%Y%m%d")  # noqa: DTZ007 - a local calendar day
-                until = day + timedelta(days=1, microseconds=-1)
-        elif part:
-            parts.append(part)
-    return ";".join(parts), until
-
-
 def _expand(recurrence: SeriesRecurrence) -> tuple[ZoneInfo, str, list[datetime]] | None:
     """Instances (local, aware) of the series' rule, or None when it cannot be trusted."""
     try:
         tz = zone(recurrence.time_zone)
-        rule_text, until = _parse_rule(recurrence.rrule, tz)
+        rule = parse_rule(recurrence.rrule)
         start_local = recurrence.dtstart.astimezone(tz).replace(tzinfo=None)
-        parsed = rrulestr(rule_text, dtstart=start_local)
-        if not isinstance(parsed, rrule):
-            return None
-        if until is not None:
-            parsed = parsed.replace(until=until)
-        naive: list[datetime] = []
-        for instance in parsed:
-            naive.append(instance)
-            if len(naive) > MAX_EXPANSION:
-                return None
+        naive = local_instances(rule, start_local, tz, limit=MAX_EXPANSION)
     except (ValueError, TypeError, OverflowError):
+        return None  # outside the rules a booking accepts (RuleError is a ValueError)
+    if len(naive) > MAX_EXPANSION:
         return None
     if not naive or naive[0] != start_local:
         return None  # DTSTART not in step with the rule: clients would disagree on the instances
     instances = [n.replace(tzinfo=tz, fold=0) for n in naive]
-    out_rule = rule_text
+    out_rule = rule.text
+    until = local_until(rule, tz)
     if until is not None:
         utc_until = until.replace(tzinfo=tz, fold=0).astimezone(UTC)
         out_rule += ";UNTIL=" + utc_until.strftime("%Y%m%dT%H%M%SZ")

@@ -89,7 +89,9 @@ async def list_feeds(
     *, db: Database, principal: Principal, params: ListFeedsParams
 ) -> dict[str, Any]:
     """The feeds the caller may see, newest first (never their tokens)."""
-    position = decode_cursor(params.cursor) if params.cursor else None
+    position = (
+        decode_cursor("feeds", params.cursor, (datetime, uuid.UUID)) if params.cursor else None
+    )
     async with db.read() as conn:
         rows = await queries.feed_page(
             conn,
@@ -106,7 +108,9 @@ async def list_feeds(
         pagination={
             "limit": params.limit,
             "has_more": more,
-            "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+            "next_cursor": encode_cursor("feeds", rows[-1].created_at, rows[-1].id)
+            if more
+            else None,
         },
     )
 

@@ -258,7 +258,9 @@ async def sessions_page(
     started = time.perf_counter()
     tz_name = params.time_zone or principal.organization_time_zone
     tz = zone(tz_name)
-    position = decode_cursor(params.cursor) if params.cursor else None
+    position = (
+        decode_cursor("sessions", params.cursor, (datetime, uuid.UUID)) if params.cursor else None
+    )
     shape = PageShape(
         dialect=conn.dialect.name,
         scope=scope_kind(principal),
@@ -312,7 +314,9 @@ async def sessions_page(
                 "total_pages": math.ceil(total / params.limit) if total else 0,
                 "has_next_page": more,
                 "has_previous_page": position is not None or params.page > 1,
-                "next_cursor": encode_cursor(row.last_start_time, row.last_id) if more else None,
+                "next_cursor": encode_cursor("sessions", row.last_start_time, row.last_id)
+                if more
+                else None,
             },
             "summary": {
                 "total_sessions": total,

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Row, Select, func, insert, select, tuple_,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.errors import InvalidCursor
-from therapy_scheduler.kit.cursor import decode_row_cursor, encode_row_cursor
+from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 
 R = TypeVar("R")
 
@@ -49,7 +49,7 @@ async def keyset_page(
     """
     keys = [*sort_columns, id_column]
     if cursor is not None:
-        after = decode_row_cursor(kind, cursor)
+        (after,) = decode_cursor(kind, cursor, (uuid.UUID,))
         anchor = (
             await conn.execute(query.with_only_columns(*keys).where(id_column == after))
         ).first()
@@ -64,7 +64,7 @@ async def keyset_page(
     last = rows[-1] if more else None
     return Page(
         [make(r) for r in rows],
-        encode_row_cursor(kind, last._mapping[id_column.key]) if last else None,
+        encode_cursor(kind, last._mapping[id_column.key]) if last else None,
     )
 
 
