@@ -18,6 +18,7 @@ import asyncio
 import cProfile
 import hashlib
 import json
+import os
 import pstats
 import random
 import sys
@@ -34,14 +35,16 @@ from therapy_scheduler.app import create_app
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
 
+# Keys left out of a digest: timings and request ids always; with BENCH_DIGEST_IGNORE_CURSORS=1 also
+# the opaque pagination cursors, to compare two versions whose cursor encoding differs.
+IGNORED_KEYS = ("query_time_ms", "request_id") + (
+    ("next_cursor", "cursor") if os.environ.get("BENCH_DIGEST_IGNORE_CURSORS") == "1" else ()
+)
+
 
 def _without_timings(body: Any) -> Any:
     if isinstance(body, dict):
-        return {
-            k: _without_timings(v)
-            for k, v in body.items()
-            if k not in ("query_time_ms", "request_id")
-        }
+        return {k: _without_timings(v) for k, v in body.items() if k not in IGNORED_KEYS}
     if isinstance(body, list):
         return [_without_timings(v) for v in body]
     return body
