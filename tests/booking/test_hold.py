@@ -260,6 +260,104 @@ async def test_shape_errors(
     assert [f["field"] for f in r.json()["details"]["fields"]] == [field]
 
 
+_HELD = {"start_time": local(monday(1), "13:00"), "end_time": local(monday(1), "14:00")}
+_ASK = {"therapist_id": T1, "client_id": C1, "time_zone": "America/New_York"}
+_MOVE = {"start_time": local(monday(1), "15:00"), "time_zone": "America/New_York"}
+# A body of each booking POST with one value of another JSON type than documented: lax parsing took
+# "60" or 120.0 for an integer and true for 1; a JSON body is held to its types (docs/DECISIONS.md).
+WRONG_JSON_TYPES: list[tuple[str, str, dict[str, Any], str, str]] = [
+    (
+        "hold duration as text",
+        "/sessions/hold",
+        hold_body(monday(1), duration_minutes="60"),
+        "duration_minutes",
+        "must be an integer or null, not a string",
+    ),
+    (
+        "hold seconds as a fraction",
+        "/sessions/hold",
+        hold_body(monday(1), hold_seconds=120.0),
+        "hold_seconds",
+        "must be an integer or null, not a number",
+    ),
+    (
+        "exdates as a number",
+        "/sessions/hold",
+        hold_body(monday(1), recurrence={"rrule": "FREQ=WEEKLY;COUNT=2", "exdates": 20270101}),
+        "recurrence.exdates",
+        "must be an array, not an integer",
+    ),
+    (
+        "an exdate as a number",
+        "/sessions/hold",
+        hold_body(monday(1), recurrence={"rrule": "FREQ=WEEKLY;COUNT=2", "exdates": [0]}),
+        "recurrence.exdates",
+        "item 0 must be a string, not an integer",
+    ),
+    (
+        "confirm offset as text",
+        "/sessions/confirm",
+        {"hold_key": "k", "session": _HELD, "start_time_offset_minutes": "-300"},
+        "start_time_offset_minutes",
+        "must be an integer or null, not a string",
+    ),
+    (
+        "suggest duration as text",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": "60"},
+        "duration_minutes",
+        "must be an integer, not a string",
+    ),
+    (
+        "suggest limit as a boolean",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": 60, "limit": True},
+        "limit",
+        "must be an integer, not a boolean",
+    ),
+    (
+        "suggest start date as a number",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": 60, "start_date": 0},
+        "start_date",
+        "must be a string or null, not an integer",
+    ),
+    (
+        "reschedule duration as text",
+        f"/sessions/{UNKNOWN}/reschedule",
+        {**_MOVE, "duration_minutes": "90"},
+        "duration_minutes",
+        "must be an integer or null, not a string",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "body", "field", "message"),
+    WRONG_JSON_TYPES,
+    ids=[c[0] for c in WRONG_JSON_TYPES],
+)
+async def test_body_values_have_their_json_types(
+    client: httpx.AsyncClient,
+    booking: Clinic,
+    db: Database,
+    case: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    r = await client.post(path, json=body, headers=booking.headers("scheduler"))
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert r.json()["error"] == f"Invalid request: {field}: {message}"
+    assert r.json()["details"] == {
+        "fields": [{"field": field, "message": message, "type": "value_error"}]
+    }
+    assert await table_count(db, "holds") == 0
+    assert await table_count(db, "audit_events") == 0
+
+
 def next_spring_forward(tz: ZoneInfo, after: date) -> date:
     """The first day after `after` whose 02:30 does not exist in `tz`."""
     day = after + timedelta(days=1)
