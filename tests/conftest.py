@@ -33,6 +33,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--full", action="store_true", help="also run the long fuzz/race/fault runs")
 
 
+# How the browser tests (tests/e2e/conftest.py) skip when Chromium is missing; under CI=true they fail.
+CHROMIUM_MISSING = "Chromium not found at"
+CHROMIUM_INSTALL = "apt-get install -y chromium"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """After the short summary: one line counting the browser tests skipped for want of Chromium and
+    saying how to install it (here, not in tests/e2e, so that the xdist controller has it too)."""
+    yield
+    skipped = {
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and CHROMIUM_MISSING in str(report.longrepr[2])
+    }
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser tests skipped because Chromium is missing: install it with "
+            f"`{CHROMIUM_INSTALL}` (or set THERAPY_SCHEDULER_CHROMIUM to its path)",
+            yellow=True,
+            bold=True,
+        )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--full"):
         return

@@ -44,6 +44,11 @@ def local(day: date, hhmm: str) -> str:
     return f"{day.isoformat()}T{hhmm}:00"
 
 
+def named(day: date, hhmm: str, zone: str = "America/New_York") -> str:
+    """How an error message names an occurrence: its local start in the request's zone."""
+    return f"{day:%a} {day.day} {day:%b} {day.year} at {hhmm} ({zone})"
+
+
 def hold_body(
     day: date,
     start: str = "13:00",

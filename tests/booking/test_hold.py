@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from tests.booking.conftest import (
     hold_ok,
     local,
     monday,
+    named,
     set_org_settings,
     table_count,
     time_off_day,
@@ -260,6 +261,104 @@ async def test_shape_errors(
     assert [f["field"] for f in r.json()["details"]["fields"]] == [field]
 
 
+_HELD = {"start_time": local(monday(1), "13:00"), "end_time": local(monday(1), "14:00")}
+_ASK = {"therapist_id": T1, "client_id": C1, "time_zone": "America/New_York"}
+_MOVE = {"start_time": local(monday(1), "15:00"), "time_zone": "America/New_York"}
+# A body of each booking POST with one value of another JSON type than documented: lax parsing took
+# "60" or 120.0 for an integer and true for 1; a JSON body is held to its types (docs/DECISIONS.md).
+WRONG_JSON_TYPES: list[tuple[str, str, dict[str, Any], str, str]] = [
+    (
+        "hold duration as text",
+        "/sessions/hold",
+        hold_body(monday(1), duration_minutes="60"),
+        "duration_minutes",
+        "must be an integer or null, not a string",
+    ),
+    (
+        "hold seconds as a fraction",
+        "/sessions/hold",
+        hold_body(monday(1), hold_seconds=120.0),
+        "hold_seconds",
+        "must be an integer or null, not a number",
+    ),
+    (
+        "exdates as a number",
+        "/sessions/hold",
+        hold_body(monday(1), recurrence={"rrule": "FREQ=WEEKLY;COUNT=2", "exdates": 20270101}),
+        "recurrence.exdates",
+        "must be an array, not an integer",
+    ),
+    (
+        "an exdate as a number",
+        "/sessions/hold",
+        hold_body(monday(1), recurrence={"rrule": "FREQ=WEEKLY;COUNT=2", "exdates": [0]}),
+        "recurrence.exdates",
+        "item 0 must be a string, not an integer",
+    ),
+    (
+        "confirm offset as text",
+        "/sessions/confirm",
+        {"hold_key": "k", "session": _HELD, "start_time_offset_minutes": "-300"},
+        "start_time_offset_minutes",
+        "must be an integer or null, not a string",
+    ),
+    (
+        "suggest duration as text",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": "60"},
+        "duration_minutes",
+        "must be an integer, not a string",
+    ),
+    (
+        "suggest limit as a boolean",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": 60, "limit": True},
+        "limit",
+        "must be an integer, not a boolean",
+    ),
+    (
+        "suggest start date as a number",
+        "/suggest-alternative-times",
+        {**_ASK, "duration_minutes": 60, "start_date": 0},
+        "start_date",
+        "must be a string or null, not an integer",
+    ),
+    (
+        "reschedule duration as text",
+        f"/sessions/{UNKNOWN}/reschedule",
+        {**_MOVE, "duration_minutes": "90"},
+        "duration_minutes",
+        "must be an integer or null, not a string",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "body", "field", "message"),
+    WRONG_JSON_TYPES,
+    ids=[c[0] for c in WRONG_JSON_TYPES],
+)
+async def test_body_values_have_their_json_types(
+    client: httpx.AsyncClient,
+    booking: Clinic,
+    db: Database,
+    case: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    r = await client.post(path, json=body, headers=booking.headers("scheduler"))
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert r.json()["error"] == f"Invalid request: {field}: {message}"
+    assert r.json()["details"] == {
+        "fields": [{"field": field, "message": message, "type": "value_error"}]
+    }
+    assert await table_count(db, "holds") == 0
+    assert await table_count(db, "audit_events") == 0
+
+
 def next_spring_forward(tz: ZoneInfo, after: date) -> date:
     """The first day after `after` whose 02:30 does not exist in `tz`."""
     day = after + timedelta(days=1)
@@ -297,7 +396,9 @@ async def test_outside_hours_blocks_with_alternatives(
     assert r.status_code == 409, r.text
     body = r.json()
     assert body["code"] == "OUTSIDE_AVAILABILITY"
-    assert body["error"] == "Occurrence 0 is outside the therapist's working hours"
+    assert body["error"] == (
+        f"The occurrence on {named(day, '17:30')} is outside the therapist's working hours"
+    )
     assert body["details"] == {
         "occurrence_index": 0,
         "reason": "outside_hours",
@@ -316,6 +417,9 @@ async def test_time_off_blocks(client: httpx.AsyncClient, booking: Clinic) -> No
     r = await hold(client, booking, hold_body(off))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "OUTSIDE_AVAILABILITY"
+    assert r.json()["error"] == (
+        f"The occurrence on {named(off, '13:00')} is during the therapist's time off"
+    )
     assert r.json()["details"]["reason"] == "time_off"
     assert r.json()["details"]["alternatives"] == [
         slot(off - timedelta(days=1), "16:00", "17:00"),
@@ -334,6 +438,10 @@ async def test_insufficient_break_between_places(
     )
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "INSUFFICIENT_BREAK"
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day, '14:05')} leaves less than 15 minutes to travel from or "
+        "to the therapist's session at another location"
+    )
     assert r.json()["details"] == {
         "occurrence_index": 0,
         "buffer_minutes": 15,
@@ -361,7 +469,8 @@ async def test_availability_warn_and_off(
     assert held["warnings"] == [
         {
             "code": "OUTSIDE_AVAILABILITY",
-            "message": "Occurrence 0 is outside the therapist's working hours",
+            "message": f"The occurrence on {named(day, '17:30')} is outside the therapist's "
+            "working hours",
             "occurrence_index": 0,
             "reason": "outside_hours",
         }
@@ -377,6 +486,9 @@ async def test_therapist_conflict(client: httpx.AsyncClient, booking: Clinic, db
     r = await hold(client, booking, hold_body(day, "13:30", "14:30", client=C2))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "THERAPIST_CONFLICT"
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day, '13:30')} overlaps another session of the therapist"
+    )
     assert r.json()["details"] == {
         "occurrence_index": 0,
         "conflict": slot(day, "13:00", "14:00"),
@@ -390,6 +502,28 @@ async def test_therapist_conflict(client: httpx.AsyncClient, booking: Clinic, db
     assert await table_count(db, "holds", "status = 'active'") == 0
 
 
+async def test_conflict_names_the_occurrence_in_the_request_time_zone(
+    client: httpx.AsyncClient, booking: Clinic
+) -> None:
+    """T1 works in New York; a request made in Tokyo reads its occurrence in Tokyo time, where
+    13:30 on a New York Monday is already Tuesday."""
+    day = monday(1)
+    await book(client, booking, hold_body(day))
+    times = {"start_time": utc(day, "13:30"), "end_time": utc(day, "14:30")}
+    r = await hold(
+        client, booking, hold_body(day, client=C2, session=times, time_zone="Asia/Tokyo")
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "THERAPIST_CONFLICT"
+    tokyo = datetime.combine(day, time(13, 30), NY).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert tokyo.date() == day + timedelta(days=1)
+    assert r.json()["error"] == (
+        f"The occurrence on {named(tokyo.date(), f'{tokyo:%H:%M}', 'Asia/Tokyo')} overlaps "
+        "another session of the therapist"
+    )
+    assert r.json()["details"]["occurrence_index"] == 0
+
+
 async def test_client_conflict(client: httpx.AsyncClient, booking: Clinic) -> None:
     day = monday(1)
     await book(client, booking, hold_body(day, "14:00", "15:00"))
@@ -397,6 +531,9 @@ async def test_client_conflict(client: httpx.AsyncClient, booking: Clinic) -> No
     r = await hold(client, booking, hold_body(day, "14:30", "15:30", therapist=T2))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "CLIENT_CONFLICT"
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day, '14:30')} overlaps another session of the client"
+    )
     assert r.json()["details"]["conflict"] == slot(day, "14:00", "15:00")
 
 
@@ -405,9 +542,15 @@ async def test_hold_conflicts(client: httpx.AsyncClient, booking: Clinic) -> Non
     await hold_ok(client, booking, hold_body(day, "14:00", "15:00"))
     r = await hold(client, booking, hold_body(day, "14:30", "15:30", client=C3))
     assert (r.status_code, r.json()["code"]) == (409, "THERAPIST_HOLD_CONFLICT")
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day, '14:30')} overlaps another held slot of the therapist"
+    )
     assert r.json()["details"]["conflict"] == slot(day, "14:00", "15:00")
     r = await hold(client, booking, hold_body(day, "14:30", "15:30", therapist=T2))
     assert (r.status_code, r.json()["code"]) == (409, "CLIENT_HOLD_CONFLICT")
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day, '14:30')} overlaps another held slot of the client"
+    )
     # Back to back with the hold is not an overlap.
     await hold_ok(client, booking, hold_body(day, "15:00", "16:00"))
 
@@ -422,6 +565,11 @@ async def test_session_conflict_wins_over_hold_conflict_and_names_the_occurrence
     r = await hold(client, booking, weekly)
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "THERAPIST_CONFLICT"
+    # People read the third occurrence by its date; programs get its zero-based index.
+    assert r.json()["error"] == (
+        f"The occurrence on {named(day + timedelta(weeks=2), '13:30')} overlaps another session "
+        "of the therapist"
+    )
     assert r.json()["details"]["occurrence_index"] == 2
     assert r.json()["details"]["conflict"] == slot(day + timedelta(weeks=2), "13:00", "14:00")
     assert await table_count(db, "holds") == 2  # the failed request left nothing behind
@@ -435,6 +583,10 @@ async def test_authorization_missing(
     r = await hold(client, booking, hold_body(day, client=C3))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "AUTHORIZATION_MISSING"
+    assert r.json()["error"] == (
+        "No approved authorization of the client covers service 97153 for the occurrence on "
+        f"{named(day, '13:00')}"
+    )
     assert r.json()["details"] == {
         "occurrence_index": 0,
         "service_code": "97153",
@@ -459,6 +611,10 @@ async def test_authorization_exhausted(
     r = await hold(client, booking, hold_body(day, "13:00", "13:15", session=code))
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "AUTHORIZATION_EXHAUSTED"
+    assert r.json()["error"] == (
+        "Not enough authorized units of service 97155 left for the occurrence on "
+        f"{named(day, '13:00')}"
+    )
     assert r.json()["details"] == {
         "occurrence_index": 0,
         "service_code": "97155",
@@ -498,7 +654,8 @@ async def test_units_add_up_within_one_recurring_request(
     assert held["warnings"] == [
         {
             "code": "AUTHORIZATION_EXHAUSTED",
-            "message": "Not enough authorized units of service 97155 left for occurrence 2",
+            "message": "Not enough authorized units of service 97155 left for the occurrence on "
+            f"{named(day + timedelta(weeks=2), '13:00')}",
             "occurrence_index": 2,
         }
     ]

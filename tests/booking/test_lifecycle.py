@@ -22,6 +22,7 @@ from tests.booking.conftest import (
     hold_body,
     hold_ok,
     monday,
+    named,
     set_org_settings,
     table_count,
     utc,
@@ -342,6 +343,10 @@ async def test_reactivate_refused_when_the_slot_was_taken(
     r = await act(client, booking, sid, "reactivate")
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "THERAPIST_CONFLICT"
+    # No request zone here: the session is named in its therapist's zone.
+    assert r.json()["error"] == (
+        f"The occurrence on {named(monday(1), '13:00')} overlaps another session of the therapist"
+    )
     details = r.json()["details"]
     assert details["conflict"] == {
         "start_time": utc(monday(1), "13:30"),

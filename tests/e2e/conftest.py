@@ -1,8 +1,9 @@
 """Browser tests of the schedule board: the real service in a subprocess (SQLite demo clinic), driven
 in headless Chromium through Playwright.
 
-Skipped when Chromium or Playwright is missing, except under CI=true, where `.ci/run` installs both
-and their absence is a failure."""
+Skipped when Chromium or Playwright is missing (the run ends with one line counting the tests skipped
+for want of Chromium and how to install it: tests/conftest.py), except under CI=true, where `.ci/run`
+installs both and their absence is a failure."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from tests.conftest import IN_CI
+from tests.conftest import CHROMIUM_INSTALL, CHROMIUM_MISSING, IN_CI
 from therapy_scheduler.models import User
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ SCREENSHOTS = os.environ.get("THERAPY_SCHEDULER_BOARD_SCREENSHOTS")
 
 def _missing_browser() -> str | None:
     if not Path(CHROMIUM).exists():
-        return f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+        return f"{CHROMIUM_MISSING} {CHROMIUM} ({CHROMIUM_INSTALL})"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -161,6 +161,56 @@ def test_single_csv_file_takes_its_kind_from_the_name_or_option(
     assert _query(database_url, "SELECT count(*) FROM therapists") == [(2,)]
 
 
+def test_csv_cells_of_booleans_and_numbers_are_converted(database_url: str, tmp_path: Path) -> None:
+    """The records take JSON types only; the CSV reader turns `is_active` and the units of `services`
+    into a boolean and whole numbers, and names the cell that does not read as one."""
+    loc_on, loc_off = ORG[:-1] + "3", ORG[:-1] + "4"
+    auth = "00000000-0000-0000-0000-000000000401"
+    locations = (
+        "id,organization_id,name,location_type,is_active\n"
+        f"{loc_on},{ORG},Main,clinic,TRUE\n{loc_off},{ORG},Annex,clinic,0\n"
+    )
+    authorizations = (
+        "id,client_id,number,payer,start_date,end_date,status,services\n"
+        f"{auth},{C_DEE},A-1,Keystone,2027-01-01,2027-06-30,approved,97153:400; 97155:24:30\n"
+    )
+    source = _write(
+        tmp_path / "clinic",
+        organizations=ORGANIZATIONS,
+        therapists=THERAPISTS,
+        clients=CLIENTS,
+        locations=locations,
+        authorizations=authorizations,
+    )
+    result = _invoke(database_url, str(source))
+    assert result.exit_code == 0, result.stderr
+    assert _query(database_url, "SELECT name, is_active FROM locations ORDER BY name") == [
+        ("Annex", False),
+        ("Main", True),
+    ]
+    assert _query(
+        database_url,
+        "SELECT service_code, approved_units, unit_minutes FROM authorization_services "
+        "ORDER BY service_code",
+    ) == [("97153", 400, 15), ("97155", 24, 30)]
+
+    bad = _write(
+        tmp_path / "bad",
+        organizations=ORGANIZATIONS,
+        clients=CLIENTS.replace(f"{T_ANN}; {T_BOB}", ""),
+        locations=locations.replace("TRUE", "yes"),
+        authorizations=authorizations.replace("97155:24:30", "97155:2.5"),
+    )
+    refused = _invoke(database_url, str(bad), "--dry-run")
+    assert refused.exit_code == 1, refused.stdout
+    assert _lines(refused.stderr) == [
+        "error: locations.csv:2:is_active: must be true, false, 1 or 0",
+        'error: authorizations.csv:2:services: "97155:2.5" is not '
+        '"<code>:<approved_units>[:<unit_minutes>]"',
+        "error: 2 problems; nothing was imported",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -315,6 +315,68 @@ async def test_post_invalid_bodies_are_400(
     assert_error(r, 400, "VALIDATION_ERROR")
 
 
+# In a JSON body ids are arrays of ids, booleans true/false and numbers numbers: the query string's
+# readings ("a,b", "true", "3"), which GET keeps (test_post_answers_like_get), are refused in a body,
+# each naming its field (docs/DECISIONS.md).
+POST_WRONG_TYPES: list[tuple[dict[str, Any], str, str, str]] = [
+    ({"therapist_ids": T1}, "therapist_ids", "must be an array, not a string", "value_error"),
+    ({"client_ids": 7}, "client_ids", "must be an array, not an integer", "value_error"),
+    (
+        {"therapist_ids": {"id": T1}},
+        "therapist_ids",
+        "must be an array, not an object",
+        "value_error",
+    ),
+    (
+        {"therapist_ids": [f"{T1},{T2}"]},
+        "therapist_ids.0",
+        "Input should be a valid UUID, invalid length: found 73",
+        "uuid_parsing",
+    ),
+    (
+        {"client_ids": [C1, [C2]]},
+        "client_ids",
+        "item 1 must be a string, not an array",
+        "value_error",
+    ),
+    (
+        {"include_availability": "true"},
+        "include_availability",
+        "must be true or false, not a string",
+        "value_error",
+    ),
+    (
+        {"include_conflicts": 1},
+        "include_conflicts",
+        "must be true or false, not an integer",
+        "value_error",
+    ),
+    ({"batch_size": "3"}, "batch_size", "must be an integer, not a string", "value_error"),
+    ({"offset": 2.0}, "offset", "must be an integer, not a number", "value_error"),
+    ({"start_date": 20270308}, "start_date", "must be a string, not an integer", "value_error"),
+    ({"time_zone": 5}, "time_zone", "must be a string or null, not an integer", "value_error"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message", "kind"),
+    POST_WRONG_TYPES,
+    ids=[f"{c[1]}-{type(next(iter(c[0].values()))).__name__}" for c in POST_WRONG_TYPES],
+)
+async def test_post_body_values_have_their_json_types(
+    client: httpx.AsyncClient,
+    clinic: Clinic,
+    change: dict[str, Any],
+    field: str,
+    message: str,
+    kind: str,
+) -> None:
+    r = await client.post(URL, json={**WEEK, **change}, headers=clinic.headers("admin"))
+    body = assert_error(r, 400, "VALIDATION_ERROR")
+    assert body["error"] == f"Invalid request: {field}: {message}"
+    assert body["details"] == {"fields": [{"field": field, "message": message, "type": kind}]}
+
+
 @pytest.mark.parametrize("raw", [b"[]", b'"2027-03-08"', b"null", b"42"])
 async def test_post_body_that_is_not_an_object_is_400(
     client: httpx.AsyncClient, clinic: Clinic, raw: bytes

@@ -21,6 +21,7 @@ from therapy_scheduler.importing.schema import (
 from therapy_scheduler.kit.params import (
     BoundedDateTime,
     CalendarDate,
+    JsonBody,
     StrictBool,
     TimeZoneName,
     TrimmedModel,
@@ -36,7 +37,7 @@ AuthorizationStatus = Literal["pending", "approved", "denied", "expired"]
 Role = Literal["admin", "scheduler", "therapist"]
 
 
-class Body(TrimmedModel):
+class Body(TrimmedModel, JsonBody):
     pass
 
 

@@ -124,6 +124,7 @@ async def _create(
                 location_type=location_type,
                 replacing=reschedule,
                 therapist_time_zone=people.time_zone,
+                time_zone=body.time_zone,
             ),
             now,
         )

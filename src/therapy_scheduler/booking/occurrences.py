@@ -16,6 +16,8 @@ from therapy_scheduler.kit.time import NonexistentLocalTime, iso_utc, parse_inst
 
 MIN_MINUTES = 15
 MAX_MINUTES = 480
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class Occurrence:
 
     def as_json(self) -> dict[str, str]:
         return {"start_time": iso_utc(self.start), "end_time": iso_utc(self.end)}
+
+    def label(self, tz: ZoneInfo) -> str:
+        """How a message names the occurrence to a person: its local start in `tz` (the request's
+        zone), e.g. "Mon 18 Jan 2027 at 14:00 (America/New_York)". English names whatever the locale;
+        `details.occurrence_index` keeps the zero-based index for programs."""
+        local = self.start.astimezone(tz)
+        day = f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+        return f"{day} at {local:%H:%M} ({tz.key})"
 
 
 def invalid(field: str, message: str, **extra: Any) -> ValidationFailed:

@@ -8,10 +8,10 @@ from datetime import date
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS, SERVICE_CODES
-from therapy_scheduler.kit.params import CalendarDate, TimeZoneName
+from therapy_scheduler.kit.params import CalendarDate, JsonBody, TimeZoneName
 
 MAX_OCCURRENCES = 200
 MAX_METADATA_BYTES = 4096
@@ -25,8 +25,8 @@ def _service(value: str | None) -> str | None:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(JsonBody):
+    pass
 
 
 class OccurrenceIn(_Strict):

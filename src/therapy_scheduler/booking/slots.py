@@ -195,6 +195,7 @@ def _with_units(world: World, req: SlotRequest, start: datetime, unit_minutes: i
         balances=world.balances,
         organization_zone=req.organization_zone,
         default_unit_minutes=unit_minutes,
+        named_in=req.organization_zone,  # the messages are not shown: a slot is simply left out
     )
     if problems and req.check_units:
         return None

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from therapy_scheduler.domain.vocab import SERVICE_CODES
+from therapy_scheduler.kit.params import JsonBody
 
 Policy = Literal["block", "warn", "off"]
 
 
-class CancellationPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CancellationPolicy(JsonBody):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     notice_hours: float = Field(default=24, ge=0, le=24 * 30)
     release_units_on_late_cancel: bool = True
@@ -21,8 +20,9 @@ class CancellationPolicy(BaseModel):
     exempt_attributions: list[Literal["client", "staff", "neither"]] = ["staff"]
 
 
-class OrganizationSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OrganizationSettings(JsonBody):
+    """Settings as JSON (the PATCH body, the import document, the stored column): each value of its
+    JSON type."""
 
     hold_seconds_default: int = Field(default=300, ge=30, le=900)
     # Active (unexpired, not yet confirmed or released) holds one user may have at once: therapists

@@ -7,12 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from therapy_scheduler.kit.params import StrictBool
+from therapy_scheduler.kit.params import JsonBody, StrictBool
 
 
-class CreateFeedBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateFeedBody(JsonBody):
     therapist_id: uuid.UUID | None = Field(
         default=None, description="Whose sessions the feed shows; default: the calling therapist"
     )

@@ -11,20 +11,26 @@
   `time_off` "2026-12-24T00:00/2026-12-26T00:00; extra 2027-01-09T09:00/2027-01-09T12:00",
   `services` "97153:400; 97155:24:15" (code:approved_units[:unit_minutes]),
   and `settings` (organizations) is a JSON object.
+* Cells are text; those of a JSON number or boolean are converted first: `is_active` reads
+  `true|false|1|0` (any case), the units in `services` whole numbers. A cell that does not read is a
+  problem of its own.
 * Problems name the file, the line and the column: `therapists.csv:4:time_zone: unknown time zone`.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from therapy_scheduler.importing.problems import Problem, SourceMap
 from therapy_scheduler.importing.schema import ImportDocument
+from therapy_scheduler.kit.params import StrictBool
 
 KINDS = tuple(ImportDocument.model_fields)
 MAX_CELL = 100_000
@@ -56,14 +62,25 @@ def _range(item: str) -> dict[str, str]:
     return {"kind": kind, "start": start.strip(), "end": end.strip()}
 
 
-def _service(item: str) -> dict[str, str]:
+def _service(item: str) -> dict[str, str | int]:
     parts = [p.strip() for p in item.split(":")]
-    if len(parts) not in (2, 3):
+    if len(parts) not in (2, 3) or not all(_WHOLE.fullmatch(p) for p in parts[1:]):
         raise ValueError(f'"{item}" is not "<code>:<approved_units>[:<unit_minutes>]"')
-    out = {"service_code": parts[0], "approved_units": parts[1]}
+    out: dict[str, str | int] = {"service_code": parts[0], "approved_units": int(parts[1])}
     if len(parts) == 3:
-        out["unit_minutes"] = parts[2]
+        out["unit_minutes"] = int(parts[2])
     return out
+
+
+_WHOLE = re.compile(r"-?[0-9]+")
+_BOOLEAN: TypeAdapter[bool] = TypeAdapter(StrictBool)
+
+
+def _boolean(cell: str) -> bool:
+    try:
+        return _BOOLEAN.validate_python(cell)
+    except ValidationError:
+        raise ValueError("must be true, false, 1 or 0") from None
 
 
 def _json_object(cell: str) -> Any:
@@ -87,6 +104,7 @@ CELLS: dict[str, Callable[[str], Any]] = {
     "time_off": _list_of(_range),
     "services": _list_of(_service),
     "settings": _json_object,
+    "is_active": _boolean,
 }
 
 

@@ -11,7 +11,13 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.domain.vocab import SERVICE_CODES, WEEKDAYS
-from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, TimeZoneName, TrimmedModel
+from therapy_scheduler.kit.params import (
+    BoundedDateTime,
+    CalendarDate,
+    JsonBody,
+    TimeZoneName,
+    TrimmedModel,
+)
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -29,8 +35,8 @@ Phone = Annotated[str, Field(max_length=40)]
 LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 
 
-class _Record(TrimmedModel):
-    pass
+class _Record(TrimmedModel, JsonBody):
+    """A record of the JSON document: each value of its JSON type (the CSV reader converts cells)."""
 
 
 def _service(code: str) -> str:

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from therapy_scheduler.domain.vocab import LOCATION_TYPES, SESSION_STATUSES
 from therapy_scheduler.kit.params import (
     CalendarDate,
+    IdArray,
     IdList,
+    JsonBody,
     StrictBool,
     TimeZoneName,
     WordList,
@@ -40,8 +42,14 @@ class ScheduleBatchParams(BaseModel):
         return self
 
 
-class ScheduleBatchBody(ScheduleBatchParams):
+class ScheduleBatchBody(ScheduleBatchParams, JsonBody):
+    """The POST body: the same fields with their JSON types (ids as arrays of ids, booleans as
+    true/false, numbers as numbers), unknown keys refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    therapist_ids: IdArray = []
+    client_ids: IdArray = []
 
 
 class SessionsParams(BaseModel):

@@ -35,7 +35,7 @@ from therapy_scheduler.calendar.units import (
     default_unit_minutes,
     unit_balances,
 )
-from therapy_scheduler.kit.time import iso_utc, utcnow
+from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 
 
 class Refused(Exception):
@@ -62,6 +62,9 @@ class Booking:
     replacing: Any = None
     # The therapist's time zone when already read (by `require_people`).
     therapist_time_zone: str | None = None
+    # The zone the request gave its times in: messages name occurrences in it (default: the
+    # therapist's zone, e.g. when a cancelled session is reactivated).
+    time_zone: str | None = None
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -85,6 +88,8 @@ async def check_slots(
     (sessions, holds, units)."""
     settings = principal.settings
     occurrences = booking.occurrences
+    named_zone = booking.time_zone or booking.therapist_time_zone
+    named_in = zone(named_zone) if named_zone else principal.zone
     lower = min(o.start for o in occurrences)
     upper = max(o.end for o in occurrences)
     buffer = timedelta(minutes=settings.buffer_minutes)
@@ -137,13 +142,18 @@ async def check_slots(
             buffer_minutes=settings.buffer_minutes,
             location_id=booking.location_id,
             location_type=booking.location_type,
+            named_in=named_in,
         )
         if problems and settings.availability_policy == "block":
             raise Refused(problems[0], booking)
         warnings += [p.warning() for p in problems]
 
     conflict = slot_conflict(
-        occurrences, busy, therapist_id=booking.therapist_id, client_id=booking.client_id
+        occurrences,
+        busy,
+        therapist_id=booking.therapist_id,
+        client_id=booking.client_id,
+        named_in=named_in,
     )
     if conflict is not None:
         raise Refused(conflict, booking)
@@ -158,6 +168,7 @@ async def check_slots(
         balances=balances,
         organization_zone=principal.zone,
         default_unit_minutes=default_unit_minutes(booking.service_code),
+        named_in=named_in,
     )
     if settings.authorization_policy == "block" and problems:
         raise Refused(problems[0], booking)

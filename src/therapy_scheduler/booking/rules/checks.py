@@ -58,8 +58,10 @@ def availability_problems(
     buffer_minutes: int,
     location_id: uuid.UUID | None,
     location_type: str | None,
+    named_in: ZoneInfo,
 ) -> list[Problem]:
-    """Outside working hours / during time off, and too little travel time between places."""
+    """Outside working hours / during time off, and too little travel time between places. Messages
+    name each occurrence by its local date and time in `named_in` (the request's zone)."""
     out: list[Problem] = []
     tz = calendar.zone
     for index, o in enumerate(occurrences):
@@ -73,9 +75,10 @@ def availability_problems(
             out.append(
                 Problem(
                     OutsideAvailability,
-                    f"Occurrence {index} is during the therapist's time off"
+                    f"The occurrence on {o.label(named_in)} is during the therapist's time off"
                     if reason == "time_off"
-                    else f"Occurrence {index} is outside the therapist's working hours",
+                    else f"The occurrence on {o.label(named_in)} is outside the therapist's "
+                    "working hours",
                     index,
                     {"reason": reason, "requested": _range(o.start, o.end)},
                 )
@@ -96,8 +99,8 @@ def availability_problems(
                 out.append(
                     Problem(
                         InsufficientBreak,
-                        f"Occurrence {index} leaves less than {buffer_minutes} minutes to travel "
-                        "from or to the therapist's session at another location",
+                        f"The occurrence on {o.label(named_in)} leaves less than {buffer_minutes} "
+                        "minutes to travel from or to the therapist's session at another location",
                         index,
                         {
                             "buffer_minutes": buffer_minutes,
@@ -124,8 +127,10 @@ def slot_conflict(
     *,
     therapist_id: uuid.UUID,
     client_id: uuid.UUID,
+    named_in: ZoneInfo,
 ) -> Problem | None:
-    """The first occurrence that overlaps a session or active hold of the therapist or the client."""
+    """The first occurrence that overlaps a session or active hold of the therapist or the client,
+    named by its local date and time in `named_in` (the request's zone)."""
     for index, o in enumerate(occurrences):
         overlapping = [b for b in busy if b.start < o.end and o.start < b.end]
         for who, kind in SLOT_CONFLICTS:
@@ -136,7 +141,8 @@ def slot_conflict(
                     what = "session" if kind == "session" else "held slot"
                     return Problem(
                         SLOT_CONFLICTS[(who, kind)],
-                        f"Occurrence {index} overlaps another {what} of the {who}",
+                        f"The occurrence on {o.label(named_in)} overlaps another {what} of the "
+                        f"{who}",
                         index,
                         {"conflict": _range(b.start, b.end), "requested": _range(o.start, o.end)},
                     )
@@ -159,9 +165,11 @@ def plan_units(
     balances: dict[UnitKey, UnitBalance],
     organization_zone: ZoneInfo,
     default_unit_minutes: int,
+    named_in: ZoneInfo,
 ) -> tuple[list[UnitPlan], list[Problem]]:
     """Assign each occurrence to an approved authorization covering its date (in the organization's
-    zone) with enough units left after what is scheduled, held, and planned earlier in this request."""
+    zone) with enough units left after what is scheduled, held, and planned earlier in this request.
+    Messages name an occurrence by its local date and time in `named_in` (the request's zone)."""
     remaining = {
         c.authorization_id: balances.get((c.authorization_id, service_code)) for c in coverages
     }
@@ -178,7 +186,7 @@ def plan_units(
                 Problem(
                     AuthorizationMissing,
                     f"No approved authorization of the client covers service {service_code} "
-                    f"on {day.isoformat()} (occurrence {index})",
+                    f"for the occurrence on {o.label(named_in)}",
                     index,
                     {"service_code": service_code, "date": day.isoformat()},
                 )
@@ -198,8 +206,8 @@ def plan_units(
             problems.append(
                 Problem(
                     AuthorizationExhausted,
-                    f"Not enough authorized units of service {service_code} left for "
-                    f"occurrence {index}",
+                    f"Not enough authorized units of service {service_code} left for the "
+                    f"occurrence on {o.label(named_in)}",
                     index,
                     {"service_code": service_code, "date": day.isoformat()},
                     {
