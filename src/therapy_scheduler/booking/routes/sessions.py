@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import lifecycle, reschedule
 from therapy_scheduler.booking.routes.common import (
     HOLD_CODES,
@@ -40,98 +40,54 @@ _TRANSITION_ERRORS = error_responses(
 )
 
 
-async def _transition(
-    request: Request,
-    principal: Principal,
-    session_id: uuid.UUID,
-    idempotency_key: str | None,
-    *,
-    action: str,
-    endpoint: str,
-) -> Response:
-    async with outcome(request, action):
-        return await idempotent(
-            request,
-            principal,
-            endpoint,
-            idempotency_key,
-            {"session_id": str(session_id)},
-            lambda finalize: lifecycle.transition(
-                db=request.app.state.db,
-                principal=principal,
-                session_id=session_id,
-                action=action,
-                now=utcnow(),
-                request_id=request_id(request),
-                finalize=finalize,
-            ),
-        )
+def _transition(action: str, endpoint: str) -> Callable[..., Awaitable[Response]]:
+    """The route function of one status transition (the service: `booking/lifecycle.py`)."""
+
+    async def route(
+        request: Request,
+        session_id: SessionId,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async with outcome(request, action):
+            return await idempotent(
+                request,
+                principal,
+                endpoint,
+                idempotency_key,
+                {"session_id": str(session_id)},
+                lambda finalize: lifecycle.transition(
+                    db=request.app.state.db,
+                    principal=principal,
+                    session_id=session_id,
+                    action=action,
+                    now=utcnow(),
+                    request_id=request_id(request),
+                    finalize=finalize,
+                ),
+            )
+
+    route.__name__ = f"post_session_{action}"
+    return route
 
 
-@router.post(
+# Each path is written out in full so that it can be found by searching for it.
+post_session_start = router.post(
     "/sessions/{session_id}/start",
     summary="Start a session (scheduled → in_progress)",
     responses=_TRANSITION_ERRORS,
-)
-async def post_session_start(
-    request: Request,
-    session_id: SessionId,
-    principal: Caller,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    return await _transition(
-        request,
-        principal,
-        session_id,
-        idempotency_key,
-        action="start",
-        endpoint="POST /sessions/{id}/start",
-    )
-
-
-@router.post(
+)(_transition("start", "POST /sessions/{id}/start"))
+post_session_complete = router.post(
     "/sessions/{session_id}/complete",
     summary="Complete a session (scheduled or in_progress → completed)",
     responses=_TRANSITION_ERRORS,
-)
-async def post_session_complete(
-    request: Request,
-    session_id: SessionId,
-    principal: Caller,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    return await _transition(
-        request,
-        principal,
-        session_id,
-        idempotency_key,
-        action="complete",
-        endpoint="POST /sessions/{id}/complete",
-    )
-
-
-@router.post(
+)(_transition("complete", "POST /sessions/{id}/complete"))
+post_session_no_show = router.post(
     "/sessions/{session_id}/no-show",
     summary="Record a no-show (scheduled → no_show; its units return to the authorization)",
     responses=_TRANSITION_ERRORS,
-)
-async def post_session_no_show(
-    request: Request,
-    session_id: SessionId,
-    principal: Caller,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    return await _transition(
-        request,
-        principal,
-        session_id,
-        idempotency_key,
-        action="no_show",
-        endpoint="POST /sessions/{id}/no-show",
-    )
-
-
-@router.post(
+)(_transition("no_show", "POST /sessions/{id}/no-show"))
+post_session_reactivate = router.post(
     "/sessions/{session_id}/reactivate",
     summary="Reactivate a cancelled session (cancelled → scheduled) if its slot and units are still free",
     responses=error_responses(
@@ -147,21 +103,7 @@ async def post_session_no_show(
         "THERAPIST_CONFLICT, CLIENT_CONFLICT, THERAPIST_HOLD_CONFLICT, CLIENT_HOLD_CONFLICT, "
         "AUTHORIZATION_EXHAUSTED, AUTHORIZATION_MISSING, IDEMPOTENCY_IN_PROGRESS",
     ),
-)
-async def post_session_reactivate(
-    request: Request,
-    session_id: SessionId,
-    principal: Caller,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    return await _transition(
-        request,
-        principal,
-        session_id,
-        idempotency_key,
-        action="reactivate",
-        endpoint="POST /sessions/{id}/reactivate",
-    )
+)(_transition("reactivate", "POST /sessions/{id}/reactivate"))
 
 
 @router.post(
