@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, delete, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.units import default_unit_minutes, session_units
 from therapy_scheduler.domain.vocab import WEEKDAYS
-from therapy_scheduler.importing.bulk_copy import COPY_THRESHOLD, copy_upsert
+from therapy_scheduler.importing import queries
 from therapy_scheduler.importing.checks import References
 from therapy_scheduler.importing.problems import ImportFailed, Loc, Problem, json_path
+from therapy_scheduler.importing.queries import Progress
 from therapy_scheduler.importing.schema import ImportDocument
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
@@ -51,8 +50,6 @@ __all__ = [
     "validate_document",
 ]
 
-Progress = Callable[[str, int, int], None]
-CHUNK = 1000
 CONSUMING = frozenset({"scheduled", "in_progress", "completed"})
 KINDS = tuple(ImportDocument.model_fields)
 
@@ -198,7 +195,7 @@ async def import_document(
     step = progress or (lambda _kind, _done, _total: None)
     counts: dict[str, int] = {}
 
-    await _upsert(
+    await queries.upsert_rows(
         conn,
         Organization,
         [
@@ -214,8 +211,10 @@ async def import_document(
         step,
         "organizations",
     )
-    await _upsert(conn, Location, [loc.model_dump() for loc in doc.locations], step, "locations")
-    await _upsert(
+    await queries.upsert_rows(
+        conn, Location, [loc.model_dump() for loc in doc.locations], step, "locations"
+    )
+    await queries.upsert_rows(
         conn,
         Therapist,
         [
@@ -226,7 +225,7 @@ async def import_document(
         "therapists",
     )
     await _replace_availability(conn, doc, refs)
-    await _upsert(
+    await queries.upsert_rows(
         conn,
         Client,
         [{**c.model_dump(exclude={"therapist_ids"}), "created_at": utcnow()} for c in doc.clients],
@@ -234,14 +233,14 @@ async def import_document(
         "clients",
     )
     await _replace_caseloads(conn, doc, refs)
-    await _upsert(
+    await queries.upsert_rows(
         conn,
         User,
         [{**u.model_dump(), "email": u.email.lower(), "created_at": utcnow()} for u in doc.users],
         step,
         "users",
     )
-    await _upsert(
+    await queries.upsert_rows(
         conn,
         Authorization,
         [
@@ -274,35 +273,10 @@ async def import_document(
                 "updated_at": now,
             }
         )
-    await _upsert(conn, Session, session_rows, step, "sessions")
+    await queries.upsert_rows(conn, Session, session_rows, step, "sessions")
     for kind in ImportDocument.model_fields:
         counts[kind] = len(getattr(doc, kind))
     return counts
-
-
-async def _upsert(
-    conn: AsyncConnection, model: Any, rows: list[dict[str, Any]], progress: Progress, kind: str
-) -> None:
-    if not rows:
-        return
-    table: Table = model.__table__
-    keys = [c.name for c in table.primary_key.columns]
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        await copy_upsert(conn, table, keys, rows, progress, kind)
-        return
-    upsert_into = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        statement = upsert_into(table)
-        updates = {
-            name: statement.excluded[name]
-            for name in chunk[0]
-            if name not in keys and name != "created_at"
-        }
-        await conn.execute(
-            statement.on_conflict_do_update(index_elements=keys, set_=updates), chunk
-        )
-        progress(kind, min(start + CHUNK, len(rows)), len(rows))
 
 
 async def _replace_availability(
@@ -312,9 +286,7 @@ async def _replace_availability(
     ranges: list[dict[str, Any]] = []
     for i, t in enumerate(doc.therapists):
         if t.availability is not None:
-            await conn.execute(
-                delete(AvailabilityWindow).where(AvailabilityWindow.therapist_id == t.id)
-            )
+            await queries.delete_children(conn, AvailabilityWindow.therapist_id, t.id)
             windows += [
                 {
                     "id": uuid.uuid4(),
@@ -327,7 +299,7 @@ async def _replace_availability(
                 for w in t.availability
             ]
         if t.time_off is not None:
-            await conn.execute(delete(TimeOff).where(TimeOff.therapist_id == t.id))
+            await queries.delete_children(conn, TimeOff.therapist_id, t.id)
             for j, r in enumerate(t.time_off):
                 start, end = refs.time_off[(i, j)]
                 ranges.append(
@@ -340,10 +312,8 @@ async def _replace_availability(
                         "end_time": end,
                     }
                 )
-    model: Any
-    for model, rows in ((AvailabilityWindow, windows), (TimeOff, ranges)):
-        for offset in range(0, len(rows), CHUNK):
-            await conn.execute(insert(model), rows[offset : offset + CHUNK])
+    await queries.insert_rows(conn, AvailabilityWindow, windows)
+    await queries.insert_rows(conn, TimeOff, ranges)
 
 
 async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: References) -> None:
@@ -351,21 +321,18 @@ async def _replace_caseloads(conn: AsyncConnection, doc: ImportDocument, refs: R
     for c in doc.clients:
         if c.therapist_ids is None:
             continue
-        await conn.execute(delete(Caseload).where(Caseload.client_id == c.id))
+        await queries.delete_children(conn, Caseload.client_id, c.id)
         rows += [
             {"therapist_id": t, "client_id": c.id, "organization_id": c.organization_id}
             for t in dict.fromkeys(c.therapist_ids)
         ]
-    if rows:
-        await conn.execute(insert(Caseload), rows)
+    await queries.insert_rows(conn, Caseload, rows)
 
 
 async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: References) -> None:
     rows = []
     for a in doc.authorizations:
-        await conn.execute(
-            delete(AuthorizationService).where(AuthorizationService.authorization_id == a.id)
-        )
+        await queries.delete_children(conn, AuthorizationService.authorization_id, a.id)
         rows += [
             {
                 **s.model_dump(),
@@ -374,8 +341,7 @@ async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: Re
             }
             for s in a.services
         ]
-    if rows:
-        await conn.execute(insert(AuthorizationService), rows)
+    await queries.insert_rows(conn, AuthorizationService, rows)
 
 
 def _problem_order(problem: Problem) -> tuple[int, int, str]:
