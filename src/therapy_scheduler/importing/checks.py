@@ -21,16 +21,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.importing import queries
 from therapy_scheduler.importing.problems import Loc, Problem
 from therapy_scheduler.importing.schema import ImportDocument
 from therapy_scheduler.kit.time import NonexistentLocalTime, resolve_local
 from therapy_scheduler.models import (
-    MAX_SESSION_LENGTH,
     Authorization,
-    AuthorizationService,
     Client,
     Location,
     Organization,
@@ -43,11 +41,6 @@ from therapy_scheduler.models import (
 Org = uuid.UUID | None
 _MISSING: Any = object()
 OWNED = (("locations", Location), ("therapists", Therapist), ("clients", Client), ("users", User))
-
-
-def chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class References:
@@ -75,14 +68,8 @@ class References:
     async def _existing(
         self, model: Any, ids: Iterable[uuid.UUID], *cols: Any, scoped: bool = True
     ) -> dict[uuid.UUID, Any]:
-        found: dict[uuid.UUID, Any] = {}
-        for chunk in chunks(list(set(ids)), 500):
-            query = select(model.id, *cols).where(model.id.in_(chunk))
-            if scoped and self.scope_org is not None:
-                query = query.where(model.organization_id == self.scope_org)
-            for r in await self.conn.execute(query):
-                found[r[0]] = r
-        return found
+        org = self.scope_org if scoped else None
+        return await queries.existing_rows(self.conn, model, ids, cols, organization_id=org)
 
     async def check(self) -> list[Problem]:
         await self._organizations()
@@ -240,13 +227,10 @@ class References:
                          ("users", first[email]))  # fmt: skip
             else:
                 first[email] = i
-        for chunk in chunks(list(first), 500):
-            for row in await self.conn.execute(
-                select(User.id, User.email).where(User.email.in_(chunk))
-            ):
-                i = first[row.email]
-                if self.doc.users[i].id != row.id:
-                    self.add(("users", i, "email"), "e-mail already used by another user")
+        for user_id, email in await queries.users_by_email(self.conn, list(first)):
+            i = first[email]
+            if self.doc.users[i].id != user_id:
+                self.add(("users", i, "email"), "e-mail already used by another user")
 
     def _time_off(self) -> None:
         for i, t in enumerate(self.doc.therapists):
@@ -271,21 +255,9 @@ class References:
             column = getattr(Session, field)
             timeline: dict[Any, list[tuple[datetime, datetime, Loc | str]]] = defaultdict(list)
             people = list({getattr(s, field) for _, s in incoming})
-            for chunk in chunks(people, 500):
-                rows = await self.conn.execute(
-                    select(Session.id, column, Session.start_time, Session.end_time).where(
-                        column.in_(chunk),
-                        Session.status != "cancelled",
-                        Session.start_time < hi,
-                        Session.end_time > lo,
-                        Session.start_time > lo - MAX_SESSION_LENGTH,
-                    )
-                )
-                for r in rows:
-                    if r.id not in ids:
-                        timeline[r[1]].append(
-                            (r.start_time, r.end_time, f"existing session {r.id}")
-                        )
+            for r in await queries.sessions_of(self.conn, column, people, lo, hi):
+                if r.id not in ids:
+                    timeline[r[1]].append((r.start_time, r.end_time, f"existing session {r.id}"))
             for i, s in incoming:
                 timeline[getattr(s, field)].append((s.start_time, s.end_time, ("sessions", i)))
             who = field.removesuffix("_id")
@@ -314,14 +286,4 @@ class References:
 
     async def unit_minutes(self) -> dict[tuple[uuid.UUID | None, str], int]:
         a_ids = {s.authorization_id for s in self.doc.sessions if s.authorization_id}
-        out: dict[tuple[uuid.UUID | None, str], int] = {}
-        for chunk in chunks(list(a_ids), 500):
-            for r in await self.conn.execute(
-                select(
-                    AuthorizationService.authorization_id,
-                    AuthorizationService.service_code,
-                    AuthorizationService.unit_minutes,
-                ).where(AuthorizationService.authorization_id.in_(chunk))
-            ):
-                out[(r.authorization_id, r.service_code)] = r.unit_minutes
-        return out
+        return await queries.unit_minutes_of(self.conn, list(a_ids))
