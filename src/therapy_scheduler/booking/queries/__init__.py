@@ -12,12 +12,15 @@ from therapy_scheduler.booking.queries.calendar import (
 from therapy_scheduler.booking.queries.holds import (
     HOLD_COLUMNS,
     Held,
+    HeldSlot,
     active_holds_of,
     close_hold,
     deactivate_expired_holds,
     hold_by_key,
     hold_occurrences,
     hold_to_confirm,
+    insert_hold,
+    insert_hold_occurrences,
 )
 from therapy_scheduler.booking.queries.sessions import (
     SESSION_COLUMNS,
@@ -31,6 +34,7 @@ __all__ = [
     "Busy",
     "Coverage",
     "Held",
+    "HeldSlot",
     "active_holds_of",
     "approved_authorizations",
     "busy_between",
@@ -39,6 +43,8 @@ __all__ = [
     "hold_by_key",
     "hold_occurrences",
     "hold_to_confirm",
+    "insert_hold",
+    "insert_hold_occurrences",
     "location",
     "people",
     "series_members",
