@@ -24,8 +24,16 @@ from therapy_scheduler.booking.queries.holds import (
 )
 from therapy_scheduler.booking.queries.sessions import (
     SESSION_COLUMNS,
+    NewSession,
+    insert_cancellation,
+    insert_sessions,
+    last_cancellation,
+    move_session,
     series_members,
     session_for_change,
+    session_to_move,
+    session_views,
+    set_session_status,
 )
 
 __all__ = [
@@ -35,6 +43,7 @@ __all__ = [
     "Coverage",
     "Held",
     "HeldSlot",
+    "NewSession",
     "active_holds_of",
     "approved_authorizations",
     "busy_between",
@@ -43,10 +52,17 @@ __all__ = [
     "hold_by_key",
     "hold_occurrences",
     "hold_to_confirm",
+    "insert_cancellation",
     "insert_hold",
     "insert_hold_occurrences",
+    "insert_sessions",
+    "last_cancellation",
     "location",
+    "move_session",
     "people",
     "series_members",
     "session_for_change",
+    "session_to_move",
+    "session_views",
+    "set_session_status",
 ]
