@@ -1,5 +1,6 @@
-"""SQL of the booking side (SQLAlchemy Core), every query bounded by person and time range:
-`calendar` (what a booking is checked against), `holds`, `sessions`."""
+"""SQL of the booking side (SQLAlchemy Core): `calendar` (what a booking is checked against), `holds`
+and `sessions`, every query bounded by person and time range or by id; and the periodic `purge`,
+which works in batches across every organization."""
 
 from therapy_scheduler.booking.queries.calendar import (
     Busy,
@@ -21,6 +22,13 @@ from therapy_scheduler.booking.queries.holds import (
     hold_to_confirm,
     insert_hold,
     insert_hold_occurrences,
+)
+from therapy_scheduler.booking.queries.purge import (
+    delete_expired_idempotency,
+    delete_holds,
+    expire_holds,
+    lock_expired_holds,
+    lock_old_holds,
 )
 from therapy_scheduler.booking.queries.sessions import (
     SESSION_COLUMNS,
@@ -49,6 +57,9 @@ __all__ = [
     "busy_between",
     "close_hold",
     "deactivate_expired_holds",
+    "delete_expired_idempotency",
+    "delete_holds",
+    "expire_holds",
     "hold_by_key",
     "hold_occurrences",
     "hold_to_confirm",
@@ -58,6 +69,8 @@ __all__ = [
     "insert_sessions",
     "last_cancellation",
     "location",
+    "lock_expired_holds",
+    "lock_old_holds",
     "move_session",
     "people",
     "series_members",
