@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
@@ -26,7 +25,6 @@ from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
-from therapy_scheduler.models import Cancellation, Session
 
 CANCELLABLE = sources("cancel")  # the state machine decides (booking/rules/states.py)
 
@@ -137,29 +135,25 @@ async def _cancel_one(
     late = is_late(policy, body.reason, now, session.start_time, principal.zone)
     release = not late or policy.release_units_on_late_cancel
     released = session.units if (release and session.consumes_units) else 0
-    await conn.execute(
-        update(Session)
-        .where(Session.id == session.id)
-        .values(
-            status="cancelled",
-            consumes_units=bool(session.consumes_units and not release),
-            updated_by=principal.user_id,
-            updated_at=now,
-        )
+    await queries.set_session_status(
+        conn,
+        session_id=session.id,
+        status="cancelled",
+        consumes_units=bool(session.consumes_units and not release),
+        updated_by=principal.user_id,
+        updated_at=now,
     )
-    await conn.execute(
-        insert(Cancellation).values(
-            id=uuid.uuid4(),
-            organization_id=principal.organization_id,
-            session_id=session.id,
-            cancelled_by=principal.user_id,
-            cancelled_at=now,
-            reason=body.reason,
-            notes=body.notes,
-            policy=policy.name,
-            late_cancellation=late,
-            units_released=released,
-        )
+    await queries.insert_cancellation(
+        conn,
+        organization_id=principal.organization_id,
+        session_id=session.id,
+        cancelled_by=principal.user_id,
+        cancelled_at=now,
+        reason=body.reason,
+        notes=body.notes,
+        policy=policy.name,
+        late_cancellation=late,
+        units_released=released,
     )
     await audit.record(
         conn,
@@ -182,14 +176,7 @@ async def _cancel_one(
 
 
 async def _already_cancelled(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any]:
-    last = (
-        await conn.execute(
-            select(Cancellation.late_cancellation, Cancellation.policy)
-            .where(Cancellation.session_id == session_id)
-            .order_by(Cancellation.cancelled_at.desc())
-            .limit(1)
-        )
-    ).first()
+    last = await queries.last_cancellation(conn, session_id=session_id)
     return ok(
         session_id=str(session_id),
         status="cancelled",

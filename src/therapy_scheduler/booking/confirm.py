@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
@@ -29,14 +28,13 @@ from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import ConfirmBody
-from therapy_scheduler.calendar.session_json import serialize_session, session_rows
+from therapy_scheduler.calendar.session_json import serialize_session
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
-from therapy_scheduler.models import Session
 
 
 async def confirm_hold(
@@ -209,10 +207,10 @@ async def _create_sessions(
     held: list[Any],
     body: ConfirmBody,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[queries.NewSession]:
     """The sessions of a confirmed hold, as the rows inserted."""
     series_id = uuid.uuid4() if len(held) > 1 else None
-    rows = [
+    rows: list[queries.NewSession] = [
         {
             "id": uuid.uuid4(),
             "organization_id": principal.organization_id,
@@ -237,7 +235,7 @@ async def _create_sessions(
         for o in held
     ]
     # Units move from reserved (active hold rows) to scheduled (sessions) in one transaction.
-    await conn.execute(insert(Session), rows)
+    await queries.insert_sessions(conn, rows=rows)
     await queries.close_hold(
         conn,
         hold.id,
@@ -259,11 +257,8 @@ async def _move_session(
     now: datetime,
 ) -> list[uuid.UUID]:
     """A reschedule hold moves its session to the held time instead of creating a new one."""
-    current = await queries.session_for_change(
-        conn,
-        hold.reschedule_session_id,
-        Session.organization_id == principal.organization_id,
-        for_update=True,
+    current = await queries.session_to_move(
+        conn, organization_id=principal.organization_id, session_id=hold.reschedule_session_id
     )
     if current is None or target(current.status, "reschedule") is None:
         raise SessionNotReschedulable(
@@ -278,20 +273,20 @@ async def _move_session(
         session_ids={occurrence.id: current.id},
         confirmed_by=principal.user_id,
     )
-    values: dict[str, Any] = {
-        "start_time": occurrence.start_time,
-        "end_time": occurrence.end_time,
-        "service_code": occurrence.service_code,
-        "authorization_id": occurrence.authorization_id,
-        "units": occurrence.units,
-        "location_id": hold.location_id,
-        "location_type": hold.location_type,
-        "updated_by": principal.user_id,
-        "updated_at": now,
-    }
-    if body.session.notes is not None:
-        values["notes"] = body.session.notes
-    await conn.execute(update(Session).where(Session.id == current.id).values(**values))
+    await queries.move_session(
+        conn,
+        session_id=current.id,
+        start_time=occurrence.start_time,
+        end_time=occurrence.end_time,
+        service_code=occurrence.service_code,
+        authorization_id=occurrence.authorization_id,
+        units=occurrence.units,
+        location_id=hold.location_id,
+        location_type=hold.location_type,
+        notes=body.session.notes,
+        updated_by=principal.user_id,
+        updated_at=now,
+    )
     return [current.id]
 
 
@@ -302,13 +297,7 @@ async def sessions_view(
     may see it."""
     if not session_ids:
         return []
-    rows = (
-        await conn.execute(
-            session_rows(detailed=True)
-            .where(Session.id.in_(session_ids))
-            .order_by(Session.start_time, Session.id)
-        )
-    ).all()
+    rows = await queries.session_views(conn, session_ids=session_ids)
     balances = ends = None
     if principal.can(Capability.SEE_AUTHORIZATIONS):
         auth_ids = {r.authorization_id for r in rows if r.authorization_id is not None}
@@ -320,7 +309,7 @@ async def _new_sessions_view(
     conn: AsyncConnection,
     principal: Principal,
     hold: Any,
-    rows: list[dict[str, Any]],
+    rows: list[queries.NewSession],
     now: datetime,
 ) -> list[dict[str, Any]]:
     """`sessions_view` of sessions this transaction has just inserted, built from the inserted rows

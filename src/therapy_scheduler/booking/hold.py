@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
@@ -41,7 +40,6 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
-from therapy_scheduler.models import Hold, HoldOccurrence
 
 PLACE_ERRORS = frozenset(
     {
@@ -53,11 +51,6 @@ PLACE_ERRORS = frozenset(
         "CLIENT_HOLD_CONFLICT",
     }
 )
-
-
-# Built once (the statement's cache key and compiled form are reused); the values come as parameters.
-_INSERT_HOLD = insert(Hold)
-_INSERT_OCCURRENCES = insert(HoldOccurrence)
 
 
 def new_hold_key() -> str:
@@ -133,46 +126,35 @@ async def _create(
         hold_id = uuid.uuid4()
         hold_key = new_hold_key()
         expires_at = now + timedelta(seconds=hold_seconds)
-        await conn.execute(
-            _INSERT_HOLD,
-            {
-                "id": hold_id,
-                "organization_id": principal.organization_id,
-                "hold_key": hold_key,
-                "therapist_id": block.therapist_id,
-                "client_id": block.client_id,
-                "created_by": principal.user_id,
-                "status": "active",
-                "expires_at": expires_at,
-                "time_zone": body.time_zone,
-                "service_code": service_code,
-                "location_id": location_id,
-                "location_type": location_type,
-                "reschedule_session_id": reschedule.id if reschedule else None,
-                "recurrence": body.recurrence.model_dump(mode="json") if body.recurrence else None,
-                "metadata": body.metadata,  # the column of `Hold.hold_metadata`
-                "created_at": now,
-            },
+        await queries.insert_hold(
+            conn,
+            hold_id=hold_id,
+            organization_id=principal.organization_id,
+            hold_key=hold_key,
+            therapist_id=block.therapist_id,
+            client_id=block.client_id,
+            created_by=principal.user_id,
+            expires_at=expires_at,
+            time_zone=body.time_zone,
+            service_code=service_code,
+            location_id=location_id,
+            location_type=location_type,
+            reschedule_session_id=reschedule.id if reschedule else None,
+            recurrence=body.recurrence.model_dump(mode="json") if body.recurrence else None,
+            metadata=body.metadata,
+            created_at=now,
         )
-        await conn.execute(
-            _INSERT_OCCURRENCES,
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": principal.organization_id,
-                    "hold_id": hold_id,
-                    "occurrence_index": index,
-                    "therapist_id": block.therapist_id,
-                    "client_id": block.client_id,
-                    "start_time": o.start,
-                    "end_time": o.end,
-                    "expires_at": expires_at,
-                    "active": True,
-                    "service_code": service_code,
-                    "authorization_id": plan.authorization_id,
-                    "units": plan.units,
-                }
-                for index, (o, plan) in enumerate(zip(occurrences, plans, strict=True))
+        await queries.insert_hold_occurrences(
+            conn,
+            hold_id=hold_id,
+            organization_id=principal.organization_id,
+            therapist_id=block.therapist_id,
+            client_id=block.client_id,
+            expires_at=expires_at,
+            service_code=service_code,
+            slots=[
+                (o.start, o.end, plan.authorization_id, plan.units)
+                for o, plan in zip(occurrences, plans, strict=True)
             ],
         )
         await audit.record(

@@ -16,10 +16,9 @@ Asking for the status a session already has is a harmless no-op (200, `changed: 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import update
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
@@ -38,7 +37,6 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
-from therapy_scheduler.models import Session
 
 ACTIONS = ("start", "complete", "no_show", "reactivate")
 # The status each action leads to, for "already there" replies and error details.
@@ -87,7 +85,7 @@ async def _transition(
         ):
             raise Forbidden("A therapist may change only their own sessions")
         warnings: list[dict[str, Any]] = []
-        values: dict[str, Any] = {}
+        replanned: tuple[uuid.UUID | None, int] | None = None
         if action == "reactivate" and found.status == "cancelled":
             if found.start_time <= now:
                 raise SessionInPast(
@@ -113,7 +111,7 @@ async def _transition(
             )
             now, warnings = checked.now, checked.warnings
             plan = checked.plans[0]
-            values = {"authorization_id": plan.authorization_id, "units": plan.units}
+            replanned = (plan.authorization_id, plan.units)
         else:
             await lock_people(
                 conn, therapist_ids=[found.therapist_id], client_ids=[found.client_id]
@@ -130,16 +128,14 @@ async def _transition(
             changed = True
             consumes = new_status in CONSUMING
             units_released = current.units if current.consumes_units and not consumes else 0
-            await conn.execute(
-                update(Session)
-                .where(Session.id == current.id)
-                .values(
-                    status=new_status,
-                    consumes_units=consumes,
-                    updated_by=principal.user_id,
-                    updated_at=now,
-                    **values,
-                )
+            await queries.set_session_status(
+                conn,
+                session_id=current.id,
+                status=new_status,
+                consumes_units=consumes,
+                updated_by=principal.user_id,
+                updated_at=now,
+                replanned=replanned,
             )
             await audit.record(
                 conn,
@@ -154,7 +150,7 @@ async def _transition(
                     "to": new_status,
                     "units_released": units_released,
                     "authorization_id": (
-                        str(values["authorization_id"]) if values.get("authorization_id") else None
+                        str(replanned[0]) if replanned is not None and replanned[0] else None
                     ),
                     "warnings": sorted({w["code"] for w in warnings}),
                 },

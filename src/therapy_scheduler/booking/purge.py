@@ -13,13 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
-
+from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.rules.locks import try_lock_job
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Hold, HoldOccurrence, IdempotencyRecord
 
 log = logging.getLogger("therapy_scheduler.purge")
 KEEP_CLOSED = timedelta(hours=24)
@@ -39,56 +37,14 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
         if not await try_lock_job(conn, "purge"):
             return PurgeResult(0, 0, 0)
         # SKIP LOCKED: never wait on a hold that a booking transaction is working on.
-        expired_ids = list(
-            (
-                await conn.execute(
-                    select(Hold.id)
-                    .where(Hold.status == "active", Hold.expires_at <= now)
-                    .order_by(Hold.id)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
-        )
+        expired_ids = await queries.lock_expired_holds(conn, now=now, limit=BATCH)
         if expired_ids:
-            await conn.execute(
-                update(HoldOccurrence)
-                .where(HoldOccurrence.hold_id.in_(expired_ids), HoldOccurrence.active.is_(True))
-                .values(active=False)
-            )
-            await conn.execute(
-                update(Hold).where(Hold.id.in_(expired_ids)).values(status="expired")
-            )
-        cutoff = now - KEEP_CLOSED
-        old_ids = list(
-            (
-                await conn.execute(
-                    select(Hold.id)
-                    .where(
-                        or_(
-                            and_(Hold.status.in_(("active", "expired")), Hold.expires_at <= cutoff),
-                            and_(
-                                Hold.status.in_(("confirmed", "released")),
-                                Hold.closed_at <= cutoff,
-                                # A confirmed series' hold is its record: the recurrence that
-                                # calendar feeds turn into an RRULE. It stays.
-                                Hold.series_id.is_(None),
-                            ),
-                        )
-                    )
-                    .order_by(Hold.id)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
-        )
+            await queries.expire_holds(conn, hold_ids=expired_ids)
+        old_ids = await queries.lock_old_holds(conn, cutoff=now - KEEP_CLOSED, limit=BATCH)
         if old_ids:
-            await conn.execute(delete(HoldOccurrence).where(HoldOccurrence.hold_id.in_(old_ids)))
-            await conn.execute(delete(Hold).where(Hold.id.in_(old_ids)))
-        gone = await conn.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
-        )
-    return PurgeResult(len(expired_ids), len(old_ids), int(gone.rowcount or 0))
+            await queries.delete_holds(conn, hold_ids=old_ids)
+        gone = await queries.delete_expired_idempotency(conn, now=now)
+    return PurgeResult(len(expired_ids), len(old_ids), gone)
 
 
 async def run_purge_loop(db: Database, metrics: Metrics, interval_seconds: float) -> None:

@@ -20,8 +20,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking.cancel import cancel_session
 from therapy_scheduler.booking.confirm import confirm_hold
@@ -38,20 +36,11 @@ from therapy_scheduler.booking.schemas import (
     SuggestBody,
 )
 from therapy_scheduler.booking.suggest import suggest
+from therapy_scheduler.demo import queries
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import (
-    Authorization,
-    Cancellation,
-    Caseload,
-    Client,
-    Organization,
-    Session,
-    Therapist,
-    User,
-)
 
 SERIES = 3
 SERIES_WEEKS = 6
@@ -91,13 +80,7 @@ async def add_activity(
 
 async def _principal(db: Database, organization_id: uuid.UUID, email: str) -> Principal | None:
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(User.id, User.role, Organization.time_zone, Organization.settings)
-                .join(Organization, Organization.id == User.organization_id)
-                .where(User.email == email, User.organization_id == organization_id)
-            )
-        ).first()
+        row = await queries.user_by_email(conn, organization_id=organization_id, email=email)
     if row is None:
         return None
     return Principal(
@@ -112,14 +95,7 @@ async def _principal(db: Database, organization_id: uuid.UUID, email: str) -> Pr
 
 async def _already_done(db: Database, organization_id: uuid.UUID) -> bool:
     async with db.read() as conn:
-        found = (
-            await conn.execute(
-                select(Session.id)
-                .where(Session.organization_id == organization_id, Session.series_id.is_not(None))
-                .limit(1)
-            )
-        ).first()
-    return found is not None
+        return await queries.has_series(conn, organization_id=organization_id)
 
 
 async def _cancellation_records(
@@ -127,19 +103,8 @@ async def _cancellation_records(
 ) -> int:
     """Imported cancelled sessions get the record a real cancellation would have left."""
     async with db.write() as conn:
-        recorded = select(Cancellation.session_id)
-        rows = (
-            await conn.execute(
-                select(Session.id, Session.start_time, Session.units)
-                .where(
-                    Session.organization_id == organization_id,
-                    Session.status == "cancelled",
-                    Session.id.not_in(recorded),
-                )
-                .order_by(Session.start_time, Session.id)
-            )
-        ).all()
-        records: list[dict[str, Any]] = []
+        rows = await queries.unrecorded_cancellations(conn, organization_id=organization_id)
+        records: list[queries.CancellationRecord] = []
         for r in rows:
             notice_hours = rng.choice([2, 6, 12, 20, 30, 48, 72, 120])
             late = notice_hours < 24
@@ -158,7 +123,7 @@ async def _cancellation_records(
                 }
             )
         if records:
-            await conn.execute(insert(Cancellation), records)
+            await queries.insert_cancellations(conn, records=records)
     return len(records)
 
 
@@ -168,24 +133,9 @@ async def _pairs(
     """(therapist, client, time zone) pairs on a caseload, the client holding an approved
     authorization from `first_day` to `last_day` (a whole series), in a stable order."""
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(Therapist.id, Caseload.client_id, Therapist.time_zone, Therapist.credential)
-                .join(Caseload, Caseload.therapist_id == Therapist.id)
-                .join(Client, Client.id == Caseload.client_id)
-                .join(Authorization, Authorization.client_id == Client.id)
-                .where(
-                    Therapist.organization_id == organization_id,
-                    Therapist.status == "active",
-                    Therapist.credential == "RBT",
-                    Client.status == "active",
-                    Authorization.status == "approved",
-                    Authorization.start_date <= first_day,
-                    Authorization.end_date >= last_day,
-                )
-                .order_by(Therapist.id, Caseload.client_id)
-            )
-        ).all()
+        rows = await queries.caseload_pairs(
+            conn, organization_id=organization_id, first_day=first_day, last_day=last_day
+        )
     seen: set[Any] = set()
     out = []
     for r in rows:
@@ -266,18 +216,8 @@ async def _reschedule_one(
 ) -> int:
     """Move the series' second occurrence to another free hour of the same week."""
     async with db.read() as conn:
-        moving = (
-            await conn.execute(
-                select(
-                    Session.id, Session.therapist_id, Session.client_id, Session.start_time
-                ).where(Session.id == series[1])
-            )
-        ).one()
-        tz = (
-            await conn.execute(
-                select(Therapist.time_zone).where(Therapist.id == moving.therapist_id)
-            )
-        ).scalar_one()
+        moving = await queries.session_people(conn, session_id=series[1])
+        tz = await queries.therapist_time_zone(conn, therapist_id=moving.therapist_id)
     day = moving.start_time.date()
     found = await suggest(
         db=db,
@@ -315,23 +255,12 @@ async def _late_cancellations(
 ) -> int:
     """Two sessions starting within the strict policy's 48 hours: late, units kept."""
     async with db.read() as conn:
-        soon = (
-            (
-                await conn.execute(
-                    select(Session.id)
-                    .where(
-                        Session.organization_id == principal.organization_id,
-                        Session.status == "scheduled",
-                        Session.series_id.is_(None),
-                        Session.start_time > now + timedelta(hours=2),
-                        Session.start_time < now + timedelta(hours=46),
-                    )
-                    .order_by(Session.start_time, Session.id)
-                    .limit(20)
-                )
-            )
-            .scalars()
-            .all()
+        soon = await queries.single_sessions_starting(
+            conn,
+            organization_id=principal.organization_id,
+            after=now + timedelta(hours=2),
+            before=now + timedelta(hours=46),
+            limit=20,
         )
     chosen = rng.sample(list(soon), min(2, len(soon)))
     for session_id in sorted(chosen):

@@ -1,5 +1,6 @@
-"""SQL of the booking side (SQLAlchemy Core), every query bounded by person and time range:
-`calendar` (what a booking is checked against), `holds`, `sessions`."""
+"""SQL of the booking side (SQLAlchemy Core): `calendar` (what a booking is checked against), `holds`
+and `sessions`, every query bounded by person and time range or by id; and the periodic `purge`,
+which works in batches across every organization."""
 
 from therapy_scheduler.booking.queries.calendar import (
     Busy,
@@ -12,17 +13,35 @@ from therapy_scheduler.booking.queries.calendar import (
 from therapy_scheduler.booking.queries.holds import (
     HOLD_COLUMNS,
     Held,
+    HeldSlot,
     active_holds_of,
     close_hold,
     deactivate_expired_holds,
     hold_by_key,
     hold_occurrences,
     hold_to_confirm,
+    insert_hold,
+    insert_hold_occurrences,
+)
+from therapy_scheduler.booking.queries.purge import (
+    delete_expired_idempotency,
+    delete_holds,
+    expire_holds,
+    lock_expired_holds,
+    lock_old_holds,
 )
 from therapy_scheduler.booking.queries.sessions import (
     SESSION_COLUMNS,
+    NewSession,
+    insert_cancellation,
+    insert_sessions,
+    last_cancellation,
+    move_session,
     series_members,
     session_for_change,
+    session_to_move,
+    session_views,
+    set_session_status,
 )
 
 __all__ = [
@@ -31,16 +50,32 @@ __all__ = [
     "Busy",
     "Coverage",
     "Held",
+    "HeldSlot",
+    "NewSession",
     "active_holds_of",
     "approved_authorizations",
     "busy_between",
     "close_hold",
     "deactivate_expired_holds",
+    "delete_expired_idempotency",
+    "delete_holds",
+    "expire_holds",
     "hold_by_key",
     "hold_occurrences",
     "hold_to_confirm",
+    "insert_cancellation",
+    "insert_hold",
+    "insert_hold_occurrences",
+    "insert_sessions",
+    "last_cancellation",
     "location",
+    "lock_expired_holds",
+    "lock_old_holds",
+    "move_session",
     "people",
     "series_members",
     "session_for_change",
+    "session_to_move",
+    "session_views",
+    "set_session_status",
 ]

@@ -1,4 +1,5 @@
-"""Holds: the caller's active holds, expiry, a hold by its key and its occurrences, closing it."""
+"""Holds: the caller's active holds, expiry, a new hold and its occurrences, a hold by its key and its
+occurrences, closing it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -75,6 +77,93 @@ async def deactivate_expired_holds(
         await conn.execute(
             update(HoldOccurrence).where(HoldOccurrence.id.in_(ids)).values(active=False)
         )
+
+
+# Built once (the statement's cache key and compiled form are reused); the values come as parameters.
+_INSERT_HOLD = insert(Hold)
+_INSERT_OCCURRENCES = insert(HoldOccurrence)
+
+
+async def insert_hold(
+    conn: AsyncConnection,
+    *,
+    hold_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    hold_key: str,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    created_by: uuid.UUID,
+    expires_at: datetime,
+    time_zone: str,
+    service_code: str,
+    location_id: uuid.UUID | None,
+    location_type: str | None,
+    reschedule_session_id: uuid.UUID | None,
+    recurrence: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    created_at: datetime,
+) -> None:
+    """A new `active` hold (its occurrences are `insert_hold_occurrences`)."""
+    await conn.execute(
+        _INSERT_HOLD,
+        {
+            "id": hold_id,
+            "organization_id": organization_id,
+            "hold_key": hold_key,
+            "therapist_id": therapist_id,
+            "client_id": client_id,
+            "created_by": created_by,
+            "status": "active",
+            "expires_at": expires_at,
+            "time_zone": time_zone,
+            "service_code": service_code,
+            "location_id": location_id,
+            "location_type": location_type,
+            "reschedule_session_id": reschedule_session_id,
+            "recurrence": recurrence,
+            "metadata": metadata,  # the column of `Hold.hold_metadata`
+            "created_at": created_at,
+        },
+    )
+
+
+# What one held occurrence takes: start, end, the authorization its units come from, its units.
+HeldSlot = tuple[datetime, datetime, uuid.UUID | None, int]
+
+
+async def insert_hold_occurrences(
+    conn: AsyncConnection,
+    *,
+    hold_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    expires_at: datetime,
+    service_code: str,
+    slots: list[HeldSlot],
+) -> None:
+    """The active occurrences of a new hold, indexed in the order of `slots`, in one statement."""
+    await conn.execute(
+        _INSERT_OCCURRENCES,
+        [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": organization_id,
+                "hold_id": hold_id,
+                "occurrence_index": index,
+                "therapist_id": therapist_id,
+                "client_id": client_id,
+                "start_time": start,
+                "end_time": end,
+                "expires_at": expires_at,
+                "active": True,
+                "service_code": service_code,
+                "authorization_id": authorization_id,
+                "units": units,
+            }
+            for index, (start, end, authorization_id, units) in enumerate(slots)
+        ],
+    )
 
 
 HOLD_COLUMNS = (
