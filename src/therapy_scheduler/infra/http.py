@@ -38,6 +38,36 @@ class _BodyTooLarge(Exception):
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "57014", "55P03"})
 
 
+_NUL_MESSAGE = "Invalid request: text may not contain the NUL character (U+0000)"
+
+
+class _NulInBody(Exception):
+    pass
+
+
+def _nul_details(where: str) -> dict[str, Any]:
+    return {"fields": [{"field": where, "message": "contains U+0000", "type": "value_error"}]}
+
+
+def _holds_nul(body: bytes) -> bool:
+    """Whether a JSON body has U+0000 in a key or a string (invalid JSON is left to the router)."""
+    try:
+        stack = [orjson.loads(body)]
+    except orjson.JSONDecodeError:
+        return False
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack += value.keys()
+            stack += value.values()
+        elif isinstance(value, list):
+            stack += value
+    return False
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     for candidate in (exc, getattr(exc, "orig", None)):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
@@ -177,8 +207,16 @@ class ServiceMiddleware:
                 message["headers"] = raw
             await send(message)
 
-        async def reject(status: int, code: str, text: str, extra: list[Any] | None = None) -> None:
-            body = orjson.dumps(error_body(code=code, message=text, request_id=request_id))
+        async def reject(
+            status: int,
+            code: str,
+            text: str,
+            extra: list[Any] | None = None,
+            details: dict[str, Any] | None = None,
+        ) -> None:
+            body = orjson.dumps(
+                error_body(code=code, message=text, request_id=request_id, details=details)
+            )
             await send_wrapper(
                 {
                     "type": "http.response.start",
@@ -193,6 +231,10 @@ class ServiceMiddleware:
             await send_wrapper({"type": "http.response.body", "body": body})
 
         try:
+            # PostgreSQL text cannot hold U+0000: refuse it here, once, for every parameter and body.
+            if b"%00" in scope.get("query_string", b""):
+                await reject(400, "VALIDATION_ERROR", _NUL_MESSAGE, details=_nul_details("query"))
+                return
             if method in _BODY_METHODS:
                 length = headers.get(b"content-length")
                 if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -211,6 +253,11 @@ class ServiceMiddleware:
                     receive = await self._buffered(receive)
                 except _BodyTooLarge:
                     await reject(413, "PAYLOAD_TOO_LARGE", "Request body exceeds the size limit")
+                    return
+                except _NulInBody:
+                    await reject(
+                        400, "VALIDATION_ERROR", _NUL_MESSAGE, details=_nul_details("body")
+                    )
                     return
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
@@ -260,7 +307,10 @@ class ServiceMiddleware:
                 raise _BodyTooLarge
             chunks.append(body)
             if not message.get("more_body", False):
-                pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+                whole = b"".join(chunks)
+                if b"\\u0000" in whole and _holds_nul(whole):
+                    raise _NulInBody
+                pending = [{"type": "http.request", "body": whole, "more_body": False}]
                 break
 
         async def replay() -> Message:
