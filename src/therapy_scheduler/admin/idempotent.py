@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from therapy_scheduler.admin.common import AdminContext
-from therapy_scheduler.infra.idempotency import Finalize, IdempotencyKey, run_idempotent
+from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
 
 
 async def idempotent(
@@ -44,6 +44,3 @@ async def idempotent(
         action=action,
         status=status,
     )
-
-
-__all__ = ["IdempotencyKey", "idempotent"]

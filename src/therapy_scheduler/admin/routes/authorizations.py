@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from therapy_scheduler.admin import authorizations
-from therapy_scheduler.admin.idempotent import IdempotencyKey, idempotent
+from therapy_scheduler.admin.idempotent import idempotent
 from therapy_scheduler.admin.routes.common import (
     CREATE,
     READ,
@@ -22,6 +22,7 @@ from therapy_scheduler.admin.schemas import (
     AuthorizationListParams,
     AuthorizationPatch,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/admin", tags=["admin: authorizations"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from therapy_scheduler.admin import calendar
-from therapy_scheduler.admin.idempotent import IdempotencyKey, idempotent
+from therapy_scheduler.admin.idempotent import idempotent
 from therapy_scheduler.admin.routes.common import (
     READ,
     WRITE,
@@ -22,6 +22,7 @@ from therapy_scheduler.admin.schemas import (
     TimeOffListParams,
     TimeOffPatch,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 from therapy_scheduler.kit.openapi import error_responses
 
 router = APIRouter(prefix="/admin", tags=["admin: availability"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from therapy_scheduler.admin import crud, people
-from therapy_scheduler.admin.idempotent import IdempotencyKey, idempotent
+from therapy_scheduler.admin.idempotent import idempotent
 from therapy_scheduler.admin.people import CLIENTS
 from therapy_scheduler.admin.routes.common import (
     CREATE,
@@ -25,6 +25,7 @@ from therapy_scheduler.admin.schemas import (
     ClientListParams,
     ClientPatch,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/admin", tags=["admin: clients"])
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
 from therapy_scheduler.admin import imports
-from therapy_scheduler.admin.idempotent import IdempotencyKey, idempotent
+from therapy_scheduler.admin.idempotent import idempotent
 from therapy_scheduler.admin.routes.common import (
     Ctx,
     Out,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.params import StrictBool
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from therapy_scheduler.admin import crud, users
-from therapy_scheduler.admin.idempotent import IdempotencyKey, idempotent
+from therapy_scheduler.admin.idempotent import idempotent
 from therapy_scheduler.admin.routes.common import (
     READ,
     USER_CREATE,
@@ -24,6 +24,7 @@ from therapy_scheduler.admin.schemas import (
     UserPatch,
 )
 from therapy_scheduler.admin.users import USERS
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/admin", tags=["admin: users"])
 

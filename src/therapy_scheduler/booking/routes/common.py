@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.errors import AppError
-from therapy_scheduler.infra.idempotency import Finalize, IdempotencyKey, run_idempotent
+from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
 from therapy_scheduler.kit.time import utcnow
 
 HoldKey = Annotated[str, Path(min_length=1, max_length=64)]
@@ -91,6 +91,3 @@ async def write(
                 finalize=finalize,
             ),
         )
-
-
-__all__ = ["IdempotencyKey"]

@@ -12,7 +12,6 @@ from therapy_scheduler.booking.routes.common import (
     HOLD_CODES,
     Caller,
     HoldKey,
-    IdempotencyKey,
     outcome,
     request_id,
     write,
@@ -22,6 +21,7 @@ from therapy_scheduler.booking.schemas import (
     ConfirmBody,
     HoldBody,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 

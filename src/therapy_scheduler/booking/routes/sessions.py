@@ -13,7 +13,6 @@ from therapy_scheduler.booking import lifecycle, reschedule
 from therapy_scheduler.booking.routes.common import (
     HOLD_CODES,
     Caller,
-    IdempotencyKey,
     idempotent,
     outcome,
     request_id,
@@ -21,6 +20,7 @@ from therapy_scheduler.booking.routes.common import (
 from therapy_scheduler.booking.schemas import (
     RescheduleBody,
 )
+from therapy_scheduler.infra.idempotency import IdempotencyKey
 from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 
