@@ -3,6 +3,7 @@ phi.read events for the read endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -419,3 +420,26 @@ async def test_buffered_reads_survive_a_failed_flush(clinic: Clinic, db: Databas
     assert writer.pending == 0
     assert await count_rows(db, "audit_events") == 1
     assert await count_rows(db, "audit_event_clients") == 1
+
+
+async def test_shutdown_while_a_flush_runs_writes_every_read_once(
+    clinic: Clinic, db: Database
+) -> None:
+    """Shutdown may come while the background task is in the middle of a batch: the batch must
+    finish (not be cancelled half-committed, which lost or doubled events and left SQLite's write
+    lock held), and what is left is written by the final flush."""
+    writer = AuditWriter(db, max_batch=5)
+    for n in range(1000):
+        writer.add(_entry(n, clients=(C1,)))
+    # Shut down as soon as the background task has committed its first batch: it is then in the
+    # middle of the 200 that remain.
+    for _ in range(10_000):
+        if writer.pending < 1000:
+            break
+        await asyncio.sleep(0.001)
+    await writer.close()
+    assert writer.pending == 0
+    async with db.read() as conn:
+        ids = (await conn.execute(text("SELECT entity_id FROM audit_events"))).scalars().all()
+    assert sorted(ids) == sorted(f"entity-{n}" for n in range(1000))
+    assert await count_rows(db, "audit_event_clients") == 1000

@@ -32,11 +32,13 @@ class AuditWriter:
         flush_seconds: float = 1.0,
         max_batch: int = 200,
         max_pending: int = 100_000,
+        shutdown_seconds: float = 10.0,
     ) -> None:
         self._database = database
         self._flush_seconds = flush_seconds
         self._max_batch = max_batch
         self._max_pending = max_pending
+        self._shutdown_seconds = shutdown_seconds
         self._pending: deque[AuditEntry] = deque()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -73,13 +75,21 @@ class AuditWriter:
                     self._pending.popleft()
 
     async def close(self) -> None:
-        """Stop the background task and write what is left (called on shutdown)."""
+        """Stop the background task and write what is left (called on shutdown).
+
+        The task is asked to stop and allowed to finish the batch it is writing: cancelling it in the
+        middle of a transaction could lose the batch, write it twice (cancelled during COMMIT) or, on
+        SQLite, leave the write lock held so that the final flush fails. Only a task still busy after
+        `shutdown_seconds` (a database that hangs) is cancelled."""
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._wake.set()
+            _, busy = await asyncio.wait({task}, timeout=self._shutdown_seconds)
+            for hung in busy:
+                hung.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await hung
         try:
             await self.flush()
         except Exception as exc:
@@ -95,7 +105,7 @@ class AuditWriter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
             self._wake.clear()
