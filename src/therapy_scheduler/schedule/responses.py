@@ -31,6 +31,7 @@ class ConflictOut(BaseModel):
         "authorization_expired",
         "authorization_exhausted",
         "insufficient_break",
+        "insufficient_travel_time",
     ]
     session_ids: list[UUID] = Field(min_length=1)
     therapist_id: UUID | None = None
