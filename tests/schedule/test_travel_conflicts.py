@@ -79,6 +79,13 @@ async def test_travel_conflicts_across_spring_forward(
         headers=clinic.headers("admin"),
     )
     assert r.status_code == 200, r.text
+    r = await client.get(
+        URL,
+        params={"start_date": DAY, "end_date": DAY, "include_conflicts": "1"},
+        headers=clinic.headers("therapist"),
+    )
+    travel = [c for c in r.json()["data"]["conflicts"] if c["type"] == "insufficient_travel_time"]
+    assert [(c["travel_minutes"], c["gap_minutes"]) for c in travel] == [(45, 30), (45, 15)]
     conflicts = await _place_conflicts(client, clinic)
     assert conflicts == [
         {

@@ -38,6 +38,9 @@ class ConflictOut(BaseModel):
     client_id: UUID | None = None
     description: str
     suggested_resolution: str
+    # insufficient_travel_time: the trip and the time left for it, in minutes.
+    travel_minutes: int | None = None
+    gap_minutes: int | None = None
 
 
 class BatchPagination(BaseModel):

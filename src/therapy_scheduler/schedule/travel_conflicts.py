@@ -79,6 +79,8 @@ async def travel_conflicts(
                 "description": f"Only {int(found.gap_minutes)} minutes between sessions at "
                 f"different locations; the trip takes {found.travel_minutes}",
                 "suggested_resolution": "Move one of the sessions to leave travel time",
+                "travel_minutes": found.travel_minutes,
+                "gap_minutes": int(found.gap_minutes),
             }
         )
     return out
