@@ -163,7 +163,7 @@ function travelBand(model, before, after) {
   const text = short
     ? `Travel ${short.travel_minutes} min, only ${gap} min between`
     : `Travel · ${gap} min between places`;
-  return h("div", { class: `travel${short ? " travel-short" : ""}`, dataset: { travel: short ? "short" : "ok" } }, h("span", { "aria-hidden": "true" }, "🚗 "), text);
+  return h("div", { class: `travel${short ? " travel-short" : ""}`, dataset: { travel: short ? "short" : "ok" } }, text);
 }
 
 function describeCell(sessions, slots, windows) {
