@@ -197,12 +197,13 @@ def free_slots(
         for start, end in subtract(calendar.windows(day), blocked):
             end = min(end, upper)
             near = [b for b in mine if b.end > start - reach and b.start < end + reach]
+            near_visits = visits_of(req.therapist_id, near) if world.travel is not None else []
             cursor = aligned(max(start, earliest), align_zone)
             while cursor + req.duration <= end:
                 if (
                     cursor not in seen
                     and not _too_close(cursor, cursor + req.duration, near, buffer, req)
-                    and not _too_far(cursor, cursor + req.duration, near, world.travel, req)
+                    and not _too_far(cursor, cursor + req.duration, near_visits, world.travel, req)
                 ):
                     slot = _with_units(world, req, cursor, unit_minutes)
                     if slot is not None:
@@ -254,13 +255,12 @@ def _too_close(
 
 
 def _too_far(
-    start: datetime, end: datetime, near: list[Busy], rules: TravelRules | None, req: SlotRequest
+    start: datetime, end: datetime, visits: list[Visit], rules: TravelRules | None, req: SlotRequest
 ) -> bool:
     """Less than the travel time to the therapist's previous or next visit (docs/BOOKING.md)."""
-    if rules is None or not near:
+    if rules is None or not visits:
         return False
     slot = Visit(start, end, Place(req.location_id, req.location_type))
-    visits = visits_of(req.therapist_id, near)
     return any(
         short_gap(slot, other, rules, req.buffer_minutes) is not None
         for other in neighbours(slot, visits)
