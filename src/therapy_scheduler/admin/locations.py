@@ -26,6 +26,8 @@ def serialize_location(row: LocationRow, _contact: bool) -> dict[str, Any]:
         "name": row.name,
         "location_type": row.location_type,
         "is_active": row.is_active,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
     }
 
 

@@ -12,6 +12,7 @@ from therapy_scheduler.admin.routes import (
     locations,
     organization,
     therapists,
+    travel,
     users,
 )
 
@@ -21,6 +22,7 @@ for module in (
     availability,
     clients,
     locations,
+    travel,
     authorizations,
     users,
     organization,

@@ -13,10 +13,13 @@ from therapy_scheduler.admin.common import PageParams
 from therapy_scheduler.importing.schema import (
     AuthorizedServiceIn,
     Email,
+    Latitude,
     LocationType,
+    Longitude,
     Name,
     Phone,
     WeeklyWindowIn,
+    coordinates_together,
 )
 from therapy_scheduler.kit.params import (
     BoundedDateTime,
@@ -147,6 +150,11 @@ class LocationCreate(Body):
     name: Name
     location_type: LocationType
     is_active: bool = True
+    # Both or neither (docs/ADMIN.md "Locations"): travel time is computed from them.
+    latitude: Latitude | None = None
+    longitude: Annotated[Longitude | None, Field(validate_default=True)] = None
+
+    _both = field_validator("longitude")(coordinates_together)
 
 
 class LocationPatch(Patch):
@@ -155,6 +163,24 @@ class LocationPatch(Patch):
     name: Name | None = None
     location_type: LocationType | None = None
     is_active: bool | None = None
+    latitude: Latitude | None = None
+    longitude: Annotated[Longitude | None, Field(validate_default=True)] = None
+
+    _both = field_validator("longitude")(coordinates_together)
+
+
+class TravelTimeIn(Body):
+    """An admin's travel minutes between two locations, either way."""
+
+    from_location_id: uuid.UUID
+    to_location_id: uuid.UUID
+    minutes: int = Field(ge=0, le=240)
+
+
+class TravelTimesPut(Body):
+    """The whole matrix: pairs not listed have no entry (coordinates or type defaults apply)."""
+
+    entries: list[TravelTimeIn] = Field(max_length=10_000)
 
 
 class LocationListParams(PageParams):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking.slots import SlotRequest, closest, free_slots, load_world
+from therapy_scheduler.calendar.places import travel_applies
 from therapy_scheduler.kit.time import iso_utc
 
 SEARCH_DAYS = 14
@@ -49,6 +50,7 @@ async def find_alternatives(
         organization_zone=principal.zone,
         check_units=settings.authorization_policy == "block",
         exclude_session_id=exclude_session_id,
+        travel=settings if travel_applies(settings) else None,
     )
     lower = max(around - timedelta(days=1), now)
     upper = around + timedelta(days=SEARCH_DAYS + 1)

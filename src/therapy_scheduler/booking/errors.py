@@ -13,6 +13,12 @@ class InsufficientBreak(Conflict):
     code = "INSUFFICIENT_BREAK"
 
 
+class InsufficientTravelTime(Conflict):
+    """Too little time to travel between two places (docs/BOOKING.md "Travel time")."""
+
+    code = "INSUFFICIENT_TRAVEL_TIME"
+
+
 class TherapistConflict(Conflict):
     code = "THERAPIST_CONFLICT"
 

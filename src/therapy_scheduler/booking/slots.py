@@ -7,14 +7,16 @@ A slot `[start, start + duration)` is offered when:
   therapist's zone);
 * it overlaps no non-cancelled session and no active, unexpired hold of the therapist or of the client
   (the session being rescheduled, if any, does not count);
-* it keeps the organization's buffer to the therapist's sessions at another location;
+* it keeps the organization's buffer to the therapist's sessions at another location, and the travel
+  time to the previous and next one when travel is checked (`booking/rules/travel.py`);
 * under authorization policy `block`, an approved authorization of the client covering its date and
   service has enough units left for it (after scheduled and held units);
 * it starts after `now`, on a multiple of `step_minutes` of the wall clock in `align_zone` (local
   quarter hours, also across DST changes).
 
 All data is read up front in a constant number of queries (calendars 3, busy 4, authorizations 3, plus
-1 for a rescheduled session); everything after that is pure and deterministic.
+1 for a rescheduled session, 2 for travel when it is checked); everything after that is pure and
+deterministic.
 """
 
 from __future__ import annotations
@@ -32,13 +34,23 @@ from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy, Coverage
 from therapy_scheduler.booking.rules.apply import without_session
 from therapy_scheduler.booking.rules.checks import plan_units
+from therapy_scheduler.booking.rules.travel import neighbours, visits_of
 from therapy_scheduler.calendar.availability import TherapistCalendar, load_calendars
+from therapy_scheduler.calendar.places import load_travel_rules
+from therapy_scheduler.calendar.travel import (
+    MAX_TRAVEL_MINUTES,
+    Place,
+    TravelRules,
+    Visit,
+    short_gap,
+)
 from therapy_scheduler.calendar.units import (
     UnitBalance,
     UnitKey,
     default_unit_minutes,
     unit_balances,
 )
+from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.kit.intervals import subtract
 from therapy_scheduler.models import Session
 
@@ -58,6 +70,8 @@ class SlotRequest:
     organization_zone: ZoneInfo
     check_units: bool  # authorization policy `block`
     exclude_session_id: uuid.UUID | None = None
+    # The organization's settings when travel time is checked (travel_policy not `off`).
+    travel: OrganizationSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class World:
     busy: list[Busy]
     coverages: list[Coverage]
     balances: dict[UnitKey, UnitBalance]
+    travel: TravelRules | None = None
 
 
 async def load_world(
@@ -90,7 +105,7 @@ async def load_world(
         now=now,
         with_busy=False,
     )
-    margin = timedelta(minutes=req.buffer_minutes) + timedelta(days=1)
+    margin = _reach(req) + timedelta(days=1)
     busy = await queries.busy_between(
         conn,
         therapist_id=req.therapist_id,
@@ -114,7 +129,24 @@ async def load_world(
         )
         if moving is not None and moving.status != "cancelled":
             balances = without_session(balances, moving)
-    return World(calendars.get(req.therapist_id), busy, coverages, balances)
+    travel = None
+    if req.travel is not None:
+        travel = await load_travel_rules(
+            conn,
+            organization_id=req.organization_id,
+            settings=req.travel,
+            location_ids=[
+                req.location_id,
+                *(b.location_id for b in busy if b.therapist_id == req.therapist_id),
+            ],
+        )
+    return World(calendars.get(req.therapist_id), busy, coverages, balances, travel)
+
+
+def _reach(req: SlotRequest) -> timedelta:
+    """How far from a slot the therapist's other visits can matter (break and travel)."""
+    travel = MAX_TRAVEL_MINUTES if req.travel is not None else 0
+    return timedelta(minutes=max(req.buffer_minutes, travel))
 
 
 def aligned(instant: datetime, tz: ZoneInfo, step_minutes: int = STEP_MINUTES) -> datetime:
@@ -153,6 +185,7 @@ def free_slots(
     blocked = [(b.start, b.end) for b in world.busy]
     mine = [b for b in world.busy if b.therapist_id == req.therapist_id]
     buffer = timedelta(minutes=req.buffer_minutes)
+    reach = _reach(req)
     unit_minutes = default_unit_minutes(req.service_code)
     day = earliest.astimezone(tz).date()
     last_day = upper.astimezone(tz).date()
@@ -163,11 +196,14 @@ def free_slots(
             continue
         for start, end in subtract(calendar.windows(day), blocked):
             end = min(end, upper)
-            near = [b for b in mine if b.end > start - buffer and b.start < end + buffer]
+            near = [b for b in mine if b.end > start - reach and b.start < end + reach]
+            near_visits = visits_of(req.therapist_id, near) if world.travel is not None else []
             cursor = aligned(max(start, earliest), align_zone)
             while cursor + req.duration <= end:
-                if cursor not in seen and not _too_close(
-                    cursor, cursor + req.duration, near, buffer, req
+                if (
+                    cursor not in seen
+                    and not _too_close(cursor, cursor + req.duration, near, buffer, req)
+                    and not _too_far(cursor, cursor + req.duration, near_visits, world.travel, req)
                 ):
                     slot = _with_units(world, req, cursor, unit_minutes)
                     if slot is not None:
@@ -216,6 +252,19 @@ def _too_close(
         elif b.location_type != req.location_type:
             return True
     return False
+
+
+def _too_far(
+    start: datetime, end: datetime, visits: list[Visit], rules: TravelRules | None, req: SlotRequest
+) -> bool:
+    """Less than the travel time to the therapist's previous or next visit (docs/BOOKING.md)."""
+    if rules is None or not visits:
+        return False
+    slot = Visit(start, end, Place(req.location_id, req.location_type))
+    return any(
+        short_gap(slot, other, rules, req.buffer_minutes) is not None
+        for other in neighbours(slot, visits)
+    )
 
 
 def earliest(slots: Iterator[Slot], limit: int) -> list[Slot]:

@@ -17,6 +17,7 @@ from therapy_scheduler.booking.hold import require_people
 from therapy_scheduler.booking.occurrences import invalid, read_time
 from therapy_scheduler.booking.schemas import SuggestBody
 from therapy_scheduler.booking.slots import SlotRequest, earliest, free_slots, load_world
+from therapy_scheduler.calendar.places import travel_applies
 from therapy_scheduler.errors import Forbidden, LimitExceeded, NotFound
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.envelope import ok
@@ -95,6 +96,7 @@ async def suggest(
             organization_zone=principal.zone,
             check_units=settings.authorization_policy == "block",
             exclude_session_id=body.session_id,
+            travel=settings if travel_applies(settings) else None,
         )
         world = await load_world(conn, req, lower, upper, now)
     slots = earliest(

@@ -45,6 +45,17 @@ def build_demo(
             "availability_policy": "block",
             "authorization_policy": "block",
             "buffer_minutes": 15,
+            # Travel between places (docs/BOOKING.md "Travel time"): the clinics and the school have
+            # coordinates in and around Albany, NY; a client's home has none, so the type defaults
+            # apply to it.
+            "travel_policy": "block",
+            "travel_speed_kmh": 30,
+            "travel_margin_minutes": 5,
+            "travel_defaults": [
+                {"location_types": ["clinic", "home"], "minutes": 20},
+                {"location_types": ["home", "school"], "minutes": 20},
+                {"location_types": ["home", "home"], "minutes": 20},
+            ],
             "default_service_code": "97153",
             "default_cancellation_policy": "standard",
             "cancellation_policies": [
@@ -60,14 +71,15 @@ def build_demo(
             "name": name,
             "location_type": kind,
             "is_active": active,
+            **({"latitude": at[0], "longitude": at[1]} if at else {}),
         }
-        for name, kind, active in (
-            ("Bright Steps Riverside Clinic", "clinic", True),
-            ("Bright Steps Oak Park Clinic", "clinic", True),
-            ("Bright Steps Harbor Clinic", "clinic", True),
-            ("Maplewood Elementary", "school", True),
-            ("Telehealth", "telehealth", True),
-            ("Old Main Street Clinic", "clinic", False),
+        for name, kind, active, at in (
+            ("Bright Steps Riverside Clinic", "clinic", True, (42.6526, -73.7562)),
+            ("Bright Steps Oak Park Clinic", "clinic", True, (42.6880, -73.8370)),
+            ("Bright Steps Harbor Clinic", "clinic", True, (42.6420, -73.7429)),
+            ("Maplewood Elementary", "school", True, (42.7420, -73.7190)),
+            ("Telehealth", "telehealth", True, None),
+            ("Old Main Street Clinic", "clinic", False, (42.6510, -73.7550)),
         )
     ]
     clinics = [loc for loc in locations if loc["location_type"] == "clinic" and loc["is_active"]]

@@ -20,6 +20,17 @@ class CancellationPolicy(JsonBody):
     exempt_attributions: list[Literal["client", "staff", "neither"]] = ["staff"]
 
 
+LocationType = Literal["clinic", "home", "school", "community"]
+
+
+class TravelDefault(JsonBody):
+    """Travel minutes between two places of these types when the matrix and coordinates say nothing
+    (docs/ADMIN.md). Telehealth needs no travel and has no default."""
+
+    location_types: tuple[LocationType, LocationType]
+    minutes: int = Field(ge=0, le=240)
+
+
 class OrganizationSettings(JsonBody):
     """Settings as JSON (the PATCH body, the import document, the stored column): each value of its
     JSON type."""
@@ -32,6 +43,11 @@ class OrganizationSettings(JsonBody):
     availability_policy: Policy = "block"
     authorization_policy: Policy = "block"
     buffer_minutes: int = Field(default=0, ge=0, le=240)
+    # Travel between places (docs/BOOKING.md "Travel time"): its own policy, beside the flat break.
+    travel_policy: Policy = "block"
+    travel_speed_kmh: float = Field(default=30, gt=0, le=200)
+    travel_margin_minutes: int = Field(default=5, ge=0, le=120)
+    travel_defaults: list[TravelDefault] = Field(default_factory=list, max_length=20)
     default_service_code: str = "97153"
     default_cancellation_policy: str = "standard"
     cancellation_policies: list[CancellationPolicy] = Field(
@@ -43,6 +59,17 @@ class OrganizationSettings(JsonBody):
     def _known_service(cls, value: str) -> str:
         if value not in SERVICE_CODES:
             raise ValueError(f'unknown service code "{value}"')
+        return value
+
+    @field_validator("travel_defaults")
+    @classmethod
+    def _one_default_per_pair(cls, value: list[TravelDefault]) -> list[TravelDefault]:
+        seen: set[tuple[str, ...]] = set()
+        for entry in value:
+            key = tuple(sorted(entry.location_types))
+            if key in seen:
+                raise ValueError(f"location types {' / '.join(key)} are given twice")
+            seen.add(key)
         return value
 
     @model_validator(mode="after")

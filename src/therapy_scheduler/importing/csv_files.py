@@ -12,7 +12,8 @@
   `services` "97153:400; 97155:24:15" (code:approved_units[:unit_minutes]),
   and `settings` (organizations) is a JSON object.
 * Cells are text; those of a JSON number or boolean are converted first: `is_active` reads
-  `true|false|1|0` (any case), the units in `services` whole numbers. A cell that does not read is a
+  `true|false|1|0` (any case), the units in `services` whole numbers, `latitude` and `longitude`
+  decimal numbers (`40.7128`). A cell that does not read is a
   problem of its own.
 * Problems name the file, the line and the column: `therapists.csv:4:time_zone: unknown time zone`.
 """
@@ -93,6 +94,15 @@ def _json_object(cell: str) -> Any:
     return value
 
 
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+
+
+def _number(cell: str) -> float:
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(f'"{cell}" is not a number')
+    return float(cell)
+
+
 def _list_of(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda cell: [parse(item) for item in _items(cell)]
 
@@ -105,6 +115,8 @@ CELLS: dict[str, Callable[[str], Any]] = {
     "services": _list_of(_service),
     "settings": _json_object,
     "is_active": _boolean,
+    "latitude": _number,
+    "longitude": _number,
 }
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.domain.vocab import SERVICE_CODES, WEEKDAYS
@@ -52,12 +52,34 @@ class OrganizationIn(_Record):
     settings: OrganizationSettings = Field(default_factory=OrganizationSettings)
 
 
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+def coordinates_together(longitude: float | None, info: ValidationInfo) -> float | None:
+    """A field validator of `longitude` (declared after `latitude`, validated even when left out):
+    a location has both coordinates or neither."""
+    if "latitude" not in info.data:
+        return longitude  # latitude itself is invalid: its own error says why
+    latitude = info.data["latitude"]
+    if latitude is not None and longitude is None:
+        raise ValueError("longitude is missing: give latitude and longitude together")
+    if latitude is None and longitude is not None:
+        raise ValueError("latitude is missing: give latitude and longitude together")
+    return longitude
+
+
 class LocationIn(_Record):
     id: uuid.UUID
     organization_id: uuid.UUID
     name: Name
     location_type: LocationType
     is_active: bool = True
+    # Both or neither (docs/IMPORT.md): travel time between places is computed from them.
+    latitude: Latitude | None = None
+    longitude: Annotated[Longitude | None, Field(validate_default=True)] = None
+
+    _both = field_validator("longitude")(coordinates_together)
 
 
 class WeeklyWindowIn(_Record):

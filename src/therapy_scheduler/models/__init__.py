@@ -7,7 +7,14 @@ from therapy_scheduler.models.calendar_feed import CalendarFeed
 from therapy_scheduler.models.hold import Hold, HoldOccurrence
 from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
-from therapy_scheduler.models.people import Caseload, Client, Location, Therapist, User
+from therapy_scheduler.models.people import (
+    Caseload,
+    Client,
+    Location,
+    LocationTravel,
+    Therapist,
+    User,
+)
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "HoldOccurrence",
     "IdempotencyRecord",
     "Location",
+    "LocationTravel",
     "Organization",
     "Session",
     "Therapist",

@@ -4,7 +4,18 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
@@ -97,6 +108,11 @@ class Location(Base):
             name="location_type",
         ),
         Index("ix_locations_org_name", "organization_id", "name"),
+        CheckConstraint(
+            "(latitude IS NULL AND longitude IS NULL) OR (latitude IS NOT NULL AND longitude IS "
+            "NOT NULL AND latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180)",
+            name="coordinates",
+        ),
     )
 
     id: Mapped[UUIDPK]
@@ -104,3 +120,28 @@ class Location(Base):
     name: Mapped[str] = mapped_column(String(200))
     location_type: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Both or neither (docs/ADMIN.md): the travel time between two places comes from them.
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+
+
+class LocationTravel(Base):
+    """The minutes an admin set for travelling between two locations, either way (docs/ADMIN.md):
+    one row per pair, its ids in ascending order."""
+
+    __tablename__ = "location_travel"
+    __table_args__ = (
+        CheckConstraint("minutes >= 0 AND minutes <= 240", name="minutes"),
+        CheckConstraint("from_location_id < to_location_id", name="ordered_pair"),
+        Index("ix_location_travel_org", "organization_id"),
+        Index("ix_location_travel_to", "to_location_id"),
+    )
+
+    organization_id: Mapped[OrgFK]
+    from_location_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True
+    )
+    to_location_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True
+    )
+    minutes: Mapped[int] = mapped_column(Integer)

@@ -22,6 +22,7 @@ from therapy_scheduler.schedule.queries.conflicts import (
     Statement,
     authorization_problems,
 )
+from therapy_scheduler.schedule.travel_conflicts import TravelCheck, travel_conflicts
 
 
 async def find_conflicts(
@@ -33,6 +34,7 @@ async def find_conflicts(
     calendars: dict[uuid.UUID, TherapistCalendar],
     organization_zone: ZoneInfo,
     buffer_minutes: int,
+    travel: TravelCheck | None = None,
 ) -> list[dict[str, Any]]:
     """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start.
     `candidates` is the statement that selects them with `candidate_values` (columns id,
@@ -53,6 +55,8 @@ async def find_conflicts(
         )
     if buffer_minutes > 0:
         conflicts += _insufficient_breaks(sessions, buffer_minutes)
+    if travel is not None:
+        conflicts += await travel_conflicts(conn, sessions, travel)
     return conflicts
 
 

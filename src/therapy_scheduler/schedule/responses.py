@@ -31,12 +31,16 @@ class ConflictOut(BaseModel):
         "authorization_expired",
         "authorization_exhausted",
         "insufficient_break",
+        "insufficient_travel_time",
     ]
     session_ids: list[UUID] = Field(min_length=1)
     therapist_id: UUID | None = None
     client_id: UUID | None = None
     description: str
     suggested_resolution: str
+    # insufficient_travel_time: the trip and the time left for it, in minutes.
+    travel_minutes: int | None = None
+    gap_minutes: int | None = None
 
 
 class BatchPagination(BaseModel):

@@ -42,6 +42,7 @@ from therapy_scheduler.schedule.queries.pages import (
     sessions_page_statement,
 )
 from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsParams
+from therapy_scheduler.schedule.travel_conflicts import TravelCheck
 
 
 async def schedule_batch(
@@ -225,6 +226,7 @@ async def _conflicts(
             calendars=calendars,
             organization_zone=principal.zone,
             buffer_minutes=principal.settings.buffer_minutes,
+            travel=TravelCheck.of(principal.organization_id, principal.settings),
         )
     return await find_conflicts(
         conn,
@@ -234,6 +236,7 @@ async def _conflicts(
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
+        travel=TravelCheck.of(principal.organization_id, principal.settings),
     )
 
 

@@ -17,6 +17,8 @@ class LocationRow(NamedTuple):
     name: str
     location_type: str
     is_active: bool
+    latitude: float | None
+    longitude: float | None
 
 
 LOCATIONS = Table(Location, LocationRow._fields, LocationRow._make, Location.name)

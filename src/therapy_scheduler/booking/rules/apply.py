@@ -29,7 +29,9 @@ from therapy_scheduler.booking.rules.checks import (
     slot_conflict,
 )
 from therapy_scheduler.booking.rules.locks import lock_people, lock_user
+from therapy_scheduler.booking.rules.travel import busy_margin, check_travel
 from therapy_scheduler.calendar.availability import load_calendars
+from therapy_scheduler.calendar.travel import Place
 from therapy_scheduler.calendar.units import (
     UnitBalance,
     default_unit_minutes,
@@ -92,7 +94,7 @@ async def check_slots(
     named_in = zone(named_zone) if named_zone else principal.zone
     lower = min(o.start for o in occurrences)
     upper = max(o.end for o in occurrences)
-    buffer = timedelta(minutes=settings.buffer_minutes)
+    buffer = busy_margin(settings)
     calendars = None
     if settings.availability_policy != "off":
         calendars = await load_calendars(
@@ -147,6 +149,20 @@ async def check_slots(
         if problems and settings.availability_policy == "block":
             raise Refused(problems[0], booking)
         warnings += [p.warning() for p in problems]
+
+    travel = await check_travel(
+        conn,
+        organization_id=principal.organization_id,
+        settings=settings,
+        therapist_id=booking.therapist_id,
+        occurrences=occurrences,
+        busy=busy,
+        place=Place(booking.location_id, booking.location_type),
+        named_in=named_in,
+    )
+    if travel and settings.travel_policy == "block":
+        raise Refused(travel[0], booking)
+    warnings += [p.warning() for p in travel]
 
     conflict = slot_conflict(
         occurrences,

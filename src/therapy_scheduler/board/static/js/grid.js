@@ -16,6 +16,7 @@ export const CONFLICT_LABELS = {
   authorization_expired: "Authorization expired",
   authorization_exhausted: "Authorization exhausted",
   insufficient_break: "Insufficient break",
+  insufficient_travel_time: "Insufficient travel time",
 };
 
 export function statusLabel(status, labels) {
@@ -128,10 +129,41 @@ function renderCell(model, handlers, row, day, key, sessions, c) {
       ),
     );
   }
+  let previous = null;
   for (const item of items) {
+    if (item.session && item.session.status !== "cancelled") {
+      if (previous) {
+        const band = travelBand(model, previous, item.session);
+        if (band) cell.append(band);
+      }
+      previous = item.session;
+    }
     cell.append(item.session ? sessionBlock(model, handlers, item.session) : slotBlock(model, handlers, row, item.slot));
   }
   return cell;
+}
+
+// Same place as the booking rules (docs/BOOKING.md "Travel time"): the same location, or, when either
+// session has none, the same location type.
+function samePlace(a, b) {
+  if (a.location_id && b.location_id) return a.location_id === b.location_id;
+  return a.location_type === b.location_type;
+}
+
+// A band between consecutive sessions at different places: the time between them, and when the
+// schedule's conflicts say it is too short, the trip it needs.
+function travelBand(model, before, after) {
+  if (samePlace(before, after)) return null;
+  if (before.location_type === "telehealth" || after.location_type === "telehealth") return null;
+  const gap = minutesBetween(before.end_time, after.start_time);
+  if (gap < 0) return null;
+  const short = (model.conflictsBySession.get(after.id) || []).find(
+    (c) => c.type === "insufficient_travel_time" && c.session_ids[0] === before.id,
+  );
+  const text = short
+    ? `Travel ${short.travel_minutes} min, only ${gap} min between`
+    : `Travel · ${gap} min between places`;
+  return h("div", { class: `travel${short ? " travel-short" : ""}`, dataset: { travel: short ? "short" : "ok" } }, text);
 }
 
 function describeCell(sessions, slots, windows) {

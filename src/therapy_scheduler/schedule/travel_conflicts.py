@@ -1,0 +1,86 @@
+"""Consecutive sessions of a therapist at different places with less than the travel time between them
+(docs/API.md conflict `insufficient_travel_time`, docs/BOOKING.md "Travel time"). The computation is
+`calendar/travel.py`, shared with the hold checks."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from therapy_scheduler.calendar.places import load_travel_rules, travel_applies
+from therapy_scheduler.calendar.travel import Place, Visit, short_gap
+from therapy_scheduler.domain.organization_settings import OrganizationSettings
+from therapy_scheduler.schedule.queries.conflicts import ConflictSession
+
+
+@dataclass(frozen=True)
+class TravelCheck:
+    """Whose travel rules apply: the organization and its settings."""
+
+    organization_id: uuid.UUID
+    settings: OrganizationSettings
+
+    @classmethod
+    def of(cls, organization_id: uuid.UUID, settings: OrganizationSettings) -> TravelCheck | None:
+        """None under `travel_policy: off` (no travel conflicts are reported)."""
+        return cls(organization_id, settings) if travel_applies(settings) else None
+
+
+def _place(s: ConflictSession) -> Place:
+    return Place(s.location_id, s.location_type)
+
+
+async def travel_conflicts(
+    conn: AsyncConnection, sessions: Sequence[ConflictSession], check: TravelCheck
+) -> list[dict[str, Any]]:
+    """One conflict per pair of consecutive sessions of a therapist too close for the trip between
+    their places (when the trip is longer than the flat `buffer_minutes`)."""
+    by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
+    for s in sessions:
+        by_therapist[s.therapist_id].append(s)
+    pairs: list[tuple[uuid.UUID, ConflictSession, ConflictSession]] = []
+    for therapist_id, rows in by_therapist.items():
+        rows.sort(key=lambda r: (r.start_time, r.id))
+        pairs += [
+            (therapist_id, a, b)
+            for a, b in pairwise(rows)
+            if not _place(a).same_as(_place(b)) and a.end_time <= b.start_time
+        ]
+    if not pairs:
+        return []
+    rules = await load_travel_rules(
+        conn,
+        organization_id=check.organization_id,
+        settings=check.settings,
+        location_ids=[s.location_id for _, a, b in pairs for s in (a, b)],
+    )
+    out: list[dict[str, Any]] = []
+    buffer = check.settings.buffer_minutes
+    for therapist_id, a, b in pairs:
+        found = short_gap(
+            Visit(a.start_time, a.end_time, _place(a)),
+            Visit(b.start_time, b.end_time, _place(b)),
+            rules,
+            buffer,
+        )
+        if found is None:
+            continue
+        out.append(
+            {
+                "type": "insufficient_travel_time",
+                "session_ids": [str(a.id), str(b.id)],
+                "therapist_id": str(therapist_id),
+                "description": f"Only {int(found.gap_minutes)} minutes between sessions at "
+                f"different locations; the trip takes {found.travel_minutes}",
+                "suggested_resolution": "Move one of the sessions to leave travel time",
+                "travel_minutes": found.travel_minutes,
+                "gap_minutes": int(found.gap_minutes),
+            }
+        )
+    return out
