@@ -27,7 +27,7 @@ from therapy_scheduler.booking.errors import AuthorizationMissing, HoldLimitReac
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Coverage
 from therapy_scheduler.booking.queries.caps import client_authorizations, spent_between
-from therapy_scheduler.booking.rules.caps import capped, weekly_cap_problems, weeks_around
+from therapy_scheduler.booking.rules.caps import capped, weekly_cap_problems
 from therapy_scheduler.booking.rules.checks import (
     Problem,
     UnitPlan,
@@ -43,6 +43,7 @@ from therapy_scheduler.calendar.units import (
     default_unit_minutes,
     unit_balances,
 )
+from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 
 
@@ -265,7 +266,7 @@ async def authorization_problems(
         key=str,
     )
     if capped_ids:
-        lower, upper = weeks_around(booking.occurrences, principal.zone)
+        lower, upper = weeks_around((o.start for o in booking.occurrences), principal.zone)
         spent = await spent_between(
             conn,
             client_id=booking.client_id,

@@ -1,12 +1,12 @@
 """Weekly caps of authorized services (docs/BOOKING.md, docs/DECISIONS.md): a payer allows at most so
-many units, or hours, of a service in one week. The week is the client's week in the organization's
-time zone, Monday 00:00 to the next Monday 00:00 (ISO weeks), whatever the UTC dates."""
+many units, or hours, of a service in one week: the client's week in the organization's time zone
+(calendar/weeks.py)."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from therapy_scheduler.booking.errors import WeeklyCapExceeded
@@ -14,20 +14,7 @@ from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries.caps import Spent
 from therapy_scheduler.booking.rules.checks import Problem, UnitPlan
 from therapy_scheduler.calendar.units import UnitBalance, UnitKey
-from therapy_scheduler.kit.time import day_bounds
-
-
-def week_of(instant: datetime, tz: ZoneInfo) -> date:
-    """The Monday starting the local week (in `tz`) of `instant`."""
-    day = instant.astimezone(tz).date()
-    return day - timedelta(days=day.weekday())
-
-
-def weeks_around(occurrences: list[Occurrence], tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC bounds of the whole local weeks that hold the occurrences' starts."""
-    first = min(week_of(o.start, tz) for o in occurrences)
-    last = max(week_of(o.start, tz) for o in occurrences)
-    return day_bounds(first, last + timedelta(days=6), tz)
+from therapy_scheduler.calendar.weeks import week_of
 
 
 def capped(balance: UnitBalance | None) -> bool:
