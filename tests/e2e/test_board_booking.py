@@ -301,14 +301,20 @@ def test_weekly_recurrence(booking: BoardServer, page: Page) -> None:
     _fill(page, client["id"], p.start)
     page.check("#b-repeat")
     page.fill("#b-count", "3")
+    # The forecast (a dry run) lists the series before anything is held.
+    expect(page.locator("#b-forecast-occurrences li")).to_have_count(3)
+    expect(page.locator(".forecast-title")).to_have_text("All 3 sessions can be held")
+    expect(page.locator('#b-forecast-occurrences li[data-bookable="true"]')).to_have_count(3)
     with page.expect_response(re.compile(r".*/sessions/hold$")) as hold:
         page.click("#b-hold-button")
     sent = hold.value.request.post_data_json
     assert sent is not None
+    assert "dry_run" not in sent
     assert sent["recurrence"] == {"rrule": "FREQ=WEEKLY;COUNT=3"}
     assert hold.value.status == 200, hold.value.text()
     expect(page.locator("#b-occurrences li")).to_have_count(3)
     expect(page.locator(".hold-title")).to_have_text("Held 3 sessions")
+    expect(page.locator("#b-forecast")).to_be_hidden()
     board.assert_readable("#booking-dialog")
     with page.expect_response(re.compile(r".*/sessions/confirm$")) as confirmed:
         page.click("#b-confirm")
