@@ -35,6 +35,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("authorization_services", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_authorization_services_weekly_cap", type_="check")
+        batch_op.drop_constraint(op.f("ck_authorization_services_weekly_cap"), type_="check")
         batch_op.drop_column("weekly_cap_minutes")
         batch_op.drop_column("weekly_cap_units")
