@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.admin.helpers import audit_events, fields
 from tests.conftest import count_rows
 from tests.fixtures import A1, A2, AB, C1, C2, CB, Clinic
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.models import AuthorizationService
 
 NEW = {
     "client_id": C2,
@@ -45,6 +49,8 @@ async def test_admin_creates_an_authorization(
                 "units_used": 0,
                 "units_reserved": 0,
                 "units_remaining": 300,
+                "weekly_cap_units": None,
+                "weekly_cap_hours": None,
             },
             {
                 "service_code": "97155",
@@ -53,6 +59,8 @@ async def test_admin_creates_an_authorization(
                 "units_used": 0,
                 "units_reserved": 0,
                 "units_remaining": 24,
+                "weekly_cap_units": None,
+                "weekly_cap_hours": None,
             },
         ],
     }
@@ -195,3 +203,79 @@ async def test_patch_dates_are_checked_against_the_stored_ones(
     )
     assert cannot_move.status_code == 400
     assert fields(cannot_move.json()) == ["client_id"]
+
+
+# --- weekly caps (docs/ADMIN.md) ---------------------------------------------------------------
+
+
+async def test_weekly_caps_in_units_or_hours(
+    client: httpx.AsyncClient, clinic: Clinic, db: Database
+) -> None:
+    h = clinic.headers("admin")
+    services = [
+        {"service_code": "97153", "approved_units": 300, "weekly_cap_hours": 7.5},
+        {"service_code": "97155", "approved_units": 24, "weekly_cap_units": 4},
+    ]
+    r = await client.post("/admin/authorizations", json={**NEW, "services": services}, headers=h)
+    assert r.status_code == 201, r.text
+    created = r.json()["data"]
+    assert [
+        (s["service_code"], s["weekly_cap_units"], s["weekly_cap_hours"])
+        for s in created["services"]
+    ] == [("97153", None, 7.5), ("97155", 4, None)]
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(
+                    AuthorizationService.service_code,
+                    AuthorizationService.weekly_cap_units,
+                    AuthorizationService.weekly_cap_minutes,
+                )
+                .where(AuthorizationService.authorization_id == uuid.UUID(created["id"]))
+                .order_by(AuthorizationService.service_code)
+            )
+        ).all()
+    assert [tuple(row) for row in stored] == [("97153", None, 450), ("97155", 4, None)]
+    # A PATCH of `services` replaces them, caps included.
+    r = await client.patch(
+        f"/admin/authorizations/{created['id']}",
+        json={"services": [{"service_code": "97153", "approved_units": 300}]},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["services"][0]["weekly_cap_hours"] is None
+
+
+@pytest.mark.parametrize(
+    ("cap", "field"),
+    [
+        ({"weekly_cap_units": 0}, "services.0.weekly_cap_units"),
+        ({"weekly_cap_units": -2}, "services.0.weekly_cap_units"),
+        ({"weekly_cap_hours": 0}, "services.0.weekly_cap_hours"),
+        ({"weekly_cap_hours": -1.5}, "services.0.weekly_cap_hours"),
+        ({"weekly_cap_hours": 1.0001}, "services.0.weekly_cap_hours"),
+        ({"weekly_cap_hours": "10"}, "services.0.weekly_cap_hours"),
+        ({"weekly_cap_units": 1.5}, "services.0.weekly_cap_units"),
+        ({"weekly_cap_units": 8, "weekly_cap_hours": 2}, "services.0.weekly_cap_hours"),
+    ],
+)
+async def test_bad_weekly_caps_are_refused_and_change_nothing(
+    client: httpx.AsyncClient,
+    clinic: Clinic,
+    db: Database,
+    cap: dict[str, object],
+    field: str,
+) -> None:
+    h = clinic.headers("admin")
+    services = [{"service_code": "97153", "approved_units": 40, **cap}]
+    r = await client.post("/admin/authorizations", json={**NEW, "services": services}, headers=h)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert fields(r.json()) == [field]
+    r = await client.patch(f"/admin/authorizations/{A1}", json={"services": services}, headers=h)
+    assert r.status_code == 400, r.text
+    assert fields(r.json()) == [field]
+    assert await count_rows(db, "authorizations") == 3
+    assert await count_rows(db, "authorization_services") == 4
+    shown = await client.get(f"/admin/authorizations/{A1}", headers=h)
+    assert [s["approved_units"] for s in shown.json()["data"]["services"]] == [40, 8]

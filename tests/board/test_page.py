@@ -78,6 +78,7 @@ def test_no_inline_code_and_no_data_in_browser_storage() -> None:
         "api.js",
         "booking.js",
         "dom.js",
+        "forecast.js",
         "grid.js",
         "main.js",
         "session.js",

@@ -587,11 +587,18 @@ async def test_authorization_missing(
         "No approved authorization of the client covers service 97153 for the occurrence on "
         f"{named(day, '13:00')}"
     )
-    assert r.json()["details"] == {
+    details = r.json()["details"]
+    forecast = details.pop("forecast")
+    assert details == {
         "occurrence_index": 0,
         "service_code": "97153",
         "date": day.isoformat(),
+        "reason": "no_authorization",
     }
+    assert forecast["bookable"] is False
+    assert forecast["summary"] == [
+        "Occurrence 1: no authorization of the client covers service 97153"
+    ]
     await set_org_settings(db, authorization_policy="warn")
     held = await hold_ok(client, booking, hold_body(day, client=C3))
     assert [w["code"] for w in held["warnings"]] == ["AUTHORIZATION_MISSING"]
@@ -615,22 +622,42 @@ async def test_authorization_exhausted(
         "Not enough authorized units of service 97155 left for the occurrence on "
         f"{named(day, '13:00')}"
     )
-    assert r.json()["details"] == {
+    details = r.json()["details"]
+    forecast = details.pop("forecast")
+    assert details == {
         "occurrence_index": 0,
         "service_code": "97155",
         "date": day.isoformat(),
+        "reason": "units_exhausted",
         "authorization_id": A1,
         "units_required": 1,
         "units_remaining": 0,
     }
+    assert forecast["occurrences"][0]["units_remaining"] is None
+    assert forecast["authorizations"][0]["units_remaining_before"] == 0
     # A therapist learns why, but not the authorization's figures.
     r = await hold(client, booking, hold_body(day, "13:00", "13:15", session=code), "therapist")
     assert r.json()["code"] == "AUTHORIZATION_EXHAUSTED"
-    assert r.json()["details"] == {
+    details = r.json()["details"]
+    forecast = details.pop("forecast")
+    assert details == {
         "occurrence_index": 0,
         "service_code": "97155",
         "date": day.isoformat(),
+        "reason": "units_exhausted",
     }
+    assert "authorizations" not in forecast
+    assert forecast["occurrences"][0]["reasons"] == [
+        {
+            "code": "AUTHORIZATION_EXHAUSTED",
+            "message": r.json()["error"],
+            "blocking": True,
+            "service_code": "97155",
+            "date": day.isoformat(),
+            "reason": "units_exhausted",
+        }
+    ]
+    assert "units_remaining" not in forecast["occurrences"][0]
 
 
 async def test_units_add_up_within_one_recurring_request(
@@ -657,6 +684,7 @@ async def test_units_add_up_within_one_recurring_request(
             "message": "Not enough authorized units of service 97155 left for the occurrence on "
             f"{named(day + timedelta(weeks=2), '13:00')}",
             "occurrence_index": 2,
+            "reason": "units_exhausted",
         }
     ]
 

@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -356,3 +356,44 @@ async def test_hold_limit_holds_under_concurrency(
             assert active == 1
             held = next(r.json()["hold_key"] for r in responses if r.status_code == 200)
             assert (await http.delete(f"{servers[0]}/sessions/hold/{held}")).status_code == 200
+
+
+async def test_weekly_cap_holds_under_concurrency(
+    servers: list[str], booking: Clinic, db: Database
+) -> None:
+    """8 one-hour holds (4 units each) for one client in one week, at different times with two
+    therapists, fired at once through two server processes, against a weekly cap of 4 units: exactly
+    one wins, the others get WEEKLY_CAP_EXCEEDED (the client's lock orders them)."""
+    from tests.booking.test_forecast import capped, set_a1
+
+    await set_org_settings(db, availability_policy="off")
+    await set_a1(db, services=capped(weekly_cap_units=4))
+    headers = booking.headers("scheduler")
+    week = monday(1)
+
+    async def one(http: httpx.AsyncClient, i: int) -> httpx.Response:
+        day = week + timedelta(days=i % 4)
+        body = {
+            "session": {
+                "therapist_id": (T1, T2)[i % 2],
+                "client_id": C1,
+                "start_time": local(day, ("09:00", "11:00", "13:00", "15:00")[i // 2]),
+            },
+            "duration_minutes": 60,
+            "time_zone": "America/New_York",
+        }
+        return await http.post(f"{servers[i % 2]}/sessions/hold", json=body)
+
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+        responses = await asyncio.gather(*(one(http, i) for i in range(8)))
+    outcomes = sorted((r.status_code, r.json().get("code", "ok")) for r in responses)
+    assert outcomes == [(200, "ok")] + [(409, "WEEKLY_CAP_EXCEEDED")] * 7, outcomes
+    async with db.read() as conn:
+        units = (
+            await conn.execute(
+                select(func.coalesce(func.sum(HoldOccurrence.units), 0)).where(
+                    HoldOccurrence.active.is_(True)
+                )
+            )
+        ).scalar_one()
+    assert units == 4

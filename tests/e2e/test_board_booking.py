@@ -301,14 +301,20 @@ def test_weekly_recurrence(booking: BoardServer, page: Page) -> None:
     _fill(page, client["id"], p.start)
     page.check("#b-repeat")
     page.fill("#b-count", "3")
+    # The forecast (a dry run) lists the series before anything is held.
+    expect(page.locator("#b-forecast-occurrences > li")).to_have_count(3)
+    expect(page.locator(".forecast-title")).to_have_text("All 3 sessions can be held")
+    expect(page.locator('#b-forecast-occurrences > li[data-bookable="true"]')).to_have_count(3)
     with page.expect_response(re.compile(r".*/sessions/hold$")) as hold:
         page.click("#b-hold-button")
     sent = hold.value.request.post_data_json
     assert sent is not None
+    assert "dry_run" not in sent
     assert sent["recurrence"] == {"rrule": "FREQ=WEEKLY;COUNT=3"}
     assert hold.value.status == 200, hold.value.text()
     expect(page.locator("#b-occurrences li")).to_have_count(3)
     expect(page.locator(".hold-title")).to_have_text("Held 3 sessions")
+    expect(page.locator("#b-forecast")).to_be_hidden()
     board.assert_readable("#booking-dialog")
     with page.expect_response(re.compile(r".*/sessions/confirm$")) as confirmed:
         page.click("#b-confirm")
@@ -526,3 +532,37 @@ def test_cancel_with_reason(booking: BoardServer, page: Page, notice: str) -> No
     assert [(s["id"], s["status"]) for s in after if s["id"] == session["id"]] == [
         (session["id"], "cancelled")
     ]
+
+
+def test_series_forecast_before_hold(booking: BoardServer, page: Page) -> None:
+    """The demo's Riley Okafor: a ten-week series shows, before Hold, the weeks after the end of the
+    authorization (docs/BOARD.md); nothing is held by the forecast."""
+    from therapy_scheduler.demo.clinic import FORECAST_CLIENT_ID
+    from therapy_scheduler.models import Therapist
+
+    engine = create_engine(f"sqlite:///{booking.db_path}")
+    with engine.connect() as conn:
+        rbt = conn.execute(
+            select(Therapist.id, Therapist.full_name)
+            .join(Caseload, Caseload.therapist_id == Therapist.id)
+            .where(Caseload.client_id == FORECAST_CLIENT_ID, Therapist.credential == "RBT")
+        ).one()
+    engine.dispose()
+    p = plan(booking, {"id": str(rbt.id), "full_name": rbt.full_name}, THURSDAY)
+    board = Board(page, booking.url).open().sign_in(booking.tokens["scheduler"])
+    _open_slot(board, p)
+    _fill(page, str(FORECAST_CLIENT_ID), p.start)
+    page.check("#b-repeat")
+    page.fill("#b-count", "10")
+    expect(page.locator("#b-forecast-occurrences > li")).to_have_count(10)
+    expect(page.locator(".forecast-summary")).to_contain_text(
+        "fall after the authorization ends on"
+    )
+    blocked = page.locator('#b-forecast-occurrences > li[data-bookable="false"]')
+    expect(blocked.first).to_be_visible()
+    expect(page.locator(".forecast-title")).to_contain_text("of 10 sessions can be held")
+    board.assert_readable("#booking-dialog")
+    screenshot(page, "board-forecast.png", full_page=False)
+    with booking.api("scheduler") as api:
+        sessions = _sessions_of(api, str(FORECAST_CLIENT_ID), p.start.date(), days=70)
+    assert sessions == []

@@ -361,3 +361,53 @@ async def test_the_database_refuses_sessions_longer_than_eight_hours(
                 .where(Session.id == uuid.UUID(S[1]))
                 .values(end_time=text("start_time + interval '8 hours 1 second'"))
             )
+
+
+async def test_weekly_caps_in_the_json_document(db: Database, clinic: Clinic) -> None:
+    """`weekly_cap_units` or `weekly_cap_hours` per service (docs/IMPORT.md); both, or a cap that is
+    not positive, is a problem naming the path, and nothing is imported."""
+
+    def authorization(**cap: Any) -> dict[str, Any]:
+        return {
+            "authorizations": [
+                {
+                    "id": uid(0xA4F1),
+                    "client_id": C3,
+                    "number": "A-9",
+                    "payer": "Keystone",
+                    "start_date": "2027-01-01",
+                    "end_date": "2027-12-31",
+                    "status": "approved",
+                    "services": [{"service_code": "97153", "approved_units": 100, **cap}],
+                }
+            ]
+        }
+
+    before = await _counts(db)
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"weekly_cap_units": 8, "weekly_cap_hours": 2},
+            "authorizations[0].services[0].weekly_cap_hours: give weekly_cap_units "
+            "or weekly_cap_hours, not both",
+        ),
+        (
+            {"weekly_cap_units": 0},
+            "authorizations[0].services[0].weekly_cap_units: Input should be greater than 0",
+        ),
+        (
+            {"weekly_cap_hours": 0.01},
+            "authorizations[0].services[0].weekly_cap_hours: must be a whole number "
+            "of minutes (e.g. 7.5 or 7.25 hours)",
+        ),
+    ]
+    for cap, message in cases:
+        with pytest.raises(ImportFailed) as caught:
+            await import_more(db, authorization(**cap))
+        assert caught.value.message == message
+    assert await _counts(db) == before
+    await import_more(db, authorization(weekly_cap_hours=10))
+    async with db.read() as conn:
+        minutes = (
+            await conn.execute(text("SELECT weekly_cap_minutes FROM authorization_services"))
+        ).scalars()
+    assert sorted(m for m in minutes if m is not None) == [600]

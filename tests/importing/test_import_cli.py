@@ -206,9 +206,52 @@ def test_csv_cells_of_booleans_and_numbers_are_converted(database_url: str, tmp_
     assert _lines(refused.stderr) == [
         "error: locations.csv:2:is_active: must be true, false, 1 or 0",
         'error: authorizations.csv:2:services: "97155:2.5" is not '
-        '"<code>:<approved_units>[:<unit_minutes>]"',
+        '"<code>:<approved_units>[:<unit_minutes>[:<weekly cap>u|h]]"',
         "error: 2 problems; nothing was imported",
     ]
+
+
+def test_csv_weekly_caps(database_url: str, tmp_path: Path) -> None:
+    """A service's fourth part is its weekly cap: `<n>u` units or `<n>h` hours (docs/IMPORT.md)."""
+    auth = "00000000-0000-0000-0000-000000000401"
+    authorizations = (
+        "id,client_id,number,payer,start_date,end_date,status,services\n"
+        f"{auth},{C_DEE},A-1,Keystone,2027-01-01,2027-06-30,approved,"
+        "97153:400:15:7.5h; 97155:24:15:4u\n"
+    )
+    source = _write(
+        tmp_path / "clinic",
+        organizations=ORGANIZATIONS,
+        therapists=THERAPISTS,
+        clients=CLIENTS,
+        authorizations=authorizations,
+    )
+    result = _invoke(database_url, str(source))
+    assert result.exit_code == 0, result.stderr
+    assert _query(
+        database_url,
+        "SELECT service_code, weekly_cap_units, weekly_cap_minutes FROM authorization_services "
+        "ORDER BY service_code",
+    ) == [("97153", None, 450), ("97155", 4, None)]
+
+    for cap, message in [
+        ("0h", "authorizations.csv:2:services[0].weekly_cap_hours: Input should be greater than 0"),
+        (
+            "-3u",
+            "authorizations.csv:2:services[0].weekly_cap_units: Input should be greater than 0",
+        ),
+        ("8x", '"97153:400:15:8x" is not'),
+    ]:
+        bad = _write(
+            tmp_path / f"bad{cap}",
+            organizations=ORGANIZATIONS,
+            therapists=THERAPISTS,
+            clients=CLIENTS,
+            authorizations=authorizations.replace("7.5h", cap),
+        )
+        refused = _invoke(database_url, str(bad), "--dry-run")
+        assert refused.exit_code == 1, refused.stdout
+        assert message in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize(

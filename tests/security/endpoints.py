@@ -284,6 +284,12 @@ def _hold(therapist: str, client: str) -> Request:
     return {"json": {"session": session, "time_zone": NY}}
 
 
+def _forecast(therapist: str, client: str) -> Request:
+    """The hold's dry run (docs/BOOKING.md "Forecast"): scoped like the hold, writes nothing."""
+    request = _hold(therapist, client)
+    return {"json": {**request["json"], "dry_run": True}}
+
+
 def _suggest(therapist: str, client: str) -> Request:
     return {
         "json": {
@@ -329,6 +335,11 @@ ID_PARAMETERS: list[IdParameter] = [
                 others_forbidden=THERAPISTS),
     IdParameter("hold client_id", "POST", "/sessions/hold", "client", None,
                 build_with_own=lambda i, own: _hold(own["therapist"], i)),
+    IdParameter("forecast therapist_id", "POST", "/sessions/hold", "therapist", None,
+                build_with_own=lambda i, own: _forecast(i, own["client"]),
+                others_forbidden=THERAPISTS),
+    IdParameter("forecast client_id", "POST", "/sessions/hold", "client", None,
+                build_with_own=lambda i, own: _forecast(own["therapist"], i)),
     IdParameter("suggest therapist_id", "POST", "/suggest-alternative-times", "therapist", None,
                 build_with_own=lambda i, own: _suggest(i, own["client"]),
                 others_forbidden=THERAPISTS),

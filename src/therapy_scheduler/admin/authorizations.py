@@ -54,6 +54,10 @@ async def _serialize(conn: AsyncConnection, rows: list[AuthorizationRow]) -> lis
                     "units_used": b.consumed,
                     "units_reserved": b.reserved,
                     "units_remaining": b.remaining,
+                    "weekly_cap_units": b.weekly_cap_units,
+                    "weekly_cap_hours": (
+                        b.weekly_cap_minutes / 60 if b.weekly_cap_minutes is not None else None
+                    ),
                 }
                 for (auth_id, code), b in balances.items()
                 if auth_id == r.id
@@ -106,7 +110,7 @@ async def _replace_services(
     services: list[AuthorizedServiceIn],
 ) -> None:
     await queries.replace_services(
-        conn, ctx.organization_id, authorization_id, [s.model_dump() for s in services]
+        conn, ctx.organization_id, authorization_id, [s.columns() for s in services]
     )
 
 

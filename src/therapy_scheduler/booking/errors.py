@@ -96,3 +96,9 @@ SLOT_CONFLICTS: dict[tuple[str, str], type[Conflict]] = {
     ("therapist", "hold"): TherapistHoldConflict,
     ("client", "hold"): ClientHoldConflict,
 }
+
+
+class WeeklyCapExceeded(Conflict):
+    """An occurrence would take its authorized service over the payer's weekly cap (docs/BOOKING.md)."""
+
+    code = "WEEKLY_CAP_EXCEEDED"

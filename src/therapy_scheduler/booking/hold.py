@@ -18,6 +18,7 @@ from therapy_scheduler.booking.alternatives import find_alternatives
 from therapy_scheduler.booking.errors import (
     SessionNotReschedulable,
 )
+from therapy_scheduler.booking.forecast import AUTHORIZATION_ERRORS, forecast_json
 from therapy_scheduler.booking.occurrences import (
     Occurrence,
     check_ranges,
@@ -30,6 +31,7 @@ from therapy_scheduler.booking.rules.apply import (
     check_hold_limit,
     check_slots,
     confirm_hold_limit,
+    find_problems,
 )
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.states import target
@@ -81,6 +83,47 @@ async def create_hold(
         # Alternatives are searched after the write transaction has ended, so that the (slower)
         # search never holds the booking locks.
         raise await error_with_alternatives(db, principal, refused) from None
+
+
+async def forecast_hold(
+    *, db: Database, principal: Principal, body: HoldBody, now: datetime
+) -> dict[str, Any]:
+    """The hold's forecast (`dry_run`): every occurrence checked as the hold would check it, in one
+    read, taking no lock and writing nothing (docs/BOOKING.md "Forecast")."""
+    block = body.session
+    if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
+        principal.therapist_id is None or block.therapist_id != principal.therapist_id
+    ):
+        raise Forbidden("A therapist may hold sessions only for themselves")
+    occurrences = requested_occurrences(body, zone(body.time_zone))
+    service_code = block.service_code or principal.settings.default_service_code
+    async with db.read() as conn:
+        people = await require_people(conn, principal, block.therapist_id, block.client_id)
+        location_id, location_type = await _place(conn, principal, body)
+        reschedule = await _reschedulable(conn, principal, body)
+        check_ranges(occurrences, now)
+        booking = Booking(
+            therapist_id=block.therapist_id,
+            client_id=block.client_id,
+            occurrences=occurrences,
+            service_code=service_code,
+            location_id=location_id,
+            location_type=location_type,
+            replacing=reschedule,
+            therapist_time_zone=people.time_zone,
+            time_zone=body.time_zone,
+        )
+        found = await find_problems(conn, principal, booking, now, lock=False)
+    return ok(
+        dry_run=True,
+        therapist_id=str(block.therapist_id),
+        client_id=str(block.client_id),
+        service_code=service_code,
+        location_id=str(location_id) if location_id else None,
+        location_type=location_type,
+        time_zone=body.time_zone,
+        **forecast_json(booking, found, principal),
+    )
 
 
 async def _create(
@@ -210,6 +253,8 @@ async def error_with_alternatives(
     details: dict[str, Any] = {"occurrence_index": problem.occurrence_index, **problem.details}
     if principal.can(Capability.SEE_AUTHORIZATIONS):
         details.update(problem.private_details)
+    if problem.error.code in AUTHORIZATION_ERRORS and refused.found is not None:
+        details["forecast"] = forecast_json(booking, refused.found, principal)
     if problem.error.code in PLACE_ERRORS:
         o = booking.occurrences[problem.occurrence_index]
         async with db.read() as conn:

@@ -62,6 +62,8 @@ class HoldBody(_Strict):
         default=None, min_length=1, max_length=MAX_OCCURRENCES
     )
     recurrence: RecurrenceIn | None = None
+    # Forecast only (docs/BOOKING.md "Forecast"): check every occurrence, hold and write nothing.
+    dry_run: bool = False
 
     @field_validator("metadata")
     @classmethod

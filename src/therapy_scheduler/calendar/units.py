@@ -29,6 +29,9 @@ class UnitBalance:
     unit_minutes: int
     consumed: int
     reserved: int
+    # The service's weekly cap (docs/ADMIN.md), in units or in minutes; None: no cap.
+    weekly_cap_units: int | None = None
+    weekly_cap_minutes: int | None = None
 
     @property
     def remaining(self) -> int:
@@ -121,6 +124,8 @@ def _balance_rows(ids_filter: Any) -> Any:
             svc.c.service_code,
             svc.c.approved_units,
             svc.c.unit_minutes,
+            svc.c.weekly_cap_units,
+            svc.c.weekly_cap_minutes,
             consumed.label("consumed"),
             reserved.label("reserved"),
         )
@@ -156,7 +161,12 @@ async def balances_and_end_dates(
         ends[r.id] = (r.start_date, r.end_date, r.status)
         if r.service_code is not None:
             balances[(r.id, r.service_code)] = UnitBalance(
-                r.approved_units, r.unit_minutes, int(r.consumed or 0), int(r.reserved or 0)
+                r.approved_units,
+                r.unit_minutes,
+                int(r.consumed or 0),
+                int(r.reserved or 0),
+                r.weekly_cap_units,
+                r.weekly_cap_minutes,
             )
     return balances, ends
 

@@ -13,6 +13,10 @@ from therapy_scheduler.demo.names import FIRST, LAST
 from therapy_scheduler.demo.sessions import demo_sessions
 
 DEMO_ORG_ID = uuid.UUID("5e1f6f3c-7a0b-4c8e-9d2a-000000000001")
+# The client whose weekly series outruns the authorization (docs/BOOKING.md "Forecast").
+FORECAST_CLIENT_ID = uuid.UUID("5e1f6f3c-7a0b-4c8e-9d2a-0000000000f1")
+FORECAST_CLIENT_NAME = "Riley Okafor"
+FORECAST_AUTHORIZATION_DAYS = 42
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,9 @@ def build_demo(
         for t in staff
     ]
     sessions = demo_sessions(rng, staff, people, authorizations, locations, clinics, weeks, today)
+    forecast_client, forecast_authorization = _forecast_client(str(DEMO_ORG_ID), staff, today)
+    people.append(forecast_client)
+    authorizations.append(forecast_authorization)
     return {
         "organizations": [org],
         "locations": locations,
@@ -219,3 +226,43 @@ def build_demo(
         "authorizations": authorizations,
         "sessions": sessions,
     }
+
+
+def _forecast_client(
+    organization_id: str, staff: list[dict[str, Any]], today: date
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A client without sessions whose authorization ends six weeks after `today` and caps 97153 at
+    two hours a week: a "Repeat weekly" of more than six weeks on the board shows the forecast's
+    later sessions after the authorization's end, a second session in a week the cap. Added after
+    the random clinic is drawn (no draw of its own), so the rest of the demo stays the same."""
+    active = [t for t in staff if t["status"] == "active"]
+    team = [next(t for t in active if t["credential"] == "RBT"), active[0]]
+    client = {
+        "id": str(FORECAST_CLIENT_ID),
+        "organization_id": organization_id,
+        "full_name": FORECAST_CLIENT_NAME,
+        "email": "guardian.forecast@family.example",
+        "phone": "+1-555-0299",
+        "date_of_birth": (today - timedelta(days=6 * 365)).isoformat(),
+        "status": "active",
+        "therapist_ids": [t["id"] for t in team],
+    }
+    authorization = {
+        "id": str(uuid.uuid5(FORECAST_CLIENT_ID, "authorization")),
+        "client_id": client["id"],
+        "number": "AUTH-2026-F001",
+        "payer": "Keystone Mutual",
+        "start_date": (today - timedelta(days=30)).isoformat(),
+        "end_date": (today + timedelta(days=FORECAST_AUTHORIZATION_DAYS)).isoformat(),
+        "status": "approved",
+        "services": [
+            {
+                "service_code": "97153",
+                "approved_units": 240,
+                "unit_minutes": 15,
+                "weekly_cap_hours": 2,
+            },
+            {"service_code": "97155", "approved_units": 48, "unit_minutes": 15},
+        ],
+    }
+    return client, authorization

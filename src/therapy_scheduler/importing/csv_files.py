@@ -9,7 +9,8 @@
   `specialties` "autism; early intervention", `therapist_ids` "<uuid>; <uuid>",
   `availability` "monday 09:00-12:00; monday 13:00-17:00",
   `time_off` "2026-12-24T00:00/2026-12-26T00:00; extra 2027-01-09T09:00/2027-01-09T12:00",
-  `services` "97153:400; 97155:24:15" (code:approved_units[:unit_minutes]),
+  `services` "97153:400; 97155:24:15; 97153:400:15:10h" (code:approved_units[:unit_minutes[:cap]],
+  the weekly cap `<n>u` in units or `<n>h` in hours, e.g. `8u`, `7.5h`),
   and `settings` (organizations) is a JSON object.
 * Cells are text; those of a JSON number or boolean are converted first: `is_active` reads
   `true|false|1|0` (any case), the units in `services` whole numbers, `latitude` and `longitude`
@@ -63,17 +64,30 @@ def _range(item: str) -> dict[str, str]:
     return {"kind": kind, "start": start.strip(), "end": end.strip()}
 
 
-def _service(item: str) -> dict[str, str | int]:
+def _service(item: str) -> dict[str, str | int | float]:
     parts = [p.strip() for p in item.split(":")]
-    if len(parts) not in (2, 3) or not all(_WHOLE.fullmatch(p) for p in parts[1:]):
-        raise ValueError(f'"{item}" is not "<code>:<approved_units>[:<unit_minutes>]"')
-    out: dict[str, str | int] = {"service_code": parts[0], "approved_units": int(parts[1])}
-    if len(parts) == 3:
+    if (
+        len(parts) not in (2, 3, 4)
+        or not all(_WHOLE.fullmatch(p) for p in parts[1:3])
+        or (len(parts) == 4 and not _CAP.fullmatch(parts[3]))
+    ):
+        raise ValueError(
+            f'"{item}" is not "<code>:<approved_units>[:<unit_minutes>[:<weekly cap>u|h]]"'
+        )
+    out: dict[str, str | int | float] = {"service_code": parts[0], "approved_units": int(parts[1])}
+    if len(parts) >= 3:
         out["unit_minutes"] = int(parts[2])
+    if len(parts) == 4:
+        number, unit = parts[3][:-1], parts[3][-1].lower()
+        if unit == "u":
+            out["weekly_cap_units"] = int(number)
+        else:
+            out["weekly_cap_hours"] = float(number)
     return out
 
 
 _WHOLE = re.compile(r"-?[0-9]+")
+_CAP = re.compile(r"-?[0-9]+[uU]|-?[0-9]+(\.[0-9]+)?[hH]")
 _BOOLEAN: TypeAdapter[bool] = TypeAdapter(StrictBool)
 
 

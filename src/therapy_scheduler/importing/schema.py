@@ -164,8 +164,34 @@ class AuthorizedServiceIn(_Record):
     service_code: Annotated[str, Field(max_length=8)]
     approved_units: int = Field(ge=0, le=1_000_000)
     unit_minutes: int = Field(default=15, ge=1, le=480)
+    # A payer's cap per week (docs/ADMIN.md), in units or in hours (stored as whole minutes).
+    weekly_cap_units: int | None = Field(default=None, gt=0, le=10_000)
+    weekly_cap_hours: float | None = Field(default=None, gt=0, le=168)
 
     _known = field_validator("service_code")(_service)
+
+    @field_validator("weekly_cap_hours")
+    @classmethod
+    def _one_cap(cls, hours: float | None, info: ValidationInfo) -> float | None:
+        if hours is None:
+            return None
+        if info.data.get("weekly_cap_units") is not None:
+            raise ValueError("give weekly_cap_units or weekly_cap_hours, not both")
+        if abs(hours * 60 - round(hours * 60)) > 1e-6:
+            raise ValueError("must be a whole number of minutes (e.g. 7.5 or 7.25 hours)")
+        return hours
+
+    def columns(self) -> dict[str, str | int | None]:
+        """The row of `authorization_services` (the hours cap is stored in minutes)."""
+        return {
+            "service_code": self.service_code,
+            "approved_units": self.approved_units,
+            "unit_minutes": self.unit_minutes,
+            "weekly_cap_units": self.weekly_cap_units,
+            "weekly_cap_minutes": (
+                round(self.weekly_cap_hours * 60) if self.weekly_cap_hours is not None else None
+            ),
+        }
 
 
 class AuthorizationIn(_Record):

@@ -335,7 +335,7 @@ async def _replace_services(conn: AsyncConnection, doc: ImportDocument, refs: Re
         await queries.delete_children(conn, AuthorizationService.authorization_id, a.id)
         rows += [
             {
-                **s.model_dump(),
+                **s.columns(),
                 "authorization_id": a.id,
                 "organization_id": refs.client_org[a.client_id],
             }

@@ -38,6 +38,12 @@ class AuthorizationService(Base):
     __table_args__ = (
         CheckConstraint("approved_units >= 0", name="units"),
         CheckConstraint("unit_minutes > 0", name="unit_minutes"),
+        CheckConstraint(
+            "(weekly_cap_units IS NULL OR weekly_cap_minutes IS NULL)"
+            " AND (weekly_cap_units IS NULL OR weekly_cap_units > 0)"
+            " AND (weekly_cap_minutes IS NULL OR weekly_cap_minutes > 0)",
+            name="weekly_cap",
+        ),
     )
 
     authorization_id: Mapped[uuid.UUID] = mapped_column(
@@ -47,3 +53,6 @@ class AuthorizationService(Base):
     organization_id: Mapped[OrgFK]
     approved_units: Mapped[int] = mapped_column(Integer)
     unit_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # A payer's cap per week (docs/ADMIN.md): in units, or in minutes (given as hours), not both.
+    weekly_cap_units: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    weekly_cap_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)

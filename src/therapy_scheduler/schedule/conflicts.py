@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
+from therapy_scheduler.schedule.caps import weekly_cap_conflicts
 from therapy_scheduler.schedule.queries.conflicts import (
     AuthorizationProblem,
     ConflictSession,
@@ -52,6 +53,14 @@ async def find_conflicts(
             sessions[0].start_time,
             sessions[-1].start_time,
             organization_zone,
+        )
+    if candidates is not None and sessions:
+        conflicts += await weekly_cap_conflicts(
+            conn,
+            sessions=sessions,
+            candidates=candidates,
+            candidate_values=candidate_values,
+            organization_zone=organization_zone,
         )
     if buffer_minutes > 0:
         conflicts += _insufficient_breaks(sessions, buffer_minutes)

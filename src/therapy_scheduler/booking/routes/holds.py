@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from therapy_scheduler.audit.phi import note_phi_read_of
+from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import access, cancel, confirm, hold
 from therapy_scheduler.booking.routes.common import (
     HOLD_CODES,
@@ -30,12 +32,17 @@ router = APIRouter(tags=["booking"])
 
 @router.post(
     "/sessions/hold",
-    summary="Hold one slot, explicit occurrences, or a recurrence for a therapist and client",
+    summary="Hold one slot, explicit occurrences, or a recurrence for a therapist and client; "
+    "with dry_run, forecast every occurrence without holding",
+    response_model=None,
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, s409=HOLD_CODES),
 )
 async def post_hold(
     request: Request, body: HoldBody, principal: Caller, idempotency_key: IdempotencyKey = None
-) -> Response:
+) -> Response | dict[str, Any]:
+    if body.dry_run:
+        # A forecast writes nothing: the Idempotency-Key is neither claimed nor replayed.
+        return await forecast(request, body, principal)
     return await write(
         request,
         principal,
@@ -45,6 +52,24 @@ async def post_hold(
         body=body,
         service=hold.create_hold,
     )
+
+
+async def forecast(request: Request, body: HoldBody, principal: Principal) -> dict[str, Any]:
+    """`dry_run`: the forecast, its PHI read audited (the client's authorization and calendar)."""
+    async with outcome(request, "forecast"):
+        result = await hold.forecast_hold(
+            db=request.app.state.db, principal=principal, body=body, now=utcnow()
+        )
+    note_phi_read_of(
+        request,
+        principal,
+        endpoint="POST /sessions/hold (dry_run)",
+        session_count=result["occurrence_count"],
+        client_ids=[result["client_id"]],
+        entity_type="client",
+        entity_id=result["client_id"],
+    )
+    return result
 
 
 @router.get(

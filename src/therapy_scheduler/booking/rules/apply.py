@@ -1,10 +1,13 @@
 """The booking rules applied under the booking locks, shared by every way a session comes to occupy a
 slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
-`check_slots` reads working hours and authorizations, takes the people locks, then checks
-availability/time off/buffer, the four slot conflicts and the authorization units, in the order of
-docs/BOOKING.md and per the organization's policies. It raises `Refused` (the transaction then rolls back) or
-returns the unit plan and the warnings.
+`find_problems` reads working hours and authorizations, takes the people locks (unless it only
+reads, for the forecast), then collects every problem of every occurrence: availability/time
+off/buffer, the four slot conflicts, the authorization units and the weekly caps, in the order of
+docs/BOOKING.md, each judged by the organization's policy. `check_slots` raises `Refused` with the
+first blocking one (the transaction then rolls back) or returns the unit plan and the warnings. A
+new check that returns `Problem`s is added to `find_problems` and so reaches the holds, the
+warnings and the forecast alike.
 """
 
 from __future__ import annotations
@@ -13,21 +16,26 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
-from therapy_scheduler.booking.errors import HoldLimitReached
+from therapy_scheduler.booking.errors import AuthorizationMissing, HoldLimitReached
 from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.queries import Coverage
+from therapy_scheduler.booking.queries.caps import client_authorizations, spent_between
+from therapy_scheduler.booking.rules.caps import capped, weekly_cap_problems
 from therapy_scheduler.booking.rules.checks import (
     Problem,
     UnitPlan,
     availability_problems,
     plan_units,
-    slot_conflict,
+    slot_conflicts,
 )
+from therapy_scheduler.booking.rules.coverage import explain_uncovered
 from therapy_scheduler.booking.rules.locks import lock_people, lock_user
 from therapy_scheduler.booking.rules.travel import busy_margin, check_travel
 from therapy_scheduler.calendar.availability import load_calendars
@@ -37,16 +45,19 @@ from therapy_scheduler.calendar.units import (
     default_unit_minutes,
     unit_balances,
 )
+from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
 
 
 class Refused(Exception):
     """A check failed inside the booking transaction (which then rolls back)."""
 
-    def __init__(self, problem: Problem, booking: Booking) -> None:
+    def __init__(self, problem: Problem, booking: Booking, found: Found | None = None) -> None:
         super().__init__(problem.message)
         self.problem = problem
         self.booking = booking
+        # Every problem found with it, when the rules ran in full (the forecast of a refused hold).
+        self.found = found
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,48 @@ class Checked:
     now: datetime
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A problem and the organization's policy for it: "block" (the hold is refused) or "warn"."""
+
+    problem: Problem
+    policy: str
+
+    @property
+    def blocking(self) -> bool:
+        return self.policy == "block"
+
+
+@dataclass(frozen=True)
+class Found:
+    """Every problem of a booking, in the order of docs/BOOKING.md, each judged by its policy (a
+    rule whose policy is "off" is not checked), with the unit plan and what it was made from (the
+    forecast shows them: booking/forecast.py)."""
+
+    plans: list[UnitPlan]
+    problems: list[Judged]
+    now: datetime
+    balances: dict[tuple[uuid.UUID, str], UnitBalance]
+    coverages: list[Coverage]
+
+
 async def check_slots(
     conn: AsyncConnection, principal: Principal, booking: Booking, now: datetime
 ) -> Checked:
-    """Lock the therapist and client, then apply every booking rule (raise `Refused` on a block).
+    """Lock the therapist and client, then apply every booking rule: raise `Refused` with the first
+    problem that blocks, or return the unit plan and the other problems as warnings."""
+    found = await find_problems(conn, principal, booking, now, lock=True)
+    blocking = next((j.problem for j in found.problems if j.blocking), None)
+    if blocking is not None:
+        raise Refused(blocking, booking, found)
+    return Checked(found.plans, [j.problem.warning() for j in found.problems], found.now)
+
+
+async def find_problems(
+    conn: AsyncConnection, principal: Principal, booking: Booking, now: datetime, *, lock: bool
+) -> Found:
+    """Every problem of every occurrence, without raising. With `lock`, under the people locks (and
+    expired holds of the people are closed first); without, as a read (the forecast).
 
     What no booking changes (working hours and time off, the client's authorizations) is read before
     the people locks, so that the locks are held only while reading and writing what bookings change
@@ -119,12 +168,15 @@ async def check_slots(
         last_day=(upper + timedelta(days=1)).date(),
     )
 
-    await lock_people(conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id])
-    # Waiting for the locks takes time: judge expiry by the clock as it is now.
-    now = max(now, utcnow())
-    await queries.deactivate_expired_holds(
-        conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
-    )
+    if lock:
+        await lock_people(
+            conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id]
+        )
+        # Waiting for the locks takes time: judge expiry by the clock as it is now.
+        now = max(now, utcnow())
+        await queries.deactivate_expired_holds(
+            conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
+        )
     busy = await queries.busy_between(
         conn,
         therapist_id=booking.therapist_id,
@@ -134,7 +186,7 @@ async def check_slots(
         now=now,
         exclude_session_id=booking.replacing_id,
     )
-    warnings: list[dict[str, Any]] = []
+    found: list[Judged] = []
 
     if calendars is not None:
         problems = availability_problems(
@@ -146,9 +198,7 @@ async def check_slots(
             location_type=booking.location_type,
             named_in=named_in,
         )
-        if problems and settings.availability_policy == "block":
-            raise Refused(problems[0], booking)
-        warnings += [p.warning() for p in problems]
+        found += [Judged(p, settings.availability_policy) for p in problems]
 
     travel = await check_travel(
         conn,
@@ -160,19 +210,18 @@ async def check_slots(
         place=Place(booking.location_id, booking.location_type),
         named_in=named_in,
     )
-    if travel and settings.travel_policy == "block":
-        raise Refused(travel[0], booking)
-    warnings += [p.warning() for p in travel]
+    found += [Judged(p, settings.travel_policy) for p in travel]
 
-    conflict = slot_conflict(
-        occurrences,
-        busy,
-        therapist_id=booking.therapist_id,
-        client_id=booking.client_id,
-        named_in=named_in,
-    )
-    if conflict is not None:
-        raise Refused(conflict, booking)
+    found += [
+        Judged(p, "block")
+        for p in slot_conflicts(
+            occurrences,
+            busy,
+            therapist_id=booking.therapist_id,
+            client_id=booking.client_id,
+            named_in=named_in,
+        )
+    ]
 
     balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
     if booking.replacing is not None:
@@ -186,11 +235,72 @@ async def check_slots(
         default_unit_minutes=default_unit_minutes(booking.service_code),
         named_in=named_in,
     )
-    if settings.authorization_policy == "block" and problems:
-        raise Refused(problems[0], booking)
-    if settings.authorization_policy == "warn":
-        warnings += [p.warning() for p in problems]
-    return Checked(plans, warnings, now)
+    if settings.authorization_policy != "off":
+        problems = await authorization_problems(
+            conn, principal, booking, plans, problems, balances, now, named_in
+        )
+        found += [Judged(p, settings.authorization_policy) for p in problems]
+    return Found(plans, found, now, balances, coverages)
+
+
+async def authorization_problems(
+    conn: AsyncConnection,
+    principal: Principal,
+    booking: Booking,
+    plans: list[UnitPlan],
+    problems: list[Problem],
+    balances: dict[tuple[uuid.UUID, str], UnitBalance],
+    now: datetime,
+    named_in: ZoneInfo,
+) -> list[Problem]:
+    """The unit problems of `plan_units` with their reasons (booking/rules/coverage.py), then the
+    weekly caps (booking/rules/caps.py), in occurrence order. Each reads only when needed: the
+    client's other authorizations when an occurrence is uncovered, the week's spending when a
+    planned authorization has a cap."""
+    if any(p.error is AuthorizationMissing for p in problems):
+        others = await client_authorizations(
+            conn, client_id=booking.client_id, service_code=booking.service_code
+        )
+    else:
+        others = []
+    problems = explain_uncovered(
+        problems,
+        booking.occurrences,
+        others,
+        service_code=booking.service_code,
+        named_in=named_in,
+    )
+    capped_ids = sorted(
+        {
+            p.authorization_id
+            for p in plans
+            if p.authorization_id is not None
+            and capped(balances.get((p.authorization_id, booking.service_code)))
+        },
+        key=str,
+    )
+    if capped_ids:
+        lower, upper = weeks_around((o.start for o in booking.occurrences), principal.zone)
+        spent = await spent_between(
+            conn,
+            client_id=booking.client_id,
+            service_code=booking.service_code,
+            authorization_ids=capped_ids,
+            lower=lower,
+            upper=upper,
+            now=now,
+            exclude_session_id=booking.replacing_id,
+        )
+        problems += weekly_cap_problems(
+            booking.occurrences,
+            plans,
+            service_code=booking.service_code,
+            balances=balances,
+            spent=spent,
+            organization_zone=principal.zone,
+            named_in=named_in,
+        )
+    return sorted(problems, key=lambda p: p.occurrence_index)
 
 
 def hold_limit(principal: Principal) -> int:

@@ -131,6 +131,23 @@ def slot_conflict(
 ) -> Problem | None:
     """The first occurrence that overlaps a session or active hold of the therapist or the client,
     named by its local date and time in `named_in` (the request's zone)."""
+    found = slot_conflicts(
+        occurrences, busy, therapist_id=therapist_id, client_id=client_id, named_in=named_in
+    )
+    return found[0] if found else None
+
+
+def slot_conflicts(
+    occurrences: list[Occurrence],
+    busy: list[Busy],
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    named_in: ZoneInfo,
+) -> list[Problem]:
+    """Per occurrence, each of the four conflicts (in the order of `SLOT_CONFLICTS`) it has with a
+    session or active hold of the therapist or the client: the first such overlap of each kind."""
+    out: list[Problem] = []
     for index, o in enumerate(occurrences):
         overlapping = [b for b in busy if b.start < o.end and o.start < b.end]
         for who, kind in SLOT_CONFLICTS:
@@ -139,14 +156,20 @@ def slot_conflict(
                 mine = b.therapist_id if who == "therapist" else b.client_id
                 if b.kind == kind and mine == person:
                     what = "session" if kind == "session" else "held slot"
-                    return Problem(
-                        SLOT_CONFLICTS[(who, kind)],
-                        f"The occurrence on {o.label(named_in)} overlaps another {what} of the "
-                        f"{who}",
-                        index,
-                        {"conflict": _range(b.start, b.end), "requested": _range(o.start, o.end)},
+                    out.append(
+                        Problem(
+                            SLOT_CONFLICTS[(who, kind)],
+                            f"The occurrence on {o.label(named_in)} overlaps another {what} of "
+                            f"the {who}",
+                            index,
+                            {
+                                "conflict": _range(b.start, b.end),
+                                "requested": _range(o.start, o.end),
+                            },
+                        )
                     )
-    return None
+                    break
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import { h, option, clear } from "./dom.js";
 import { newIdempotencyKey } from "./api.js";
+import { SeriesForecast } from "./forecast.js";
 import {
   ceilQuarterHour,
   countdownLabel,
@@ -92,6 +93,14 @@ export class BookingDialog {
     const notes = h("textarea", { id: "b-notes", name: "notes", rows: 2, maxlength: 2000 });
     this.fields = { client, start, duration, service, location, repeat, count, notes };
 
+    // The series' forecast, asked again whenever the form changes (js/forecast.js).
+    this.forecastBox = h("div", { id: "b-forecast", class: "forecast", "aria-live": "polite", hidden: true });
+    this.forecast = new SeriesForecast(this.ctx.api, () => this.ctx.zone(), this.forecastBox);
+    for (const el of [client, start, duration, service, location, repeat, count]) {
+      el.addEventListener("change", () => this.updateForecast());
+      el.addEventListener("input", () => this.updateForecast());
+    }
+
     this.problem = h("div", { id: "b-problem", class: "problem", role: "alert", hidden: true });
     this.holdBox = h("div", { id: "b-hold", class: "hold-box", hidden: true });
     this.holdButton = h("button", { type: "submit", id: "b-hold-button", class: "primary" }, "Hold slot");
@@ -125,6 +134,7 @@ export class BookingDialog {
           h("legend", {}, "Recurrence"),
           h("label", { class: "check" }, repeat, " Repeat weekly"),
           field("Number of weeks", count),
+          this.forecastBox,
         ),
         field("Notes for the session (optional)", notes),
       ),
@@ -163,6 +173,14 @@ export class BookingDialog {
       body.recurrence = { rrule: `FREQ=WEEKLY;COUNT=${Number(f.count.value)}` };
     }
     return body;
+  }
+
+  updateForecast() {
+    if (this.hold || !this.fields.repeat.checked || this.validate()) {
+      this.forecast.update(null);
+      return;
+    }
+    this.forecast.update(this.holdRequest());
   }
 
   validate() {
@@ -212,6 +230,7 @@ export class BookingDialog {
   }
 
   showHold() {
+    this.forecast.update(null);
     const zone = this.ctx.zone();
     const hold = this.hold;
     this.problem.hidden = true;
@@ -330,6 +349,7 @@ export class BookingDialog {
   }
 
   onClose() {
+    this.forecast?.update(null);
     clearInterval(this.timer);
     this.timer = null;
     if (this.hold && !this.confirmed) this.release(true);
