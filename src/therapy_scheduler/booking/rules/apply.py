@@ -10,7 +10,7 @@ returns the unit plan and the warnings.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,9 +26,9 @@ from therapy_scheduler.booking.rules.checks import (
     UnitPlan,
     availability_problems,
     plan_units,
-    slot_conflict,
 )
 from therapy_scheduler.booking.rules.locks import lock_people, lock_user
+from therapy_scheduler.booking.rules.supervision import alone_warning, check_supervision, left_alone
 from therapy_scheduler.calendar.availability import load_calendars
 from therapy_scheduler.calendar.units import (
     UnitBalance,
@@ -76,6 +76,9 @@ class Checked:
     plans: list[UnitPlan]
     warnings: list[dict[str, Any]]
     now: datetime
+    # Per occurrence, the service code it supervises (None: an ordinary session), from
+    # `rules/supervision.py`: stored as `supervises` on the hold occurrence and the session.
+    supervises: list[str | None] = field(default_factory=list)
 
 
 async def check_slots(
@@ -148,15 +151,24 @@ async def check_slots(
             raise Refused(problems[0], booking)
         warnings += [p.warning() for p in problems]
 
-    conflict = slot_conflict(
-        occurrences,
-        busy,
+    # The four slot conflicts, with the supervision overlaps the organization allows
+    # (docs/BOOKING.md "Supervision overlap").
+    supervision = await check_supervision(
+        conn,
+        occurrences=occurrences,
+        busy=busy,
         therapist_id=booking.therapist_id,
         client_id=booking.client_id,
+        service_code=booking.service_code,
+        settings=settings,
         named_in=named_in,
     )
-    if conflict is not None:
-        raise Refused(conflict, booking)
+    if supervision.problem is not None:
+        raise Refused(supervision.problem, booking)
+    if booking.replacing is not None:
+        alone = await left_alone(conn, session=booking.replacing, instead=occurrences)
+        if alone:
+            warnings.append(alone_warning(alone))
 
     balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
     if booking.replacing is not None:
@@ -174,7 +186,7 @@ async def check_slots(
         raise Refused(problems[0], booking)
     if settings.authorization_policy == "warn":
         warnings += [p.warning() for p in problems]
-    return Checked(plans, warnings, now)
+    return Checked(plans, warnings, now, supervision.supervises)
 
 
 def hold_limit(principal: Principal) -> int:
