@@ -15,7 +15,7 @@ from therapy_scheduler.models import MAX_SESSION_LENGTH, Session
 _SUPERVISED = Session.__table__.alias("supervised")
 
 # id, therapist_id, client_id, supervises
-AloneSupervision: TypeAlias = Row[uuid.UUID, uuid.UUID, uuid.UUID, str]
+AloneSupervision: TypeAlias = Row[uuid.UUID, uuid.UUID, uuid.UUID, str | None]
 
 # Through ix_sessions_supervises: the supervising sessions starting in the range (few), each
 # looked up among its client's sessions (ix_sessions_client_start).
