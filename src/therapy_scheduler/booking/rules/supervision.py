@@ -34,10 +34,9 @@ from therapy_scheduler.booking.queries.supervision import (
 )
 from therapy_scheduler.booking.rules.checks import Problem, slot_conflict
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
+from therapy_scheduler.domain.vocab import SUPERVISING_CREDENTIALS
 from therapy_scheduler.kit.time import iso_utc
 
-# Credentials that may supervise (BACB: a BCBA, or a BCaBA under a BCBA). Compared case-blind.
-SUPERVISING_CREDENTIALS = ("BCBA", "BCBA-D", "BCaBA")
 _SUPERVISING = frozenset(c.upper() for c in SUPERVISING_CREDENTIALS)
 
 UNSUPPORTED = "SUPERVISION_UNSUPPORTED"
