@@ -398,3 +398,41 @@ async def test_racing_bookings_give_one_winner_each(
     )
     assert sorted(outcomes).count((200, "ok")) == 1, outcomes
     assert await on_the_day(db, day) == [("97153", None), ("97155", "97153")]
+
+
+async def test_rescheduling_either_session(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+    supervising = str(
+        (await book(client, staff, body(day, "10:30", "11:00", T1, "97155")))["session"]["id"]
+    )
+    headers = staff.headers("scheduler")
+
+    async def move(session_id: str, start: str) -> httpx.Response:
+        return await client.post(
+            f"/sessions/{session_id}/reschedule",
+            json={"start_time": f"{day.isoformat()}T{start}:00", "time_zone": "America/New_York"},
+            headers=headers,
+        )
+
+    # The 97153 moved so that it no longer contains the supervision → refused, nothing moved.
+    r = await move(supervised, "10:45")
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+    # Moved within the 97153, the 97155 still supervises; moved after it, it is an ordinary one.
+    r = await move(supervising, "11:15")
+    assert r.status_code == 200, r.text
+    assert await supervises_of(db, supervising) == "97153"
+    r = await move(supervising, "12:30")
+    assert r.status_code == 200, r.text
+    assert await supervises_of(db, supervising) is None
+    # Back inside, then the 97153 moved away from it: the supervision stands alone, with a warning.
+    assert (await move(supervising, "10:30")).status_code == 200
+    assert await supervises_of(db, supervising) == "97153"
+    r = await move(supervised, "14:00")
+    assert r.status_code == 200, r.text
+    assert [(w["code"], w.get("session_ids")) for w in r.json()["warnings"]] == [
+        ("SUPERVISION_UNSUPPORTED", [supervising])
+    ]
+    assert await on_the_day(db, day) == [("97155", "97153"), ("97153", None)]
