@@ -39,6 +39,7 @@ from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
 from therapy_scheduler.kit.envelope import JSON, error_body, ok
 from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
+from therapy_scheduler.reports.router import router as reports_router
 from therapy_scheduler.schedule.router import router as schedule_router
 
 log = logging.getLogger("therapy_scheduler")
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference_router)
     app.include_router(audit_router)
     app.include_router(feeds_router)
+    app.include_router(reports_router)
     app.include_router(admin_router)
     install_board(app)
     app.include_router(booking_router)

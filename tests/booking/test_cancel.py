@@ -66,6 +66,7 @@ async def test_cancel_records_reason_and_releases_units(
         "cancellations": [
             {"session_id": session_id, "late_cancellation": False, "units_released": 4}
         ],
+        "warnings": [],
     }
     async with db.read() as conn:
         row = (

@@ -82,6 +82,29 @@ async def test_demo_activity(db: Database) -> None:
     assert sum(1 for d in moved if d["rescheduled"]) == 1
     # Late cancellations under "strict" keep their units.
     assert kept == [True] * added["late cancellations"]
+    # BCBAs' supervisions inside RBTs' 97153 sessions, visible on the board.
+    async with db.read() as conn:
+        supervising = (
+            await conn.execute(
+                select(Session.client_id, Session.start_time, Session.end_time).where(
+                    Session.supervises == "97153", Session.service_code == "97155"
+                )
+            )
+        ).all()
+        direct = (
+            await conn.execute(
+                select(Session.client_id, Session.start_time, Session.end_time).where(
+                    Session.service_code == "97153", Session.status != "cancelled"
+                )
+            )
+        ).all()
+    assert added["supervision sessions"] >= 2
+    assert len(supervising) == added["supervision sessions"]
+    for s in supervising:
+        assert any(
+            d.client_id == s.client_id and d.start_time <= s.start_time and s.end_time <= d.end_time
+            for d in direct
+        )
     # Running it again adds nothing.
     again = await add_activity(
         db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=3

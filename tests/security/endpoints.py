@@ -131,6 +131,8 @@ NEW_ENDPOINTS: list[Endpoint] = [
     Endpoint("suggest", "POST", "/suggest-alternative-times",
              {"json": {"therapist_id": T1, "client_id": C1, "duration_minutes": 60, "time_zone": NY}},
              statuses={"therapist2": 403, "admin_b": 404}),
+    # Reports: every role; a therapist gets their own row only.
+    Endpoint("supervision report", "GET", "/reports/supervision", {"params": {"month": "2027-03"}}),
     # Calendar feeds.
     Endpoint("feeds list", "GET", "/calendar/feeds", {}),
     Endpoint("feed create", "POST", "/calendar/feeds", {"json": {"label": "phone"}}, writes=True,
@@ -345,6 +347,9 @@ ID_PARAMETERS: list[IdParameter] = [
                 others_forbidden=THERAPISTS),
     IdParameter("suggest client_id", "POST", "/suggest-alternative-times", "client", None,
                 build_with_own=lambda i, own: _suggest(own["therapist"], i)),
+    IdParameter("report therapist_id", "GET", "/reports/supervision", "therapist",
+                lambda i: {"params": {"month": "2027-03", "therapist_id": i}},
+                others_forbidden=THERAPISTS),
     # Admin API: admins only; other roles get the same 403 whatever the id.
     IdParameter("admin therapist path id", "GET", "/admin/therapists/{id}", "therapist",
                 None, roles=ADMINS, build_with_own=lambda i, _: {}),

@@ -17,6 +17,7 @@ from therapy_scheduler.booking.errors import SessionNotCancellable
 from therapy_scheduler.booking.occurrences import invalid
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import sources
+from therapy_scheduler.booking.rules.supervision import alone_warning, left_alone
 from therapy_scheduler.booking.schemas import CancelBody
 from therapy_scheduler.domain.organization_settings import CancellationPolicy
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
@@ -108,6 +109,8 @@ async def cancel_session(
             if not principal.can(Capability.SEE_AUTHORIZATIONS):
                 for o in outcomes:
                     o.pop("units_released")
+            # Supervision sessions inside a cancelled one stay booked: the scheduler is told.
+            alone = [i for m in members for i in await left_alone(conn, session=m)]
             response = ok(
                 session_id=str(target.id),
                 status="cancelled",
@@ -117,6 +120,7 @@ async def cancel_session(
                 cancellation_policy=policy.name,
                 scope=body.scope,
                 cancellations=outcomes,
+                warnings=[alone_warning(alone)] if alone else [],
             )
         if finalize is not None:
             await finalize(conn, response)

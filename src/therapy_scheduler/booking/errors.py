@@ -43,6 +43,18 @@ class AuthorizationMissing(Conflict):
     code = "AUTHORIZATION_MISSING"
 
 
+class SupervisionNotContained(Conflict):
+    """A supervising session must lie within the session it supervises (docs/BOOKING.md)."""
+
+    code = "SUPERVISION_NOT_CONTAINED"
+
+
+class SupervisorCredentialRequired(Conflict):
+    """Only a BCBA or BCaBA supervises (docs/DECISIONS.md "Supervision overlap")."""
+
+    code = "SUPERVISOR_CREDENTIAL_REQUIRED"
+
+
 class HoldLimitReached(Conflict):
     """The user already has as many active holds as the organization allows (a business rule, not a
     request rate: see docs/SECURITY.md)."""

@@ -200,6 +200,7 @@ async def _create(
                 (o.start, o.end, plan.authorization_id, plan.units)
                 for o, plan in zip(occurrences, plans, strict=True)
             ],
+            supervises=checked.supervises,
         )
         await audit.record(
             conn,

@@ -86,6 +86,7 @@ async def _transition(
             raise Forbidden("A therapist may change only their own sessions")
         warnings: list[dict[str, Any]] = []
         replanned: tuple[uuid.UUID | None, int] | None = None
+        supervises: tuple[str | None] | None = None
         if action == "reactivate" and found.status == "cancelled":
             if found.start_time <= now:
                 raise SessionInPast(
@@ -112,6 +113,7 @@ async def _transition(
             now, warnings = checked.now, checked.warnings
             plan = checked.plans[0]
             replanned = (plan.authorization_id, plan.units)
+            supervises = (checked.supervises[0],)
         else:
             await lock_people(
                 conn, therapist_ids=[found.therapist_id], client_ids=[found.client_id]
@@ -136,6 +138,7 @@ async def _transition(
                 updated_by=principal.user_id,
                 updated_at=now,
                 replanned=replanned,
+                supervises=supervises,
             )
             await audit.record(
                 conn,

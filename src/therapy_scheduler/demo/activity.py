@@ -7,7 +7,9 @@ booking services so that every part of the product has something to show.
   the RRULE, so calendar feeds show it), their first slots found by the suggestion engine;
 * one occurrence of the first series rescheduled (the series is kept, the session moved);
 * the rest of the second series cancelled (`scope: following`);
-* late cancellations under the `strict` policy (units kept) of sessions starting in the next two days.
+* late cancellations under the `strict` policy (units kept) of sessions starting in the next two days;
+* supervision: a BCBA's 30-minute 97155 inside a few RBTs' 97153 sessions of the coming days
+  (docs/BOOKING.md "Supervision overlap"), so the board shows the overlap.
 
 Runs once per database (skipped when the organization already has a series); deterministic
 for a given seed and day apart from the ids the services generate.
@@ -75,6 +77,7 @@ async def add_activity(
         )
         counts["series cancelled from an occurrence"] = 1
     counts["late cancellations"] = await _late_cancellations(db, principal, now, rng)
+    counts["supervision sessions"] = await _supervision(db, principal, now)
     return counts
 
 
@@ -277,3 +280,66 @@ async def _late_cancellations(
             request_id="demo",
         )
     return len(chosen)
+
+
+SUPERVISIONS = 4
+
+
+async def _supervision(db: Database, principal: Principal, now: datetime) -> int:
+    """A BCBA's 97155, 30 minutes from the half hour after the start of an RBT's 97153 of the coming
+    week (at least an hour long), for the first SUPERVISIONS sessions some BCBA is free for."""
+    async with db.read() as conn:
+        sessions = await queries.supervisable_sessions(
+            conn,
+            organization_id=principal.organization_id,
+            after=now + timedelta(days=1),
+            before=now + timedelta(days=8),
+            limit=SUPERVISIONS,
+        )
+        bcbas = await queries.active_bcbas(conn, organization_id=principal.organization_id)
+    booked = 0
+    for s in sessions:
+        if booked == SUPERVISIONS:
+            break
+        start = s.start_time + timedelta(minutes=30)
+        if s.end_time - start < timedelta(minutes=30):
+            continue
+        for bcba_id, tz in bcbas:
+            try:
+                held = await create_hold(
+                    db=db,
+                    principal=principal,
+                    body=HoldBody(
+                        session=HoldSessionIn(
+                            therapist_id=bcba_id,
+                            client_id=s.client_id,
+                            start_time=start.isoformat(),
+                            end_time=(start + timedelta(minutes=30)).isoformat(),
+                            service_code="97155",
+                            location_id=s.location_id,
+                            location_type=s.location_type,
+                        ),
+                        time_zone=tz,
+                        metadata={"source": "demo"},
+                    ),
+                    now=now,
+                    request_id="demo",
+                )
+            except AppError:
+                continue
+            await confirm_hold(
+                db=db,
+                principal=principal,
+                body=ConfirmBody(
+                    hold_key=held["hold_key"],
+                    session=ConfirmSessionIn(
+                        start_time=held["occurrences"][0]["start_time"],
+                        end_time=held["occurrences"][0]["end_time"],
+                    ),
+                ),
+                now=now,
+                request_id="demo",
+            )
+            booked += 1
+            break
+    return booked

@@ -164,3 +164,61 @@ async def single_sessions_starting(
         .scalars()
         .all()
     )
+
+
+async def supervisable_sessions(
+    conn: AsyncConnection,
+    *,
+    organization_id: uuid.UUID,
+    after: datetime,
+    before: datetime,
+    limit: int,
+) -> list[Row[uuid.UUID, uuid.UUID, datetime, datetime, uuid.UUID | None, str | None]]:
+    """(id, client_id, start_time, end_time, location_id, location_type) of scheduled 97153
+    sessions of RBTs lasting at least an hour, starting between `after` and `before`, earliest first:
+    where the demo books a BCBA's supervision (docs/BOOKING.md "Supervision overlap")."""
+    return list(
+        (
+            await conn.execute(
+                select(
+                    Session.id,
+                    Session.client_id,
+                    Session.start_time,
+                    Session.end_time,
+                    Session.location_id,
+                    Session.location_type,
+                )
+                .join(Therapist, Therapist.id == Session.therapist_id)
+                .where(
+                    Session.organization_id == organization_id,
+                    Session.status == "scheduled",
+                    Session.service_code == "97153",
+                    Session.start_time > after,
+                    Session.start_time < before,
+                    Therapist.credential == "RBT",
+                )
+                .order_by(Session.start_time, Session.id)
+                .limit(limit * 10)
+            )
+        ).all()
+    )
+
+
+async def active_bcbas(
+    conn: AsyncConnection, *, organization_id: uuid.UUID
+) -> list[Row[uuid.UUID, str]]:
+    """(id, time_zone) of the organization's active BCBAs, by id."""
+    return list(
+        (
+            await conn.execute(
+                select(Therapist.id, Therapist.time_zone)
+                .where(
+                    Therapist.organization_id == organization_id,
+                    Therapist.status == "active",
+                    Therapist.archived_at.is_(None),
+                    Therapist.credential == "BCBA",
+                )
+                .order_by(Therapist.id)
+            )
+        ).all()
+    )

@@ -53,6 +53,14 @@ class OrganizationSettings(JsonBody):
     cancellation_policies: list[CancellationPolicy] = Field(
         default_factory=lambda: [CancellationPolicy(name="standard")], min_length=1, max_length=20
     )
+    # Supervision (docs/BOOKING.md "Supervision overlap", docs/ADMIN.md): the service-code pairs
+    # [supervising, supervised] that may overlap for one client, and the monthly minimum of the
+    # supervision report (share of an RBT's direct hours, number of contacts).
+    supervision_pairs: list[tuple[str, str]] = Field(
+        default_factory=lambda: [("97155", "97153")], max_length=20
+    )
+    supervision_min_percent: float = Field(default=5, ge=0, le=100)
+    supervision_min_contacts: int = Field(default=2, ge=0, le=100)
 
     @field_validator("default_service_code")
     @classmethod
@@ -71,6 +79,23 @@ class OrganizationSettings(JsonBody):
                 raise ValueError(f"location types {' / '.join(key)} are given twice")
             seen.add(key)
         return value
+
+    @field_validator("supervision_pairs")
+    @classmethod
+    def _known_pairs(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for supervising, supervised in pairs:
+            for code in (supervising, supervised):
+                if code not in SERVICE_CODES:
+                    raise ValueError(f'unknown service code "{code}"')
+            if supervising == supervised:
+                raise ValueError(f'a service code cannot supervise itself ("{supervising}")')
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("each pair may be listed once")
+        return pairs
+
+    def supervised_codes(self, supervising: str) -> frozenset[str]:
+        """The service codes a session of code `supervising` may supervise."""
+        return frozenset(b for a, b in self.supervision_pairs if a == supervising)
 
     @model_validator(mode="after")
     def _default_policy_exists(self) -> OrganizationSettings:

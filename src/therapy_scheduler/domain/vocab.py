@@ -70,3 +70,7 @@ CANCELLATION_REASONS: dict[str, CancellationReason] = {
 
 CREDENTIALS = ("BCBA-D", "BCBA", "BCaBA", "RBT", "LBA", "SLP", "OT")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# Credentials that may supervise (BACB: a BCBA, or a BCaBA under a BCBA), compared case-blind: the
+# booking's supervision rule and the supervision report (docs/DECISIONS.md "Supervision overlap").
+SUPERVISING_CREDENTIALS = ("BCBA", "BCBA-D", "BCaBA")

@@ -75,3 +75,5 @@ class HoldOccurrence(Base):
     units: Mapped[int] = mapped_column(Integer, default=0)
     # The session this occurrence became on confirm (migration 0004): lets a second confirm replay.
     session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # As `sessions.supervises` (migration 0006): the confirm copies it into the session.
+    supervises: Mapped[str | None] = mapped_column(String(8))

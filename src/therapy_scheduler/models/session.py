@@ -55,6 +55,9 @@ class Session(Base):
             "units",
         ),
         Index("ix_sessions_series", "series_id"),
+        # Supervising sessions of a range (include_conflicts, the supervision report): most rows
+        # have NULL here, so the index finds the few supervising ones (migration 0006).
+        Index("ix_sessions_supervises", "supervises", "start_time"),
     )
 
     id: Mapped[UUIDPK]
@@ -73,6 +76,9 @@ class Session(Base):
     units: Mapped[int] = mapped_column(Integer, default=0)
     consumes_units: Mapped[bool] = mapped_column(Boolean, default=True)
     series_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # NULL for an ordinary session; for a supervising one (a 97155 inside a 97153), the service code
+    # of the session it supervises (docs/BOOKING.md "Supervision overlap", migration 0006).
+    supervises: Mapped[str | None] = mapped_column(String(8))
     notes: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -23,6 +23,7 @@ from therapy_scheduler.schedule.queries.conflicts import (
     Statement,
     authorization_problems,
 )
+from therapy_scheduler.schedule.queries.supervision import supervision_alone
 from therapy_scheduler.schedule.travel_conflicts import TravelCheck, travel_conflicts
 
 
@@ -66,7 +67,33 @@ async def find_conflicts(
         conflicts += _insufficient_breaks(sessions, buffer_minutes)
     if travel is not None:
         conflicts += await travel_conflicts(conn, sessions, travel)
+    if sessions:
+        conflicts += await _supervision_alone(conn, sessions)
     return conflicts
+
+
+async def _supervision_alone(
+    conn: AsyncConnection, sessions: Sequence[ConflictSession]
+) -> list[dict[str, Any]]:
+    """Supervising sessions whose supervised session was cancelled or moved (docs/BOOKING.md
+    "Supervision overlap"): they stand alone, which is never silently resolved."""
+    shown = {s.id for s in sessions}
+    rows = await supervision_alone(conn, sessions[0].start_time, sessions[-1].start_time)
+    return [
+        {
+            "type": "supervision_unsupported",
+            "session_ids": [str(r.id)],
+            "therapist_id": str(r.therapist_id),
+            "client_id": str(r.client_id),
+            "service_code": r.supervises,
+            "description": f"This supervision session no longer lies within a {r.supervises} "
+            "session of the client: it stands alone",
+            "suggested_resolution": f"Book the client's {r.supervises} session again around it, "
+            "or cancel or move the supervision session",
+        }
+        for r in rows
+        if r.id in shown
+    ]
 
 
 def _outside_availability(

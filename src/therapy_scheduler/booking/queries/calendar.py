@@ -46,6 +46,10 @@ class Busy:
     end: datetime
     location_id: uuid.UUID | None
     location_type: str | None
+    # The row (session or hold occurrence), its service and whom it supervises (migration 0006).
+    id: uuid.UUID | None = None
+    service_code: str | None = None
+    supervises: str | None = None
 
 
 def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
@@ -146,6 +150,9 @@ def _busy_query(*, excluding: bool) -> Any:
                 Session.end_time,
                 Session.location_id,
                 Session.location_type,
+                Session.id,
+                Session.service_code,
+                Session.supervises,
             ).where(*session_filter)
         )
         parts.append(
@@ -157,6 +164,9 @@ def _busy_query(*, excluding: bool) -> Any:
                 HoldOccurrence.end_time,
                 Hold.location_id,
                 Hold.location_type,
+                HoldOccurrence.id,
+                HoldOccurrence.service_code,
+                HoldOccurrence.supervises,
             )
             .join(Hold, Hold.id == HoldOccurrence.hold_id)
             .where(

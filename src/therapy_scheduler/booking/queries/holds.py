@@ -141,8 +141,11 @@ async def insert_hold_occurrences(
     expires_at: datetime,
     service_code: str,
     slots: list[HeldSlot],
+    supervises: list[str | None] | None = None,
 ) -> None:
-    """The active occurrences of a new hold, indexed in the order of `slots`, in one statement."""
+    """The active occurrences of a new hold, indexed in the order of `slots`, in one statement;
+    `supervises`: per slot, the service code it supervises (None: ordinary; docs/BOOKING.md)."""
+    codes: list[str | None] = supervises or [None] * len(slots)
     await conn.execute(
         _INSERT_OCCURRENCES,
         [
@@ -160,6 +163,7 @@ async def insert_hold_occurrences(
                 "service_code": service_code,
                 "authorization_id": authorization_id,
                 "units": units,
+                "supervises": codes[index],
             }
             for index, (start, end, authorization_id, units) in enumerate(slots)
         ],
@@ -216,6 +220,7 @@ class Held:
     authorization_id: uuid.UUID | None
     units: int
     session_id: uuid.UUID | None
+    supervises: str | None = None
 
 
 _T = aliased(Therapist, name="t")

@@ -37,6 +37,7 @@ SESSION_COLUMNS = (
     Session.location_id,
     Session.location_type,
     Session.service_code,
+    Session.supervises,
 )
 
 # A session as `SESSION_COLUMNS` reads it.
@@ -101,6 +102,7 @@ class NewSession(TypedDict):
     units: int
     consumes_units: bool
     series_id: uuid.UUID | None
+    supervises: str | None
     notes: str | None
     created_by: uuid.UUID
     updated_by: uuid.UUID
@@ -127,9 +129,12 @@ async def move_session(
     notes: str | None,
     updated_by: uuid.UUID,
     updated_at: datetime,
+    supervises: str | None = None,
 ) -> None:
-    """A session gets a new time, service, units and place (and notes, unless `notes` is None)."""
+    """A session gets a new time, service, units and place (and notes, unless `notes` is None), and
+    whether it supervises at its new time (docs/BOOKING.md "Supervision overlap")."""
     values: dict[str, Any] = {
+        "supervises": supervises,
         "start_time": start_time,
         "end_time": end_time,
         "service_code": service_code,
@@ -154,11 +159,15 @@ async def set_session_status(
     updated_by: uuid.UUID,
     updated_at: datetime,
     replanned: tuple[uuid.UUID | None, int] | None = None,
+    supervises: tuple[str | None] | None = None,
 ) -> None:
-    """A session's new status and whether it consumes units; `replanned`: (authorization, units)."""
+    """A session's new status and whether it consumes units; `replanned`: (authorization, units);
+    `supervises`: (the code it now supervises or None,), when booked again (reactivation)."""
     values: dict[str, Any] = {}
     if replanned is not None:
         values = {"authorization_id": replanned[0], "units": replanned[1]}
+    if supervises is not None:
+        values["supervises"] = supervises[0]
     await conn.execute(
         update(Session)
         .where(Session.id == session_id)

@@ -13,7 +13,7 @@ warnings and the forecast alike.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,10 +33,10 @@ from therapy_scheduler.booking.rules.checks import (
     UnitPlan,
     availability_problems,
     plan_units,
-    slot_conflicts,
 )
 from therapy_scheduler.booking.rules.coverage import explain_uncovered
 from therapy_scheduler.booking.rules.locks import lock_people, lock_user
+from therapy_scheduler.booking.rules.supervision import alone_warning, check_supervision, left_alone
 from therapy_scheduler.booking.rules.travel import busy_margin, check_travel
 from therapy_scheduler.calendar.availability import load_calendars
 from therapy_scheduler.calendar.travel import Place
@@ -89,6 +89,9 @@ class Checked:
     plans: list[UnitPlan]
     warnings: list[dict[str, Any]]
     now: datetime
+    # Per occurrence, the service code it supervises (None: an ordinary session), from
+    # `rules/supervision.py`: stored as `supervises` on the hold occurrence and the session.
+    supervises: list[str | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class Found:
     now: datetime
     balances: dict[tuple[uuid.UUID, str], UnitBalance]
     coverages: list[Coverage]
+    # Per occurrence, the service code it supervises (None: ordinary; rules/supervision.py).
+    supervises: list[str | None] = field(default_factory=list)
+    # Warnings that are not problems of an occurrence (a supervision left alone by a reschedule).
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def check_slots(
@@ -125,7 +132,12 @@ async def check_slots(
     blocking = next((j.problem for j in found.problems if j.blocking), None)
     if blocking is not None:
         raise Refused(blocking, booking, found)
-    return Checked(found.plans, [j.problem.warning() for j in found.problems], found.now)
+    return Checked(
+        found.plans,
+        [j.problem.warning() for j in found.problems] + found.notes,
+        found.now,
+        found.supervises,
+    )
 
 
 async def find_problems(
@@ -212,16 +224,24 @@ async def find_problems(
     )
     found += [Judged(p, settings.travel_policy) for p in travel]
 
-    found += [
-        Judged(p, "block")
-        for p in slot_conflicts(
-            occurrences,
-            busy,
-            therapist_id=booking.therapist_id,
-            client_id=booking.client_id,
-            named_in=named_in,
-        )
-    ]
+    # The four slot conflicts, with the supervision overlaps the organization allows
+    # (docs/BOOKING.md "Supervision overlap").
+    supervision = await check_supervision(
+        conn,
+        occurrences=occurrences,
+        busy=busy,
+        therapist_id=booking.therapist_id,
+        client_id=booking.client_id,
+        service_code=booking.service_code,
+        settings=settings,
+        named_in=named_in,
+    )
+    found += [Judged(p, "block") for p in supervision.problems]
+    notes: list[dict[str, Any]] = []
+    if booking.replacing is not None:
+        alone = await left_alone(conn, session=booking.replacing, instead=occurrences)
+        if alone:
+            notes.append(alone_warning(alone))
 
     balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
     if booking.replacing is not None:
@@ -240,7 +260,7 @@ async def find_problems(
             conn, principal, booking, plans, problems, balances, now, named_in
         )
         found += [Judged(p, settings.authorization_policy) for p in problems]
-    return Found(plans, found, now, balances, coverages)
+    return Found(plans, found, now, balances, coverages, supervision.supervises, notes)
 
 
 async def authorization_problems(

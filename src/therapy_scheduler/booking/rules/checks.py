@@ -121,22 +121,6 @@ def _different_places(
     return a_type != b_type
 
 
-def slot_conflict(
-    occurrences: list[Occurrence],
-    busy: list[Busy],
-    *,
-    therapist_id: uuid.UUID,
-    client_id: uuid.UUID,
-    named_in: ZoneInfo,
-) -> Problem | None:
-    """The first occurrence that overlaps a session or active hold of the therapist or the client,
-    named by its local date and time in `named_in` (the request's zone)."""
-    found = slot_conflicts(
-        occurrences, busy, therapist_id=therapist_id, client_id=client_id, named_in=named_in
-    )
-    return found[0] if found else None
-
-
 def slot_conflicts(
     occurrences: list[Occurrence],
     busy: list[Busy],

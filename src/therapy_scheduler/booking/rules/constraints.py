@@ -24,6 +24,9 @@ _BY_CONSTRAINT: dict[str, type[Conflict]] = {
     "ex_sessions_client_overlap": ClientConflict,
     "ex_hold_occurrences_therapist_overlap": TherapistHoldConflict,
     "ex_hold_occurrences_client_overlap": ClientHoldConflict,
+    # Migration 0006: an ordinary row and a supervising one of another code (docs/BOOKING.md).
+    "ex_sessions_client_supervision": ClientConflict,
+    "ex_hold_occurrences_client_supervision": ClientHoldConflict,
 }
 
 

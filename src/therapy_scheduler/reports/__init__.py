@@ -1,0 +1,1 @@
+"""Reports for compliance: the monthly supervision report (docs/API.md "Supervision report")."""
