@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # How the browser tests (tests/e2e/conftest.py) skip when Chromium is missing; under CI=true they fail.
 CHROMIUM_MISSING = "Chromium not found at"
 CHROMIUM_INSTALL = "apt-get install -y chromium"
+# How the scale-out tests (tests/scaleout/conftest.py) skip without a replica and PgBouncer.
+SCALEOUT_MISSING = "scale-out servers unavailable:"
+SCALEOUT_INSTALL = "apt-get install -y postgresql-15 pgbouncer"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -52,6 +55,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterat
         terminalreporter.write_line(
             f"{len(skipped)} browser tests skipped because Chromium is missing: install it with "
             f"`{CHROMIUM_INSTALL}` (or set THERAPY_SCHEDULER_CHROMIUM to its path)",
+            yellow=True,
+            bold=True,
+        )
+    scaleout = {
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SCALEOUT_MISSING in str(report.longrepr[2])
+    }
+    if scaleout:
+        terminalreporter.write_line(
+            f"{len(scaleout)} scale-out tests (streaming replica, PgBouncer) skipped because the "
+            f"servers are missing: install them with `{SCALEOUT_INSTALL}`",
             yellow=True,
             bold=True,
         )
