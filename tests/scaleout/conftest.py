@@ -9,7 +9,7 @@ summary line (tests/conftest.py); under CI=true they fail instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,36 +18,15 @@ import httpx
 import pytest
 
 from tests.booking.conftest import redated_document
-from tests.conftest import IN_CI, SCALEOUT_MISSING, make_settings
+from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.scaleout import servers
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.importing.service import import_document, parse_document
-from therapy_scheduler.migrations import upgrade
 from therapy_scheduler.models.base import Base
 
 _TABLES = ", ".join(t.name for t in Base.metadata.sorted_tables)
-
-
-@pytest.fixture(scope="session")
-def scaleout() -> Iterator[servers.ScaleOut]:
-    problem = servers.missing()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"the scale-out servers are required under CI=true: {problem}")
-        pytest.skip(f"{SCALEOUT_MISSING} {problem}")
-    try:
-        running = servers.start()
-    except Exception as exc:
-        if IN_CI:
-            raise
-        pytest.skip(f"{SCALEOUT_MISSING} they failed to start: {exc!r}")
-    try:
-        upgrade(running.plain(running.primary_url))
-        yield running
-    finally:
-        running.stop()
 
 
 async def sql(url: str, statement: str, *args: Any) -> Any:

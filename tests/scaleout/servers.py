@@ -69,6 +69,8 @@ full_page_writes = off
 logging_collector = off
 """
 
+# PgBouncer as docs/DEPLOYMENT.md configures it: transaction pooling, no ignore_startup_parameters
+# (the service sends none that PgBouncer refuses when THERAPY_SCHEDULER_DB_PGBOUNCER=true).
 PGBOUNCER_INI = """
 [databases]
 {database} = host=127.0.0.1 port={primary} dbname={database}
@@ -80,9 +82,8 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {directory}/userlist.txt
 pool_mode = transaction
-default_pool_size = 20
+default_pool_size = 8
 max_client_conn = 500
-ignore_startup_parameters = statement_timeout
 logfile = {directory}/pgbouncer.log
 pidfile =
 """
@@ -184,6 +185,10 @@ def _start(servers: ScaleOut) -> None:
         "postgres",
         "-c",
         f"CREATE DATABASE {DATABASE}",
+        "-c",
+        # Through PgBouncer the service cannot send statement_timeout: it is set on the role
+        # (docs/DEPLOYMENT.md, "PgBouncer").
+        "ALTER ROLE postgres SET statement_timeout = '10s'",
     )
     # -R writes standby.signal and primary_conninfo: the copy starts as a streaming hot standby.
     _run(

@@ -135,9 +135,13 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
     # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
     # trips that change nothing. Set on the engine, so that its pooled connections stay in
     # autocommit (and an optional pre-ping is one round trip, `;`, instead of three).
+    # Through PgBouncer, reads run in a transaction too: SQLAlchemy prepares each statement (named)
+    # before executing it, and only an open transaction keeps PgBouncer from giving the two steps
+    # different server connections.
+    reads = {} if writer or settings.db_pgbouncer else _AUTOCOMMIT_READS
     engine = create_async_engine(
         url,
-        **({} if writer else _AUTOCOMMIT_READS),
+        **reads,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
