@@ -311,6 +311,12 @@ def service_env(ds: Dataset) -> dict[str, str]:
     }
 
 
+def _replica_env(args: argparse.Namespace) -> dict[str, str]:
+    if not args.read_database_url:
+        return {}
+    return {"THERAPY_SCHEDULER_READ_DATABASE_URL": normalize_database_url(args.read_database_url)}
+
+
 def baseline_command(workers: int, port: int) -> list[str]:
     return [
         str(VENV_BIN / "python"),
@@ -532,6 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--database-url", help="dataset database (default by mode)")
+    parser.add_argument(
+        "--read-database-url",
+        help="a streaming replica of the dataset database: the service reads there "
+        "(THERAPY_SCHEDULER_READ_DATABASE_URL; compare with a run without it)",
+    )
     parser.add_argument("--quick", action="store_true", help="small dataset, short runs (< 3 min)")
     parser.add_argument("--workers", default=None, help="comma list of worker counts (1,2)")
     parser.add_argument("--connections", type=int, default=16)
@@ -616,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
             with serving(
                 service_command(workers, args.port),
-                service_env(ds),
+                {**service_env(ds), **_replica_env(args)},
                 args.port,
                 workdir / f"service-{workers}.log",
             ) as base:
@@ -696,7 +707,7 @@ def _booking_elsewhere(
     through a PgBouncer in transaction pooling mode with `via_pgbouncer`)."""
     port = args.port + 2
     with contextlib.ExitStack() as stack:
-        env = service_env(ds)
+        env = {**service_env(ds), **_replica_env(args)}
         name = f"service-{MULTI_PROCESS_WORKERS}proc"
         if via_pgbouncer:
             through = stack.enter_context(pgbouncer(ds.url))
