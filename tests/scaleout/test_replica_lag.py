@@ -103,3 +103,24 @@ async def test_a_scheduler_reads_their_own_booking_while_the_replica_lags(stack:
 
     assert session_id in await session_ids(client, clinic, "scheduler")
     assert session_id not in await session_ids(client, clinic, "admin")
+
+
+async def test_an_admin_reads_their_own_change_while_others_read_the_replica(
+    stack: Stack,
+) -> None:
+    client, clinic = stack.client, stack.clinic
+    await pause_replay(stack.servers)
+    r = await client.patch(
+        f"/admin/therapists/{T1}",
+        json={"full_name": "Tara Q. Quinn"},
+        headers=clinic.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+
+    async def name_seen_by(who: str) -> str:
+        shown = await client.get(f"/admin/therapists/{T1}", headers=clinic.headers(who))
+        assert shown.status_code == 200, shown.text
+        return str(shown.json()["data"]["full_name"])
+
+    assert await name_seen_by("admin") == "Tara Q. Quinn"
+    assert await name_seen_by("scheduler") == "Tara Quinn"
