@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.booking_slots import find_slots
 from bench.build_dataset import ADMIN_EMAIL, person_id
+from bench.pgbouncer import pgbouncer
 from bench.sql import (
     dropdown_sql,
     pgbench_script,
@@ -52,7 +54,10 @@ VENV_BIN = ROOT / ".venv" / "bin"
 READ_SCENARIOS = ("sessions_page", "sessions_cursor", "schedule_week", "dropdown")
 # booking_4proc: the booking scenario against 4 API processes (`serve --workers 4`, each its own pool),
 # to show that the guarantees (0 double bookings) hold across processes. Not in the default run.
-ALL_SCENARIOS = (*READ_SCENARIOS, "booking", "booking_4proc")
+# booking_4proc_pgbouncer: the same, with the 4 processes connected through a PgBouncer in transaction
+# pooling mode that the run starts in front of the database (bench/pgbouncer.py).
+BOOKING_SCENARIOS = ("booking", "booking_4proc", "booking_4proc_pgbouncer")
+ALL_SCENARIOS = (*READ_SCENARIOS, *BOOKING_SCENARIOS)
 DEFAULT_SCENARIOS = (*READ_SCENARIOS, "booking")
 MULTI_PROCESS_WORKERS = 4
 console = Console(stderr=True)
@@ -306,6 +311,12 @@ def service_env(ds: Dataset) -> dict[str, str]:
     }
 
 
+def _replica_env(args: argparse.Namespace) -> dict[str, str]:
+    if not args.read_database_url:
+        return {}
+    return {"THERAPY_SCHEDULER_READ_DATABASE_URL": normalize_database_url(args.read_database_url)}
+
+
 def baseline_command(workers: int, port: int) -> list[str]:
     return [
         str(VENV_BIN / "python"),
@@ -527,6 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--database-url", help="dataset database (default by mode)")
+    parser.add_argument(
+        "--read-database-url",
+        help="a streaming replica of the dataset database: the service reads there "
+        "(THERAPY_SCHEDULER_READ_DATABASE_URL; compare with a run without it)",
+    )
     parser.add_argument("--quick", action="store_true", help="small dataset, short runs (< 3 min)")
     parser.add_argument("--workers", default=None, help="comma list of worker counts (1,2)")
     parser.add_argument("--connections", type=int, default=16)
@@ -611,20 +627,27 @@ def main(argv: list[str] | None = None) -> int:
                         )
             with serving(
                 service_command(workers, args.port),
-                service_env(ds),
+                {**service_env(ds), **_replica_env(args)},
                 args.port,
                 workdir / f"service-{workers}.log",
             ) as base:
                 for scenario in scenarios:
                     console.print(f"service {scenario} ({workers} workers)…")
-                    if scenario in ("booking", "booking_4proc"):
+                    if scenario in BOOKING_SCENARIOS:
                         if sqlite:
                             console.print("[yellow]booking runs on PostgreSQL only[/yellow]")
                             continue
                         booking_workers = workers
-                        if scenario == "booking_4proc":
+                        if scenario != "booking":
                             booking_workers = MULTI_PROCESS_WORKERS
-                            m = _booking_elsewhere(args, ds, token, workdir, seconds)
+                            m = _booking_elsewhere(
+                                args,
+                                ds,
+                                token,
+                                workdir,
+                                seconds,
+                                via_pgbouncer=scenario == "booking_4proc_pgbouncer",
+                            )
                         else:
                             m = run_booking(
                                 base,
@@ -672,16 +695,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _booking_elsewhere(
-    args: argparse.Namespace, ds: Dataset, token: str, workdir: Path, seconds: float
+    args: argparse.Namespace,
+    ds: Dataset,
+    token: str,
+    workdir: Path,
+    seconds: float,
+    *,
+    via_pgbouncer: bool = False,
 ) -> Measured | None:
-    """The booking scenario against a second service of MULTI_PROCESS_WORKERS processes."""
+    """The booking scenario against a second service of MULTI_PROCESS_WORKERS processes (connected
+    through a PgBouncer in transaction pooling mode with `via_pgbouncer`)."""
     port = args.port + 2
-    with serving(
-        service_command(MULTI_PROCESS_WORKERS, port),
-        service_env(ds),
-        port,
-        workdir / f"service-{MULTI_PROCESS_WORKERS}proc.log",
-    ) as other:
+    with contextlib.ExitStack() as stack:
+        env = {**service_env(ds), **_replica_env(args)}
+        name = f"service-{MULTI_PROCESS_WORKERS}proc"
+        if via_pgbouncer:
+            through = stack.enter_context(pgbouncer(ds.url))
+            env.update(
+                THERAPY_SCHEDULER_DATABASE_URL=through, THERAPY_SCHEDULER_DB_PGBOUNCER="true"
+            )
+            name += "-pgbouncer"
+        other = stack.enter_context(
+            serving(
+                service_command(MULTI_PROCESS_WORKERS, port), env, port, workdir / f"{name}.log"
+            )
+        )
         return run_booking(
             other,
             ds,

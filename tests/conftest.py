@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.fixtures import Clinic, seed_clinic
+from tests.scaleout import servers
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.db import Database
@@ -36,6 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # How the browser tests (tests/e2e/conftest.py) skip when Chromium is missing; under CI=true they fail.
 CHROMIUM_MISSING = "Chromium not found at"
 CHROMIUM_INSTALL = "apt-get install -y chromium"
+# How the scale-out tests (tests/scaleout/conftest.py) skip without a replica and PgBouncer.
+SCALEOUT_MISSING = "scale-out servers unavailable:"
+SCALEOUT_INSTALL = "apt-get install -y postgresql-15 pgbouncer"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -52,6 +56,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterat
         terminalreporter.write_line(
             f"{len(skipped)} browser tests skipped because Chromium is missing: install it with "
             f"`{CHROMIUM_INSTALL}` (or set THERAPY_SCHEDULER_CHROMIUM to its path)",
+            yellow=True,
+            bold=True,
+        )
+    scaleout = {
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SCALEOUT_MISSING in str(report.longrepr[2])
+    }
+    if scaleout:
+        terminalreporter.write_line(
+            f"{len(scaleout)} scale-out tests (streaming replica, PgBouncer) skipped because the "
+            f"servers are missing: install them with `{SCALEOUT_INSTALL}`",
             yellow=True,
             bold=True,
         )
@@ -106,6 +122,32 @@ def pg_template_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def scaleout() -> Iterator[servers.ScaleOut]:
+    """A primary, its streaming replica and PgBouncer of this test session (tests/scaleout/servers.py),
+    migrated; skipped (failed under CI=true) where they cannot run."""
+    problem = servers.missing()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"the scale-out servers are required under CI=true: {problem}")
+        pytest.skip(f"{SCALEOUT_MISSING} {problem}")
+    try:
+        running = servers.start()
+    except Exception as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"{SCALEOUT_MISSING} they failed to start: {exc!r}")
+    try:
+        upgrade(running.plain(running.primary_url))
+        yield running
+    finally:
+        running.stop()
+
+
+# Database URLs that lead through PgBouncer: their settings turn on `db_pgbouncer`.
+PGBOUNCER_URLS: set[str] = set()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite:///{path}")
@@ -123,7 +165,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         target = tmp_path / "test.db"
         shutil.copyfile(template, target)
         return f"sqlite+aiosqlite:///{target}"
-    url: str = request.getfixturevalue("pg_template_url")
+    if request.param == "pgbouncer":
+        # The whole test through PgBouncer 1.18 in transaction pooling mode (TEST_BACKENDS=pgbouncer).
+        running: servers.ScaleOut = request.getfixturevalue("scaleout")
+        url = running.plain(running.primary_url)
+        through = running.pgbouncer_url
+        PGBOUNCER_URLS.add(through)
+    else:
+        url = request.getfixturevalue("pg_template_url")
+        through = url.replace("postgresql://", "postgresql+asyncpg://")
     import asyncio
 
     async def truncate() -> None:
@@ -134,7 +184,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             await conn.close()
 
     asyncio.run(truncate())
-    return url.replace("postgresql://", "postgresql+asyncpg://")
+    return through
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -144,6 +194,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "rate_limit_user": "off",
         "rate_limit_ip": "off",
         "db_pool_size": 5,
+        "db_pgbouncer": database_url in PGBOUNCER_URLS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.http import RouteLabels, ServiceMiddleware
 from therapy_scheduler.infra.metrics import Metrics, MetricsAccess
 from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
+from therapy_scheduler.infra.replica import FreshnessMiddleware
 from therapy_scheduler.kit.envelope import JSON, error_body, ok
 from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        replica = (
+            asyncio.create_task(database.replica.run(settings.replica_check_interval_seconds))
+            if database.replica is not None
+            else None
+        )
         purge = (
             asyncio.create_task(
                 run_purge_loop(database, metrics, settings.hold_purge_interval_seconds)
@@ -61,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         yield
+        if replica is not None:
+            replica.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replica
         if purge is not None:
             purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -89,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.metrics_access = MetricsAccess.from_settings(settings)
     app.state.audit_writer = audit_writer
+    if database.replica is not None:
+        database.replica.attach(metrics)
 
     _install_error_handlers(app)
     _install_operational_routes(app)
@@ -115,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         labels=RouteLabels(app.router),
     )
+    app.add_middleware(FreshnessMiddleware)
     return app
 
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # connection the server closed (restart, failover) is still replaced at checkout, with no round
     # trip (infra/db.py); only one that died silently fails a request with 503 DATABASE_UNAVAILABLE.
     db_pool_pre_ping: bool = False
+    # The database URLs point at PgBouncer in transaction pooling mode (any version): no named
+    # prepared statements, and no statement_timeout startup parameter (docs/DEPLOYMENT.md, "PgBouncer").
+    db_pgbouncer: bool = False
+    # The read replica is taken out of use while it lags more than this, or is unreachable; checked
+    # every `replica_check_interval_seconds` (docs/DEPLOYMENT.md, "Read replicas").
+    replica_max_lag_seconds: float = Field(default=5.0, ge=0)
+    replica_check_interval_seconds: float = Field(default=1.0, gt=0)
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithms: list[str] = ["HS256"]

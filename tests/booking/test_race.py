@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday, set_org_settings
+from tests.conftest import PGBOUNCER_URLS
 from tests.fixtures import A1, A2, C1, C2, T1, T2, Clinic
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold, HoldOccurrence, Session
@@ -66,6 +67,8 @@ async def servers(
         "THERAPY_SCHEDULER_DB_POOL_SIZE": "8",
         "THERAPY_SCHEDULER_HOLD_PURGE_INTERVAL_SECONDS": "1",
         "THERAPY_SCHEDULER_LOG_LEVEL": "WARNING",
+        # TEST_BACKENDS=pgbouncer: the processes reach the database through PgBouncer.
+        "THERAPY_SCHEDULER_DB_PGBOUNCER": str(database_url in PGBOUNCER_URLS).lower(),
     }
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []

@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from sqlalchemy import Select, Uuid, bindparam, select
+from sqlalchemy import Select, Uuid, bindparam, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability, role_can
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.errors import Conflict, Forbidden, Unauthorized
-from therapy_scheduler.models import Organization, User
+from therapy_scheduler.infra.replica import CallerCheck, current_freshness
+from therapy_scheduler.models import Caseload, Organization, User
 
 _T = TypeVar("_T")
 
@@ -72,6 +74,15 @@ def caller_row() -> Select[Any]:
 
 _USER_QUERY = caller_row()
 
+# With a read replica (PostgreSQL only): the caller and the clients on their caseload, read on the
+# primary; the replica serves the request only if it returns the same row (infra/replica.py).
+_CASELOAD = (
+    select(func.array_agg(aggregate_order_by(Caseload.client_id, Caseload.client_id)))
+    .where(Caseload.therapist_id == User.therapist_id)
+    .scalar_subquery()
+)
+_FRESH_USER_QUERY = caller_row().add_columns(_CASELOAD.label("caseload"))
+
 
 def principal_from(row: Any, prefix: str = "") -> Principal | None:
     """The principal of a row with the columns of `caller_row`, each name preceded by `prefix`
@@ -95,7 +106,26 @@ async def bearer_user_id(request: Request) -> uuid.UUID:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized()
     user_id: uuid.UUID = await request.app.state.tokens.user_id(token.strip())
+    request.app.state.db.note_caller(user_id)
     return user_id
+
+
+async def load_principal_from_primary(request: Request, user_id: uuid.UUID) -> Principal:
+    """With a read replica: the active user `user_id` as the primary has them now (else 401), so
+    that a deactivation, a role change or a caseload change applies to the very next request
+    whatever the replica's lag. The replica then serves this request only if it shows the same
+    caller and caseload (docs/DECISIONS.md, "Replica reads")."""
+    params = {"caller_id": user_id}
+    async with request.app.state.db.primary_read() as conn:
+        row = (await conn.execute(_FRESH_USER_QUERY, params)).first()
+    principal = principal_from(row)
+    if principal is None:
+        raise Unauthorized("Unknown or inactive user")
+    fresh = current_freshness()
+    if fresh is not None:
+        fresh.caller = CallerCheck(_FRESH_USER_QUERY, params, tuple(row))
+        fresh.verified = False
+    return principal
 
 
 async def load_principal(conn: AsyncConnection, user_id: uuid.UUID) -> Principal:
@@ -112,8 +142,11 @@ async def current_principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     user_id = await bearer_user_id(request)
-    async with request.app.state.db.reader.connect() as conn:
-        principal = await load_principal(conn, user_id)
+    if request.app.state.db.has_replica:
+        principal = await load_principal_from_primary(request, user_id)
+    else:
+        async with request.app.state.db.reader.connect() as conn:
+            principal = await load_principal(conn, user_id)
     request.state.principal = principal
     request.app.state.callers.remember(principal)
     return principal
@@ -166,7 +199,10 @@ class Reading:
         principal = known.get(self.user_id)
         for _ in range(3):
             if principal is None:
-                principal = await load_principal(self.conn, self.user_id)
+                if self.request.app.state.db.has_replica:
+                    principal = await load_principal_from_primary(self.request, self.user_id)
+                else:
+                    principal = await load_principal(self.conn, self.user_id)
                 known.remember(principal)
             self.request.state.principal = principal
             try:
@@ -182,5 +218,8 @@ async def reading(request: Request) -> AsyncIterator[Reading]:
     and one pooled read connection for the whole request; `Reading.as_caller` runs the read as the
     current principal."""
     user_id = await bearer_user_id(request)
+    if request.app.state.db.has_replica:
+        # The caller from the primary first: the replica's view of them may be older.
+        request.app.state.callers.remember(await load_principal_from_primary(request, user_id))
     async with request.app.state.db.read() as conn:
         yield Reading(request, user_id, conn)

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, literal_column, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from therapy_scheduler.config import Settings
+from therapy_scheduler.infra.replica import (
+    COMMIT_POSITION,
+    REPLAY_POSITION,
+    Freshness,
+    ReplicaHealth,
+    WritePositions,
+    current_freshness,
+)
+
+log = logging.getLogger("therapy_scheduler.db")
 
 SQLITE_WRITE_WAIT_SECONDS = 15.0
 
@@ -86,6 +98,10 @@ _AUTOCOMMIT_READS: dict[str, Any] = {
 }
 
 
+def _unique_statement_name() -> str:
+    return f"__ts_{uuid.uuid4().hex}__"
+
+
 def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEngine:
     _quiet_driver_logs()
     if url.startswith("sqlite"):
@@ -97,13 +113,35 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         )
         _configure_sqlite(engine, writer=writer)
         return engine
+    server_settings = {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "application_name": "therapy-scheduler",
+        "timezone": "UTC",
+    }
+    pgbouncer: dict[str, Any] = {}
+    if settings.db_pgbouncer:
+        # PgBouncer in transaction pooling mode, any version (docs/DEPLOYMENT.md, "PgBouncer"): a
+        # named prepared statement lives on one server connection, and the next statement may run
+        # on another. asyncpg then uses unnamed statements (`statement_cache_size=0`), SQLAlchemy
+        # keeps no cache of prepared statements and names the ones it still prepares uniquely.
+        # PgBouncer refuses `statement_timeout` as a startup parameter: set it on the role.
+        del server_settings["statement_timeout"]
+        pgbouncer = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its own
     # snapshot whether or not it is inside a transaction, so BEGIN and COMMIT would be two round
     # trips that change nothing. Set on the engine, so that its pooled connections stay in
     # autocommit (and an optional pre-ping is one round trip, `;`, instead of three).
+    # Through PgBouncer, reads run in a transaction too: SQLAlchemy prepares each statement (named)
+    # before executing it, and only an open transaction keeps PgBouncer from giving the two steps
+    # different server connections.
+    reads = {} if writer or settings.db_pgbouncer else _AUTOCOMMIT_READS
     engine = create_async_engine(
         url,
-        **({} if writer else _AUTOCOMMIT_READS),
+        **reads,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -113,11 +151,8 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                "application_name": "therapy-scheduler",
-                "timezone": "UTC",
-            },
+            "server_settings": server_settings,
+            **pgbouncer,
         },
     )
     _refuse_closed_connections(engine)
@@ -137,32 +172,123 @@ class Database:
     writer: AsyncEngine
     reader: AsyncEngine
     write_gate: asyncio.Lock | None = field(default=None, repr=False)
+    # With a read replica (`read_database_url`, PostgreSQL): `reader` is the replica, and
+    # `primary_reader` an autocommit pool on the primary for the reads the replica cannot serve
+    # (infra/replica.py).
+    primary_reader: AsyncEngine | None = None
+    replica: ReplicaHealth | None = None
+    positions: WritePositions = field(default_factory=WritePositions, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         # Reads and writes have pools of their own (each `db_pool_size` connections per process).
         writer = make_engine(settings.database_url, settings, writer=True)
-        reader = make_engine(
-            settings.read_database_url or settings.database_url, settings, writer=False
-        )
         gate = asyncio.Lock() if settings.is_sqlite else None
-        return cls(writer=writer, reader=reader, write_gate=gate)
+        replica_url = settings.read_database_url
+        if settings.is_sqlite or not replica_url or replica_url == settings.database_url:
+            reader = make_engine(settings.database_url, settings, writer=False)
+            return cls(writer=writer, reader=reader, write_gate=gate)
+        reader = make_engine(replica_url, settings, writer=False)
+        primary_reader = make_engine(settings.database_url, settings, writer=False)
+        health = ReplicaHealth(reader, primary_reader, settings.replica_max_lag_seconds)
+        return cls(writer=writer, reader=reader, primary_reader=primary_reader, replica=health)
 
     @property
     def dialect(self) -> str:
         return self.writer.dialect.name
 
+    @property
+    def has_replica(self) -> bool:
+        return self.replica is not None
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled reader connection. No BEGIN/COMMIT: the reader runs in autocommit."""
-        async with self.reader.connect() as conn:
-            yield conn
+        """A pooled reader connection. No BEGIN/COMMIT: the reader runs in autocommit.
+
+        With a replica: a replica connection when the replica is in use and is fresh enough for
+        this request's caller (infra/replica.py), else a connection to the primary. A replica that
+        cannot be reached is taken out of use and the read goes to the primary."""
+        if self.replica is None:
+            async with self.reader.connect() as conn:
+                yield conn
+            return
+        replica = await self._replica_connection(self.replica, current_freshness())
+        if replica is None:
+            async with self.primary_read() as conn:
+                yield conn
+            return
+        try:
+            yield replica
+        finally:
+            await replica.close()
+
+    def primary_read(self) -> AsyncConnection:
+        """An autocommit connection to the primary (the reader itself when there is no replica)."""
+        return (self.primary_reader or self.reader).connect()
+
+    def note_caller(self, user_id: uuid.UUID) -> None:
+        """The request acts for `user_id`: its reads must see that user's last write."""
+        fresh = current_freshness()
+        if fresh is not None and self.replica is not None:
+            fresh.user_id = user_id
+            fresh.min_position = max(fresh.min_position, self.positions.get(user_id))
+
+    async def _replica_connection(
+        self, health: ReplicaHealth, fresh: Freshness | None
+    ) -> AsyncConnection | None:
+        if not health.in_use:
+            health.fell_back("out_of_use")
+            return None
+        conn = self.reader.connect()
+        try:
+            await conn.start()
+            if fresh is None or fresh.verified:
+                return conn
+            if fresh.caller is None and fresh.min_position <= health.replayed:
+                return conn
+            reason = await self._probe(conn, health, fresh)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            health.mark_down(exc)
+            health.fell_back("unreachable")
+            return None
+        if reason is None:
+            fresh.verified = True
+            return conn
+        await conn.close()
+        health.fell_back(reason)
+        return None
+
+    async def _probe(
+        self, conn: AsyncConnection, health: ReplicaHealth, fresh: Freshness
+    ) -> str | None:
+        """One round trip on the replica: its replay position and, when known, its view of the
+        caller. None when the replica may serve this request, else why not."""
+        replayed: Any = literal_column(REPLAY_POSITION).label("replayed")
+        if fresh.caller is None:
+            position = (await conn.execute(text(f"SELECT {REPLAY_POSITION}"))).scalar_one()
+            row: Any = None
+        else:
+            statement = fresh.caller.statement.add_columns(replayed)
+            row = (await conn.execute(statement, fresh.caller.params)).first()
+            position = None if row is None else row[-1]
+        if position is not None:
+            health.saw_replayed(int(position))
+        if health.replayed < fresh.min_position:
+            return "behind_caller_write"
+        if fresh.caller is not None and (row is None or tuple(row[:-1]) != fresh.caller.expected):
+            return "caller_changed"
+        return None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         if self.write_gate is None:
-            async with self.writer.connect() as conn, conn.begin():
-                yield conn
+            async with self.writer.connect() as conn:
+                async with conn.begin():
+                    yield conn
+                if self.replica is not None:
+                    await self._note_commit(conn)
             return
         # Bounded like SQLite's own busy timeout: a TimeoutError becomes a 503 with Retry-After.
         async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
@@ -173,6 +299,27 @@ class Database:
         finally:
             self.write_gate.release()
 
+    async def _note_commit(self, conn: AsyncConnection) -> None:
+        """After a commit, with a replica: the commit's WAL position becomes the position this
+        request's caller must see in their later reads (read-your-writes, infra/replica.py)."""
+        fresh = current_freshness()
+        if fresh is None or fresh.user_id is None:
+            return
+        try:
+            raw = await conn.get_raw_connection()
+            # The driver connection directly: one round trip, no BEGIN/ROLLBACK around it.
+            position = int(await raw.driver_connection.fetchval(COMMIT_POSITION))  # type: ignore[union-attr]
+        except Exception as exc:
+            # The write is committed; its caller's reads then go to the primary for this request.
+            log.warning("commit position unknown after a write: %s", type(exc).__name__)
+            fresh.min_position = 2**63 - 1
+            return
+        fresh.min_position = max(fresh.min_position, position)
+        fresh.verified = False
+        self.positions.record(fresh.user_id, position)
+
     async def dispose(self) -> None:
         await self.writer.dispose()
         await self.reader.dispose()
+        if self.primary_reader is not None:
+            await self.primary_reader.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.client import is_loopback
@@ -37,6 +37,24 @@ class Metrics:
         self.hold_expiries = Counter(
             "therapy_scheduler_hold_expiries_total",
             "Holds found expired and purged",
+            registry=self.registry,
+        )
+        # The read replica (infra/replica.py); stays 1 and 0 when none is configured.
+        self.replica_in_use = Gauge(
+            "therapy_scheduler_replica_in_use",
+            "1 while reads may go to the read replica, 0 while it is down or lagging too far",
+            registry=self.registry,
+        )
+        self.replica_in_use.set(1)
+        self.replica_lag = Gauge(
+            "therapy_scheduler_replica_lag_seconds",
+            "How far the read replica's replay is behind the primary, at the last check",
+            registry=self.registry,
+        )
+        self.replica_fallbacks = Counter(
+            "therapy_scheduler_replica_fallback_reads_total",
+            "Reads served by the primary although a replica is configured, by reason",
+            ["reason"],
             registry=self.registry,
         )
 

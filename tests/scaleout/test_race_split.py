@@ -1,0 +1,133 @@
+"""The booking races of tests/booking/test_race.py with the API processes of several "hosts": half
+reach the primary through PgBouncer (transaction pooling), half directly, and all read on the
+streaming replica. Same slots, same clients, idempotent duplicates: 0 double bookings, every 2xx is
+exactly one row."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.booking.conftest import hold_body, monday
+from tests.booking.test_race import _check_invariants, _fixture_session_ids, _free_port, _hammer
+from tests.scaleout.conftest import Stack, close_stack, open_stack, scaleout_settings
+from tests.scaleout.servers import ScaleOut
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.models import Hold
+
+
+@pytest.fixture
+async def split(fresh: ScaleOut) -> AsyncIterator[tuple[Stack, list[str]]]:
+    """4 uvicorn processes: 0 and 2 through PgBouncer, 1 and 3 direct; reads on the replica."""
+    stack = await open_stack(fresh, scaleout_settings(fresh))
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    for i in range(4):
+        via_pgbouncer = i % 2 == 0
+        env = {
+            **os.environ,
+            "THERAPY_SCHEDULER_DATABASE_URL": fresh.pgbouncer_url
+            if via_pgbouncer
+            else fresh.primary_url,
+            "THERAPY_SCHEDULER_DB_PGBOUNCER": str(via_pgbouncer).lower(),
+            "THERAPY_SCHEDULER_READ_DATABASE_URL": fresh.replica_url,
+            "THERAPY_SCHEDULER_ENVIRONMENT": "test",
+            "THERAPY_SCHEDULER_RATE_LIMIT_USER": "off",
+            "THERAPY_SCHEDULER_RATE_LIMIT_IP": "off",
+            "THERAPY_SCHEDULER_DB_POOL_SIZE": "4",
+            "THERAPY_SCHEDULER_HOLD_PURGE_INTERVAL_SECONDS": "1",
+            "THERAPY_SCHEDULER_LOG_LEVEL": "WARNING",
+        }
+        port = _free_port()
+        processes.append(
+            subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter; starts in ms
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "therapy_scheduler.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as probe:
+            for url, process in zip(urls, processes, strict=True):
+                while True:
+                    if process.poll() is not None:
+                        err = process.stderr.read().decode() if process.stderr else ""
+                        pytest.fail(f"server exited: {err[-2000:]}")
+                    try:
+                        if (await probe.get(f"{url}/readyz", timeout=1)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        pytest.fail("server did not start within 60 s")
+                    await asyncio.sleep(0.2)
+        yield stack, urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        await close_stack(stack)
+
+
+async def test_split_processes_never_double_book(split: tuple[Stack, list[str]]) -> None:
+    """One set of processes (they take a while to start on 2 cores) for both races: first the
+    idempotent duplicates, then the overlapping slots."""
+    stack, urls = split
+    db: Database = stack.app.state.db
+    fixture_ids = await _fixture_session_ids(db)
+    key = await _one_key_across_processes(stack, urls)
+    tally = await _hammer(urls, stack.clinic, workers=12, iterations=6, hold_seconds=600)
+    assert tally.failures == []
+    assert tally.statuses["hold:200:ok"] >= 1
+    tally.holds.add(key)
+    await _check_invariants(db, tally, fixture_ids)
+
+
+async def _one_key_across_processes(stack: Stack, urls: list[str]) -> str:
+    """8 identical holds with one Idempotency-Key, spread over the 4 processes: one hold."""
+    db: Database = stack.app.state.db
+    headers = {**stack.clinic.headers("scheduler"), "Idempotency-Key": uuid.uuid4().hex}
+    body = hold_body(monday(2), start="16:30", end="17:00")
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+        results = await asyncio.gather(
+            *(http.post(f"{urls[i % 4]}/sessions/hold", json=body) for i in range(8))
+        )
+        statuses = sorted(
+            (r.status_code, r.headers.get("idempotent-replay", "no")) for r in results
+        )
+        assert statuses.count((200, "no")) == 1, statuses
+        assert all(s in ((200, "no"), (200, "true"), (409, "no")) for s in statuses), statuses
+        assert len({r.json()["hold_key"] for r in results if r.status_code == 200}) == 1
+    async with db.write() as conn:
+        holds = (await conn.execute(select(func.count()).select_from(Hold))).scalar_one()
+    assert holds == 1
+    return str(next(r.json()["hold_key"] for r in results if r.status_code == 200))
