@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from therapy_scheduler.config import Settings
+from therapy_scheduler.infra import changes
 
 SQLITE_WRITE_WAIT_SECONDS = 15.0
 
@@ -138,6 +139,9 @@ class Database:
     reader: AsyncEngine
     write_gate: asyncio.Lock | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        changes.watch_writes(self.writer)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         # Reads and writes have pools of their own (each `db_pool_size` connections per process).
@@ -160,16 +164,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction. Its last statement before COMMIT bumps the change counter of the
+        organizations it changed (`infra/changes.py`); an exception rolls both back."""
         if self.write_gate is None:
             async with self.writer.connect() as conn, conn.begin():
+                changes.start(conn)
                 yield conn
+                await changes.bump(conn)
             return
         # Bounded like SQLite's own busy timeout: a TimeoutError becomes a 503 with Retry-After.
         async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
             await self.write_gate.acquire()
         try:
             async with self.writer.connect() as conn, conn.begin():
+                changes.start(conn)
                 yield conn
+                await changes.bump(conn)
         finally:
             self.write_gate.release()
 
