@@ -128,10 +128,10 @@ class Run:
                 }
                 self.client.post("/sessions/confirm", json=body, headers=self.headers("scheduler"))
         elif kind == "time_off":
-            day = (monday(0) + timedelta(days=op[1])).isoformat()
+            off = (monday(0) + timedelta(days=op[1])).isoformat()
             self.client.post(
                 f"/admin/therapists/{T1}/time-off",
-                json={"start": f"{day}T16:00", "end": f"{day}T17:00"},
+                json={"start": f"{off}T16:00", "end": f"{off}T17:00"},
                 headers=admin,
             )
         elif kind == "buffer":
