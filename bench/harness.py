@@ -45,6 +45,7 @@ from bench.sql import (
 )
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
+from therapy_scheduler.infra.changes import BUMP_EVERY_ORGANIZATION
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -473,6 +474,9 @@ async def _check_and_clean(url: str, since: datetime, clean: bool) -> tuple[int,
                     await conn.execute(
                         text("DELETE FROM holds WHERE created_at >= :since"), {"since": since}
                     )
+                    # A write outside the service: new versions, so that no ETag issued during
+                    # the run still matches (docs/DECISIONS.md, "Conditional requests").
+                    await conn.execute(text(BUMP_EVERY_ORGANIZATION), {"stripe": 0})
             except Exception as exc:  # the booking branch may add rows that reference sessions
                 console.print(f"[yellow]could not remove the booked sessions:[/yellow] {exc!r}")
         return int(doubles), int(created)

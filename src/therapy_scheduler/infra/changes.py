@@ -44,11 +44,13 @@ _BUMP = text(
     "INSERT INTO change_counters (organization_id, stripe, version) VALUES (:org, :stripe, 1) "
     "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
 ).bindparams(bindparam("org", type_=Uuid()))
-_BUMP_ALL = text(
+# Also for tools that change data outside `Database.write()` (bench/harness.py's clean-up).
+BUMP_EVERY_ORGANIZATION = (
     "INSERT INTO change_counters (organization_id, stripe, version) "
     "SELECT id, :stripe, 1 FROM organizations WHERE true "
     "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
 )
+_BUMP_ALL = text(BUMP_EVERY_ORGANIZATION)
 _VERSION = text(
     "SELECT coalesce(sum(version), 0) FROM change_counters WHERE organization_id = :org"
 ).bindparams(bindparam("org", type_=Uuid()))
