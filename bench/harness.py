@@ -2,7 +2,9 @@
 and reports req/s, latency percentiles and errors as a table and as JSON lines.
 
 Scenarios (docs/API.md): sessions_page, sessions_cursor, schedule_week, dropdown (read, with a baseline and
-pgbench's tps for the same SQL), booking (hold + confirm cycles, then an SQL check for double bookings).
+pgbench's tps for the same SQL), schedule_week_revalidate (schedule_week's requests with the ETag of
+their answer in If-None-Match: the 304 path), booking (hold + confirm cycles, then an SQL check for
+double bookings).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from bench.sql import (
 )
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
+from therapy_scheduler.infra.changes import BUMP_EVERY_ORGANIZATION
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -57,10 +60,16 @@ READ_SCENARIOS = ("sessions_page", "sessions_cursor", "schedule_week", "dropdown
 # booking_4proc_pgbouncer: the same, with the 4 processes connected through a PgBouncer in transaction
 # pooling mode that the run starts in front of the database (bench/pgbouncer.py).
 BOOKING_SCENARIOS = ("booking", "booking_4proc", "booking_4proc_pgbouncer")
-ALL_SCENARIOS = (*READ_SCENARIOS, *BOOKING_SCENARIOS)
-DEFAULT_SCENARIOS = (*READ_SCENARIOS, "booking")
+# Conditional reads: the requests of the scenario named after them, each with the ETag its answer
+# had when the run started (no baseline or pgbench: the baseline has no ETags).
+REVALIDATE_SCENARIOS = {"schedule_week_revalidate": "schedule_week"}
+ALL_SCENARIOS = (*READ_SCENARIOS, *REVALIDATE_SCENARIOS, *BOOKING_SCENARIOS)
+DEFAULT_SCENARIOS = (*READ_SCENARIOS, *REVALIDATE_SCENARIOS, "booking")
 MULTI_PROCESS_WORKERS = 4
-console = Console(stderr=True)
+REVALIDATE_PATHS = 200
+# Rich cuts its output to 80 columns when it cannot ask a terminal for its width (a log, CI): the
+# table is then printed at its full width instead.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 
 @dataclass(frozen=True)
@@ -396,10 +405,26 @@ def run_wrk(
     )
 
 
+def prime_etags(base: str, token: str, paths: Path, out: Path) -> int:
+    """Writes "path<TAB>etag" for each request of `paths` (its answer's ETag now); returns how
+    many answers had one."""
+    lines = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for path in dict.fromkeys(paths.read_text().split()):
+            r = client.get(path, headers={"Authorization": f"Bearer {token}"})
+            etag = r.headers.get("etag")
+            if r.status_code == 200 and etag:
+                lines.append(f"{path}\t{etag}")
+    out.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
 def drive(
     base: str, scenario: str, env: dict[str, str], connections: int, warmup: float, seconds: float
 ) -> Measured:
     script = "cursor.lua" if scenario == "sessions_cursor" else "paths.lua"
+    if scenario in REVALIDATE_SCENARIOS:
+        script = "revalidate.lua"
     if warmup > 0:
         run_wrk(base, script, env, connections=connections, seconds=warmup)
     return run_wrk(base, script, env, connections=connections, seconds=seconds)
@@ -460,6 +485,9 @@ async def _check_and_clean(url: str, since: datetime, clean: bool) -> tuple[int,
                     await conn.execute(
                         text("DELETE FROM holds WHERE created_at >= :since"), {"since": since}
                     )
+                    # A write outside the service: new versions, so that no ETag issued during
+                    # the run still matches (docs/DECISIONS.md, "Conditional requests").
+                    await conn.execute(text(BUMP_EVERY_ORGANIZATION), {"stripe": 0})
             except Exception as exc:  # the booking branch may add rows that reference sessions
                 console.print(f"[yellow]could not remove the booked sessions:[/yellow] {exc!r}")
         return int(doubles), int(created)
@@ -603,6 +631,14 @@ def main(argv: list[str] | None = None) -> int:
                 paths = workdir / f"{scenario}.paths"
                 paths.write_text("\n".join(scenario_paths(scenario, ds, rng)) + "\n")
                 envs[scenario] = {"BENCH_TOKEN": token, "BENCH_PATHS": str(paths)}
+            elif scenario in REVALIDATE_SCENARIOS:
+                paths = workdir / f"{scenario}.requests"
+                requests = scenario_paths(
+                    REVALIDATE_SCENARIOS[scenario], ds, rng, count=REVALIDATE_PATHS
+                )
+                paths.write_text("\n".join(requests) + "\n")
+                tagged = workdir / f"{scenario}.paths"
+                envs[scenario] = {"BENCH_TOKEN": token, "BENCH_PATHS": str(tagged)}
         reads = [s for s in scenarios if s in READ_SCENARIOS]
         tps: dict[str, float] = {}
         if with_pgbench:
@@ -672,8 +708,17 @@ def main(argv: list[str] | None = None) -> int:
                             candidates=m.counters["candidates"],
                         )
                     else:
+                        if scenario in REVALIDATE_SCENARIOS:
+                            requests = workdir / f"{scenario}.requests"
+                            tagged = Path(envs[scenario]["BENCH_PATHS"])
+                            if not prime_etags(base, token, requests, tagged):
+                                console.print(f"[red]{scenario}: no answer had an ETag[/red]")
+                                continue
                         m = drive(base, scenario, envs[scenario], args.connections, warmup, seconds)
                         line = _line(scenario, ds, workers, args.connections, m)
+                        if scenario in REVALIDATE_SCENARIOS:
+                            line["not_modified"] = int(m.counters.get("not_modified", 0))
+                            line["answered"] = int(m.counters.get("answered", 0))
                         b = baseline.get(scenario)
                         line["baseline_rps"] = round(b.rps, 1) if b else None
                         line["ratio"] = round(m.rps / b.rps, 3) if b and b.rps else None

@@ -3,6 +3,7 @@ the server-side cache and its invalidation, privacy headers."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from tests.fixtures import (
 )
 from tests.support import assert_error
 from therapy_scheduler.dropdown.service import invalidate_dropdowns
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 
 URL = "/get-dropdown-data"
@@ -275,6 +277,9 @@ async def test_server_cache_hit_and_invalidation(
     # A write to the organization's people invalidates its dropdowns; org B keeps its cache.
     assert (await _get(client, clinic, "admin_b", types="therapists"))["cached"] is False
     async with db.write() as conn:
+        # As every write path does (audited writes through infra/audit_log.py): without it, the
+        # change counter's safety net would bump every organization's version.
+        changes.touch(conn, uuid.UUID(ORG_A))
         await conn.execute(
             text(
                 "UPDATE therapists SET full_name = 'Tara Quinn-Smith' WHERE full_name = 'Tara Quinn'"

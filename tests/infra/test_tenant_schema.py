@@ -37,8 +37,10 @@ async def test_the_exclusion_constraints_include_the_organization(db: Database) 
         ).all()
     assert [name for name, _ in rows] == [
         "ex_hold_occurrences_client_overlap",
+        "ex_hold_occurrences_client_supervision",
         "ex_hold_occurrences_therapist_overlap",
         "ex_sessions_client_overlap",
+        "ex_sessions_client_supervision",
         "ex_sessions_therapist_overlap",
     ]
     for name, definition in rows:

@@ -189,6 +189,16 @@ class Reading:
     user_id: uuid.UUID
     conn: AsyncConnection
 
+    async def assumed_principal(self) -> Principal:
+        """The principal `as_caller` tries first: the one this process knows for the user, else
+        loaded now (401 if inactive). A guess, never trusted without the statement's check."""
+        known: KnownCallers = self.request.app.state.callers
+        principal = known.get(self.user_id)
+        if principal is None:
+            principal = await load_principal(self.conn, self.user_id)
+            known.remember(principal)
+        return principal
+
     async def as_caller(self, read: Callable[[Principal], Awaitable[_T]]) -> _T:
         """`read(principal)`, where `read` runs one statement that also re-reads the caller and
         raises `CallerChanged` when they are not `principal` any more (role, therapist, organization,

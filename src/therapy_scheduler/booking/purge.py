@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.rules.locks import try_lock_job
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow
@@ -38,9 +39,15 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
             return PurgeResult(0, 0, 0)
         # SKIP LOCKED: never wait on a hold that a booking transaction is working on.
         expired_ids = await queries.lock_expired_holds(conn, now=now, limit=BATCH)
+        old_ids = await queries.lock_old_holds(conn, cutoff=now - KEEP_CLOSED, limit=BATCH)
+        if expired_ids or old_ids:
+            # Their organizations' data change: new versions, new ETags (infra/changes.py).
+            for organization_id in await queries.hold_organizations(
+                conn, hold_ids=[*expired_ids, *old_ids]
+            ):
+                changes.touch(conn, organization_id)
         if expired_ids:
             await queries.expire_holds(conn, hold_ids=expired_ids)
-        old_ids = await queries.lock_old_holds(conn, cutoff=now - KEEP_CLOSED, limit=BATCH)
         if old_ids:
             await queries.delete_holds(conn, hold_ids=old_ids)
         gone = await queries.delete_expired_idempotency(conn, now=now)

@@ -41,6 +41,7 @@ from therapy_scheduler.booking.suggest import suggest
 from therapy_scheduler.demo import queries
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import AppError
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 
@@ -106,6 +107,7 @@ async def _cancellation_records(
 ) -> int:
     """Imported cancelled sessions get the record a real cancellation would have left."""
     async with db.write() as conn:
+        changes.touch(conn, organization_id)
         rows = await queries.unrecorded_cancellations(conn, organization_id=organization_id)
         records: list[queries.CancellationRecord] = []
         for r in rows:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import Response
 
+from therapy_scheduler.auth.conditional import etag_caller
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.dropdown.responses import DropdownResponse
 from therapy_scheduler.dropdown.service import DROPDOWN_TYPES, dropdown_data
-from therapy_scheduler.kit.envelope import ok
+from therapy_scheduler.infra.conditional import Watch, validate
+from therapy_scheduler.kit.envelope import JSON, ok
 from therapy_scheduler.kit.openapi import error_responses, ok_response
 from therapy_scheduler.kit.params import StrictBool, WordList
+from therapy_scheduler.kit.time import utcnow
 
 router = APIRouter(tags=["reference data"])
 
@@ -45,8 +49,21 @@ async def get_dropdown_data(
     request: Request,
     query: Annotated[DropdownQuery, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
-) -> dict[str, Any]:
+) -> Response:
     app = request.app
+    # The version is read before the lists (infra/conditional.py); it also keys the server cache.
+    async with app.state.db.read() as conn:
+        validator = await validate(
+            request,
+            conn,
+            route="get-dropdown-data",
+            query=query.model_dump(mode="json"),
+            caller=etag_caller(principal),
+            now=utcnow(),
+            watch=Watch(hold_expiry=False),
+        )
+    if validator.not_modified:
+        return validator.response()
     data, cached, last_updated = await dropdown_data(
         conn_factory=app.state.db.read,
         cache=app.state.cache,
@@ -55,5 +72,6 @@ async def get_dropdown_data(
         types=query.types,
         include_inactive=query.include_inactive,
         include_contact=query.include_contact,
+        version=validator.version,
     )
-    return ok(data=data, cached=cached, lastUpdated=last_updated)
+    return validator.tag(JSON(ok(data=data, cached=cached, lastUpdated=last_updated)))

@@ -48,8 +48,14 @@ async def dropdown_data(
     types: list[str],
     include_inactive: bool,
     include_contact: bool,
+    version: int | None = None,
 ) -> tuple[dict[str, Any], bool, str]:
     """The requested lists for this caller, from the short-lived server cache when possible.
+
+    `version`: the organization's change counter read before this call (infra/changes.py). It keys
+    the cache, so that an answer cached before a write is never served under a newer version (the
+    ETag of get-dropdown-data is built from it), whatever wrote and whether or not it invalidated
+    the cache.
 
     Returns (data, cached, last_updated).
     """
@@ -58,9 +64,10 @@ async def dropdown_data(
     if include_contact and not principal.can(Capability.SEE_CONTACT_DATA):
         raise Forbidden("Your role may not see contact data")
     wanted = sorted(set(types))
-    version = await cache.version(cache_namespace(principal.organization_id))
+    generation = await cache.version(cache_namespace(principal.organization_id))
     key = (
-        f"{cache_namespace(principal.organization_id)}:v{version}:{principal.scope_key}:"
+        f"{cache_namespace(principal.organization_id)}:v{generation}:c{version}:"
+        f"{principal.scope_key}:"
         f"{','.join(wanted)}:{int(include_inactive)}:{int(include_contact)}"
     )
     hit = await cache.get(key)

@@ -24,6 +24,7 @@ from therapy_scheduler.importing.checks import References
 from therapy_scheduler.importing.problems import ImportFailed, Loc, Problem, json_path
 from therapy_scheduler.importing.queries import Progress
 from therapy_scheduler.importing.schema import ImportDocument
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import (
@@ -174,6 +175,21 @@ async def run_import(
     return ImportReport(counts, dry_run)
 
 
+def _organizations_changed(
+    doc: ImportDocument, refs: References, scope_org: uuid.UUID | None
+) -> set[uuid.UUID]:
+    """Every organization whose data the import changes (their versions are bumped at COMMIT,
+    infra/changes.py): those of the document's records and of the people they refer to."""
+    found: set[uuid.UUID] = {o.id for o in doc.organizations}
+    for records in (doc.locations, doc.therapists, doc.clients, doc.users):
+        found.update(r.organization_id for r in records)
+    found.update(o for o in refs.therapist_org.values() if o is not None)
+    found.update(o for o in refs.client_org.values() if o is not None)
+    if scope_org is not None:
+        found.add(scope_org)
+    return found
+
+
 async def import_document(
     conn: AsyncConnection,
     doc: ImportDocument,
@@ -192,6 +208,8 @@ async def import_document(
     problems = [*(known_problems or []), *found]
     if problems:
         raise ImportFailed(sorted(problems, key=_problem_order))
+    for organization_id in _organizations_changed(doc, refs, scope_org):
+        changes.touch(conn, organization_id)
     step = progress or (lambda _kind, _done, _total: None)
     counts: dict[str, int] = {}
 

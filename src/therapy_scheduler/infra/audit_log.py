@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.infra import changes
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import AuditEvent, AuditEventClient
 
@@ -51,6 +52,10 @@ async def record(
     Pass `client_ids` for the clients the change concerns (a session's client) so that the audit log
     can be filtered by client; an event about a client entity is indexed under that client anyway.
     """
+    # An audited change is a change of the organization's data: its version is bumped at COMMIT
+    # (`infra/changes.py`). Not in `append_entries`: the PHI read log goes through it, and a read
+    # changes nothing.
+    changes.touch(conn, organization_id)
     clients = list(dict.fromkeys(client_ids))
     if entity_type == "client":
         own = _as_uuid(entity_id)

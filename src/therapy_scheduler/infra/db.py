@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from therapy_scheduler.config import Settings
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.replica import (
     COMMIT_POSITION,
     REPLAY_POSITION,
@@ -179,6 +180,9 @@ class Database:
     replica: ReplicaHealth | None = None
     positions: WritePositions = field(default_factory=WritePositions, repr=False)
 
+    def __post_init__(self) -> None:
+        changes.watch_writes(self.writer)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         # Reads and writes have pools of their own (each `db_pool_size` connections per process).
@@ -283,10 +287,14 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction. Its last statement before COMMIT bumps the change counter of the
+        organizations it changed (`infra/changes.py`); an exception rolls both back."""
         if self.write_gate is None:
             async with self.writer.connect() as conn:
                 async with conn.begin():
+                    changes.start(conn)
                     yield conn
+                    await changes.bump(conn)
                 if self.replica is not None:
                     await self._note_commit(conn)
             return
@@ -295,7 +303,9 @@ class Database:
             await self.write_gate.acquire()
         try:
             async with self.writer.connect() as conn, conn.begin():
+                changes.start(conn)
                 yield conn
+                await changes.bump(conn)
         finally:
             self.write_gate.release()
 

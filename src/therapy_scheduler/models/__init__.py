@@ -4,6 +4,7 @@ from therapy_scheduler.models.audit import AuditEvent, AuditEventClient
 from therapy_scheduler.models.authorization import Authorization, AuthorizationService
 from therapy_scheduler.models.availability import AvailabilityWindow, TimeOff
 from therapy_scheduler.models.calendar_feed import CalendarFeed
+from therapy_scheduler.models.change_counter import ChangeCounter
 from therapy_scheduler.models.hold import Hold, HoldOccurrence
 from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
@@ -27,6 +28,7 @@ __all__ = [
     "CalendarFeed",
     "Cancellation",
     "Caseload",
+    "ChangeCounter",
     "Client",
     "Hold",
     "HoldOccurrence",

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read_of
+from therapy_scheduler.auth.conditional import etag_caller
 from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
+from therapy_scheduler.infra.conditional import Watch, conditional, etag_for, validate
 from therapy_scheduler.kit.envelope import JSON
 from therapy_scheduler.kit.openapi import error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
@@ -39,11 +41,24 @@ async def get_schedule_data_batch(
     params: Annotated[ScheduleBatchParams, Query()],
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Response:
-    result, shown = await service.schedule_batch(
-        db=request.app.state.db, principal=principal, params=params, now=utcnow()
-    )
+    now = utcnow()
+    db = request.app.state.db
+    # The version is read before the answer's statements (infra/conditional.py).
+    async with db.read() as conn:
+        validator = await validate(
+            request,
+            conn,
+            route="get-schedule-data-batch",
+            query=params.model_dump(mode="json"),
+            caller=etag_caller(principal),
+            now=now,
+            watch=Watch(hold_expiry=True),
+        )
+    if validator.not_modified:
+        return validator.response()
+    result, shown = await service.schedule_batch(db=db, principal=principal, params=params, now=now)
     _note_batch_read(request, principal, shown)
-    return JSON(result)
+    return validator.tag(JSON(result))
 
 
 @router.post(
@@ -74,21 +89,57 @@ async def get_sessions_optimized(
     reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
     now = utcnow()
+    query = params.model_dump(mode="json")
+    version: int | None = None
+    assumed: Principal | None = None
+    if conditional(request):
+        # The version is read before the page's statement (infra/conditional.py), for the caller
+        # this process knows; a tag issued for them only matches if nothing was written since, so
+        # nothing that changed them either.
+        assumed = await reader.assumed_principal()
+        validator = await validate(
+            request,
+            reader.conn,
+            route="get-sessions-optimized",
+            query=query,
+            caller=etag_caller(assumed),
+            now=now,
+            watch=Watch(hold_expiry=True, session_start=True),
+        )
+        if validator.not_modified:
+            return validator.response()
+        version = validator.version
 
     async def page(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
+        # Without a version read first, the page statement reads it in its own snapshot.
         return await service.sessions_page(
-            conn=reader.conn, principal=principal, params=params, now=now
+            conn=reader.conn,
+            principal=principal,
+            params=params,
+            now=now,
+            with_version=assumed is None,
         )
 
     result, shown = await reader.as_caller(page)
+    principal = request.state.principal
     note_phi_read_of(
         request,
-        request.state.principal,
+        principal,
         endpoint="get-sessions-optimized",
         session_count=shown.count,
         client_ids=shown.client_ids,
     )
-    return JSON(result)
+    response = JSON(result)
+    if assumed is None or assumed.organization_id == principal.organization_id:
+        response.headers["ETag"] = etag_for(
+            request,
+            route="get-sessions-optimized",
+            query=query,
+            caller=etag_caller(principal),
+            version=version if version is not None else (shown.version or 0),
+            now=now,
+        )
+    return response
 
 
 def _note_batch_read(request: Request, principal: Principal, shown: service.Shown) -> None:

@@ -22,6 +22,7 @@ from therapy_scheduler.calendar.availability import (
     load_calendars,
 )
 from therapy_scheduler.errors import NotFound
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
@@ -247,10 +248,16 @@ class Shown:
 
     count: int
     client_ids: list[str]
+    version: int | None = None  # the organization's change counter, when asked for
 
 
 async def sessions_page(
-    *, conn: AsyncConnection, principal: Principal, params: SessionsParams, now: datetime
+    *,
+    conn: AsyncConnection,
+    principal: Principal,
+    params: SessionsParams,
+    now: datetime,
+    with_version: bool = False,
 ) -> tuple[dict[str, Any], Shown]:
     """One page of sessions, newest first, with a summary over every row matching the filters.
 
@@ -295,7 +302,11 @@ async def sessions_page(
     if position is not None:
         values["after_time"], values["after_id"] = position
 
-    row = (await conn.execute(sessions_page_statement(shape), values)).one()
+    statement = sessions_page_statement(shape)
+    if with_version:
+        # The organization's change counter in the same snapshot, for the ETag (infra/changes.py).
+        statement = changes.with_version(statement, "scope_organization_id")
+    row = (await conn.execute(statement, values)).one()
     if principal_from(row, prefix="caller_") != principal:
         raise CallerChanged()
     if shape.therapist and row.therapists_visible != 1:
@@ -345,4 +356,8 @@ async def sessions_page(
             "time_zone": tz_name,
         },
         performance={"query_time_ms": round((time.perf_counter() - started) * 1000, 2)},
-    ), Shown(count=min(row.fetched, params.limit), client_ids=orjson.loads(row.client_ids))
+    ), Shown(
+        count=min(row.fetched, params.limit),
+        client_ids=orjson.loads(row.client_ids),
+        version=int(row.change_version) if with_version else None,
+    )

@@ -66,6 +66,12 @@ async def lock_old_holds(conn: AsyncConnection, *, cutoff: datetime, limit: int)
     )
 
 
+async def hold_organizations(conn: AsyncConnection, *, hold_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The organizations these holds belong to."""
+    rows = await conn.execute(select(Hold.organization_id).where(Hold.id.in_(hold_ids)).distinct())
+    return set(rows.scalars())
+
+
 async def delete_holds(conn: AsyncConnection, *, hold_ids: list[uuid.UUID]) -> None:
     """These holds and their occurrences are deleted."""
     await conn.execute(delete(HoldOccurrence).where(HoldOccurrence.hold_id.in_(hold_ids)))

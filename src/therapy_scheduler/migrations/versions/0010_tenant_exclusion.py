@@ -1,4 +1,5 @@
-"""The no-double-booking exclusion constraints include organization_id (PostgreSQL).
+"""The no-double-booking exclusion constraints include organization_id (PostgreSQL), the
+supervision overlap of 0006 included.
 
 A sharded deployment by organization (Citus, docs/DEPLOYMENT.md, "Sharding by organization") can
 only enforce an exclusion constraint on a distributed table when the distribution column is part of
@@ -10,7 +11,7 @@ Each constraint is rebuilt (its GiST index too), holding a lock on its table for
 build: run it in a quiet hour on a large database.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -20,11 +21,23 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLES = {"sessions": "status <> 'cancelled'", "hold_occurrences": "active"}
+_RANGE = "tstzrange(start_time, end_time, '[)')"
+# name suffix → what follows the person's id in the constraint (the definitions of 0001 and, for the
+# client, of 0006: the supervision overlap)
+_CONSTRAINTS = {
+    "therapist_overlap": ("therapist_id", f"{_RANGE} WITH &&"),
+    "client_overlap": ("client_id", f"{_RANGE} WITH &&, (coalesce(supervises, '')) WITH ="),
+    "client_supervision": (
+        "client_id",
+        f"{_RANGE} WITH &&, (supervises IS NULL) WITH <>, "
+        "(coalesce(supervises, service_code)) WITH <>",
+    ),
+}
 
 
 def _rebuild(with_organization: bool) -> None:
@@ -32,12 +45,12 @@ def _rebuild(with_organization: bool) -> None:
         return
     tenant = "organization_id WITH =, " if with_organization else ""
     for table, live in _TABLES.items():
-        for who in ("therapist", "client"):
-            name = f"ex_{table}_{who}_overlap"
+        for suffix, (person, rest) in _CONSTRAINTS.items():
+            name = f"ex_{table}_{suffix}"
             op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
             op.execute(
                 f"ALTER TABLE {table} ADD CONSTRAINT {name} EXCLUDE USING gist ({tenant}"
-                f"{who}_id WITH =, tstzrange(start_time, end_time, '[)') WITH &&) WHERE ({live})"
+                f"{person} WITH =, {rest}) WHERE ({live})"
             )
 
 

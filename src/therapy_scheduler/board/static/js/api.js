@@ -1,5 +1,8 @@
 // The page's only way to the server: the public JSON API, with the bearer token in memory.
 
+// How many GET answers the page keeps for revalidation (the most recently used).
+const MAX_VALIDATED = 64;
+
 export class ApiError extends Error {
   constructor(status, body) {
     const message = (body && body.error) || `Request failed (HTTP ${status})`;
@@ -35,6 +38,18 @@ export class Api {
     this.onUnauthorized = onUnauthorized;
     // Server clock minus browser clock, from the Date header, so hold countdowns match the server.
     this.clockSkewMs = 0;
+    // GET answers with their ETag, by URL, kept in this page's memory only (never the browser's
+    // HTTP cache: the API answers `Cache-Control: no-store`). Reloading a week sends the tag in
+    // `If-None-Match`; a 304 means the kept answer is still the answer (docs/API.md).
+    this.validated = new Map();
+  }
+
+  remember(url, etag, payload) {
+    this.validated.delete(url);
+    this.validated.set(url, { etag, payload });
+    if (this.validated.size > MAX_VALIDATED) {
+      this.validated.delete(this.validated.keys().next().value);
+    }
   }
 
   now() {
@@ -45,9 +60,12 @@ export class Api {
     const headers = { Accept: "application/json", Authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+    const url = path + query(params);
+    const kept = method === "GET" ? this.validated.get(url) : undefined;
+    if (kept) headers["If-None-Match"] = kept.etag;
     let response;
     try {
-      response = await fetch(path + query(params), {
+      response = await fetch(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -64,6 +82,10 @@ export class Api {
       const skew = server + 500 - Date.now();
       if (!Number.isNaN(server)) this.clockSkewMs = Math.abs(skew) > 2000 ? skew : 0;
     }
+    if (response.status === 304 && kept) {
+      this.remember(url, kept.etag, kept.payload);
+      return kept.payload;
+    }
     let payload = null;
     try {
       payload = await response.json();
@@ -75,6 +97,8 @@ export class Api {
       if (response.status === 401 && this.onUnauthorized) this.onUnauthorized(error);
       throw error;
     }
+    const etag = response.headers.get("ETag");
+    if (method === "GET" && etag) this.remember(url, etag, payload);
     return payload;
   }
 

@@ -1,0 +1,189 @@
+"""Conditional GETs of the read endpoints (docs/API.md, "Conditional requests"): the ETag, the 304
+without the read statements, what a tag is bound to, and answers that change as time passes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, select, text, update
+
+from tests.booking.conftest import hold_body, hold_ok, monday
+from tests.fixtures import T1, Clinic
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.models import Hold, HoldOccurrence, Session
+
+WEEK = {"start_date": monday(1).isoformat(), "end_date": (monday(1) + timedelta(6)).isoformat()}
+ROUTES = [
+    ("/get-schedule-data-batch", {**WEEK, "therapist_ids": T1, "include_availability": "true"}),
+    ("/get-sessions-optimized", {"limit": "10"}),
+    ("/get-dropdown-data", {"types": "therapists,clients"}),
+]
+
+
+@contextmanager
+def statements_on_reader(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()).lower())
+
+    event.listen(db.reader.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.reader.sync_engine, "before_cursor_execute", record)
+
+
+async def _phi_reads(app: FastAPI, db: Database) -> int:
+    await app.state.audit_writer.flush()
+    async with db.read() as conn:
+        query = text("SELECT count(*) FROM audit_events WHERE action = 'phi.read'")
+        return int((await conn.execute(query)).scalar_one())
+
+
+@pytest.mark.parametrize(("path", "query"), ROUTES)
+async def test_a_matching_tag_gets_304_without_the_read_statements(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+    booking: Clinic,
+    db: Database,
+    path: str,
+    query: dict[str, str],
+) -> None:
+    app, client = app_and_client
+    headers = booking.headers("scheduler")
+    first = await client.get(path, params=query, headers=headers)
+    assert first.status_code == 200
+    tag = first.headers["etag"]
+    assert tag.startswith('W/"')
+    assert tag.endswith('"')
+    assert first.headers["cache-control"] == "no-store"
+    phi_reads = await _phi_reads(app, db)
+
+    with statements_on_reader(db) as statements:
+        again = await client.get(path, params=query, headers={**headers, "If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == tag
+    assert again.headers["cache-control"] == "no-store"
+    assert again.headers["vary"] == "Authorization"
+    # Only the caller, the organization's version and the check of what time changes were read.
+    assert statements, "the version is read"
+    allowed = ("from users", "from change_counters", "from holds", "from sessions")
+    assert all(any(a in s for a in allowed) for s in statements), statements
+    assert not any("json" in s or "from therapists" in s for s in statements), statements
+    # A 304 shows nothing: no PHI read is logged for it (docs/SECURITY.md).
+    assert await _phi_reads(app, db) == phi_reads
+
+    # A list of tags, the weak form or the strong form of the same tag: all match.
+    for header in (f'"x", {tag}', tag.removeprefix("W/")):
+        r = await client.get(path, params=query, headers={**headers, "If-None-Match": header})
+        assert r.status_code == 304, header
+
+
+@pytest.mark.parametrize(("path", "query"), ROUTES)
+async def test_a_tag_is_bound_to_its_caller_and_its_query(
+    client: httpx.AsyncClient, booking: Clinic, path: str, query: dict[str, str]
+) -> None:
+    tag = (await client.get(path, params=query, headers=booking.headers("scheduler"))).headers[
+        "etag"
+    ]
+    # The same tag from another user of the organization, or for another query: the answer.
+    other_user = await client.get(
+        path, params=query, headers={**booking.headers("admin"), "If-None-Match": tag}
+    )
+    assert other_user.status_code == 200
+    assert other_user.headers["etag"] != tag
+    other_query = await client.get(
+        path,
+        params={**query, "time_zone": "Asia/Tokyo"} if "dropdown" not in path else {},
+        headers={**booking.headers("scheduler"), "If-None-Match": tag},
+    )
+    assert other_query.status_code == 200
+    # Tags that are not ours, malformed or `*`: the answer.
+    for header in ('"abc"', 'W/"zz-zz"', "*", "", 'W/"ffffffffffffff-abc"'):
+        r = await client.get(
+            path, params=query, headers={**booking.headers("scheduler"), "If-None-Match": header}
+        )
+        assert r.status_code == 200, header
+
+
+async def test_the_post_form_of_the_batch_has_no_etag(
+    client: httpx.AsyncClient, booking: Clinic
+) -> None:
+    body = {"start_date": WEEK["start_date"], "end_date": WEEK["end_date"]}
+    r = await client.post("/get-schedule-data-batch", json=body, headers=booking.headers("admin"))
+    assert r.status_code == 200
+    assert "etag" not in r.headers
+
+
+async def _without_a_write(db: Database, statement: Any) -> None:
+    """Change rows the way time does (a deadline passing), outside `Database.write()`: no version
+    is bumped."""
+    async with db.writer.connect() as conn, conn.begin():
+        await conn.execute(statement)
+
+
+async def test_a_hold_expiring_after_the_tag_makes_it_stale(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    held = await hold_ok(client, booking, hold_body(monday(1), "10:00", "11:00"))
+    query = {**WEEK, "therapist_ids": T1, "include_availability": "true"}
+    headers = booking.headers("scheduler")
+    first = await client.get("/get-schedule-data-batch", params=query, headers=headers)
+    tag = first.headers["etag"]
+    conditional = {**headers, "If-None-Match": tag}
+    assert (
+        await client.get("/get-schedule-data-batch", params=query, headers=conditional)
+    ).status_code == 304
+
+    # The hold's deadline passes (now, after the tag's instant): its slot is free again.
+    deadline = utcnow()
+    mine = Hold.hold_key == held["hold_key"]
+    await _without_a_write(db, update(Hold).where(mine).values(expires_at=deadline))
+    await _without_a_write(
+        db,
+        update(HoldOccurrence)
+        .where(HoldOccurrence.hold_id.in_(select(Hold.id).where(mine)))
+        .values(expires_at=deadline),
+    )
+    r = await client.get("/get-schedule-data-batch", params=query, headers=conditional)
+    assert r.status_code == 200
+    assert r.headers["etag"] != tag
+    assert r.json()["data"]["availability"] != first.json()["data"]["availability"]
+
+
+async def test_a_session_starting_after_the_tag_makes_sessions_stale(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    headers = booking.headers("admin")
+    first = await client.get("/get-sessions-optimized", headers=headers)
+    tag = first.headers["etag"]
+    conditional = {**headers, "If-None-Match": tag}
+    assert (await client.get("/get-sessions-optimized", headers=conditional)).status_code == 304
+    # A scheduled session's start passes (it leaves `upcoming`): the answer changed by time alone.
+    upcoming = first.json()["data"]["summary"]["upcoming"]
+    start = utcnow()
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT id FROM sessions WHERE status = 'scheduled' ORDER BY start_time DESC")
+            )
+        ).first()
+    assert row is not None
+    await _without_a_write(
+        db,
+        update(Session)
+        .where(Session.id == (row.id if isinstance(row.id, uuid.UUID) else uuid.UUID(row.id)))
+        .values(start_time=start, end_time=start + timedelta(hours=1)),
+    )
+    r = await client.get("/get-sessions-optimized", headers=conditional)
+    assert r.status_code == 200
+    assert r.json()["data"]["summary"]["upcoming"] == upcoming - 1
