@@ -37,6 +37,13 @@ class OrganizationSettings(JsonBody):
     cancellation_policies: list[CancellationPolicy] = Field(
         default_factory=lambda: [CancellationPolicy(name="standard")], min_length=1, max_length=20
     )
+    # Webhooks (docs/WEBHOOKS.md): `session.reminder_due` this many minutes before each session's
+    # start (absolute durations before the UTC start, so DST never shifts them); the
+    # `authorization.low_units` threshold (remaining units below it; 0 = never) and how many days
+    # before its end date an authorization is `authorization.expiring` (0 = never).
+    reminder_lead_minutes: list[int] = Field(default_factory=lambda: [2880, 120], max_length=10)
+    authorization_low_units_threshold: int = Field(default=10, ge=0, le=100_000)
+    authorization_expiring_days: int = Field(default=30, ge=0, le=365)
 
     @field_validator("default_service_code")
     @classmethod
@@ -44,6 +51,15 @@ class OrganizationSettings(JsonBody):
         if value not in SERVICE_CODES:
             raise ValueError(f'unknown service code "{value}"')
         return value
+
+    @field_validator("reminder_lead_minutes")
+    @classmethod
+    def _lead_times(cls, value: list[int]) -> list[int]:
+        if any(m < 1 or m > 43_200 for m in value):
+            raise ValueError("each reminder lead time is 1 to 43200 minutes (30 days)")
+        if len(set(value)) != len(value):
+            raise ValueError("reminder lead times must be unique")
+        return sorted(value, reverse=True)
 
     @model_validator(mode="after")
     def _default_policy_exists(self) -> OrganizationSettings:

@@ -9,6 +9,12 @@ from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
 from therapy_scheduler.models.people import Caseload, Client, Location, Therapist, User
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
+from therapy_scheduler.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "MAX_SESSION_LENGTH",
@@ -30,4 +36,8 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -27,6 +27,7 @@ from therapy_scheduler.booking.queries.purge import (
     delete_expired_idempotency,
     delete_holds,
     expire_holds,
+    hold_people,
     lock_expired_holds,
     lock_old_holds,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "expire_holds",
     "hold_by_key",
     "hold_occurrences",
+    "hold_people",
     "hold_to_confirm",
     "insert_cancellation",
     "insert_hold",
