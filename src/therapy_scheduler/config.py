@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # An endpoint is disabled after this many failed attempts in a row (any delivery).
     webhook_disable_after_failures: int = Field(default=100, ge=1)
     webhook_batch: int = Field(default=20, ge=1, le=500)
+    # Delivered (or given-up) events, their deliveries and attempts are deleted after this many days.
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: str = "INFO"
     # Who may read GET /metrics: clients on this host (`loopback`), whoever sends METRICS_TOKEN as a
     # bearer token (`token`), or anyone (`open`). The client address is the one the rate limiter

@@ -410,3 +410,28 @@ async def test_delivery_metrics(
     assert 'therapy_scheduler_webhook_deliveries_total{result="retry"} 1.0' in r.text
     assert 'therapy_scheduler_webhook_deliveries_total{result="succeeded"} 1.0' in r.text
     assert "therapy_scheduler_webhook_delivery_seconds_count 2.0" in r.text
+
+
+async def test_old_delivered_events_are_forgotten_pending_ones_kept(
+    client: httpx.AsyncClient,
+    booking: Clinic,
+    db: Database,
+    settings: Settings,
+    sender: httpx.AsyncClient,
+    receiver: Receiver,
+) -> None:
+    from therapy_scheduler.models import WebhookAttempt
+    from therapy_scheduler.webhooks.scans import scan_once
+
+    await register(client, booking, receiver.url, ["hold.created"])
+    await hold_ok(client, booking, hold_body(monday(1)))
+    await drain(db, settings, sender)
+    receiver.plan = [500]
+    await hold_ok(client, booking, hold_body(monday(2)))
+    await drain(db, settings, sender)
+    assert sorted(s for s, _ in await delivery_states(db)) == ["pending", "succeeded"]
+    await scan_once(db, utcnow() + timedelta(days=31), retention_days=30)
+    assert await delivery_states(db) == [("pending", 1)]
+    async with db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(WebhookEvent))).scalar() == 1
+        assert (await conn.execute(select(func.count()).select_from(WebhookAttempt))).scalar() == 1

@@ -401,7 +401,7 @@ async def run_dispatch_loop(db: Database, settings: Settings, metrics: Metrics) 
             try:
                 if time.monotonic() - last_scan >= settings.webhook_scan_interval_seconds:
                     last_scan = time.monotonic()
-                    await scan_once(db, utcnow())
+                    await scan_once(db, utcnow(), retention_days=settings.webhook_retention_days)
                 result = await dispatch_once(db, settings, client, metrics)
                 if result.sent:
                     continue  # more may be due: no pause while there is work

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.units import balances_and_end_dates
@@ -23,7 +23,14 @@ from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.jobs import try_lock_job
-from therapy_scheduler.models import Authorization, Organization, Session, WebhookEndpoint
+from therapy_scheduler.models import (
+    Authorization,
+    Organization,
+    Session,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 SCANNED = frozenset({"session.reminder_due", "authorization.low_units", "authorization.expiring"})
 
@@ -41,11 +48,31 @@ async def subscribed_organizations(conn: AsyncConnection) -> dict[uuid.UUID, set
     return {k: v for k, v in wanted.items() if v}
 
 
-async def scan_once(db: Database, now: datetime) -> int:
-    """Emit every reminder and authorization warning due at `now` not yet emitted; returns how many."""
+async def forget_old_events(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Delete events that happened before `cutoff` and have no pending delivery, with their deliveries
+    and attempts (ON DELETE CASCADE). Authorization warnings stay: their key is what keeps them from
+    being emitted again while the authorization is still low or near its end."""
+    pending = exists().where(
+        WebhookDelivery.event_seq == WebhookEvent.seq, WebhookDelivery.status == "pending"
+    )
+    gone = await conn.execute(
+        delete(WebhookEvent).where(
+            WebhookEvent.occurred_at < cutoff,
+            WebhookEvent.fanned_out.is_(True),
+            or_(WebhookEvent.dedupe_key.is_(None), WebhookEvent.dedupe_key.like("reminder:%")),
+            ~pending,
+        )
+    )
+    return int(gone.rowcount or 0)
+
+
+async def scan_once(db: Database, now: datetime, *, retention_days: int = 30) -> int:
+    """Emit every reminder and authorization warning due at `now` not yet emitted (returns how many),
+    and forget events older than `retention_days`."""
     async with db.write() as conn:
         if not await try_lock_job(conn, "webhook-scan"):
             return 0
+        await forget_old_events(conn, now - timedelta(days=retention_days))
         wanted = await subscribed_organizations(conn)
         if not wanted:
             return 0
