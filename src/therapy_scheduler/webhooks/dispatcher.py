@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,8 +52,8 @@ class Claimed:
     event_id: uuid.UUID
     payload: dict[str, Any]
     url: str
-    secrets: list[str]
-    first_attempt_at: datetime | None
+    secrets: list[str] = field(repr=False)  # never in a log line or traceback
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -247,9 +247,12 @@ async def send(client: httpx.AsyncClient, settings: Settings, item: Claimed) -> 
     }
     try:
         request = pinned_request(client, target, headers=headers, content=body.encode())
-        response = await client.send(request, follow_redirects=False)
-        await response.aclose()  # the body is never read or stored
-    except httpx.TimeoutException:
+        # One deadline for the whole attempt (httpx's timeouts are per phase), and the response is
+        # streamed so that its body is never read, let alone stored.
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            response = await client.send(request, stream=True, follow_redirects=False)
+            await response.aclose()
+    except (httpx.TimeoutException, TimeoutError):
         return Outcome(None, took(), "timeout")
     except httpx.HTTPError as exc:
         return Outcome(None, took(), f"connection: {type(exc).__name__}")

@@ -66,7 +66,7 @@ async def resolve(url: httpx.URL, *, allow_private: bool) -> Target:
         infos = await asyncio.get_running_loop().getaddrinfo(
             url.host, port, type=socket.SOCK_STREAM
         )
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError, OverflowError):
         raise TargetRefused("dns", "the host name does not resolve") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
