@@ -421,7 +421,7 @@ async def test_old_delivered_events_are_forgotten_pending_ones_kept(
     receiver: Receiver,
 ) -> None:
     from therapy_scheduler.models import WebhookAttempt
-    from therapy_scheduler.webhooks.scans import scan_once
+    from therapy_scheduler.webhooks.scans import forget_once
 
     await register(client, booking, receiver.url, ["hold.created"])
     await hold_ok(client, booking, hold_body(monday(1)))
@@ -430,7 +430,7 @@ async def test_old_delivered_events_are_forgotten_pending_ones_kept(
     await hold_ok(client, booking, hold_body(monday(2)))
     await drain(db, settings, sender)
     assert sorted(s for s, _ in await delivery_states(db)) == ["pending", "succeeded"]
-    await scan_once(db, utcnow() + timedelta(days=31), retention_days=30)
+    await forget_once(db, utcnow() + timedelta(days=31), retention_days=30)
     assert await delivery_states(db) == [("pending", 1)]
     async with db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(WebhookEvent))).scalar() == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 import uuid
@@ -35,13 +36,14 @@ from therapy_scheduler.infra.jobs import try_lock_job
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from therapy_scheduler.webhooks.scans import scan_once
+from therapy_scheduler.webhooks.scans import forget_once, scan_once
 from therapy_scheduler.webhooks.signing import signature_header
 from therapy_scheduler.webhooks.targets import TargetRefused, check_target, pinned_request
 
 log = logging.getLogger("therapy_scheduler.webhooks")
 FAN_OUT_BATCH = 500
 USER_AGENT = "therapy-scheduler-webhooks/1"
+FORGET_INTERVAL_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -398,13 +400,16 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 async def run_dispatch_loop(db: Database, settings: Settings, metrics: Metrics) -> None:
     """Dispatch every `webhook_dispatch_interval_seconds` and scan for due reminders and
     authorization warnings every `webhook_scan_interval_seconds`, until cancelled."""
-    last_scan = 0.0
+    last_scan = last_forget = -math.inf
     async with make_http_client(settings) as client:
         while True:
             try:
                 if time.monotonic() - last_scan >= settings.webhook_scan_interval_seconds:
                     last_scan = time.monotonic()
-                    await scan_once(db, utcnow(), retention_days=settings.webhook_retention_days)
+                    await scan_once(db, utcnow())
+                if time.monotonic() - last_forget >= FORGET_INTERVAL_SECONDS:
+                    last_forget = time.monotonic()
+                    await forget_once(db, utcnow(), retention_days=settings.webhook_retention_days)
                 result = await dispatch_once(db, settings, client, metrics)
                 if result.sent:
                     continue  # more may be due: no pause while there is work

@@ -66,13 +66,22 @@ async def forget_old_events(conn: AsyncConnection, cutoff: datetime) -> int:
     return int(gone.rowcount or 0)
 
 
-async def scan_once(db: Database, now: datetime, *, retention_days: int = 30) -> int:
-    """Emit every reminder and authorization warning due at `now` not yet emitted (returns how many),
-    and forget events older than `retention_days`."""
+async def forget_once(db: Database, now: datetime, *, retention_days: int) -> int:
+    """Forget events older than `retention_days` (one process at a time); returns how many."""
+    async with db.write() as conn:
+        if not await try_lock_job(conn, "webhook-forget"):
+            return 0
+        return await forget_old_events(conn, now - timedelta(days=retention_days))
+
+
+async def scan_once(db: Database, now: datetime) -> int:
+    """Emit every reminder and authorization warning due at `now` not yet emitted; returns how many."""
+    async with db.read() as conn:
+        if not await subscribed_organizations(conn):
+            return 0  # nobody wants them: no write transaction at all
     async with db.write() as conn:
         if not await try_lock_job(conn, "webhook-scan"):
             return 0
-        await forget_old_events(conn, now - timedelta(days=retention_days))
         wanted = await subscribed_organizations(conn)
         if not wanted:
             return 0
