@@ -345,7 +345,7 @@ async def record(
 async def dispatch_once(
     db: Database,
     settings: Settings,
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
     metrics: Metrics | None = None,
     *,
     now: datetime | None = None,
@@ -363,7 +363,8 @@ async def dispatch_once(
         claimed = await claim(conn, settings, at)
     if not claimed:
         return PassResult(made, 0, 0)
-    outcomes = await asyncio.gather(*(send(client, settings, item) for item in claimed))
+    http = client() if callable(client) else client
+    outcomes = await asyncio.gather(*(send(http, settings, item) for item in claimed))
     succeeded = 0
     async with db.write() as conn:
         for item, outcome in zip(claimed, outcomes, strict=True):
@@ -401,7 +402,17 @@ async def run_dispatch_loop(db: Database, settings: Settings, metrics: Metrics) 
     """Dispatch every `webhook_dispatch_interval_seconds` and scan for due reminders and
     authorization warnings every `webhook_scan_interval_seconds`, until cancelled."""
     last_scan = last_forget = -math.inf
-    async with make_http_client(settings) as client:
+    opened: list[httpx.AsyncClient] = []
+
+    def client() -> httpx.AsyncClient:
+        # Made on first use: building its TLS context takes a moment of the event loop, which a
+        # process with nothing to deliver should not spend (least of all while it starts).
+        if not opened:
+            opened.append(make_http_client(settings))
+        return opened[0]
+
+    try:
+        await asyncio.sleep(settings.webhook_dispatch_interval_seconds)
         while True:
             try:
                 if time.monotonic() - last_scan >= settings.webhook_scan_interval_seconds:
@@ -418,3 +429,6 @@ async def run_dispatch_loop(db: Database, settings: Settings, metrics: Metrics) 
             except Exception as exc:  # the next pass retries; requests never depend on this
                 log.warning("webhook dispatch failed: %s", type(exc).__name__)
             await asyncio.sleep(settings.webhook_dispatch_interval_seconds)
+    finally:
+        for http in opened:
+            await http.aclose()
