@@ -42,6 +42,8 @@ from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.reports.router import router as reports_router
 from therapy_scheduler.schedule.router import router as schedule_router
+from therapy_scheduler.webhooks.dispatcher import run_dispatch_loop
+from therapy_scheduler.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("therapy_scheduler")
 
@@ -66,15 +68,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.hold_purge_interval_seconds > 0
             else None
         )
+        # Webhook deliveries run beside the requests, never in them (docs/WEBHOOKS.md).
+        dispatcher = (
+            asyncio.create_task(run_dispatch_loop(database, settings, metrics))
+            if settings.webhook_dispatch_interval_seconds > 0
+            else None
+        )
         yield
-        if replica is not None:
-            replica.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await replica
-        if purge is not None:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+        for task in (replica, purge, dispatcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await audit_writer.close()
         await app.state.cache.close()
         await app.state.rate_counter.close()
@@ -110,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(reports_router)
     app.include_router(admin_router)
+    app.include_router(webhooks_router)
     install_board(app)
     app.include_router(booking_router)
     rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)

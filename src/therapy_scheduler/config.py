@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # Seconds between passes of the hold/idempotency purge task (0 disables it).
     hold_purge_interval_seconds: float = Field(default=30.0, ge=0)
+    # Webhooks (docs/WEBHOOKS.md). Seconds between dispatcher passes (0 disables the dispatcher)
+    # and between the scans for due reminders and authorization warnings.
+    webhook_dispatch_interval_seconds: float = Field(default=2.0, ge=0)
+    webhook_scan_interval_seconds: float = Field(default=60.0, gt=0)
+    # Deliver to addresses in loopback, private, link-local and other non-public ranges. Off in
+    # production use (SSRF, docs/SECURITY.md); tests and single-host set-ups turn it on.
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Retries: exponential back-off from the base, capped, with jitter, until the window has passed
+    # since the first attempt (at least 24 h in production, docs/DECISIONS.md).
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_max_delay_seconds: float = Field(default=4 * 3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=26 * 3600.0, gt=0)
+    # An endpoint is disabled after this many failed attempts in a row (any delivery).
+    webhook_disable_after_failures: int = Field(default=100, ge=1)
+    webhook_batch: int = Field(default=20, ge=1, le=500)
+    # Delivered (or given-up) events, their deliveries and attempts are deleted after this many days.
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: str = "INFO"
     # Who may read GET /metrics: clients on this host (`loopback`), whoever sends METRICS_TOKEN as a
     # bearer token (`token`), or anyone (`open`). The client address is the one the rate limiter

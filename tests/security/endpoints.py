@@ -218,6 +218,19 @@ NEW_ENDPOINTS: list[Endpoint] = [
            org_a=True, writes=True),
     _admin("user archive", "POST", f"/admin/users/{MISSING}/archive", missing=True),
     _admin("user restore", "POST", f"/admin/users/{MISSING}/restore", missing=True),
+    _admin("webhooks", "GET", "/admin/webhooks"),
+    _admin("webhook create", "POST", "/admin/webhooks",
+           {"json": {"url": "http://93.184.215.14/hook", "event_types": ["session.created"]}},
+           ok=201, writes=True),
+    _admin("webhook", "GET", f"/admin/webhooks/{MISSING}", missing=True),
+    _admin("webhook patch", "PATCH", f"/admin/webhooks/{MISSING}", {"json": {"enabled": False}},
+           missing=True),
+    _admin("webhook delete", "DELETE", f"/admin/webhooks/{MISSING}", missing=True),
+    _admin("webhook rotate", "POST", f"/admin/webhooks/{MISSING}/rotate-secret", {"json": {}},
+           missing=True),
+    _admin("webhook deliveries", "GET", f"/admin/webhooks/{MISSING}/deliveries", missing=True),
+    _admin("webhook redeliver", "POST",
+           f"/admin/webhooks/{MISSING}/deliveries/{MISSING}/redeliver", missing=True),
 ]  # fmt: skip
 
 ENDPOINTS: list[Endpoint] = [

@@ -16,6 +16,7 @@ class Capability(StrEnum):
     MANAGE_OWN_AVAILABILITY = "manage_own_availability"
     READ_AUDIT_LOG = "read_audit_log"
     IMPORT_DATA = "import_data"
+    MANAGE_WEBHOOKS = "manage_webhooks"  # webhook endpoints, their secrets and deliveries
 
 
 C = Capability

@@ -10,6 +10,7 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
@@ -93,5 +94,13 @@ async def release_hold(
                 entity_id=hold.id,
                 request_id=request_id,
                 details={"previous_status": previous},
+            )
+            await outbox.emit_hold_event(
+                conn,
+                organization_id=principal.organization_id,
+                event_type="hold.released",
+                hold_id=hold.id,
+                therapist_id=hold.therapist_id,
+                client_id=hold.client_id,
             )
     return ok(hold_key=hold_key, released=True, already_released=already)

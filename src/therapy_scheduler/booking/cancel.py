@@ -23,6 +23,7 @@ from therapy_scheduler.domain.organization_settings import CancellationPolicy
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
@@ -175,6 +176,14 @@ async def _cancel_one(
             "units_released": released,
             "previous_status": session.status,
         },
+    )
+    await outbox.emit_session_event(
+        conn,
+        organization_id=principal.organization_id,
+        event_type="session.cancelled",
+        session_id=session.id,
+        therapist_id=session.therapist_id,
+        client_id=session.client_id,
     )
     return {"session_id": str(session.id), "late_cancellation": late, "units_released": released}
 

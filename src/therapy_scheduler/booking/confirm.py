@@ -31,6 +31,7 @@ from therapy_scheduler.booking.schemas import ConfirmBody
 from therapy_scheduler.calendar.session_json import serialize_session
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
@@ -100,6 +101,16 @@ async def confirm_hold(
                     "rescheduled": hold.reschedule_session_id is not None,
                 },
             )
+            event = "session.updated" if hold.reschedule_session_id else "session.created"
+            for session_id in session_ids:
+                await outbox.emit_session_event(
+                    conn,
+                    organization_id=principal.organization_id,
+                    event_type=event,
+                    session_id=session_id,
+                    therapist_id=hold.therapist_id,
+                    client_id=hold.client_id,
+                )
         response: dict[str, Any] = ok(
             session=sessions[0] if sessions else None,
             occurrences=sessions,

@@ -38,6 +38,7 @@ from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
@@ -219,6 +220,14 @@ async def _create(
                 "warnings": sorted({w["code"] for w in warnings}),
                 "reschedule_session_id": str(reschedule.id) if reschedule else None,
             },
+        )
+        await outbox.emit_hold_event(
+            conn,
+            organization_id=principal.organization_id,
+            event_type="hold.created",
+            hold_id=hold_id,
+            therapist_id=block.therapist_id,
+            client_id=block.client_id,
         )
         response: dict[str, Any] = ok(
             hold_key=hold_key,

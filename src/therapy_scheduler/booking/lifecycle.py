@@ -33,6 +33,7 @@ from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import CONSUMING, SessionInPast, refuse, target
 from therapy_scheduler.errors import Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
@@ -40,6 +41,9 @@ from therapy_scheduler.kit.time import iso_utc
 
 ACTIONS = ("start", "complete", "no_show", "reactivate")
 # The status each action leads to, for "already there" replies and error details.
+# The webhook event of each action (docs/WEBHOOKS.md); the others are `session.updated`.
+SESSION_EVENT = {"complete": "session.completed", "no_show": "session.no_show"}
+
 GOAL = {
     "start": "in_progress",
     "complete": "completed",
@@ -158,6 +162,15 @@ async def _transition(
                     "warnings": sorted({w["code"] for w in warnings}),
                 },
                 client_ids=[current.client_id],
+            )
+            await outbox.emit_session_event(
+                conn,
+                organization_id=principal.organization_id,
+                event_type=SESSION_EVENT.get(action, "session.updated"),
+                session_id=current.id,
+                therapist_id=current.therapist_id,
+                client_id=current.client_id,
+                facts={"status": new_status},
             )
         view = await sessions_view(conn, principal, [current.id], now)
         response: dict[str, Any] = ok(

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from therapy_scheduler.booking import queries
-from therapy_scheduler.booking.rules.locks import try_lock_job
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import changes, outbox
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.jobs import try_lock_job
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow
 
@@ -48,6 +48,17 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
                 changes.touch(conn, organization_id)
         if expired_ids:
             await queries.expire_holds(conn, hold_ids=expired_ids)
+            for hold_id, organization_id, therapist_id, client_id in await queries.hold_people(
+                conn, hold_ids=expired_ids
+            ):
+                await outbox.emit_hold_event(
+                    conn,
+                    organization_id=organization_id,
+                    event_type="hold.expired",
+                    hold_id=hold_id,
+                    therapist_id=therapist_id,
+                    client_id=client_id,
+                )
         if old_ids:
             await queries.delete_holds(conn, hold_ids=old_ids)
         gone = await queries.delete_expired_idempotency(conn, now=now)

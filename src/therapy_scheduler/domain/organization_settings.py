@@ -61,6 +61,13 @@ class OrganizationSettings(JsonBody):
     )
     supervision_min_percent: float = Field(default=5, ge=0, le=100)
     supervision_min_contacts: int = Field(default=2, ge=0, le=100)
+    # Webhooks (docs/WEBHOOKS.md): `session.reminder_due` this many minutes before each session's
+    # start (absolute durations before the UTC start, so DST never shifts them); the
+    # `authorization.low_units` threshold (remaining units below it; 0 = never) and how many days
+    # before its end date an authorization is `authorization.expiring` (0 = never).
+    reminder_lead_minutes: list[int] = Field(default_factory=lambda: [2880, 120], max_length=10)
+    authorization_low_units_threshold: int = Field(default=10, ge=0, le=100_000)
+    authorization_expiring_days: int = Field(default=30, ge=0, le=365)
 
     @field_validator("default_service_code")
     @classmethod
@@ -96,6 +103,15 @@ class OrganizationSettings(JsonBody):
     def supervised_codes(self, supervising: str) -> frozenset[str]:
         """The service codes a session of code `supervising` may supervise."""
         return frozenset(b for a, b in self.supervision_pairs if a == supervising)
+
+    @field_validator("reminder_lead_minutes")
+    @classmethod
+    def _lead_times(cls, value: list[int]) -> list[int]:
+        if any(m < 1 or m > 43_200 for m in value):
+            raise ValueError("each reminder lead time is 1 to 43200 minutes (30 days)")
+        if len(set(value)) != len(value):
+            raise ValueError("reminder lead times must be unique")
+        return sorted(value, reverse=True)
 
     @model_validator(mode="after")
     def _default_policy_exists(self) -> OrganizationSettings:

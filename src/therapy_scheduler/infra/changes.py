@@ -34,7 +34,17 @@ STRIPES = 16
 
 # Tables whose rows no answer with an ETag shows: writing them alone changes no version.
 UNVERSIONED_TABLES = frozenset(
-    {"change_counters", "idempotency_records", "audit_events", "audit_event_clients"}
+    {
+        "change_counters",
+        "idempotency_records",
+        "audit_events",
+        "audit_event_clients",
+        # the webhook outbox and its deliveries (docs/WEBHOOKS.md)
+        "webhook_endpoints",
+        "webhook_events",
+        "webhook_deliveries",
+        "webhook_attempts",
+    }
 )
 
 _TOUCHED = "therapy_scheduler.changes.touched"

@@ -34,6 +34,18 @@ class Metrics:
             ["action", "outcome"],
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "therapy_scheduler_webhook_deliveries_total",
+            "Webhook delivery attempts by result: succeeded, retry, failed (gave up), gone",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "therapy_scheduler_webhook_delivery_seconds",
+            "Latency of webhook delivery attempts",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
         self.hold_expiries = Counter(
             "therapy_scheduler_hold_expiries_total",
             "Holds found expired and purged",

@@ -17,6 +17,12 @@ from therapy_scheduler.models.people import (
     User,
 )
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
+from therapy_scheduler.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "MAX_SESSION_LENGTH",
@@ -40,4 +46,8 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

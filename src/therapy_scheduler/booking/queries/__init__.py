@@ -28,6 +28,7 @@ from therapy_scheduler.booking.queries.purge import (
     delete_holds,
     expire_holds,
     hold_organizations,
+    hold_people,
     lock_expired_holds,
     lock_old_holds,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "hold_by_key",
     "hold_occurrences",
     "hold_organizations",
+    "hold_people",
     "hold_to_confirm",
     "insert_cancellation",
     "insert_hold",

@@ -39,6 +39,18 @@ async def expire_holds(conn: AsyncConnection, *, hold_ids: list[uuid.UUID]) -> N
     await conn.execute(update(Hold).where(Hold.id.in_(hold_ids)).values(status="expired"))
 
 
+async def hold_people(
+    conn: AsyncConnection, *, hold_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]]:
+    """(id, organization, therapist, client) of these holds, in id order (for their events)."""
+    rows = await conn.execute(
+        select(Hold.id, Hold.organization_id, Hold.therapist_id, Hold.client_id)
+        .where(Hold.id.in_(hold_ids))
+        .order_by(Hold.id)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 async def lock_old_holds(conn: AsyncConnection, *, cutoff: datetime, limit: int) -> list[uuid.UUID]:
     """Ids of holds expired or closed by `cutoff`, except a confirmed series' hold (at most `limit`),
     locked, skipping locked ones."""

@@ -62,15 +62,3 @@ async def lock_user(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
 
 
 _LOCK_ONE = text("SELECT pg_advisory_xact_lock(:key)")
-
-
-async def try_lock_job(conn: AsyncConnection, name: str) -> bool:
-    """A non-blocking transaction lock for a periodic job, so that one process runs it at a time."""
-    if conn.dialect.name != "postgresql":
-        return True
-    digest = hashlib.sha256(f"therapy-scheduler:job:{name}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    got = (
-        await conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
-    ).scalar_one()
-    return bool(got)
