@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # Seconds between passes of the hold/idempotency purge task (0 disables it).
     hold_purge_interval_seconds: float = Field(default=30.0, ge=0)
+    # The waitlist job (docs/WAITLIST.md): lapsed offers and freed slots not matched yet; 0 = off.
+    waitlist_interval_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     # Who may read GET /metrics: clients on this host (`loopback`), whoever sends METRICS_TOKEN as a
     # bearer token (`token`), or anyone (`open`). The client address is the one the rate limiter

@@ -28,6 +28,7 @@ from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import ConfirmBody
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.calendar.session_json import serialize_session
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
@@ -273,6 +274,17 @@ async def _move_session(
         session_ids={occurrence.id: current.id},
         confirmed_by=principal.user_id,
     )
+    if current.end_time > now:
+        # The session's old time goes to the waitlist after COMMIT (docs/WAITLIST.md).
+        await freed_slots.record_freed(
+            conn,
+            organization_id=principal.organization_id,
+            therapist_id=hold.therapist_id,
+            start=current.start_time,
+            end=current.end_time,
+            cause="reschedule",
+            now=now,
+        )
     await queries.move_session(
         conn,
         session_id=current.id,

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.rules.locks import try_lock_job
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import utcnow
@@ -38,12 +39,29 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
             return PurgeResult(0, 0, 0)
         # SKIP LOCKED: never wait on a hold that a booking transaction is working on.
         expired_ids = await queries.lock_expired_holds(conn, now=now, limit=BATCH)
+        freed = []
         if expired_ids:
+            # The expired holds' slots go to the waitlist after COMMIT (docs/WAITLIST.md).
+            for organization_id, therapist_id, start, end in await queries.expired_ranges(
+                conn, hold_ids=expired_ids, now=now
+            ):
+                freed.append(
+                    await freed_slots.record_freed(
+                        conn,
+                        organization_id=organization_id,
+                        therapist_id=therapist_id,
+                        start=start,
+                        end=end,
+                        cause="hold_expired",
+                        now=now,
+                    )
+                )
             await queries.expire_holds(conn, hold_ids=expired_ids)
         old_ids = await queries.lock_old_holds(conn, cutoff=now - KEEP_CLOSED, limit=BATCH)
         if old_ids:
             await queries.delete_holds(conn, hold_ids=old_ids)
         gone = await queries.delete_expired_idempotency(conn, now=now)
+    freed_slots.kick(db, freed)
     return PurgeResult(len(expired_ids), len(old_ids), gone)
 
 

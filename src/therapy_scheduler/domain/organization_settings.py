@@ -37,6 +37,8 @@ class OrganizationSettings(JsonBody):
     cancellation_policies: list[CancellationPolicy] = Field(
         default_factory=lambda: [CancellationPolicy(name="standard")], min_length=1, max_length=20
     )
+    # How long a waitlist offer holds its slot while the clinic calls the family (docs/WAITLIST.md).
+    waitlist_offer_minutes: int = Field(default=24 * 60, ge=5, le=14 * 24 * 60)
 
     @field_validator("default_service_code")
     @classmethod

@@ -39,6 +39,12 @@ class Metrics:
             "Holds found expired and purged",
             registry=self.registry,
         )
+        self.waitlist_offers = Counter(
+            "therapy_scheduler_waitlist_offers_total",
+            "Waitlist offers by event: created, accepted, declined, expired (docs/WAITLIST.md)",
+            ["event"],
+            registry=self.registry,
+        )
 
 
 class MetricsAccess:

@@ -9,6 +9,7 @@ from therapy_scheduler.models.idempotency import IdempotencyRecord
 from therapy_scheduler.models.organization import Organization
 from therapy_scheduler.models.people import Caseload, Client, Location, Therapist, User
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
+from therapy_scheduler.models.waitlist import FreedSlot, WaitlistEntry, WaitlistOffer
 
 __all__ = [
     "MAX_SESSION_LENGTH",
@@ -21,6 +22,7 @@ __all__ = [
     "Cancellation",
     "Caseload",
     "Client",
+    "FreedSlot",
     "Hold",
     "HoldOccurrence",
     "IdempotencyRecord",
@@ -30,4 +32,6 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "User",
+    "WaitlistEntry",
+    "WaitlistOffer",
 ]

@@ -27,6 +27,7 @@ from therapy_scheduler.booking.queries.purge import (
     delete_expired_idempotency,
     delete_holds,
     expire_holds,
+    expired_ranges,
     lock_expired_holds,
     lock_old_holds,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "delete_expired_idempotency",
     "delete_holds",
     "expire_holds",
+    "expired_ranges",
     "hold_by_key",
     "hold_occurrences",
     "hold_to_confirm",
