@@ -3,6 +3,8 @@ paging, show, change, remove; roles; bad input changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -104,7 +106,7 @@ async def test_list_in_offer_order_with_cursor(client: httpx.AsyncClient, waitin
     ],
 )
 async def test_bad_input_is_400_naming_the_field_and_changes_nothing(
-    client: httpx.AsyncClient, waiting: Clinic, db: Database, change: dict[str, object], field: str
+    client: httpx.AsyncClient, waiting: Clinic, db: Database, change: dict[str, Any], field: str
 ) -> None:
     r = await client.post(
         "/waitlist", json=entry_body(**change), headers=waiting.headers("scheduler")
