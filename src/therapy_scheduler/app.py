@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Slots freed by a cancel, release, expiry, reschedule or removed time off are matched against
     # the waitlist after their transaction commits (docs/WAITLIST.md).
-    freed_slots.register(database, match_freed)
+    freed_slots.register(database, match_freed, wait_seconds=settings.waitlist_settle_seconds)
 
     _install_error_handlers(app)
     _install_operational_routes(app)

@@ -11,13 +11,22 @@ import httpx
 import pytest
 
 from tests.booking.conftest import book, booking, hold_body, monday, set_org_settings
+from tests.conftest import make_settings
 from tests.fixtures import C1, C3, T1, Clinic
 from therapy_scheduler.calendar import freed
+from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.db import Database
 
 __all__ = ["booking"]
 
 MONDAY = 0
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # The cancel's wait for its offer is bounded by time; these tests assert the offer it returns,
+    # so the bound is generous enough for a loaded machine (docs/DECISIONS.md).
+    return make_settings(database_url, waitlist_settle_seconds=30)
 
 
 @pytest.fixture

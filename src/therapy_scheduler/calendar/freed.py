@@ -23,14 +23,15 @@ from therapy_scheduler.models import FreedSlot
 
 log = logging.getLogger("therapy_scheduler.freed")
 
-# How long a cancel waits, after its COMMIT, for the offer of the slot it freed (docs/DECISIONS.md).
+# How long a cancel waits by default, after its COMMIT, for the offer of the slot it freed
+# (docs/DECISIONS.md; THERAPY_SCHEDULER_WAITLIST_SETTLE_SECONDS).
 SETTLE_SECONDS = 1.0
 
 # Given the database and the outbox ids to match (None: every pending row), returns the first offer
 # made, if any.
 Processor = Callable[[Database, Sequence[uuid.UUID] | None], Awaitable[uuid.UUID | None]]
 
-_processors: dict[int, Processor] = {}
+_processors: dict[int, tuple[Processor, float]] = {}
 _running: set[asyncio.Task[uuid.UUID | None]] = set()
 
 
@@ -61,9 +62,10 @@ async def record_freed(
     return freed_id
 
 
-def register(db: Database, processor: Processor) -> None:
-    """Match this database's freed slots with `processor` (the app wires the waitlist's matcher)."""
-    _processors[id(db)] = processor
+def register(db: Database, processor: Processor, *, wait_seconds: float = SETTLE_SECONDS) -> None:
+    """Match this database's freed slots with `processor` (the app wires the waitlist's matcher);
+    `settle` waits at most `wait_seconds` for it."""
+    _processors[id(db)] = (processor, wait_seconds)
 
 
 def unregister(db: Database) -> None:
@@ -71,10 +73,10 @@ def unregister(db: Database) -> None:
 
 
 def _start(db: Database, ids: Sequence[uuid.UUID] | None) -> asyncio.Task[uuid.UUID | None] | None:
-    processor = _processors.get(id(db))
-    if processor is None:
+    registered = _processors.get(id(db))
+    if registered is None:
         return None
-    task = asyncio.ensure_future(processor(db, ids))
+    task = asyncio.ensure_future(registered[0](db, ids))
     _running.add(task)
     task.add_done_callback(_finished)
     return task
@@ -87,17 +89,15 @@ def _finished(task: asyncio.Task[uuid.UUID | None]) -> None:
         log.warning("matching freed slots failed: %s", type(task.exception()).__name__)
 
 
-async def settle(
-    db: Database, ids: Sequence[uuid.UUID], *, wait_seconds: float = SETTLE_SECONDS
-) -> uuid.UUID | None:
-    """After the freeing transaction committed: match `ids`, waiting at most `wait_seconds` for
-    the first offer made; the matching goes on in the background if it takes longer."""
+async def settle(db: Database, ids: Sequence[uuid.UUID]) -> uuid.UUID | None:
+    """After the freeing transaction committed: match `ids`, waiting a bounded time (see `register`)
+    for the first offer made; the matching goes on in the background if it takes longer."""
     if not ids:
         return None
     task = _start(db, ids)
     if task is None:
         return None
-    done, _ = await asyncio.wait({task}, timeout=wait_seconds)
+    done, _ = await asyncio.wait({task}, timeout=_processors[id(db)][1])
     if task in done and not task.cancelled() and task.exception() is None:
         return task.result()
     return None

@@ -7,7 +7,8 @@ booking services so that every part of the product has something to show.
   the RRULE, so calendar feeds show it), their first slots found by the suggestion engine;
 * one occurrence of the first series rescheduled (the series is kept, the session moved);
 * the rest of the second series cancelled (`scope: following`);
-* late cancellations under the `strict` policy (units kept) of sessions starting in the next two days.
+* late cancellations under the `strict` policy (units kept) of sessions starting in the next two days;
+* a few clients on the waitlist (demo/waitlist.py), so that a cancellation on the board shows an offer.
 
 Runs once per database (skipped when the organization already has a series); deterministic
 for a given seed and day apart from the ids the services generate.
@@ -37,6 +38,7 @@ from therapy_scheduler.booking.schemas import (
 )
 from therapy_scheduler.booking.suggest import suggest
 from therapy_scheduler.demo import queries
+from therapy_scheduler.demo.waitlist import add_waitlist
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.infra.db import Database
@@ -75,6 +77,8 @@ async def add_activity(
         )
         counts["series cancelled from an occurrence"] = 1
     counts["late cancellations"] = await _late_cancellations(db, principal, now, rng)
+    # Last, so that the cancellations above do not use the entries up (docs/WAITLIST.md).
+    counts["waitlist entries"] = await add_waitlist(db, principal, now)
     return counts
 
 
