@@ -152,7 +152,7 @@ NEW_ENDPOINTS: list[Endpoint] = [
     _admin("waitlist remove", "DELETE", f"/waitlist/{MISSING}", who=STAFF_ROLES, missing=True),
     _admin("waitlist matches", "GET", "/waitlist/matches", {"params": {
         "start": "2027-03-01T19:00:00Z", "end": "2027-03-01T20:00:00Z", "therapist_id": T1}},
-        who=STAFF_ROLES),
+        who=STAFF_ROLES, org_a=True),
     _admin("waitlist offers", "GET", "/waitlist/offers", who=STAFF_ROLES),
     _admin("offer accept", "POST", f"/waitlist/offers/{MISSING}/accept", who=STAFF_ROLES,
            missing=True),

@@ -141,3 +141,47 @@ async def test_patch_bad_input_changes_nothing(client: httpx.AsyncClient, waitin
         assert field in r.text
     shown = await client.get(url, headers=waiting.headers("scheduler"))
     assert shown.json()["data"] == created
+
+
+async def test_offer_and_match_ranges_need_an_offset(
+    client: httpx.AsyncClient, waiting: Clinic
+) -> None:
+    headers = waiting.headers("scheduler")
+    r = await client.get(
+        "/waitlist/offers", params={"start": "2027-03-01T00:00:00"}, headers=headers
+    )
+    assert r.status_code == 400, r.text
+    assert "start" in r.text
+    r = await client.get(
+        "/waitlist/matches",
+        params={
+            "start": "9999-12-31T23:00:00+14:00",
+            "end": "2027-03-01T01:00:00Z",
+            "therapist_id": T1,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 400, r.text
+    assert "start" in r.text
+
+
+async def test_therapist_filter_pages_through_every_entry(
+    client: httpx.AsyncClient, waiting: Clinic
+) -> None:
+    named_t2 = await add_entry(client, waiting, therapist_ids=[T2], priority=90)
+    anyone = await add_entry(client, waiting, therapist_ids=None, priority=50)
+    named_t1 = await add_entry(client, waiting, priority=10)
+    headers = waiting.headers("scheduler")
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params: dict[str, str | int] = {"limit": 1, "therapist_id": T1}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/waitlist", params=params, headers=headers)).json()
+        seen += [e["id"] for e in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [anyone["id"], named_t1["id"]]
+    assert named_t2["id"] not in seen

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from tests.booking.conftest import hold_body, hold_ok, monday, table_count, utc
+from tests.booking.conftest import hold_body, hold_ok, monday, table_count, time_off_day, utc
 from tests.fixtures import C1, C3, T1, T2, Clinic
 from tests.waitlist.conftest import add_entry, booked_session, cancel
 from therapy_scheduler.calendar import freed
@@ -293,3 +293,52 @@ async def test_open_offer_blocks_removal(
     await expire_lapsed(db, datetime.now(UTC))  # nothing open: nothing to do
     r = await client.delete(f"/waitlist/{entry['id']}", headers=waiting.headers("scheduler"))
     assert r.status_code == 200
+
+
+async def test_reschedule_frees_the_old_time(
+    client: httpx.AsyncClient, waiting: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    entry = await add_entry(client, waiting)
+    session_id = await booked_session(client, waiting, day)
+    r = await client.post(
+        f"/sessions/{session_id}/reschedule",
+        json={
+            "start_time": f"{day.isoformat()}T15:00:00",
+            "end_time": f"{day.isoformat()}T16:00:00",
+            "time_zone": "America/New_York",
+        },
+        headers=waiting.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    await freed.drain()
+    async with db.read() as conn:
+        row = (await conn.execute(select(FreedSlot).where(FreedSlot.cause == "reschedule"))).one()
+        offer = (await conn.execute(select(WaitlistOffer))).one()
+    assert row.offer_id == offer.id
+    assert offer.entry_id == uuid.UUID(entry["id"])
+    assert offer.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") == utc(day, "13:00")
+
+
+async def test_removed_time_off_frees_working_time(
+    client: httpx.AsyncClient, waiting: Clinic, db: Database
+) -> None:
+    off = time_off_day()  # a Wednesday T1 has off, in week 3
+    entry = await add_entry(
+        client, waiting, windows=[{"weekday": 2, "start": "10:00", "end": "11:00"}]
+    )
+    headers = waiting.headers("admin")
+    listed = await client.get(
+        f"/admin/therapists/{T1}/time-off",
+        params={"start_date": off.isoformat(), "end_date": off.isoformat()},
+        headers=headers,
+    )
+    assert listed.status_code == 200, listed.text
+    (time_off,) = listed.json()["data"]
+    r = await client.delete(f"/admin/therapists/{T1}/time-off/{time_off['id']}", headers=headers)
+    assert r.status_code == 200, r.text
+    await freed.drain()
+    async with db.read() as conn:
+        offer = (await conn.execute(select(WaitlistOffer))).one()
+    assert offer.entry_id == uuid.UUID(entry["id"])
+    assert offer.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") == utc(off, "10:00")

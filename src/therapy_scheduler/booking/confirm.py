@@ -51,6 +51,7 @@ async def confirm_hold(
 
     A second confirm of the same hold by the same user returns the sessions the first one created.
     """
+    freed: list[uuid.UUID] = []
     async with overlap_as_conflict(), db.write() as conn:
         found = await queries.hold_by_key(conn, principal.organization_id, body.hold_key)
         if not hold_visible(principal, found):
@@ -79,7 +80,7 @@ async def confirm_hold(
             session_ids = [o.session_id for o in held if o.session_id is not None]
             sessions = await sessions_view(conn, principal, session_ids, now)
         elif hold.reschedule_session_id is not None:
-            session_ids = await _move_session(conn, principal, hold, held[0], body, now)
+            session_ids = await _move_session(conn, principal, hold, held[0], body, now, freed)
             sessions = await sessions_view(conn, principal, session_ids, now)
         else:
             rows = await _create_sessions(conn, principal, hold, held, body, now)
@@ -110,6 +111,7 @@ async def confirm_hold(
         )
         if finalize is not None:
             await finalize(conn, response)
+    freed_slots.kick(db, freed)  # a reschedule's old time goes to the waitlist (docs/WAITLIST.md)
     return response
 
 
@@ -256,8 +258,10 @@ async def _move_session(
     occurrence: Any,
     body: ConfirmBody,
     now: datetime,
+    freed: list[uuid.UUID],
 ) -> list[uuid.UUID]:
-    """A reschedule hold moves its session to the held time instead of creating a new one."""
+    """A reschedule hold moves its session to the held time instead of creating a new one (its old
+    time is recorded as freed, in `freed`)."""
     current = await queries.session_to_move(
         conn, organization_id=principal.organization_id, session_id=hold.reschedule_session_id
     )
@@ -276,7 +280,7 @@ async def _move_session(
     )
     if current.end_time > now:
         # The session's old time goes to the waitlist after COMMIT (docs/WAITLIST.md).
-        await freed_slots.record_freed(
+        freed_id = await freed_slots.record_freed(
             conn,
             organization_id=principal.organization_id,
             therapist_id=hold.therapist_id,
@@ -285,6 +289,7 @@ async def _move_session(
             cause="reschedule",
             now=now,
         )
+        freed.append(freed_id)
     await queries.move_session(
         conn,
         session_id=current.id,

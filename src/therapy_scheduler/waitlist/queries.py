@@ -15,6 +15,7 @@ from therapy_scheduler.models import (
     FreedSlot,
     Hold,
     Organization,
+    Therapist,
     WaitlistEntry,
     WaitlistOffer,
 )
@@ -64,6 +65,19 @@ async def client_active(
         )
     ).first()
     return row is not None and row.status == "active" and row.archived_at is None
+
+
+async def therapist_in(
+    conn: AsyncConnection, organization_id: uuid.UUID, therapist_id: uuid.UUID
+) -> bool:
+    found = (
+        await conn.execute(
+            select(Therapist.id).where(
+                Therapist.id == therapist_id, Therapist.organization_id == organization_id
+            )
+        )
+    ).first()
+    return found is not None
 
 
 async def insert_entry(conn: AsyncConnection, values: dict[str, Any]) -> None:

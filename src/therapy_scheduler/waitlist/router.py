@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.openapi import error_responses
+from therapy_scheduler.kit.params import BoundedDateTime
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.waitlist import offers, service
 from therapy_scheduler.waitlist.schemas import EntryCreate, EntryListParams, EntryPatch, MatchParams
@@ -67,7 +67,7 @@ async def list_entries(
 @router.get(
     "/waitlist/matches",
     summary="The waiting entries that fit a therapist's gap now, every booking rule applied",
-    responses=error_responses(400, 401, 403),
+    responses=error_responses(400, 401, 403, 404),
 )
 async def list_matches(
     request: Request, params: Annotated[MatchParams, Query()], principal: Caller
@@ -85,8 +85,8 @@ async def list_matches(
 async def list_open_offers(
     request: Request,
     principal: Caller,
-    start: Annotated[datetime | None, Query()] = None,
-    end: Annotated[datetime | None, Query()] = None,
+    start: Annotated[BoundedDateTime | None, Query()] = None,
+    end: Annotated[BoundedDateTime | None, Query()] = None,
     therapist_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict[str, Any]:
     return await service.board_summary(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from therapy_scheduler.domain.vocab import SERVICE_CODES
-from therapy_scheduler.kit.params import CalendarDate, JsonBody, TimeZoneName
+from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, JsonBody, TimeZoneName
 
 LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -107,6 +106,6 @@ class EntryListParams(BaseModel):
 class MatchParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    start: datetime
-    end: datetime
+    start: BoundedDateTime
+    end: BoundedDateTime
     therapist_id: uuid.UUID

@@ -131,12 +131,12 @@ async def list_entries(
             limit=params.limit + 1,
         )
         waiting = await queries.waiting_count(conn, principal.organization_id)
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    last = rows[-1] if rows else None  # the cursor is the page's position, before the filter below
     if params.therapist_id is not None:
         wanted = str(params.therapist_id)
         rows = [r for r in rows if not r.therapist_ids or wanted in r.therapist_ids]
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    last = rows[-1] if rows else None
     return ok(
         data=[entry_json(r) for r in rows],
         waiting=waiting,
@@ -248,6 +248,8 @@ async def matches(*, db: Database, principal: Principal, params: MatchParams) ->
     if end - start > MAX_GAP:
         raise invalid("end", "the gap may be at most 8 hours")
     async with db.read() as conn:
+        if not await queries.therapist_in(conn, principal.organization_id, params.therapist_id):
+            raise NotFound("Therapist not found", details={"field": "therapist_id"})
         entries = await queries.candidates(
             conn, principal.organization_id, params.therapist_id, start, end
         )
@@ -297,6 +299,9 @@ async def board_summary(
 ) -> dict[str, Any]:
     """The waitlist's length and the open offers (in a range), for the board's week view."""
     require_staff(principal)
+    for field, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise invalid(field, "needs a UTC offset")
     async with db.read() as conn:
         waiting = await queries.waiting_count(conn, principal.organization_id)
         offers = await queries.open_offers(
