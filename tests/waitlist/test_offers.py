@@ -342,3 +342,14 @@ async def test_removed_time_off_frees_working_time(
         offer = (await conn.execute(select(WaitlistOffer))).one()
     assert offer.entry_id == uuid.UUID(entry["id"])
     assert offer.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") == utc(off, "10:00")
+
+
+async def test_the_job_deletes_outbox_rows_matched_a_week_ago(
+    client: httpx.AsyncClient, waiting: Clinic, db: Database
+) -> None:
+    await cancel(client, waiting, await booked_session(client, waiting, monday(1)))
+    assert await table_count(db, "freed_slots", "processed_at IS NOT NULL") == 1
+    await run_once(db, None, datetime.now(UTC) + timedelta(days=6))
+    assert await table_count(db, "freed_slots") == 1
+    await run_once(db, None, datetime.now(UTC) + timedelta(days=8))
+    assert await table_count(db, "freed_slots") == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,7 @@ from therapy_scheduler.waitlist.matcher import process_freed, waitlist_actor
 
 log = logging.getLogger("therapy_scheduler.waitlist")
 BATCH = 100
+KEEP_MATCHED = timedelta(days=7)  # matched outbox rows are kept a week, for support questions
 
 
 def offer_json(offer: Any) -> dict[str, Any]:
@@ -248,6 +249,8 @@ async def run_once(db: Database, metrics: Metrics | None, now: datetime) -> None
 async def _pass(db: Database, metrics: Metrics | None, now: datetime) -> None:
     await expire_lapsed(db, now, metrics)
     await process_freed(db, None, metrics=metrics)
+    async with db.write() as conn:
+        await queries.delete_matched_freed(conn, before=now - KEEP_MATCHED)
 
 
 async def run_waitlist_loop(db: Database, metrics: Metrics, interval_seconds: float) -> None:

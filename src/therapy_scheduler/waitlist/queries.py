@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import (
@@ -333,3 +333,9 @@ async def count_attempt(conn: AsyncConnection, freed_id: uuid.UUID) -> int:
             await conn.execute(select(FreedSlot.attempts).where(FreedSlot.id == freed_id))
         ).scalar_one()
     )
+
+
+async def delete_matched_freed(conn: AsyncConnection, *, before: datetime) -> int:
+    """Outbox rows matched before `before` are deleted; returns how many."""
+    gone = await conn.execute(delete(FreedSlot).where(FreedSlot.processed_at < before))
+    return int(gone.rowcount or 0)

@@ -10,10 +10,15 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.kit.openapi import error_responses
-from therapy_scheduler.kit.params import BoundedDateTime
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.waitlist import offers, service
-from therapy_scheduler.waitlist.schemas import EntryCreate, EntryListParams, EntryPatch, MatchParams
+from therapy_scheduler.waitlist.schemas import (
+    EntryCreate,
+    EntryListParams,
+    EntryPatch,
+    MatchParams,
+    QueryInstant,
+)
 
 router = APIRouter(tags=["waitlist"])
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -85,8 +90,8 @@ async def list_matches(
 async def list_open_offers(
     request: Request,
     principal: Caller,
-    start: Annotated[BoundedDateTime | None, Query()] = None,
-    end: Annotated[BoundedDateTime | None, Query()] = None,
+    start: Annotated[QueryInstant | None, Query()] = None,
+    end: Annotated[QueryInstant | None, Query()] = None,
     therapist_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict[str, Any]:
     return await service.board_summary(

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from therapy_scheduler.domain.vocab import SERVICE_CODES
 from therapy_scheduler.kit.params import BoundedDateTime, CalendarDate, JsonBody, TimeZoneName
@@ -15,6 +24,25 @@ LocationType = Literal["clinic", "home", "school", "telehealth", "community"]
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 MAX_WINDOWS = 28
 MAX_THERAPISTS = 20
+
+
+def _instant_text(value: Any) -> Any:
+    """Only ISO 8601 text: a bare number is not taken for a Unix time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and "T" in value.upper()):
+        return value
+    raise ValueError("must be an ISO 8601 date-time with a UTC offset, e.g. 2027-03-01T14:00:00Z")
+
+
+def _with_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2027-03-01T14:00:00Z")
+    return value
+
+
+# An instant in a query: ISO 8601 with an offset, within the supported years.
+QueryInstant = Annotated[
+    BoundedDateTime, BeforeValidator(_instant_text), AfterValidator(_with_offset)
+]
 
 
 def _minutes(clock: str) -> int:
@@ -106,6 +134,6 @@ class EntryListParams(BaseModel):
 class MatchParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    start: BoundedDateTime
-    end: BoundedDateTime
+    start: QueryInstant
+    end: QueryInstant
     therapist_id: uuid.UUID
