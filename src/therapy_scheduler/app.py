@@ -25,6 +25,7 @@ from therapy_scheduler.auth.tokens import TokenVerifier
 from therapy_scheduler.board.router import install_board
 from therapy_scheduler.booking.purge import run_purge_loop
 from therapy_scheduler.booking.router import router as booking_router
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.dropdown.router import router as reference_router
 from therapy_scheduler.errors import AppError, Forbidden
@@ -42,6 +43,9 @@ from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
 from therapy_scheduler.reports.router import router as reports_router
 from therapy_scheduler.schedule.router import router as schedule_router
+from therapy_scheduler.waitlist.matcher import process_freed
+from therapy_scheduler.waitlist.offers import run_waitlist_loop
+from therapy_scheduler.waitlist.router import router as waitlist_router
 from therapy_scheduler.webhooks.dispatcher import run_dispatch_loop
 from therapy_scheduler.webhooks.router import router as webhooks_router
 
@@ -74,12 +78,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.webhook_dispatch_interval_seconds > 0
             else None
         )
+        waitlist = (
+            asyncio.create_task(
+                run_waitlist_loop(database, metrics, settings.waitlist_interval_seconds)
+            )
+            if settings.waitlist_interval_seconds > 0
+            else None
+        )
         yield
-        for task in (replica, purge, dispatcher):
+        for task in (replica, purge, dispatcher, waitlist):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        freed_slots.unregister(database)
+        await freed_slots.drain()
         await audit_writer.close()
         await app.state.cache.close()
         await app.state.rate_counter.close()
@@ -107,6 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if database.replica is not None:
         database.replica.attach(metrics)
 
+    async def match_freed(db: Database, ids: Any) -> Any:
+        return await process_freed(db, ids, metrics=metrics)
+
+    # Slots freed by a cancel, release, expiry, reschedule or removed time off are matched against
+    # the waitlist after their transaction commits (docs/WAITLIST.md).
+    freed_slots.register(database, match_freed, wait_seconds=settings.waitlist_settle_seconds)
+
     _install_error_handlers(app)
     _install_operational_routes(app)
     app.include_router(schedule_router)
@@ -118,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     install_board(app)
     app.include_router(booking_router)
+    app.include_router(waitlist_router)
     rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)
     app.state.rate_counter = rate_counter
     app.add_middleware(

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     webhook_batch: int = Field(default=20, ge=1, le=500)
     # Delivered (or given-up) events, their deliveries and attempts are deleted after this many days.
     webhook_retention_days: int = Field(default=30, ge=1, le=3650)
+    # The waitlist job (docs/WAITLIST.md): lapsed offers and freed slots not matched yet; 0 = off.
+    waitlist_interval_seconds: float = Field(default=30.0, ge=0)
+    # How long a cancel waits after its COMMIT for the offer of the slot it freed (docs/DECISIONS.md).
+    waitlist_settle_seconds: float = Field(default=1.0, ge=0, le=30)
     log_level: str = "INFO"
     # Who may read GET /metrics: clients on this host (`loopback`), whoever sends METRICS_TOKEN as a
     # bearer token (`token`), or anyone (`open`). The client address is the one the rate limiter

@@ -67,6 +67,7 @@ async def test_cancel_records_reason_and_releases_units(
             {"session_id": session_id, "late_cancellation": False, "units_released": 4}
         ],
         "warnings": [],
+        "waitlist_offer_id": None,
     }
     async with db.read() as conn:
         row = (
@@ -166,6 +167,7 @@ async def test_already_cancelled_changes_nothing(
         "cancelled_session_ids": [],
         "already_cancelled": True,
         "cancellation_policy": "strict",
+        "waitlist_offer_id": None,
     }
     assert await table_count(db, "cancellations") == 1
     r = await cancel(client, policies, session_id=S[4])  # imported as cancelled

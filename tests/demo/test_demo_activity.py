@@ -5,7 +5,7 @@ occurrence, a series cancelled from an occurrence on, late cancellations that ke
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -110,3 +110,60 @@ async def test_demo_activity(db: Database) -> None:
         db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=3
     )
     assert again == {"cancellation records": 0}
+
+
+async def test_demo_waitlist_offers_a_cancelled_demo_session(db: Database, client: object) -> None:
+    """The demo's waiting clients fit the slots its sessions free (docs/WAITLIST.md)."""
+    import uuid
+
+    from therapy_scheduler.auth.principal import load_principal
+    from therapy_scheduler.booking.cancel import cancel_session
+    from therapy_scheduler.booking.schemas import CancelBody
+    from therapy_scheduler.calendar import freed
+    from therapy_scheduler.demo.queries import user_by_email
+    from therapy_scheduler.models import WaitlistEntry, WaitlistOffer
+
+    today: date = utcnow().date()
+    await run_import(db, build_demo(therapists=10, clients=40, weeks=2, seed=3, today=today))
+    added = await add_activity(
+        db, organization_id=DEMO_ORG_ID, scheduler_email=DemoUsers.scheduler, seed=3
+    )
+    assert added["waitlist entries"] >= 4
+    now = utcnow()
+    async with db.read() as conn:
+        waiting = (await conn.execute(select(WaitlistEntry.therapist_ids))).scalars().all()
+        therapists = {uuid.UUID(t) for ids in waiting for t in ids or []}
+        upcoming = (
+            (
+                await conn.execute(
+                    select(Session.id)
+                    .where(
+                        Session.status == "scheduled",
+                        Session.therapist_id.in_(therapists),
+                        Session.start_time > now + timedelta(hours=2),
+                    )
+                    .order_by(Session.start_time)
+                    .limit(3)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        user = await user_by_email(conn, organization_id=DEMO_ORG_ID, email=DemoUsers.scheduler)
+        assert user is not None
+        principal = await load_principal(conn, user.id)
+    assert upcoming
+    for session_id in upcoming:
+        await cancel_session(
+            db=db,
+            principal=principal,
+            body=CancelBody(session_id=session_id, reason="client_illness"),
+            now=utcnow(),
+            request_id="test",
+        )
+    await freed.drain()
+    async with db.read() as conn:
+        offers = (
+            await conn.execute(select(WaitlistOffer.id).where(WaitlistOffer.status == "open"))
+        ).all()
+    assert offers

@@ -142,6 +142,24 @@ NEW_ENDPOINTS: list[Endpoint] = [
              statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
     Endpoint("feed ics", "GET", "/calendar/not-a-feed-token.ics", {}, authenticated=False,
              statuses=dict.fromkeys(("admin", "scheduler", "therapist", "therapist2", "admin_b"), 404)),
+    # The waitlist (docs/WAITLIST.md): admins and schedulers; therapists 403; C1 and T1 are org A's.
+    _admin("waitlist list", "GET", "/waitlist", who=STAFF_ROLES),
+    _admin("waitlist create", "POST", "/waitlist", {"json": {
+        "client_id": C1, "service_code": "97153", "duration_minutes": 60,
+        "windows": [{"weekday": 0, "start": "09:00", "end": "17:00"}], "time_zone": NY,
+        "earliest_date": "2027-03-01"}}, who=STAFF_ROLES, ok=201, org_a=True, writes=True),
+    _admin("waitlist show", "GET", f"/waitlist/{MISSING}", who=STAFF_ROLES, missing=True),
+    _admin("waitlist change", "PATCH", f"/waitlist/{MISSING}", {"json": {"priority": 1}},
+           who=STAFF_ROLES, missing=True),
+    _admin("waitlist remove", "DELETE", f"/waitlist/{MISSING}", who=STAFF_ROLES, missing=True),
+    _admin("waitlist matches", "GET", "/waitlist/matches", {"params": {
+        "start": "2027-03-01T19:00:00Z", "end": "2027-03-01T20:00:00Z", "therapist_id": T1}},
+        who=STAFF_ROLES, org_a=True),
+    _admin("waitlist offers", "GET", "/waitlist/offers", who=STAFF_ROLES),
+    _admin("offer accept", "POST", f"/waitlist/offers/{MISSING}/accept", who=STAFF_ROLES,
+           missing=True),
+    _admin("offer decline", "POST", f"/waitlist/offers/{MISSING}/decline", who=STAFF_ROLES,
+           missing=True),
     # Board page (static HTML; data comes from the endpoints above).
     Endpoint("board", "GET", "/board", {}, authenticated=False),
     Endpoint("board slash", "GET", "/board/", {}, authenticated=False,

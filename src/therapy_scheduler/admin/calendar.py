@@ -26,9 +26,10 @@ from therapy_scheduler.admin.schemas import (
     TimeOffPatch,
 )
 from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.domain.vocab import WEEKDAYS
 from therapy_scheduler.kit.envelope import ok
-from therapy_scheduler.kit.time import day_bounds, iso_utc, resolve_local
+from therapy_scheduler.kit.time import day_bounds, iso_utc, resolve_local, utcnow
 
 MAX_TIME_OFF = timedelta(days=366)
 
@@ -231,11 +232,27 @@ async def delete_time_off(
     *, ctx: AdminContext, therapist_id: uuid.UUID, entry_id: uuid.UUID
 ) -> dict[str, Any]:
     """Remove an entry (calendar exceptions are not people: they are really deleted)."""
+    freed: list[uuid.UUID] = []
     async with ctx.write() as conn:
-        await _entry(conn, ctx, therapist_id, entry_id)
+        _, row = await _entry(conn, ctx, therapist_id, entry_id)
         await queries.delete_time_off(conn, entry_id)
+        now = utcnow()
+        if row.kind == "time_off" and row.end_time > now:
+            # The working time it gives back goes to the waitlist after COMMIT (docs/WAITLIST.md).
+            freed.append(
+                await freed_slots.record_freed(
+                    conn,
+                    organization_id=ctx.organization_id,
+                    therapist_id=therapist_id,
+                    start=max(row.start_time, now),
+                    end=row.end_time,
+                    cause="time_off",
+                    now=now,
+                )
+            )
         await ctx.audit(
             conn, "therapist.time_off.delete", "time_off", entry_id,
             {"therapist_id": str(therapist_id)},
         )  # fmt: skip
+    freed_slots.kick(ctx.db, freed)
     return ok(id=str(entry_id), deleted=True)

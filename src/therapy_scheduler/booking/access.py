@@ -9,9 +9,11 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 
@@ -67,10 +69,17 @@ async def get_hold(
 
 
 async def release_hold(
-    *, db: Database, principal: Principal, hold_key: str, now: datetime, request_id: str | None
+    *,
+    db: Database,
+    principal: Principal,
+    hold_key: str,
+    now: datetime,
+    request_id: str | None,
+    finalize: Finalize | None = None,
 ) -> dict[str, Any]:
     """Give the slots (and reserved units) back. Releasing twice is harmless; a confirmed hold cannot
     be released (cancel its sessions instead)."""
+    freed: list[Any] = []
     async with db.write() as conn:
         hold = await queries.hold_by_key(conn, principal.organization_id, hold_key, for_update=True)
         if not hold_visible(principal, hold):
@@ -84,6 +93,21 @@ async def release_hold(
         already = hold.status == "released"
         if not already:
             previous = effective_status(hold, now)
+            if previous == "active":
+                # A live hold's slots go to the waitlist after COMMIT (docs/WAITLIST.md).
+                freed = [
+                    await freed_slots.record_freed(
+                        conn,
+                        organization_id=hold.organization_id,
+                        therapist_id=hold.therapist_id,
+                        start=o.start_time,
+                        end=o.end_time,
+                        cause="release",
+                        now=now,
+                    )
+                    for o in await queries.hold_occurrences(conn, hold.id)
+                    if o.end_time > now
+                ]
             await queries.close_hold(conn, hold.id, status="released", now=now)
             await audit.record(
                 conn,
@@ -103,4 +127,8 @@ async def release_hold(
                 therapist_id=hold.therapist_id,
                 client_id=hold.client_id,
             )
-    return ok(hold_key=hold_key, released=True, already_released=already)
+        response = ok(hold_key=hold_key, released=True, already_released=already)
+        if finalize is not None:
+            await finalize(conn, response)
+    freed_slots.kick(db, freed)
+    return response

@@ -19,6 +19,7 @@ from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import sources
 from therapy_scheduler.booking.rules.supervision import alone_warning, left_alone
 from therapy_scheduler.booking.schemas import CancelBody
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.domain.organization_settings import CancellationPolicy
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import Forbidden, NotFound
@@ -67,6 +68,7 @@ async def cancel_session(
             f'unknown cancellation policy "{body.cancellation_policy}"',
         )
     owned_by_all = principal.can(Capability.BOOK_FOR_ANY_THERAPIST)
+    freed: list[uuid.UUID] = []
     async with db.write() as conn:
         visible = session_scope(principal)
         found = await queries.session_for_change(conn, body.session_id, visible)
@@ -107,6 +109,20 @@ async def cancel_session(
             late = next(
                 o["late_cancellation"] for o in outcomes if o["session_id"] == str(target.id)
             )
+            # The freed slots go to the waitlist after COMMIT (docs/WAITLIST.md).
+            freed = [
+                await freed_slots.record_freed(
+                    conn,
+                    organization_id=principal.organization_id,
+                    therapist_id=m.therapist_id,
+                    start=m.start_time,
+                    end=m.end_time,
+                    cause="cancel",
+                    now=now,
+                )
+                for m in members
+                if m.end_time > now
+            ]
             if not principal.can(Capability.SEE_AUTHORIZATIONS):
                 for o in outcomes:
                     o.pop("units_released")
@@ -122,9 +138,15 @@ async def cancel_session(
                 scope=body.scope,
                 cancellations=outcomes,
                 warnings=[alone_warning(alone)] if alone else [],
+                waitlist_offer_id=None,
             )
         if finalize is not None:
             await finalize(conn, response)
+    # Committed. Whether the freed slot was offered (docs/DECISIONS.md, "The cancel and the
+    # waitlist"): a bounded wait, and only when the organization has someone waiting.
+    offer_id = await freed_slots.settle(db, freed)
+    if offer_id is not None:
+        response["waitlist_offer_id"] = str(offer_id)
     return response
 
 
@@ -197,4 +219,5 @@ async def _already_cancelled(conn: AsyncConnection, session_id: uuid.UUID) -> di
         cancelled_session_ids=[],
         already_cancelled=True,
         cancellation_policy=last.policy if last else None,
+        waitlist_offer_id=None,
     )

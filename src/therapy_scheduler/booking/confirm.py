@@ -28,6 +28,7 @@ from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import ConfirmBody
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.calendar.session_json import serialize_session
 from therapy_scheduler.calendar.units import balances_and_end_dates
 from therapy_scheduler.infra import audit_log as audit
@@ -51,6 +52,7 @@ async def confirm_hold(
 
     A second confirm of the same hold by the same user returns the sessions the first one created.
     """
+    freed: list[uuid.UUID] = []
     async with overlap_as_conflict(), db.write() as conn:
         found = await queries.hold_by_key(conn, principal.organization_id, body.hold_key)
         if not hold_visible(principal, found):
@@ -79,7 +81,7 @@ async def confirm_hold(
             session_ids = [o.session_id for o in held if o.session_id is not None]
             sessions = await sessions_view(conn, principal, session_ids, now)
         elif hold.reschedule_session_id is not None:
-            session_ids = await _move_session(conn, principal, hold, held[0], body, now)
+            session_ids = await _move_session(conn, principal, hold, held[0], body, now, freed)
             sessions = await sessions_view(conn, principal, session_ids, now)
         else:
             rows = await _create_sessions(conn, principal, hold, held, body, now)
@@ -120,6 +122,7 @@ async def confirm_hold(
         )
         if finalize is not None:
             await finalize(conn, response)
+    freed_slots.kick(db, freed)  # a reschedule's old time goes to the waitlist (docs/WAITLIST.md)
     return response
 
 
@@ -267,8 +270,10 @@ async def _move_session(
     occurrence: Any,
     body: ConfirmBody,
     now: datetime,
+    freed: list[uuid.UUID],
 ) -> list[uuid.UUID]:
-    """A reschedule hold moves its session to the held time instead of creating a new one."""
+    """A reschedule hold moves its session to the held time instead of creating a new one (its old
+    time is recorded as freed, in `freed`)."""
     current = await queries.session_to_move(
         conn, organization_id=principal.organization_id, session_id=hold.reschedule_session_id
     )
@@ -285,6 +290,18 @@ async def _move_session(
         session_ids={occurrence.id: current.id},
         confirmed_by=principal.user_id,
     )
+    if current.end_time > now:
+        # The session's old time goes to the waitlist after COMMIT (docs/WAITLIST.md).
+        freed_id = await freed_slots.record_freed(
+            conn,
+            organization_id=principal.organization_id,
+            therapist_id=hold.therapist_id,
+            start=current.start_time,
+            end=current.end_time,
+            cause="reschedule",
+            now=now,
+        )
+        freed.append(freed_id)
     await queries.move_session(
         conn,
         session_id=current.id,

@@ -70,8 +70,13 @@ async def create_hold(
     now: datetime,
     request_id: str | None,
     finalize: Finalize | None = None,
+    expires_in: timedelta | None = None,
+    alternatives: bool = True,
 ) -> dict[str, Any]:
-    """Hold every requested occurrence for one therapist and client, or nothing (docs/BOOKING.md)."""
+    """Hold every requested occurrence for one therapist and client, or nothing (docs/BOOKING.md).
+
+    `expires_in` overrides the hold's lifetime (a waitlist offer lasts the organization's offer TTL,
+    docs/WAITLIST.md); without `alternatives` a refusal carries none (the matcher tries elsewhere)."""
     block = body.session
     if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
         principal.therapist_id is None or block.therapist_id != principal.therapist_id
@@ -79,8 +84,13 @@ async def create_hold(
         raise Forbidden("A therapist may hold sessions only for themselves")
     occurrences = requested_occurrences(body, zone(body.time_zone))
     try:
-        return await _create(db, principal, body, now, request_id, finalize, occurrences)
+        return await _create(
+            db, principal, body, now, request_id, finalize, occurrences, expires_in
+        )
     except Refused as refused:
+        if not alternatives:
+            problem = refused.problem
+            raise problem.error(problem.message, details=dict(problem.details)) from None
         # Alternatives are searched after the write transaction has ended, so that the (slower)
         # search never holds the booking locks.
         raise await error_with_alternatives(db, principal, refused) from None
@@ -135,6 +145,7 @@ async def _create(
     request_id: str | None,
     finalize: Finalize | None,
     occurrences: list[Occurrence],
+    expires_in: timedelta | None = None,
 ) -> dict[str, Any]:
     block = body.session
     settings = principal.settings
@@ -170,7 +181,7 @@ async def _create(
 
         hold_id = uuid.uuid4()
         hold_key = new_hold_key()
-        expires_at = now + timedelta(seconds=hold_seconds)
+        expires_at = now + (expires_in or timedelta(seconds=hold_seconds))
         await queries.insert_hold(
             conn,
             hold_id=hold_id,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from therapy_scheduler.booking import queries
+from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.infra import changes, outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.jobs import try_lock_job
@@ -46,7 +47,23 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
                 conn, hold_ids=[*expired_ids, *old_ids]
             ):
                 changes.touch(conn, organization_id)
+        freed = []
         if expired_ids:
+            # The expired holds' slots go to the waitlist after COMMIT (docs/WAITLIST.md).
+            for organization_id, therapist_id, start, end in await queries.expired_ranges(
+                conn, hold_ids=expired_ids, now=now
+            ):
+                freed.append(
+                    await freed_slots.record_freed(
+                        conn,
+                        organization_id=organization_id,
+                        therapist_id=therapist_id,
+                        start=start,
+                        end=end,
+                        cause="hold_expired",
+                        now=now,
+                    )
+                )
             await queries.expire_holds(conn, hold_ids=expired_ids)
             for hold_id, organization_id, therapist_id, client_id in await queries.hold_people(
                 conn, hold_ids=expired_ids
@@ -62,6 +79,7 @@ async def purge_once(db: Database, now: datetime) -> PurgeResult:
         if old_ids:
             await queries.delete_holds(conn, hold_ids=old_ids)
         gone = await queries.delete_expired_idempotency(conn, now=now)
+    freed_slots.kick(db, freed)
     return PurgeResult(len(expired_ids), len(old_ids), gone)
 
 

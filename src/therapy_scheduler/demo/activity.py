@@ -10,6 +10,7 @@ booking services so that every part of the product has something to show.
 * late cancellations under the `strict` policy (units kept) of sessions starting in the next two days;
 * supervision: a BCBA's 30-minute 97155 inside a few RBTs' 97153 sessions of the coming days
   (docs/BOOKING.md "Supervision overlap"), so the board shows the overlap.
+* a few clients on the waitlist (demo/waitlist.py), so that a cancellation on the board shows an offer.
 
 Runs once per database (skipped when the organization already has a series); deterministic
 for a given seed and day apart from the ids the services generate.
@@ -39,6 +40,7 @@ from therapy_scheduler.booking.schemas import (
 )
 from therapy_scheduler.booking.suggest import suggest
 from therapy_scheduler.demo import queries
+from therapy_scheduler.demo.waitlist import add_waitlist
 from therapy_scheduler.domain.vocab import CANCELLATION_REASONS
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.infra import changes
@@ -79,6 +81,8 @@ async def add_activity(
         counts["series cancelled from an occurrence"] = 1
     counts["late cancellations"] = await _late_cancellations(db, principal, now, rng)
     counts["supervision sessions"] = await _supervision(db, principal, now)
+    # Last, so that the cancellations above do not use the entries up (docs/WAITLIST.md).
+    counts["waitlist entries"] = await add_waitlist(db, principal, now)
     return counts
 
 

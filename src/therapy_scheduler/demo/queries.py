@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.models import (
@@ -15,6 +15,7 @@ from therapy_scheduler.models import (
     Cancellation,
     Caseload,
     Client,
+    FreedSlot,
     Organization,
     Session,
     Therapist,
@@ -221,4 +222,15 @@ async def active_bcbas(
                 .order_by(Therapist.id)
             )
         ).all()
+    )
+
+
+async def close_freed_slots(
+    conn: AsyncConnection, *, organization_id: uuid.UUID, now: datetime
+) -> None:
+    """Mark the slots freed so far as matched: the demo's own history, made before its waitlist."""
+    await conn.execute(
+        update(FreedSlot)
+        .where(FreedSlot.organization_id == organization_id, FreedSlot.processed_at.is_(None))
+        .values(processed_at=now)
     )

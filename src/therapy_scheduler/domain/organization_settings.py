@@ -68,6 +68,8 @@ class OrganizationSettings(JsonBody):
     reminder_lead_minutes: list[int] = Field(default_factory=lambda: [2880, 120], max_length=10)
     authorization_low_units_threshold: int = Field(default=10, ge=0, le=100_000)
     authorization_expiring_days: int = Field(default=30, ge=0, le=365)
+    # How long a waitlist offer holds its slot while the clinic calls the family (docs/WAITLIST.md).
+    waitlist_offer_minutes: int = Field(default=24 * 60, ge=5, le=14 * 24 * 60)
 
     @field_validator("default_service_code")
     @classmethod

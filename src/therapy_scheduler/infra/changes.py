@@ -44,6 +44,10 @@ UNVERSIONED_TABLES = frozenset(
         "webhook_events",
         "webhook_deliveries",
         "webhook_attempts",
+        # the waitlist and its outbox of freed slots (docs/WAITLIST.md); its offers are holds
+        "waitlist_entries",
+        "waitlist_offers",
+        "freed_slots",
     }
 )
 

@@ -69,6 +69,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.waitlist_offers = Counter(
+            "therapy_scheduler_waitlist_offers_total",
+            "Waitlist offers by event: created, accepted, declined, expired (docs/WAITLIST.md)",
+            ["event"],
+            registry=self.registry,
+        )
 
 
 class MetricsAccess:

@@ -23,6 +23,7 @@ from therapy_scheduler.kit.time import iso_utc, parse_instant
 Value = datetime | uuid.UUID | int
 A = TypeVar("A", datetime, uuid.UUID, int)
 B = TypeVar("B", datetime, uuid.UUID, int)
+C = TypeVar("C", datetime, uuid.UUID, int)
 
 
 def encode_cursor(kind: str, *values: Value) -> str:
@@ -35,6 +36,10 @@ def encode_cursor(kind: str, *values: Value) -> str:
 def decode_cursor(kind: str, cursor: str, shape: tuple[type[A]]) -> tuple[A]: ...
 @overload
 def decode_cursor(kind: str, cursor: str, shape: tuple[type[A], type[B]]) -> tuple[A, B]: ...
+@overload
+def decode_cursor(
+    kind: str, cursor: str, shape: tuple[type[A], type[B], type[C]]
+) -> tuple[A, B, C]: ...
 def decode_cursor(kind: str, cursor: str, shape: tuple[type[Any], ...]) -> tuple[Any, ...]:
     """The position in `cursor`, one value of each type in `shape`; InvalidCursor unless `cursor` was
     made by `encode_cursor(kind, ...)` with values of those types."""

@@ -17,6 +17,7 @@ from therapy_scheduler.models.people import (
     User,
 )
 from therapy_scheduler.models.session import MAX_SESSION_LENGTH, Cancellation, Session
+from therapy_scheduler.models.waitlist import FreedSlot, WaitlistEntry, WaitlistOffer
 from therapy_scheduler.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
@@ -36,6 +37,7 @@ __all__ = [
     "Caseload",
     "ChangeCounter",
     "Client",
+    "FreedSlot",
     "Hold",
     "HoldOccurrence",
     "IdempotencyRecord",
@@ -46,6 +48,8 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "User",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

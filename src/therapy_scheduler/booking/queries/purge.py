@@ -29,6 +29,21 @@ async def lock_expired_holds(
     )
 
 
+async def expired_ranges(
+    conn: AsyncConnection, *, hold_ids: list[uuid.UUID], now: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime, datetime]]:
+    """(organization, therapist, start, end) of the still-future occurrences of these holds."""
+    rows = await conn.execute(
+        select(
+            HoldOccurrence.organization_id,
+            HoldOccurrence.therapist_id,
+            HoldOccurrence.start_time,
+            HoldOccurrence.end_time,
+        ).where(HoldOccurrence.hold_id.in_(hold_ids), HoldOccurrence.end_time > now)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 async def expire_holds(conn: AsyncConnection, *, hold_ids: list[uuid.UUID]) -> None:
     """These holds become `expired` and their occurrences stop being active."""
     await conn.execute(

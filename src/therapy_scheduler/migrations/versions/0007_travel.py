@@ -5,7 +5,7 @@
 once, its two ids in ascending order (travel is symmetric: docs/DECISIONS.md).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations

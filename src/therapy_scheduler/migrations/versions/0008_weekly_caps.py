@@ -5,7 +5,7 @@ hours are stored as whole minutes. At most one of the two, and each positive (CH
 databases). NULL: no weekly cap.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 from __future__ import annotations

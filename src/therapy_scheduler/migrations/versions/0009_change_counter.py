@@ -4,7 +4,7 @@ requests"): per organization, a few stripes that every write transaction bumps b
 No rows are seeded: an absent stripe counts 0, and the first write of an organization inserts it.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 from __future__ import annotations

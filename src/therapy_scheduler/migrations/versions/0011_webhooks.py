@@ -1,7 +1,7 @@
 """webhooks: endpoints, the outbox of events, deliveries and their attempts (docs/WEBHOOKS.md)
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0010
 """
 
 from collections.abc import Sequence

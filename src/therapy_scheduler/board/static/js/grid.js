@@ -1,7 +1,7 @@
 // The week grid: therapists as rows, days as columns (ARIA grid with a roving tab stop).
 
 import { h, $$ } from "./dom.js";
-import { dayLabel, longDayLabel, rangeLabel, dateIn, minutesBetween } from "./time.js";
+import { dayLabel, longDayLabel, rangeLabel, dateIn, dateTimeLabel, minutesBetween } from "./time.js";
 
 const STATUS_LABELS = {
   scheduled: "Scheduled",
@@ -107,8 +107,11 @@ function renderCell(model, handlers, row, day, key, sessions, c) {
   const { zone } = model;
   const windows = model.windowsByCell.get(key);
   const slots = model.canBook(row.id) ? model.slotsByCell.get(key) || [] : [];
+  // Open waitlist offers (docs/WAITLIST.md): held for a waiting client while the clinic calls.
+  const offers = (model.offersByCell && model.offersByCell.get(key)) || [];
   const items = [
     ...sessions.map((s) => ({ start: s.start_time, session: s })),
+    ...offers.map((offer) => ({ start: offer.start_time, offer })),
     ...slots.map((slot) => ({ start: slot.start_time, slot })),
   ].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.slot ? 1 : -1));
 
@@ -118,7 +121,7 @@ function renderCell(model, handlers, row, day, key, sessions, c) {
     "aria-colindex": c + 2,
     tabindex: -1,
     dataset: { date: day, therapistId: row.id },
-    "aria-label": `${row.full_name}, ${longDayLabel(day)}: ${describeCell(sessions, slots, windows)}`,
+    "aria-label": `${row.full_name}, ${longDayLabel(day)}: ${describeCell(sessions, slots, windows, offers)}`,
   });
   if (windows !== undefined) {
     cell.append(
@@ -138,7 +141,13 @@ function renderCell(model, handlers, row, day, key, sessions, c) {
       }
       previous = item.session;
     }
-    cell.append(item.session ? sessionBlock(model, handlers, item.session) : slotBlock(model, handlers, row, item.slot));
+    cell.append(
+      item.session
+        ? sessionBlock(model, handlers, item.session)
+        : item.offer
+          ? offerBlock(model, item.offer)
+          : slotBlock(model, handlers, row, item.slot),
+    );
   }
   return cell;
 }
@@ -166,9 +175,10 @@ function travelBand(model, before, after) {
   return h("div", { class: `travel${short ? " travel-short" : ""}`, dataset: { travel: short ? "short" : "ok" } }, text);
 }
 
-function describeCell(sessions, slots, windows) {
+function describeCell(sessions, slots, windows, offers = []) {
   const parts = [];
   parts.push(sessions.length === 1 ? "1 session" : `${sessions.length} sessions`);
+  if (offers.length) parts.push(offers.length === 1 ? "1 waitlist offer" : `${offers.length} waitlist offers`);
   if (slots.length) parts.push(slots.length === 1 ? "1 free slot" : `${slots.length} free slots`);
   if (windows !== undefined && windows.length === 0) parts.push("not working");
   return parts.join(", ");
@@ -200,6 +210,23 @@ function sessionBlock(model, handlers, session) {
   );
   button.addEventListener("click", () => handlers.onSession(session, button));
   return button;
+}
+
+function offerBlock(model, offer) {
+  const time = rangeLabel(offer.start_time, offer.end_time, model.zone);
+  const client = model.clientName ? model.clientName(offer.client_id) : "Client";
+  const until = dateTimeLabel(offer.expires_at, model.zone);
+  return h(
+    "div",
+    {
+      class: "block offer",
+      "aria-label": `Waitlist offer ${time} to ${client}, open until ${until}`,
+      dataset: { offerId: offer.id },
+    },
+    h("span", { class: "block-time" }, time),
+    h("span", { class: "block-client" }, client),
+    h("span", { class: "block-meta" }, `Waitlist offer · until ${until}`),
+  );
 }
 
 function slotBlock(model, handlers, row, slot) {

@@ -277,12 +277,15 @@ async function loadWeek(message = "") {
           })
         : Promise.resolve(null),
     ]);
+    const waitlist = await loadWaitlist(days);
     if (seq !== state.loadSeq) return;
     state.week = {
       days,
       sessions: week.sessions,
       conflicts: week.conflicts,
       availability: availability ? availability.data.availability || [] : [],
+      offers: waitlist.offers,
+      waiting: waitlist.waiting,
     };
     hideError();
     draw(focus, hadFocus, message);
@@ -297,6 +300,19 @@ async function loadWeek(message = "") {
       grid.setAttribute("aria-busy", "false");
       $("#loading").hidden = true;
     }
+  }
+}
+
+// The waitlist's open offers for the week and its length (staff only; docs/WAITLIST.md).
+async function loadWaitlist(days) {
+  if (state.role !== "staff") return { offers: [], waiting: null };
+  const end = new Date(Date.parse(`${days[6]}T00:00:00Z`) + 2 * 86_400_000).toISOString();
+  const start = new Date(Date.parse(`${days[0]}T00:00:00Z`) - 86_400_000).toISOString();
+  try {
+    const response = await state.api.get("/waitlist/offers", { start, end });
+    return { offers: response.offers || [], waiting: response.waiting };
+  } catch (error) {
+    return { offers: [], waiting: null };
   }
 }
 
@@ -332,6 +348,13 @@ function draw(focus, hadFocus, message = "") {
       freeCount++;
     }
   }
+  const offersByCell = new Map();
+  for (const offer of state.week.offers || []) {
+    const key = `${offer.therapist_id}|${dateIn(offer.start_time, zone)}`;
+    if (!offersByCell.has(key)) offersByCell.set(key, []);
+    offersByCell.get(key).push(offer);
+  }
+  const clientNames = new Map((state.ref.clients || []).map((c) => [c.id, c.full_name]));
   const { rows, total, start } = state.role === "staff" ? rowsFor([]) : rowsFor(all);
   const visibleIds = new Set(rows.map((r) => r.id));
   const shown = sessions.filter((s) => visibleIds.has(s.therapist_id));
@@ -343,6 +366,8 @@ function draw(focus, hadFocus, message = "") {
       rows,
       sessions: shown,
       slotsByCell,
+      offersByCell,
+      clientName: (id) => clientNames.get(id) || "Client",
       windowsByCell,
       conflictsBySession,
       zone,
@@ -369,6 +394,9 @@ function draw(focus, hadFocus, message = "") {
   const summary =
     `${shown.length} ${shown.length === 1 ? "session" : "sessions"}` +
     ` · ${flagged} with conflicts · ${freeCount} free ${freeCount === 1 ? "slot" : "slots"}` +
+    (state.week.waiting == null
+      ? ""
+      : ` · ${(state.week.offers || []).length} open waitlist offers · ${state.week.waiting} waiting`) +
     ` · times in ${zone}`;
   $("#summary").textContent = summary;
   // A message of the action that caused this reload (booked, cancelled) stays first.
