@@ -19,12 +19,13 @@ from therapy_scheduler.booking import queries as booking_queries
 from therapy_scheduler.booking.access import release_hold
 from therapy_scheduler.booking.confirm import confirm_hold
 from therapy_scheduler.booking.errors import HoldExpired, HoldReleased
-from therapy_scheduler.booking.rules.locks import lock_people, try_lock_job
+from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.schemas import ConfirmBody, ConfirmSessionIn
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.jobs import try_lock_job
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow
