@@ -60,6 +60,14 @@ def test_admin_week_shows_what_the_api_returns(board_server: BoardServer, page: 
     with board_server.api("admin") as api:
         week = week_from_api(api, monday, therapist_ids=ids, conflicts=True, availability=True)
         lists = dropdown(api, "service_codes,locations")
+        # The board asks for the offers of the week's days, a day wider on each side (UTC).
+        waitlist = api.get(
+            "/waitlist/offers",
+            params={
+                "start": f"{(monday - timedelta(days=1)).isoformat()}T00:00:00Z",
+                "end": f"{(monday + timedelta(days=8)).isoformat()}T00:00:00Z",
+            },
+        ).json()
     services = {c["code"]: c["label"] for c in lists["service_codes"]}
     locations = {loc["id"]: loc["name"] for loc in lists["locations"]}
 
@@ -91,6 +99,7 @@ def test_admin_week_shows_what_the_api_returns(board_server: BoardServer, page: 
 
     expect(page.locator("#summary")).to_have_text(
         f"{len(placed)} sessions · {len(flagged)} with conflicts · {len(shown)} free slots"
+        f" · {len(waitlist['offers'])} open waitlist offers · {waitlist['waiting']} waiting"
         f" · times in {ORG_ZONE}"
     )
     # Grid semantics: a header row plus one row per therapist; 8 column headers.

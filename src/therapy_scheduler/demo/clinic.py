@@ -236,7 +236,9 @@ def _forecast_client(
     later sessions after the authorization's end, a second session in a week the cap. Added after
     the random clinic is drawn (no draw of its own), so the rest of the demo stays the same."""
     active = [t for t in staff if t["status"] == "active"]
-    team = [next(t for t in active if t["credential"] == "RBT"), active[0]]
+    # An RBT and the first active therapist (a small demo may have no RBT, or only one therapist).
+    rbt = next((t for t in active if t["credential"] == "RBT"), active[0])
+    team = [rbt] if rbt is active[0] else [rbt, active[0]]
     client = {
         "id": str(FORECAST_CLIENT_ID),
         "organization_id": organization_id,
