@@ -16,7 +16,14 @@ from tests.fixtures import C1, C3, T1, T2, Clinic
 from tests.waitlist.conftest import add_entry, booked_session, cancel
 from therapy_scheduler.calendar import freed
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import FreedSlot, Hold, HoldOccurrence, Session, WaitlistOffer
+from therapy_scheduler.models import (
+    FreedSlot,
+    Hold,
+    HoldOccurrence,
+    Session,
+    WaitlistOffer,
+    WebhookEvent,
+)
 from therapy_scheduler.waitlist.offers import expire_lapsed, run_once
 
 
@@ -353,3 +360,74 @@ async def test_the_job_deletes_outbox_rows_matched_a_week_ago(
     assert await table_count(db, "freed_slots") == 1
     await run_once(db, None, datetime.now(UTC) + timedelta(days=8))
     assert await table_count(db, "freed_slots") == 0
+
+
+async def _offer_events(db: Database) -> list[tuple[str, dict[str, Any]]]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(WebhookEvent.event_type, WebhookEvent.payload)
+                .where(WebhookEvent.event_type.like("waitlist.%"))
+                .order_by(WebhookEvent.occurred_at, WebhookEvent.event_type)
+            )
+        ).all()
+    return [(r.event_type, r.payload["data"]) for r in rows]
+
+
+async def test_offers_write_their_webhook_events_with_ids_only(
+    client: httpx.AsyncClient, waiting: Clinic, db: Database
+) -> None:
+    """waitlist.offer_created / _accepted / _expired go to the webhook outbox in the offer's own
+    transaction (docs/WEBHOOKS.md), carrying ids only."""
+    day = monday(1)
+    first = await add_entry(client, waiting, priority=50)
+    second = await add_entry(client, waiting, client_id=C3, therapist_ids=[T1], priority=1)
+    offer_id = (await cancel(client, waiting, await booked_session(client, waiting, day))).json()[
+        "waitlist_offer_id"
+    ]
+    offer = await offer_row(db, offer_id)
+    created = await _offer_events(db)
+    assert created == [
+        (
+            "waitlist.offer_created",
+            {
+                "offer_id": offer_id,
+                "entry_id": first["id"],
+                "therapist_id": T1,
+                "client_id": C1,
+                "hold_id": str(offer.hold_id),
+            },
+        )
+    ]
+    # Expiry: the first offer expires (its hold with it), the slot goes to the second entry.
+    await run_once(db, None, offer.expires_at + timedelta(seconds=1))
+    events = await _offer_events(db)
+    assert [t for t, _ in events] == [
+        "waitlist.offer_created",
+        "waitlist.offer_expired",
+        "waitlist.offer_created",
+    ]
+    assert events[1][1]["offer_id"] == offer_id
+    second_offer = events[2][1]
+    assert second_offer["entry_id"] == second["id"]
+    async with db.read() as conn:
+        expired_holds = (
+            await conn.execute(
+                select(WebhookEvent.payload).where(WebhookEvent.event_type == "hold.expired")
+            )
+        ).all()
+    assert [p.payload["data"]["hold_id"] for p in expired_holds] == [str(offer.hold_id)]
+    accepted = await client.post(
+        f"/waitlist/offers/{second_offer['offer_id']}/accept",
+        headers=waiting.headers("scheduler"),
+    )
+    assert accepted.status_code == 200, accepted.text
+    kind, data = (await _offer_events(db))[-1]
+    assert kind == "waitlist.offer_accepted"
+    assert data == {
+        "offer_id": second_offer["offer_id"],
+        "entry_id": second["id"],
+        "therapist_id": T1,
+        "client_id": C3,
+        "session_id": accepted.json()["session"]["id"],
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Every type an endpoint may subscribe to. The waitlist offers' types are part of the vocabulary so
-# that endpoints can subscribe to them already; nothing emits them until the waitlist exists.
+# that endpoints can subscribe to them; the waitlist emits them (docs/WAITLIST.md).
 EVENT_TYPES: tuple[str, ...] = (
     "session.created",
     "session.updated",

@@ -130,3 +130,36 @@ async def emit_hold_event(
         subject_id=hold_id,
         ids={"hold_id": hold_id, "therapist_id": therapist_id, "client_id": client_id},
     )
+
+
+async def emit_offer_event(
+    conn: AsyncConnection,
+    *,
+    organization_id: uuid.UUID,
+    event_type: str,
+    offer_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    hold_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """A waitlist.offer_* event: the offer, its waitlist entry, hold (or, once accepted, session),
+    therapist and client, by id (docs/WAITLIST.md)."""
+    ids: dict[str, uuid.UUID | None] = {
+        "offer_id": offer_id,
+        "entry_id": entry_id,
+        "therapist_id": therapist_id,
+        "client_id": client_id,
+    }
+    if hold_id is not None:
+        ids["hold_id"] = hold_id
+    if session_id is not None:
+        ids["session_id"] = session_id
+    return await emit(
+        conn,
+        organization_id=organization_id,
+        event_type=event_type,
+        subject_id=offer_id,
+        ids=ids,
+    )

@@ -28,6 +28,7 @@ from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.rules.apply import Booking, Refused, check_slots
 from therapy_scheduler.booking.schemas import HoldBody, HoldSessionIn
 from therapy_scheduler.errors import AppError
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.time import iso_utc, utcnow
@@ -178,6 +179,16 @@ async def _hold_for(
         )
         if not await queries.mark_processed(conn, freed.id, now=now, offer_id=offer_id):
             raise _AlreadyProcessed()
+        await outbox.emit_offer_event(
+            conn,
+            organization_id=principal.organization_id,
+            event_type="waitlist.offer_created",
+            offer_id=offer_id,
+            entry_id=entry.id,
+            therapist_id=freed.therapist_id,
+            client_id=entry.client_id,
+            hold_id=hold.id,
+        )
 
     await create_hold(
         db=db,

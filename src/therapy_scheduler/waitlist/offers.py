@@ -24,6 +24,7 @@ from therapy_scheduler.booking.schemas import ConfirmBody, ConfirmSessionIn
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import audit_log as audit
+from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.jobs import try_lock_job
 from therapy_scheduler.infra.metrics import Metrics
@@ -101,6 +102,16 @@ async def accept_offer(
         ):
             raise _not_open(offer)
         await queries.update_entry(conn, offer.entry_id, {"status": "booked", "updated_at": now})
+        await outbox.emit_offer_event(
+            conn,
+            organization_id=principal.organization_id,
+            event_type="waitlist.offer_accepted",
+            offer_id=offer.id,
+            entry_id=offer.entry_id,
+            therapist_id=offer.therapist_id,
+            client_id=offer.client_id,
+            session_id=session_id,
+        )
         await audit.record(
             conn,
             organization_id=principal.organization_id,
@@ -206,6 +217,14 @@ async def expire_lapsed(
                 continue  # accepted or declined meanwhile
             if hold is not None and hold.status == "active":
                 await booking_queries.expire_holds(conn, hold_ids=[hold.id])
+                await outbox.emit_hold_event(
+                    conn,
+                    organization_id=offer.organization_id,
+                    event_type="hold.expired",
+                    hold_id=hold.id,
+                    therapist_id=offer.therapist_id,
+                    client_id=offer.client_id,
+                )
                 if offer.end_time > now:
                     freed.append(
                         await freed_slots.record_freed(
@@ -218,6 +237,15 @@ async def expire_lapsed(
                             now=now,
                         )
                     )
+            await outbox.emit_offer_event(
+                conn,
+                organization_id=offer.organization_id,
+                event_type="waitlist.offer_expired",
+                offer_id=offer.id,
+                entry_id=offer.entry_id,
+                therapist_id=offer.therapist_id,
+                client_id=offer.client_id,
+            )
             await audit.record(
                 conn,
                 organization_id=offer.organization_id,
