@@ -236,7 +236,7 @@ def test_hold_release_hold_confirm(booking: BoardServer, page: Page) -> None:
 
 
 def test_closing_the_dialog_releases_the_hold(booking: BoardServer, page: Page) -> None:
-    p = plan(booking, _without_waitlist(booking)[4], MONDAY)
+    p = plan(booking, _without_waitlist(booking)[-1], MONDAY)
     client = p.clients[0]
     board = Board(page, booking.url).open().sign_in(booking.tokens["scheduler"])
     _open_slot(board, p)
@@ -260,7 +260,7 @@ def test_closing_the_dialog_while_the_hold_is_on_its_way_releases_it(
 ) -> None:
     """The scheduler presses Escape before the server has answered the hold: the hold that then
     arrives has nobody to confirm it, so the page gives it back at once."""
-    p = plan(booking, _without_waitlist(booking)[4], MONDAY)  # released again, like the test above
+    p = plan(booking, _without_waitlist(booking)[-1], MONDAY)  # released again, like the test above
     client = p.clients[0]
     board = Board(page, booking.url).open().sign_in(booking.tokens["scheduler"])
     _open_slot(board, p)
