@@ -50,6 +50,8 @@ from therapy_scheduler.models import (
     Authorization,
     AuthorizationService,
     AvailabilityWindow,
+    Location,
+    LocationTravel,
     Organization,
     Session,
     TimeOff,
@@ -65,7 +67,16 @@ async def perturb(url: str, zone: str) -> None:
     engine = create_async_engine(normalize_database_url(url))
     async with engine.begin() as c:
         org = (await c.execute(select(Organization.settings))).one()
-        settings = {**org.settings, "buffer_minutes": 60}
+        settings = {
+            **org.settings,
+            "buffer_minutes": 60,
+            # Travel longer than the break between some places: insufficient_travel_time.
+            "travel_policy": "warn",
+            "travel_defaults": [
+                {"location_types": ["clinic", "home"], "minutes": 90},
+                {"location_types": ["home", "school"], "minutes": 75},
+            ],
+        }
         await c.execute(update(Organization).values(settings=settings, time_zone=zone))
         windows = AvailabilityWindow
         await c.execute(
@@ -163,6 +174,53 @@ async def perturb(url: str, zone: str) -> None:
                 delete(services).where(
                     services.authorization_id.in_(ids), services.service_code == "97153"
                 )
+            )
+        # Weekly caps (weekly_cap_exceeded): units on some authorizations' 97153, hours on others'.
+        for ids in _chunks([a.id for i, a in enumerate(auths) if i % 4 == 2]):
+            await c.execute(
+                update(services)
+                .where(services.authorization_id.in_(ids), services.service_code == "97153")
+                .values(weekly_cap_units=24)
+            )
+        for ids in _chunks([a.id for i, a in enumerate(auths) if i % 6 == 5]):
+            await c.execute(
+                update(services)
+                .where(services.authorization_id.in_(ids), services.service_code == "97155")
+                .values(weekly_cap_minutes=90)
+            )
+        # Coordinates on every other location and one matrix entry: travel by distance and by
+        # the admin's entry besides the type defaults.
+        places = (
+            await c.execute(
+                select(Location.id, Location.organization_id, Location.location_type)
+                .where(Location.location_type != "telehealth")
+                .order_by(Location.id)
+            )
+        ).all()
+        for i, place in enumerate(places[::2]):
+            await c.execute(
+                update(Location)
+                .where(Location.id == place.id)
+                .values(latitude=40.7 + i * 0.35, longitude=-74.0 + i * 0.4)
+            )
+        if len(places) >= 2:
+            a, b = sorted((places[0].id, places[1].id))
+            await c.execute(
+                insert(LocationTravel).values(
+                    organization_id=places[0].organization_id,
+                    from_location_id=a,
+                    to_location_id=b,
+                    minutes=120,
+                )
+            )
+        # Supervision sessions standing alone (supervision_unsupported): some 97155 sessions
+        # marked as supervising a 97153 that does not contain them.
+        lone = [s.id for i, s in enumerate(sessions) if i % 37 == 5]
+        for ids in _chunks(lone):
+            await c.execute(
+                update(Session)
+                .where(Session.id.in_(ids), Session.service_code == "97155")
+                .values(supervises="97153")
             )
     await engine.dispose()
     print(f"perturbed {url}: {len(added)} time off / extra hours added", file=sys.stderr)

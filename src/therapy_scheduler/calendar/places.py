@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Float, Integer, Uuid, bindparam, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.travel import Coordinates, TravelRules, rules_from_settings
@@ -27,28 +27,17 @@ async def load_travel_rules(
     location_ids: Iterable[uuid.UUID | None],
 ) -> TravelRules:
     """The organization's travel rules, knowing the coordinates and matrix entries of these
-    locations (others count as having neither). Always two statements, whatever the ids."""
+    locations (others count as having neither). One statement, whatever the ids: the located
+    places (`to_location_id` NULL) and the matrix entries between them, as rows of one shape."""
     ids = sorted({i for i in location_ids if i is not None})
-    rows = await conn.execute(
-        select(Location.id, Location.latitude, Location.longitude).where(
-            Location.organization_id == organization_id,
-            Location.id.in_(ids),
-            Location.latitude.is_not(None),
-        )
-    )
-    coordinates = {r.id: Coordinates(r.latitude, r.longitude) for r in rows}
-    entries = await conn.execute(
-        select(
-            LocationTravel.from_location_id,
-            LocationTravel.to_location_id,
-            LocationTravel.minutes,
-        ).where(
-            LocationTravel.organization_id == organization_id,
-            LocationTravel.from_location_id.in_(ids),
-            LocationTravel.to_location_id.in_(ids),
-        )
-    )
-    matrix = {(r.from_location_id, r.to_location_id): r.minutes for r in entries}
+    coordinates: dict[uuid.UUID, Coordinates] = {}
+    matrix: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    if ids:
+        for r in await conn.execute(_PLACES, {"organization_id": organization_id, "ids": ids}):
+            if r.to_location_id is None:
+                coordinates[r.location_id] = Coordinates(r.latitude, r.longitude)
+            else:
+                matrix[(r.location_id, r.to_location_id)] = r.minutes
     return rules_from_settings(
         speed_kmh=settings.travel_speed_kmh,
         margin_minutes=settings.travel_margin_minutes,
@@ -56,3 +45,31 @@ async def load_travel_rules(
         matrix=matrix,
         coordinates=coordinates,
     )
+
+
+_ORGANIZATION = bindparam("organization_id", type_=Uuid())
+_IDS = bindparam("ids", expanding=True, type_=Uuid())
+_PLACES = union_all(
+    select(
+        Location.id.label("location_id"),
+        Location.latitude,
+        Location.longitude,
+        null().cast(Uuid()).label("to_location_id"),
+        null().cast(Integer).label("minutes"),
+    ).where(
+        Location.organization_id == _ORGANIZATION,
+        Location.id.in_(_IDS),
+        Location.latitude.is_not(None),
+    ),
+    select(
+        LocationTravel.from_location_id,
+        null().cast(Float),
+        null().cast(Float),
+        LocationTravel.to_location_id,
+        LocationTravel.minutes,
+    ).where(
+        LocationTravel.organization_id == _ORGANIZATION,
+        LocationTravel.from_location_id.in_(_IDS),
+        LocationTravel.to_location_id.in_(_IDS),
+    ),
+)

@@ -31,7 +31,8 @@ async def weekly_cap_conflicts(
     named are those of the range from the one that crossed the cap on."""
     if not sessions:
         return []
-    lower, upper = weeks_around((s.start_time for s in sessions), organization_zone)
+    starts = [s.start_time for s in sessions]
+    lower, upper = weeks_around((min(starts), max(starts)), organization_zone)
     rows = await capped_sessions(conn, candidates, candidate_values, lower, upper)
     shown = {s.id for s in sessions}
     used: dict[tuple[uuid.UUID, str, date], list[float]] = defaultdict(lambda: [0, 0])

@@ -7,13 +7,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.availability import TherapistCalendar
+from therapy_scheduler.calendar.travel import MAX_TRAVEL_MINUTES
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
 from therapy_scheduler.schedule.caps import weekly_cap_conflicts
@@ -23,8 +23,12 @@ from therapy_scheduler.schedule.queries.conflicts import (
     Statement,
     authorization_problems,
 )
-from therapy_scheduler.schedule.queries.supervision import supervision_alone
-from therapy_scheduler.schedule.travel_conflicts import TravelCheck, travel_conflicts
+from therapy_scheduler.schedule.travel_conflicts import (
+    ClosePair,
+    TravelCheck,
+    close_pairs,
+    travel_conflicts,
+)
 
 
 async def find_conflicts(
@@ -63,36 +67,36 @@ async def find_conflicts(
             candidate_values=candidate_values,
             organization_zone=organization_zone,
         )
-    if buffer_minutes > 0:
-        conflicts += _insufficient_breaks(sessions, buffer_minutes)
-    if travel is not None:
-        conflicts += await travel_conflicts(conn, sessions, travel)
-    if sessions:
-        conflicts += await _supervision_alone(conn, sessions)
+    if buffer_minutes > 0 or travel is not None:
+        # The consecutive sessions at different places close enough for either rule, found once.
+        reach = max(buffer_minutes, MAX_TRAVEL_MINUTES if travel is not None else 0)
+        close = close_pairs(sessions, timedelta(minutes=reach))
+        if buffer_minutes > 0:
+            conflicts += _insufficient_breaks(close, buffer_minutes)
+        if travel is not None:
+            conflicts += await travel_conflicts(conn, close, travel)
+    conflicts += _supervision_alone(sessions)
     return conflicts
 
 
-async def _supervision_alone(
-    conn: AsyncConnection, sessions: Sequence[ConflictSession]
-) -> list[dict[str, Any]]:
+def _supervision_alone(sessions: Sequence[ConflictSession]) -> list[dict[str, Any]]:
     """Supervising sessions whose supervised session was cancelled or moved (docs/BOOKING.md
-    "Supervision overlap"): they stand alone, which is never silently resolved."""
-    shown = {s.id for s in sessions}
-    rows = await supervision_alone(conn, sessions[0].start_time, sessions[-1].start_time)
+    "Supervision overlap"): they stand alone, which is never silently resolved. The database
+    marks them (`alone`, `queries/supervision.py`)."""
     return [
         {
             "type": "supervision_unsupported",
             "session_ids": [str(r.id)],
             "therapist_id": str(r.therapist_id),
             "client_id": str(r.client_id),
-            "service_code": r.supervises,
-            "description": f"This supervision session no longer lies within a {r.supervises} "
+            "service_code": r.alone,
+            "description": f"This supervision session no longer lies within a {r.alone} "
             "session of the client: it stands alone",
-            "suggested_resolution": f"Book the client's {r.supervises} session again around it, "
+            "suggested_resolution": f"Book the client's {r.alone} session again around it, "
             "or cancel or move the supervision session",
         }
-        for r in rows
-        if r.id in shown
+        for r in sessions
+        if r.alone
     ]
 
 
@@ -227,33 +231,20 @@ def _constant_date_pieces(
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _insufficient_breaks(
-    sessions: Sequence[ConflictSession], buffer_minutes: int
-) -> list[dict[str, Any]]:
+def _insufficient_breaks(close: list[ClosePair], buffer_minutes: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
-    for s in sessions:
-        by_therapist[s.therapist_id].append(s)
-    for therapist_id, rows in by_therapist.items():
-        rows.sort(key=lambda r: (r.start_time, r.id))
-        for before, after in pairwise(rows):
-            gap = (after.start_time - before.end_time).total_seconds() / 60
-            if gap >= buffer_minutes or not _different_places(before, after):
-                continue
-            out.append(
-                {
-                    "type": "insufficient_break",
-                    "session_ids": [str(before.id), str(after.id)],
-                    "therapist_id": str(therapist_id),
-                    "description": f"Only {int(gap)} minutes between sessions at different "
-                    f"locations; the organization requires {buffer_minutes}",
-                    "suggested_resolution": "Move one of the sessions to leave travel time",
-                }
-            )
+    for therapist_id, before, after in close:
+        gap = (after.start_time - before.end_time).total_seconds() / 60
+        if gap >= buffer_minutes:
+            continue
+        out.append(
+            {
+                "type": "insufficient_break",
+                "session_ids": [str(before.id), str(after.id)],
+                "therapist_id": str(therapist_id),
+                "description": f"Only {int(gap)} minutes between sessions at different "
+                f"locations; the organization requires {buffer_minutes}",
+                "suggested_resolution": "Move one of the sessions to leave travel time",
+            }
+        )
     return out
-
-
-def _different_places(a: Any, b: Any) -> bool:
-    if a.location_id is not None and b.location_id is not None:
-        return bool(a.location_id != b.location_id)
-    return bool(a.location_type != b.location_type)

@@ -8,8 +8,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,26 +33,47 @@ class TravelCheck:
         return cls(organization_id, settings) if travel_applies(settings) else None
 
 
+# A pair of consecutive sessions of one therapist at different places: therapist, before, after.
+ClosePair: TypeAlias = tuple[uuid.UUID, ConflictSession, ConflictSession]
+
+
+def close_pairs(sessions: Sequence[ConflictSession], within: timedelta) -> list[ClosePair]:
+    """Consecutive sessions of each therapist (in start order) at different places with less than
+    `within` from the end of one to the start of the next (or overlapping): the only pairs the
+    break and travel rules can object to. Therapists in order of their first session."""
+    by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
+    for s in sessions:
+        by_therapist[s.therapist_id].append(s)
+    out: list[ClosePair] = []
+    for therapist_id, rows in by_therapist.items():
+        rows.sort(key=lambda r: (r.start_time, r.id))
+        out += [
+            (therapist_id, a, b)
+            for a, b in pairwise(rows)
+            if b.start_time - a.end_time < within and different_places(a, b)
+        ]
+    return out
+
+
+def different_places(a: ConflictSession, b: ConflictSession) -> bool:
+    """`Place.same_as`, negated, without building places: two known locations differ when they are
+    different locations; otherwise places of different types differ."""
+    if a.location_id is not None and b.location_id is not None:
+        return bool(a.location_id != b.location_id)
+    return bool(a.location_type != b.location_type)
+
+
 def _place(s: ConflictSession) -> Place:
     return Place(s.location_id, s.location_type)
 
 
 async def travel_conflicts(
-    conn: AsyncConnection, sessions: Sequence[ConflictSession], check: TravelCheck
+    conn: AsyncConnection, close: list[ClosePair], check: TravelCheck
 ) -> list[dict[str, Any]]:
     """One conflict per pair of consecutive sessions of a therapist too close for the trip between
-    their places (when the trip is longer than the flat `buffer_minutes`)."""
-    by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
-    for s in sessions:
-        by_therapist[s.therapist_id].append(s)
-    pairs: list[tuple[uuid.UUID, ConflictSession, ConflictSession]] = []
-    for therapist_id, rows in by_therapist.items():
-        rows.sort(key=lambda r: (r.start_time, r.id))
-        pairs += [
-            (therapist_id, a, b)
-            for a, b in pairwise(rows)
-            if not _place(a).same_as(_place(b)) and a.end_time <= b.start_time
-        ]
+    their places (when the trip is longer than the flat `buffer_minutes`). `close`: the pairs of
+    `close_pairs` within at least `MAX_TRAVEL_MINUTES`."""
+    pairs = [p for p in close if p[1].end_time <= p[2].start_time]
     if not pairs:
         return []
     rules = await load_travel_rules(

@@ -29,6 +29,7 @@ from therapy_scheduler.calendar.availability import busy_sessions
 from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
 from therapy_scheduler.schedule.queries.pages import RangeShape, range_filter
+from therapy_scheduler.schedule.queries.supervision import standing_alone
 
 Statement = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
@@ -42,15 +43,16 @@ CONFLICT_COLUMNS = (
     Session.service_code,
 )
 # A conflict candidate: therapist_id, start_time, end_time, then CONFLICT_COLUMNS (id, client_id,
-# location_id, location_type, authorization_id, service_code).
+# location_id, location_type, authorization_id, service_code), then `alone` (the code a supervising
+# session standing alone supervises, else None: `standing_alone`).
 Candidate: TypeAlias = Row[
     uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
-    uuid.UUID | None, str,
+    uuid.UUID | None, str, str | None,
 ]  # fmt: skip
 # A busy session of the filtered therapists: the columns of a candidate, then whether it is one.
 BusyCandidate: TypeAlias = Row[
     uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
-    uuid.UUID | None, str, bool,
+    uuid.UUID | None, str, str | None, bool,
 ]  # fmt: skip
 # A session the conflicts look at: a candidate, read alone or among the busy sessions.
 ConflictSession: TypeAlias = Candidate | BusyCandidate
@@ -89,7 +91,11 @@ async def busy_with_candidates(
     return (
         await conn.execute(
             busy_sessions(therapist_ids, range_start, range_end)
-            .add_columns(*CONFLICT_COLUMNS, and_(*range_filter(shape)).label("candidate"))
+            .add_columns(
+                *CONFLICT_COLUMNS,
+                standing_alone(),
+                and_(*range_filter(shape)).label("candidate"),
+            )
             .order_by(Session.start_time, Session.id),
             values,
         )
@@ -110,9 +116,15 @@ def conflict_candidates(shape: RangeShape) -> Statement:
 async def candidate_rows(
     conn: AsyncConnection, candidates: Statement, values: dict[str, Any]
 ) -> list[Candidate]:
-    """The rows of `conflict_candidates(shape)` with `values`, ordered by start and id."""
+    """The rows of `conflict_candidates(shape)` with `values` and `standing_alone()`, ordered by
+    start and id."""
     return list(
-        (await conn.execute(candidates.order_by(Session.start_time, Session.id), values)).all()
+        (
+            await conn.execute(
+                candidates.add_columns(standing_alone()).order_by(Session.start_time, Session.id),
+                values,
+            )
+        ).all()
     )
 
 
