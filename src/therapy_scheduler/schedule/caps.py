@@ -7,33 +7,23 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from therapy_scheduler.calendar.weeks import over_cap, week_of, weeks_around
-from therapy_scheduler.schedule.queries.caps import capped_sessions
-from therapy_scheduler.schedule.queries.conflicts import ConflictSession, Statement
+from therapy_scheduler.schedule.queries.conflicts import AuthorizationCheck, ConflictSession
 
 
-async def weekly_cap_conflicts(
-    conn: AsyncConnection,
-    *,
+def weekly_cap_conflicts(
     sessions: Sequence[ConflictSession],
-    candidates: Statement,
-    candidate_values: dict[str, Any],
+    rows: Sequence[AuthorizationCheck],
     organization_zone: ZoneInfo,
 ) -> list[dict[str, Any]]:
     """One conflict per (authorization, service, week) in which sessions of the range go beyond the
-    weekly cap, counting every unit-spending session of that week in start order; the sessions
-    named are those of the range from the one that crossed the cap on."""
-    if not sessions:
-        return []
-    starts = [s.start_time for s in sessions]
-    lower, upper = weeks_around((min(starts), max(starts)), organization_zone)
-    rows = await capped_sessions(conn, candidates, candidate_values, lower, upper)
+    weekly cap, counting every unit-spending session of that week in start order (`rows`: those of
+    kind "w" of `authorization_checks`, over the weeks of `weeks_of_range`); the sessions named are
+    those of the range from the one that crossed the cap on."""
     shown = {s.id for s in sessions}
     used: dict[tuple[uuid.UUID, str, date], list[float]] = defaultdict(lambda: [0, 0])
     over: dict[tuple[uuid.UUID, str, date], list[Any]] = defaultdict(list)
@@ -67,3 +57,11 @@ async def weekly_cap_conflicts(
             }
         )
     return out
+
+
+def weeks_of_range(
+    sessions: Sequence[ConflictSession], organization_zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """UTC bounds of the whole local weeks holding the sessions' starts (at least one session)."""
+    starts = [s.start_time for s in sessions]
+    return weeks_around((min(starts), max(starts)), organization_zone)

@@ -16,12 +16,12 @@ from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.calendar.travel import MAX_TRAVEL_MINUTES
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
-from therapy_scheduler.schedule.caps import weekly_cap_conflicts
+from therapy_scheduler.schedule.caps import weekly_cap_conflicts, weeks_of_range
 from therapy_scheduler.schedule.queries.conflicts import (
-    AuthorizationProblem,
+    AuthorizationCheck,
     ConflictSession,
     Statement,
-    authorization_problems,
+    authorization_checks,
 )
 from therapy_scheduler.schedule.travel_conflicts import (
     ClosePair,
@@ -51,22 +51,15 @@ async def find_conflicts(
     conflicts: list[dict[str, Any]] = []
     conflicts += _outside_availability(sessions, calendars)
     if candidates is not None and sessions:
-        conflicts += await _authorization_problems(
+        problems, capped = await authorization_checks(
             conn,
             candidates,
             candidate_values,
-            sessions[0].start_time,
-            sessions[-1].start_time,
-            organization_zone,
+            local_days(sessions[0].start_time, sessions[-1].start_time, organization_zone),
+            weeks_of_range(sessions, organization_zone),
         )
-    if candidates is not None and sessions:
-        conflicts += await weekly_cap_conflicts(
-            conn,
-            sessions=sessions,
-            candidates=candidates,
-            candidate_values=candidate_values,
-            organization_zone=organization_zone,
-        )
+        conflicts += _authorization_problems(problems)
+        conflicts += weekly_cap_conflicts(sessions, capped, organization_zone)
     if buffer_minutes > 0 or travel is not None:
         # The consecutive sessions at different places close enough for either rule, found once.
         reach = max(buffer_minutes, MAX_TRAVEL_MINUTES if travel is not None else 0)
@@ -149,22 +142,12 @@ def _outside_availability(
     return out
 
 
-async def _authorization_problems(
-    conn: AsyncConnection,
-    candidates: Statement,
-    candidate_values: dict[str, Any],
-    first: datetime,
-    last: datetime,
-    tz: ZoneInfo,
-) -> list[dict[str, Any]]:
+def _authorization_problems(rows: list[AuthorizationCheck]) -> list[dict[str, Any]]:
     """Sessions not covered by an approved authorization of their service on their date (in the
-    organization's zone `tz`), then sessions beyond their service's approved units, grouped by
-    service. `first` and `last` are the earliest and latest start among the candidates."""
-    rows = await authorization_problems(
-        conn, candidates, candidate_values, local_days(first, last, tz)
-    )
+    organization's zone), then sessions beyond their service's approved units, grouped by
+    service (`rows`: those of kind "a" of `authorization_checks`)."""
     out: list[dict[str, Any]] = []
-    exhausted: dict[tuple[uuid.UUID | None, str], list[AuthorizationProblem]] = defaultdict(list)
+    exhausted: dict[tuple[uuid.UUID | None, str], list[AuthorizationCheck]] = defaultdict(list)
     for r in rows:
         if r.uncovered:
             out.append(

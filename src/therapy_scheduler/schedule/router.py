@@ -43,22 +43,41 @@ async def get_schedule_data_batch(
 ) -> Response:
     now = utcnow()
     db = request.app.state.db
-    # The version is read before the answer's statements (infra/conditional.py).
-    async with db.read() as conn:
-        validator = await validate(
-            request,
-            conn,
-            route="get-schedule-data-batch",
-            query=params.model_dump(mode="json"),
-            caller=etag_caller(principal),
-            now=now,
-            watch=Watch(hold_expiry=True),
-        )
-    if validator.not_modified:
-        return validator.response()
-    result, shown = await service.schedule_batch(db=db, principal=principal, params=params, now=now)
+    query = params.model_dump(mode="json")
+    validator = None
+    if conditional(request):
+        # The version is read before the answer's statements (infra/conditional.py).
+        async with db.read() as conn:
+            validator = await validate(
+                request,
+                conn,
+                route="get-schedule-data-batch",
+                query=query,
+                caller=etag_caller(principal),
+                now=now,
+                watch=Watch(hold_expiry=True),
+            )
+        if validator.not_modified:
+            return validator.response()
+    # Without a version read first, the page statement reads it in its own snapshot.
+    result, shown = await service.schedule_batch(
+        db=db, principal=principal, params=params, now=now, with_version=validator is None
+    )
     _note_batch_read(request, principal, shown)
-    return validator.tag(JSON(result))
+    response = JSON(result)
+    response.headers["ETag"] = (
+        validator.etag
+        if validator is not None
+        else etag_for(
+            request,
+            route="get-schedule-data-batch",
+            query=query,
+            caller=etag_caller(principal),
+            version=shown.version or 0,
+            now=now,
+        )
+    )
+    return response
 
 
 @router.post(

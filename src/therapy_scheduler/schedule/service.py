@@ -47,11 +47,18 @@ from therapy_scheduler.schedule.travel_conflicts import TravelCheck
 
 
 async def schedule_batch(
-    *, db: Database, principal: Principal, params: ScheduleBatchParams, now: datetime
+    *,
+    db: Database,
+    principal: Principal,
+    params: ScheduleBatchParams,
+    now: datetime,
+    with_version: bool = False,
 ) -> tuple[dict[str, Any], Shown]:
     """Sessions overlapping the requested days (in `time_zone`), with optional availability and
     conflicts over the whole range, limited to what the caller may see. `shown`: the page's
-    session count and the client ids of its sessions, then of its conflicts (for the PHI read log).
+    session count and the client ids of its sessions, then of its conflicts (for the PHI read log),
+    and with `with_version` the organization's change counter as the page statement read it (its
+    first statement of data, so the answer is at least as new: for the ETag).
 
     The page comes back from the database as JSON text (`batch_page_statement`) and goes into the
     response as it is (`data.sessions` is an `orjson.Fragment`)."""
@@ -73,6 +80,8 @@ async def schedule_batch(
     statement = batch_page_statement(
         shape, db.dialect, principal.can(Capability.SEE_AUTHORIZATIONS)
     )
+    if with_version:
+        statement = changes.with_version(statement, "scope_organization_id")
 
     async with db.read() as conn:
         await require_visible(
@@ -163,6 +172,7 @@ async def schedule_batch(
             *client_ids,
             *(c["client_id"] for c in data.get("conflicts", ()) if c.get("client_id")),
         ],
+        version=int(page.change_version) if with_version else None,
     )
 
 

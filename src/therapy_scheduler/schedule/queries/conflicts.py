@@ -10,12 +10,17 @@ from datetime import date, datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
+    CompoundSelect,
     Date,
+    Integer,
     Row,
     Select,
     and_,
     bindparam,
+    cast,
     func,
+    literal,
+    null,
     or_,
     select,
     tuple_,
@@ -28,6 +33,7 @@ from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.calendar.availability import busy_sessions
 from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
+from therapy_scheduler.schedule.queries.caps import capped_sessions
 from therapy_scheduler.schedule.queries.pages import RangeShape, range_filter
 from therapy_scheduler.schedule.queries.supervision import standing_alone
 
@@ -56,8 +62,13 @@ BusyCandidate: TypeAlias = Row[
 ]  # fmt: skip
 # A session the conflicts look at: a candidate, read alone or among the busy sessions.
 ConflictSession: TypeAlias = Candidate | BusyCandidate
-# An offending candidate: id, client_id, authorization_id, service_code, uncovered.
-AuthorizationProblem: TypeAlias = Row[uuid.UUID, uuid.UUID, uuid.UUID | None, str, bool]
+# A row of the authorization checks: id, client_id, authorization_id, service_code, uncovered,
+# start_time, end_time, units, weekly_cap_units, weekly_cap_minutes, kind. Kind "a": an offending
+# candidate (end_time and the rest None); "w": a session of a service with a weekly cap.
+AuthorizationCheck: TypeAlias = Row[
+    uuid.UUID, uuid.UUID, uuid.UUID | None, str, bool, datetime, datetime | None, int | None,
+    int | None, int | None, str,
+]  # fmt: skip
 
 
 async def visible_therapist_ids(
@@ -128,24 +139,53 @@ async def candidate_rows(
     )
 
 
-async def authorization_problems(
+async def authorization_checks(
     conn: AsyncConnection,
     candidates: Statement,
     candidate_values: dict[str, Any],
     days: list[tuple[date, datetime, datetime]],
-) -> Sequence[AuthorizationProblem]:
-    """The candidates (`candidates` with `candidate_values`) that no approved authorization covers,
-    or that go beyond their service's approved units, ordered by start. `days`: the local date of
-    every instant of the candidates' range, as consecutive UTC ranges (`local_days`)."""
+    weeks: tuple[datetime, datetime],
+) -> tuple[list[AuthorizationCheck], list[AuthorizationCheck]]:
+    """In one statement: the candidates (`candidates` with `candidate_values`) that no approved
+    authorization covers or that go beyond their service's approved units (`kind` "a", ordered by
+    start; `days`: the local date of every instant of the candidates' range, as consecutive UTC
+    ranges, `local_days`), and the unit-spending sessions starting within `weeks` (UTC bounds of
+    whole local weeks) of the candidates' authorized services that carry a weekly cap, with the
+    cap (`kind` "w", ordered by start: `queries/caps.py`)."""
     values = dict(candidate_values)
     for i, (day, start, end) in enumerate(days):
         values |= {f"day_{i}": day, f"day_start_{i}": start, f"day_end_{i}": end}
-    statement = _authorization_problems_statement(candidates, len(days))
-    return (await conn.execute(statement, values)).all()
+    values["week_lower"], values["week_upper"] = weeks
+    statement = _authorization_checks_statement(candidates, len(days))
+    problems: list[AuthorizationCheck] = []
+    capped: list[AuthorizationCheck] = []
+    for row in await conn.execute(statement, values):
+        (problems if row.kind == "a" else capped).append(row)
+    return problems, capped
 
 
 @functools.lru_cache(maxsize=256)
-def _authorization_problems_statement(candidates: Statement, day_count: int) -> Statement:
+def _authorization_checks_statement(candidates: Statement, day_count: int) -> CompoundSelect[Any]:
+    """The union of `_authorization_problems_statement` and `queries/caps.capped_sessions` over one
+    CTE of the candidates, in the columns of `AuthorizationCheck` (built once per candidates
+    statement and number of days, like its parts)."""
+    c = candidates.cte("candidates")
+    none = null()
+    problems = _authorization_problems_statement(c, day_count).add_columns(
+        c.c.start_time,
+        cast(none, UTCDateTime()).label("end_time"),
+        cast(none, Integer).label("units"),
+        cast(none, Integer).label("weekly_cap_units"),
+        cast(none, Integer).label("weekly_cap_minutes"),
+        literal("a").label("kind"),
+    )
+    weekly = capped_sessions(c)
+    union = union_all(problems, weekly)
+    columns = union.selected_columns
+    return union.order_by(columns.kind, columns.start_time, columns.id)
+
+
+def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
     """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
     service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
     outside its dates, or its service not among the authorization's services. Otherwise the
@@ -155,9 +195,9 @@ def _authorization_problems_statement(candidates: Statement, day_count: int) -> 
     A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
     `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
 
-    Built once per candidates statement (the caller's, built once per request shape: its
-    identity is the cache key) and number of days: building it costs more than running it."""
-    c = candidates.cte("candidates")
+    `c`: a CTE of the candidates (the caller's statement, built once per request shape: its
+    identity is the cache key of `_authorization_checks_statement`, since building the statement
+    costs more than running it)."""
     # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
     # statement again on every call).
     local_day = union_all(
@@ -258,5 +298,4 @@ def _authorization_problems_statement(candidates: Statement, day_count: int) -> 
             )
         )
         .where(or_(uncovered, c.c.id.in_(beyond)))
-        .order_by(c.c.start_time, c.c.id)
     )
