@@ -108,3 +108,38 @@ def test_travel_is_symmetric_bounded_and_on_the_grid(
     if there_and_back < MAX_TRAVEL_MINUTES:
         assert (there_and_back - margin) % 5 == 0
         assert (there_and_back - margin) * speed / 60 >= great_circle_km(here, there) - 1e-6
+
+
+_TYPES = ("clinic", "home", "school", "telehealth")
+
+
+@given(
+    located=st.dictionaries(st.sampled_from([A, B, C]), st.just(DOWNTOWN), max_size=3),
+    far=st.booleans(),
+    defaults=st.lists(
+        st.tuples(st.sampled_from(_TYPES[:3]), st.sampled_from(_TYPES[:3]), st.integers(0, 240)),
+        max_size=3,
+    ),
+    entry=st.one_of(st.none(), st.integers(0, 240)),
+    buffer=st.integers(0, 240),
+)
+def test_no_pair_needs_more_than_the_buffer_unless_may_exceed_says_so(
+    located: dict[uuid.UUID, Coordinates],
+    far: bool,
+    defaults: list[tuple[str, str, int]],
+    entry: int | None,
+    buffer: int,
+) -> None:
+    # The schedule's travel conflicts stop early on `may_exceed`: it must never hide a trip.
+    coordinates = {k: MIDTOWN if far and k == B else v for k, v in located.items()}
+    rules = rules_from_settings(
+        speed_kmh=30,
+        margin_minutes=5,
+        type_defaults=defaults,
+        matrix={(A, C): entry} if entry is not None else {},
+        coordinates=coordinates,
+    )
+    places = [Place(i, t) for i in (A, B, C, None) for t in _TYPES]
+    longest = max(rules.minutes(p, q) for p in places for q in places)
+    if not rules.may_exceed(buffer):
+        assert longest <= buffer

@@ -87,9 +87,14 @@ class TravelRules:
             MAX_TRAVEL_MINUTES,
         )
 
-    def upper_bound(self) -> int:
-        """No pair needs more than this many minutes (the margin of busy time to read)."""
-        return MAX_TRAVEL_MINUTES
+    def may_exceed(self, minutes: int) -> bool:
+        """Whether some pair of places may need more than `minutes` of travel: not when no matrix
+        entry, no two located places and no type default say so."""
+        return (
+            bool(self.matrix)
+            or len(self.coordinates) >= 2
+            or any(m > minutes for m in self.type_defaults.values())
+        )
 
 
 def great_circle_km(a: Coordinates, b: Coordinates) -> float:

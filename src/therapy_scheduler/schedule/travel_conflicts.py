@@ -38,15 +38,15 @@ ClosePair: TypeAlias = tuple[uuid.UUID, ConflictSession, ConflictSession]
 
 
 def close_pairs(sessions: Sequence[ConflictSession], within: timedelta) -> list[ClosePair]:
-    """Consecutive sessions of each therapist (in start order) at different places with less than
-    `within` from the end of one to the start of the next (or overlapping): the only pairs the
-    break and travel rules can object to. Therapists in order of their first session."""
+    """Consecutive sessions of each therapist at different places with less than `within` from the
+    end of one to the start of the next (or overlapping): the only pairs the break and travel rules
+    can object to. `sessions` are ordered by start, then id (so is each therapist's share);
+    therapists come in order of their first session."""
     by_therapist: dict[uuid.UUID, list[ConflictSession]] = defaultdict(list)
     for s in sessions:
         by_therapist[s.therapist_id].append(s)
     out: list[ClosePair] = []
     for therapist_id, rows in by_therapist.items():
-        rows.sort(key=lambda r: (r.start_time, r.id))
         out += [
             (therapist_id, a, b)
             for a, b in pairwise(rows)
@@ -82,9 +82,19 @@ async def travel_conflicts(
         settings=check.settings,
         location_ids=[s.location_id for _, a, b in pairs for s in (a, b)],
     )
-    out: list[dict[str, Any]] = []
     buffer = check.settings.buffer_minutes
+    if not rules.may_exceed(buffer):
+        return []
+    out: list[dict[str, Any]] = []
+    # Travel minutes per pair of places (few places, many pairs).
+    minutes: dict[tuple[Any, ...], int] = {}
     for therapist_id, a, b in pairs:
+        key = (a.location_id, a.location_type, b.location_id, b.location_type)
+        travel = minutes.get(key)
+        if travel is None:
+            travel = minutes[key] = rules.minutes(_place(a), _place(b))
+        if travel <= buffer or b.start_time - a.end_time >= timedelta(minutes=travel):
+            continue
         found = short_gap(
             Visit(a.start_time, a.end_time, _place(a)),
             Visit(b.start_time, b.end_time, _place(b)),
