@@ -32,12 +32,11 @@ async def load_travel_rules(
     ids = sorted({i for i in location_ids if i is not None})
     coordinates: dict[uuid.UUID, Coordinates] = {}
     matrix: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-    if ids:
-        for r in await conn.execute(_PLACES, {"organization_id": organization_id, "ids": ids}):
-            if r.to_location_id is None:
-                coordinates[r.location_id] = Coordinates(r.latitude, r.longitude)
-            else:
-                matrix[(r.location_id, r.to_location_id)] = r.minutes
+    for r in await conn.execute(_PLACES, {"organization_id": organization_id, "ids": ids}):
+        if r.to_location_id is None:
+            coordinates[r.location_id] = Coordinates(r.latitude, r.longitude)
+        else:
+            matrix[(r.location_id, r.to_location_id)] = r.minutes
     return rules_from_settings(
         speed_kmh=settings.travel_speed_kmh,
         margin_minutes=settings.travel_margin_minutes,
