@@ -62,6 +62,7 @@ async def test_next_free_hours_of_one_day(client: httpx.AsyncClient, booking: Cl
         "end_time": utc(day, "10:00"),
         "local_start_time": f"{day.isoformat()}T09:00",
         "local_end_time": f"{day.isoformat()}T10:00",
+        "supervises": None,
         "authorization_id": A1,
         "units": 4,
     }
@@ -136,6 +137,7 @@ async def test_authorization_units_are_respected(
             "end_time": utc(day, "10:00"),
             "local_start_time": f"{day.isoformat()}T09:00",
             "local_end_time": f"{day.isoformat()}T10:00",
+            "supervises": None,
             "authorization_id": None,
             "units": 4,
         }
@@ -188,6 +190,7 @@ async def test_dst_spring_forward_keeps_local_quarter_hours(
         "end_time": "2027-03-15T15:00:00Z",
         "local_start_time": "2027-03-15T10:15",
         "local_end_time": "2027-03-15T11:00",
+        "supervises": None,
         "authorization_id": A1,
         "units": 3,
     }

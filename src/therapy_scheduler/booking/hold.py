@@ -53,6 +53,8 @@ PLACE_ERRORS = frozenset(
         "CLIENT_CONFLICT",
         "THERAPIST_HOLD_CONFLICT",
         "CLIENT_HOLD_CONFLICT",
+        "SUPERVISION_NOT_CONTAINED",
+        "SUPERVISOR_CREDENTIAL_REQUIRED",
     }
 )
 
@@ -291,6 +293,7 @@ async def error_with_alternatives(
                 location_id=booking.location_id,
                 location_type=booking.location_type,
                 exclude_session_id=booking.replacing_id,
+                refused_code=problem.error.code,
             )
     return problem.error(problem.message, details=details)
 

@@ -167,6 +167,8 @@ class SuggestBody(_Strict):
     location_type: LocationType | None = None
     location_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None  # a session being rescheduled: its own time counts as free
+    # Only slots that supervise a client's session (a 97155 within a 97153, docs/BOOKING.md).
+    supervising_only: bool = False
 
     _known_service = field_validator("service_code")(_service)
 

@@ -97,6 +97,8 @@ async def suggest(
             check_units=settings.authorization_policy == "block",
             exclude_session_id=body.session_id,
             travel=settings if travel_applies(settings) else None,
+            supervised_codes=settings.supervised_codes(service_code),
+            supervising_only=body.supervising_only,
         )
         world = await load_world(conn, req, lower, upper, now)
     slots = earliest(
@@ -110,6 +112,7 @@ async def suggest(
             "end_time": iso_utc(s.end),
             "local_start_time": s.start.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
             "local_end_time": s.end.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+            "supervises": s.supervises,
         }
         if private:
             item["authorization_id"] = str(s.authorization_id) if s.authorization_id else None
@@ -121,6 +124,7 @@ async def suggest(
         client_id=str(body.client_id),
         duration_minutes=body.duration_minutes,
         service_code=service_code,
+        supervising_only=body.supervising_only,
         time_zone=body.time_zone,
         window={"start_time": iso_utc(max(lower, now)), "end_time": iso_utc(upper)},
         limit=body.limit,

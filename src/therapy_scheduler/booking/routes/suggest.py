@@ -21,7 +21,10 @@ router = APIRouter(tags=["booking"])
 
 @router.post(
     "/suggest-alternative-times",
-    summary="The next free slots for a therapist and a client (both calendars, hours, buffer, units)",
+    summary=(
+        "The next slots a hold would take for a therapist and a client (both calendars, hours, "
+        "travel, supervision overlap, units, weekly caps)"
+    ),
     responses=error_responses(
         400,
         401,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -23,25 +25,43 @@ def capped(balance: UnitBalance | None) -> bool:
     )
 
 
+Week = tuple[uuid.UUID, date]  # (authorization, Monday)
+
+
+@dataclass(frozen=True)
+class WeekSpending:
+    """What the client's sessions and holds already spend per authorization and week: (units,
+    minutes). Built once, it serves a hold's occurrences and every slot of the free-slot engine."""
+
+    totals: Mapping[Week, tuple[float, float]]
+
+
+def spending_by_week(spent: Iterable[Spent], organization_zone: ZoneInfo) -> WeekSpending:
+    totals: dict[Week, list[float]] = defaultdict(lambda: [0, 0])
+    for s in spent:
+        week = totals[(s.authorization_id, week_of(s.start, organization_zone))]
+        week[0] += s.units
+        week[1] += (s.end - s.start).total_seconds() / 60
+    return WeekSpending({key: (units, minutes) for key, (units, minutes) in totals.items()})
+
+
 def weekly_cap_problems(
     occurrences: list[Occurrence],
     plans: list[UnitPlan],
     *,
     service_code: str,
     balances: dict[UnitKey, UnitBalance],
-    spent: list[Spent],
+    spent: list[Spent] | WeekSpending,
     organization_zone: ZoneInfo,
     named_in: ZoneInfo,
 ) -> list[Problem]:
     """Occurrences that take their authorization's service over its weekly cap, counting what the
-    client's sessions and holds already spend that week and the earlier occurrences of this request.
-    Every planned occurrence counts, so that under `warn` a week stays over its cap."""
-    # (authorization, Monday) -> [units, minutes]
-    used: dict[tuple[uuid.UUID, date], list[float]] = defaultdict(lambda: [0, 0])
-    for s in spent:
-        week = used[(s.authorization_id, week_of(s.start, organization_zone))]
-        week[0] += s.units
-        week[1] += (s.end - s.start).total_seconds() / 60
+    client's sessions and holds already spend that week (`spent`, or its sums by week) and the
+    earlier occurrences of this request. Every planned occurrence counts, so that under `warn` a
+    week stays over its cap."""
+    weeks = spent if isinstance(spent, WeekSpending) else spending_by_week(spent, organization_zone)
+    # What this request's earlier occurrences add, per (authorization, Monday): [units, minutes]
+    added: dict[Week, list[float]] = defaultdict(lambda: [0, 0])
     problems: list[Problem] = []
     for index, (o, plan) in enumerate(zip(occurrences, plans, strict=True)):
         if plan.authorization_id is None:
@@ -50,9 +70,12 @@ def weekly_cap_problems(
         if balance is None or not capped(balance):
             continue
         monday = week_of(o.start, organization_zone)
-        week = used[(plan.authorization_id, monday)]
-        week[0] += plan.units
-        week[1] += o.minutes
+        key = (plan.authorization_id, monday)
+        before = weeks.totals.get(key, (0, 0))
+        mine = added[key]
+        mine[0] += plan.units
+        mine[1] += o.minutes
+        week = (before[0] + mine[0], before[1] + mine[1])
         cap_units, cap_minutes = balance.weekly_cap_units, balance.weekly_cap_minutes
         if cap_units is not None and week[0] > cap_units:
             over = f"{int(week[0])} units, over the weekly cap of {cap_units} units"

@@ -75,7 +75,48 @@ def classify(
 ) -> Supervision:
     """Each occurrence supervising or ordinary; the containment problems and the slot conflicts
     (every overlap the pairs do not allow), in occurrence order."""
-    supervised_codes = settings.supervised_codes(service_code)
+    return classify_against(
+        occurrences,
+        busy,
+        therapist_id=therapist_id,
+        client_id=client_id,
+        service_code=service_code,
+        supervised_codes=settings.supervised_codes(service_code),
+        named_in=named_in,
+    )
+
+
+def may_overlap(
+    b: Busy,
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    service_code: str,
+    supervised_codes: frozenset[str],
+) -> bool:
+    """Whether a booking of `service_code` may overlap the session or hold `b` at all (then only as
+    `classify_against` decides, e.g. within it): `b` is the client's, with another therapist, and
+    either ordinary of a code this one supervises, or supervising this one's code. Everything else
+    of the therapist or the client is busy time for it (the free-slot engine, booking/slots.py)."""
+    if b.client_id != client_id or b.therapist_id == therapist_id:
+        return False
+    if b.supervises is None:
+        return b.service_code in supervised_codes
+    return b.supervises == service_code
+
+
+def classify_against(
+    occurrences: list[Occurrence],
+    busy: list[Busy],
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    service_code: str,
+    supervised_codes: frozenset[str],
+    named_in: ZoneInfo,
+) -> Supervision:
+    """`classify` with the codes `service_code` supervises already looked up (the free-slot engine
+    judges every slot with it)."""
     out: list[str | None] = []
     problems: list[Problem] = []
     for index, o in enumerate(occurrences):
