@@ -21,7 +21,7 @@ A slot `[start, start + duration)` is offered when:
   quarter hours, also across DST changes).
 
 All data is read up front in a constant number of queries (calendars 3, busy 4, authorizations 3, plus
-1 for a rescheduled session, 2 for travel when it is checked, 1 for the therapist's credential when
+1 for a rescheduled session, 1 for travel when it is checked, 1 for the therapist's credential when
 the service code supervises another, 1 for the weeks' spending when a covering authorization has a
 weekly cap under policy `block`); everything after that is pure and deterministic.
 """
