@@ -19,7 +19,8 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, Uuid, bindparam, event, func, select, text
+from sqlalchemy import Insert, Select, Uuid, bindparam, event, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
@@ -84,13 +85,20 @@ def start(conn: AsyncConnection) -> None:
     conn.info[_WRITTEN] = set()
 
 
-async def bump(conn: AsyncConnection) -> None:
+async def bump(conn: AsyncConnection, first: Insert | None = None) -> None:
     """Add 1 to one stripe of every organization the transaction touched (sorted, so that two
     transactions never wait on each other's stripes in opposite orders). Run last before COMMIT:
-    on PostgreSQL the stripe's row lock is then held for the COMMIT only."""
+    on PostgreSQL the stripe's row lock is then held for the COMMIT only. `first`: an INSERT the
+    transaction still has to make (its kept-back webhook events), run by the same statement on
+    PostgreSQL (a data-modifying WITH), just before it on SQLite."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
+    if touched and first is not None and conn.dialect.name == "postgresql":
+        await conn.execute(_bump_after(first, sorted(touched), stripe))
+        return
+    if first is not None:
+        await conn.execute(first)
     if touched:
         await conn.execute(_BUMP, [{"org": o, "stripe": stripe} for o in sorted(touched)])
     elif written:
@@ -99,6 +107,17 @@ async def bump(conn: AsyncConnection) -> None:
             ", ".join(sorted(written)),
         )
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
+
+
+def _bump_after(first: Insert, organizations: list[uuid.UUID], stripe: int) -> Insert:
+    """PostgreSQL: `first`, then the bump of these organizations' stripe, as one statement."""
+    bump = postgresql.insert(ChangeCounter).values(
+        [{"organization_id": o, "stripe": stripe, "version": 1} for o in organizations]
+    )
+    return bump.on_conflict_do_update(
+        index_elements=[ChangeCounter.organization_id, ChangeCounter.stripe],
+        set_={"version": ChangeCounter.version + 1},
+    ).add_cte(first.cte("kept_back"))
 
 
 async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from therapy_scheduler.config import Settings
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import changes, outbox
 from therapy_scheduler.infra.replica import (
     COMMIT_POSITION,
     REPLAY_POSITION,
@@ -293,8 +293,14 @@ class Database:
             async with self.writer.connect() as conn:
                 async with conn.begin():
                     changes.start(conn)
-                    yield conn
-                    await changes.bump(conn)
+                    # Webhook events go in with the change counter's bump: one round trip.
+                    outbox.defer(conn)
+                    try:
+                        yield conn
+                        events = outbox.take_pending(conn)
+                        await changes.bump(conn, outbox.insert_events(events) if events else None)
+                    finally:
+                        outbox.take_pending(conn)  # nothing kept back outlives the transaction
                 if self.replica is not None:
                     await self._note_commit(conn)
             return

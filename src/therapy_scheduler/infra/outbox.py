@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.domain.events import EVENT_TYPES
@@ -60,26 +61,55 @@ async def emit(
         raise ValueError(f"unknown webhook event type {event_type!r}")
     event_id = uuid.uuid4()
     when = occurred_at or utcnow()
-    await conn.execute(
-        insert(WebhookEvent).values(
+    row = {
+        "event_id": event_id,
+        "organization_id": organization_id,
+        "event_type": event_type,
+        "subject_id": subject_id,
+        "payload": event_payload(
             event_id=event_id,
-            organization_id=organization_id,
             event_type=event_type,
-            subject_id=subject_id,
-            payload=event_payload(
-                event_id=event_id,
-                event_type=event_type,
-                organization_id=organization_id,
-                occurred_at=when,
-                ids=ids,
-                facts=facts,
-            ),
+            organization_id=organization_id,
             occurred_at=when,
-            dedupe_key=dedupe_key,
-            fanned_out=False,
-        )
-    )
+            ids=ids,
+            facts=facts,
+        ),
+        "occurred_at": when,
+        "dedupe_key": dedupe_key,
+        "fanned_out": False,
+    }
+    pending: list[dict[str, Any]] | None = conn.info.get(_PENDING)
+    if pending is None:
+        await conn.execute(insert(WebhookEvent).values(row))
+        return event_id
+    pending.append(row)
+    if len(pending) >= _MAX_PENDING:
+        await conn.execute(insert(WebhookEvent).values(take_pending(conn)))
+        defer(conn)
     return event_id
+
+
+# Events of a write transaction kept back to be inserted with its last statement (`defer`).
+_PENDING = "therapy_scheduler.outbox.pending"
+_MAX_PENDING = 200  # rows of one INSERT (its bind parameters stay far below the drivers' limits)
+
+
+def defer(conn: AsyncConnection) -> None:
+    """Keep this transaction's events back: `emit` collects them and the transaction inserts them
+    with its last statement (`take_pending`, `infra/changes.py`), one round trip fewer per write.
+    Nothing in the transaction reads its own events back."""
+    conn.info[_PENDING] = []
+
+
+def take_pending(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The events kept back since `defer`, which no longer applies (the caller inserts them)."""
+    pending: list[dict[str, Any]] = conn.info.pop(_PENDING, None) or []
+    return pending
+
+
+def insert_events(rows: list[dict[str, Any]]) -> Insert:
+    """One INSERT of these events (rows as `emit` makes them)."""
+    return insert(WebhookEvent).values(rows)
 
 
 async def existing_dedupe_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:
