@@ -602,3 +602,39 @@ async def test_a_lapsed_supervised_hold_leaves_its_supervision_reported(
     assert await alone_in_conflicts(client, staff, day) == [supervising]
     r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
     assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+
+
+async def test_the_forecast_says_supervision_problems_in_words(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+
+    async def summary(b: dict[str, Any]) -> list[str]:
+        r = await client.post(
+            "/sessions/hold", json={**b, "dry_run": True}, headers=staff.headers("scheduler")
+        )
+        assert r.status_code == 200, r.text
+        lines: list[str] = r.json()["summary"]
+        return lines
+
+    assert await summary(body(day, "11:30", "12:30", T1, "97155")) == [
+        "Occurrence 1 supervises the client's 97153 session but does not lie within it"
+    ]
+    r = await hold(client, staff, body(day, "11:30", "12:30", T1, "97155"))
+    assert r.json()["details"]["reason"] == "not_within_supervised"
+    assert await summary(body(day, "10:30", "11:00", T6, "97155")) == [
+        "Occurrence 1 would supervise the client's 97153 session, which only a BCBA or BCaBA may "
+        "do (the therapist is an RBT)"
+    ]
+    # An ordinary 97153 cutting through a supervision left alone by its cancelled 97153.
+    await book(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    r = await client.post(
+        "/sessions/cancel",
+        json={"session_id": supervised, "reason": "client_illness"},
+        headers=staff.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    assert await summary(body(day, "10:45", "12:00", T6, "97153")) == [
+        "Occurrence 1 overlaps the client's 97155 supervision without containing it"
+    ]

@@ -138,11 +138,17 @@ def _not_contained(
         else f"The occurrence on {o.label(named_in)} does not contain the {what} of service "
         f"{other.service_code} that supervises the client then"
     )
+    # `reason` and `service_code` tell the two cases apart (the forecast's summary says them).
+    details: dict[str, Any] = (
+        {"reason": "not_within_supervised", "service_code": other.service_code}
+        if outer
+        else {"reason": "supervision_not_within", "service_code": other.service_code}
+    )
     return Problem(
         SupervisionNotContained,
         message,
         index,
-        {"conflict": _range(other), "requested": _range(o)},
+        {"conflict": _range(other), "requested": _range(o), **details},
     )
 
 
