@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -638,3 +638,70 @@ async def test_the_forecast_says_supervision_problems_in_words(
     assert await summary(body(day, "10:45", "12:00", T6, "97153")) == [
         "Occurrence 1 overlaps the client's 97155 supervision without containing it"
     ]
+
+
+async def test_moving_the_97153_away_from_a_held_supervision_warns_and_refuses_its_confirm(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+    held = await hold_ok(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    r = await client.post(
+        f"/sessions/{supervised}/reschedule",
+        json={"start_time": f"{day.isoformat()}T14:00:00", "time_zone": "America/New_York"},
+        headers=staff.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    assert [(w["code"], w["session_ids"], w["hold_ids"]) for w in r.json()["warnings"]] == [
+        ("SUPERVISION_UNSUPPORTED", [], [await hold_id_of(db, held["hold_key"])])
+    ]
+    confirm = {"hold_key": held["hold_key"], "session": held["occurrences"][0]}
+    r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+async def test_a_release_racing_the_confirm_of_its_supervision_always_names_what_is_left(
+    servers: list[str],  # noqa: F811
+    staff: Clinic,
+    db: Database,
+) -> None:
+    """Released and confirmed at once in two processes: either the release came first and the
+    supervision is refused, or the confirm came first and the release names the new session; never
+    a booked supervision that the release's warning missed."""
+    headers = staff.headers("scheduler")
+    for offset in range(4):
+        day = monday(2) + timedelta(days=offset)
+        async with httpx.AsyncClient(base_url=servers[0], timeout=60) as c:
+            r = await c.post(
+                "/sessions/hold", json=body(day, "10:00", "12:00", T2, "97153"), headers=headers
+            )
+            direct_key = r.json()["hold_key"]
+            r = await c.post(
+                "/sessions/hold", json=body(day, "10:30", "11:00", T1, "97155"), headers=headers
+            )
+            held = r.json()
+        supervision_hold = await hold_id_of(db, held["hold_key"])
+
+        confirm = {"hold_key": held["hold_key"], "session": held["occurrences"][0]}
+        released, confirmed = await asyncio.gather(
+            _call(servers[0], "DELETE", f"/sessions/hold/{direct_key}", headers),
+            _call(servers[1], "POST", "/sessions/confirm", headers, confirm),
+        )
+        assert released.status_code == 200, released.text
+        (warning,) = released.json()["warnings"]
+        if confirmed.status_code == 200:
+            assert (warning["session_ids"], warning["hold_ids"]) == (
+                [confirmed.json()["session"]["id"]],
+                [],
+            )
+        else:
+            assert confirmed.json()["code"] == "SUPERVISION_NOT_CONTAINED", confirmed.text
+            assert (warning["session_ids"], warning["hold_ids"]) == ([], [supervision_hold])
+
+
+async def _call(
+    url: str, method: str, path: str, headers: dict[str, str], json: Any = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        return await c.request(method, path, json=json, headers=headers)
