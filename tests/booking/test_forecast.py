@@ -23,6 +23,7 @@ from tests.booking.conftest import (
     named,
     set_org_settings,
     table_count,
+    time_off_day,
     today_ny,
     utc,
 )
@@ -264,9 +265,9 @@ async def test_conflicts_with_existing_sessions_and_every_reason_of_an_occurrenc
         "CLIENT_HOLD_CONFLICT",
     ]
     assert forecast["summary"] == [
-        "Occurrence 2: THERAPIST_CONFLICT",
-        "Occurrence 4: THERAPIST_HOLD_CONFLICT",
-        "Occurrence 4: CLIENT_HOLD_CONFLICT",
+        "Occurrence 2 overlaps another session of the therapist",
+        "Occurrence 4 overlaps time already held for the therapist",
+        "Occurrence 4 overlaps time already held for the client",
     ]
     # A conflict is not an authorization refusal: no forecast in the details (alternatives are).
     r = await hold(client, booking, weekly(monday(1), 4))
@@ -397,7 +398,10 @@ async def test_a_second_session_in_a_week_exceeds_a_cap_in_units(
         "weekly_cap_units": 6,
         "week_units": 8,
     }
-    assert details["forecast"]["summary"] == ["Occurrence 1: over the weekly cap of service 97153"]
+    assert details["forecast"]["summary"] == [
+        f"Occurrence 1 goes over the weekly cap of 6 units of service 97153 in the week of Monday "
+        f"{day.isoformat()}"
+    ]
     # Half an hour (2 units) still fits that week; the next week starts afresh.
     await book(client, booking, hold_body(tuesday, "13:00", "13:30"))
     await hold_ok(client, booking, hold_body(day + timedelta(weeks=1), "13:00", "14:00"))
@@ -409,8 +413,17 @@ async def test_a_second_session_in_a_week_exceeds_a_cap_in_units(
     )
     forecast = await dry_run(client, booking, body)
     assert [r["bookable"] for r in forecast["occurrences"]] == [True, False, True, False]
-    assert forecast["summary"] == ["Occurrences 2, 4: over the weekly cap of service 97153"]
+    assert forecast["summary"] == [
+        "Occurrences 2, 4 go over the weekly cap of 4 units of service 97153 in the weeks of "
+        f"Monday {monday(3).isoformat()}, {monday(4).isoformat()}"
+    ]
     assert forecast["authorizations"][0]["weekly_cap_units"] == 4
+    # A therapist is told the week, not the payer's figure.
+    mine = await dry_run(client, booking, body, "therapist")
+    assert mine["summary"] == [
+        "Occurrences 2, 4 go over the weekly cap of service 97153 in the weeks of "
+        f"Monday {monday(3).isoformat()}, {monday(4).isoformat()}"
+    ]
 
 
 async def test_a_cap_in_hours(client: httpx.AsyncClient, booking: Clinic, db: Database) -> None:
@@ -422,6 +435,10 @@ async def test_a_cap_in_hours(client: httpx.AsyncClient, booking: Clinic, db: Da
     assert r.json()["code"] == "WEEKLY_CAP_EXCEEDED"
     assert "brings service 97153 to 2 hours, over the weekly cap of 1.5 hours" in r.json()["error"]
     assert r.json()["details"]["weekly_cap_hours"] == 1.5
+    assert r.json()["details"]["forecast"]["summary"] == [
+        "Occurrence 1 goes over the weekly cap of 1.5 hours of service 97153 in the week of "
+        f"Monday {day.isoformat()}"
+    ]
     # Half an hour fits exactly.
     await hold_ok(client, booking, hold_body(day + timedelta(days=2), "13:00", "13:30"))
     # Under `warn` the hold goes through with the warning.
@@ -448,7 +465,10 @@ async def test_the_week_is_the_organizations_week_not_the_utc_week(
     # The Sunday before 20:00, in the same New York week as the Sunday session, is over the cap;
     # 19:00-20:00 New York is 00:00-01:00Z on Monday.
     forecast = await dry_run(client, booking, hold_body(sunday, "19:00", "20:00"))
-    assert forecast["summary"] == ["Occurrence 1: over the weekly cap of service 97153"]
+    assert forecast["summary"] == [
+        "Occurrence 1 goes over the weekly cap of 4 units of service 97153 in the week of Monday "
+        f"{(day - timedelta(weeks=1)).isoformat()}"
+    ]
     reason = forecast["occurrences"][0]["reasons"][0]
     assert reason["week"] == (day - timedelta(weeks=1)).isoformat()
 
@@ -487,3 +507,27 @@ async def test_weekly_series_across_the_november_clock_change(
     # that Monday goes over the cap of 4 units; the Monday after the change is a new week.
     assert [r["bookable"] for r in rows] == [True, False, True, True]
     assert rows[1]["reasons"][0]["week"] == (start + timedelta(weeks=1)).isoformat()
+
+
+async def test_the_summary_says_availability_in_words(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    """T1 works 09:00-17:00 on weekdays and has the Wednesday `time_off_day()` off."""
+    off = time_off_day()
+    body = hold_body(
+        off - timedelta(days=2),
+        "16:30",
+        "17:30",
+        recurrence={"rrule": "FREQ=DAILY;COUNT=4"},
+    )
+    forecast = await dry_run(client, booking, body)
+    assert [r["bookable"] for r in forecast["occurrences"]] == [False] * 4
+    assert forecast["summary"] == [
+        f"Occurrences 1{EN_DASH}2, 4 fall outside the therapist's working hours",
+        "Occurrence 3 falls during the therapist's time off",
+    ]
+    # Under `warn` the same sentences, and the series is bookable.
+    await set_org_settings(db, availability_policy="warn")
+    forecast = await dry_run(client, booking, body)
+    assert forecast["bookable"] is True
+    assert len(forecast["summary"]) == 2

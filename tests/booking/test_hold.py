@@ -759,6 +759,7 @@ async def test_release(client: httpx.AsyncClient, booking: Clinic, db: Database)
         "hold_key": key,
         "released": True,
         "already_released": False,
+        "warnings": [],
     }
     assert await table_count(db, "hold_occurrences", "active") == 0
     r = await client.delete(f"/sessions/hold/{key}", headers=booking.headers("scheduler"))

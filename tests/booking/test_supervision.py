@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,11 +27,13 @@ from tests.booking.conftest import (
     table_count,
     utc,
 )
+from tests.booking.test_confirm import expire
 from tests.booking.test_race import servers  # noqa: F401 - the fixture of the race tests
 from tests.fixtures import C1, C3, ORG_A, T1, T2, Clinic
+from therapy_scheduler.booking.purge import purge_once
 from therapy_scheduler.importing.service import import_document, parse_document
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import HoldOccurrence, Session
+from therapy_scheduler.models import Hold, HoldOccurrence, Session, WebhookEvent
 
 T5 = str(uuid.UUID(int=0xA205))
 T6 = str(uuid.UUID(int=0xA206))
@@ -436,3 +438,270 @@ async def test_rescheduling_either_session(
         ("SUPERVISION_UNSUPPORTED", [supervising])
     ]
     assert await on_the_day(db, day) == [("97155", "97153"), ("97153", None)]
+
+
+async def hold_id_of(db: Database, hold_key: str) -> str:
+    async with db.read() as conn:
+        value = (await conn.execute(select(Hold.id).where(Hold.hold_key == hold_key))).scalar_one()
+    return str(value)
+
+
+async def release(client: httpx.AsyncClient, clinic: Clinic, hold_key: str) -> httpx.Response:
+    return await client.delete(f"/sessions/hold/{hold_key}", headers=clinic.headers("scheduler"))
+
+
+async def alone_in_conflicts(client: httpx.AsyncClient, clinic: Clinic, day: date) -> list[str]:
+    """The session ids include_conflicts reports as supervision_unsupported on `day`."""
+    r = await client.get(
+        "/get-schedule-data-batch",
+        params={
+            "start_date": day.isoformat(),
+            "end_date": day.isoformat(),
+            "therapist_ids": f"{T1},{T5}",
+            "include_conflicts": "true",
+        },
+        headers=clinic.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    return [
+        i
+        for c in r.json()["data"]["conflicts"]
+        if c["type"] == "supervision_unsupported"
+        for i in c["session_ids"]
+    ]
+
+
+async def test_releasing_the_supervised_hold_warns_and_its_held_supervision_cannot_be_confirmed(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    held_direct = await hold_ok(client, staff, body(day, "10:00", "12:00", T2, "97153"))
+    supervising = str(
+        (await book(client, staff, body(day, "10:30", "11:00", T1, "97155")))["session"]["id"]
+    )
+    held_supervision = await hold_ok(client, staff, body(day, "11:00", "11:30", T5, "97155"))
+    r = await release(client, staff, held_direct["hold_key"])
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [
+        {
+            "code": "SUPERVISION_UNSUPPORTED",
+            "message": r.json()["warnings"][0]["message"],
+            "session_ids": [supervising],
+            "hold_ids": [await hold_id_of(db, held_supervision["hold_key"])],
+        }
+    ]
+    assert "stands alone" in r.json()["warnings"][0]["message"]
+    # Released again: nothing new to say.
+    again = await release(client, staff, held_direct["hold_key"])
+    assert (again.json()["already_released"], again.json()["warnings"]) == (True, [])
+    # The booked supervision stays and is reported; the held one can no longer become a session.
+    assert await supervises_of(db, supervising) == "97153"
+    assert await alone_in_conflicts(client, staff, day) == [supervising]
+    sessions = await table_count(db, "sessions")
+    r = await client.post(
+        "/sessions/confirm",
+        json={
+            "hold_key": held_supervision["hold_key"],
+            "session": held_supervision["occurrences"][0],
+        },
+        headers=staff.headers("scheduler"),
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+    details = r.json()["details"]
+    assert (details["reason"], details["supervised_service_code"], details["occurrence_index"]) == (
+        "supervised_session_gone",
+        "97153",
+        0,
+    )
+    assert details["requested"] == {"start_time": utc(day, "11:00"), "end_time": utc(day, "11:30")}
+    assert await table_count(db, "sessions") == sessions
+    shown = await client.get(
+        f"/sessions/hold/{held_supervision['hold_key']}", headers=staff.headers("scheduler")
+    )
+    assert shown.json()["status"] == "active"  # refused, nothing changed: it may be released
+    r = await release(client, staff, held_supervision["hold_key"])
+    assert (r.status_code, r.json()["warnings"]) == (200, [])
+    # Held again without a 97153 there, the same time is an ordinary 97155.
+    alone = await book(client, staff, body(day, "11:00", "11:30", T5, "97155"))
+    assert await supervises_of(db, str(alone["session"]["id"])) is None
+
+
+async def test_releasing_an_ordinary_hold_says_nothing(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    """A released reschedule hold of the 97153 leaves its supervision within the session it would have
+    moved; a released hold with no supervision inside warns of nothing."""
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+    await book(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    moving = body(day, "10:15", "12:15", T2, "97153")
+    moving["session"]["session_id"] = supervised
+    held = await hold_ok(client, staff, moving)
+    r = await release(client, staff, held["hold_key"])
+    assert (r.status_code, r.json()["warnings"]) == (200, [])
+    held = await hold_ok(client, staff, body(day, "14:00", "15:00", T2, "97153"))
+    r = await release(client, staff, held["hold_key"])
+    assert (r.status_code, r.json()["warnings"]) == (200, [])
+    assert await alone_in_conflicts(client, staff, day) == []
+
+
+async def test_a_supervision_held_before_its_session_was_cancelled_is_refused_until_it_is_booked_again(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+    held = await hold_ok(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    r = await client.post(
+        "/sessions/cancel",
+        json={"session_id": supervised, "reason": "client_illness"},
+        headers=staff.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    assert [(w["session_ids"], w["hold_ids"]) for w in r.json()["warnings"]] == [
+        ([], [await hold_id_of(db, held["hold_key"])])
+    ]
+    confirm = {"hold_key": held["hold_key"], "session": held["occurrences"][0]}
+    r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+    assert "no longer contains it" in r.json()["error"]
+    # A 97153 booked around it again: the held supervision has its session back and is confirmed.
+    await book(client, staff, body(day, "10:00", "11:30", T6, "97153"))
+    confirmed = await confirm_ok(client, staff, held)
+    assert await supervises_of(db, str(confirmed["session"]["id"])) == "97153"
+    assert await alone_in_conflicts(client, staff, day) == []
+
+
+async def test_a_lapsed_supervised_hold_leaves_its_supervision_reported(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    """Nobody is there to warn when the 97153's hold runs out: include_conflicts says it, the purge's
+    hold.expired webhook tells other systems, and the held supervision cannot be confirmed."""
+    day = monday(1)
+    held_direct = await hold_ok(client, staff, body(day, "10:00", "12:00", T2, "97153"))
+    supervising = str(
+        (await book(client, staff, body(day, "10:30", "11:00", T1, "97155")))["session"]["id"]
+    )
+    held_supervision = await hold_ok(client, staff, body(day, "11:00", "11:30", T5, "97155"))
+    await expire(db, held_direct["hold_key"])
+    # Before the purge marks it, the lapsed hold already contains nothing.
+    confirm = {
+        "hold_key": held_supervision["hold_key"],
+        "session": held_supervision["occurrences"][0],
+    }
+    r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+    result = await purge_once(db, datetime.now(UTC))
+    assert result.expired == 1
+    async with db.read() as conn:
+        events = (
+            (await conn.execute(select(WebhookEvent.event_type).order_by(WebhookEvent.seq)))
+            .scalars()
+            .all()
+        )
+    assert events[-1] == "hold.expired"
+    assert await alone_in_conflicts(client, staff, day) == [supervising]
+    r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+
+
+async def test_the_forecast_says_supervision_problems_in_words(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+
+    async def summary(b: dict[str, Any]) -> list[str]:
+        r = await client.post(
+            "/sessions/hold", json={**b, "dry_run": True}, headers=staff.headers("scheduler")
+        )
+        assert r.status_code == 200, r.text
+        lines: list[str] = r.json()["summary"]
+        return lines
+
+    assert await summary(body(day, "11:30", "12:30", T1, "97155")) == [
+        "Occurrence 1 supervises the client's 97153 session but does not lie within it"
+    ]
+    r = await hold(client, staff, body(day, "11:30", "12:30", T1, "97155"))
+    assert r.json()["details"]["reason"] == "not_within_supervised"
+    assert await summary(body(day, "10:30", "11:00", T6, "97155")) == [
+        "Occurrence 1 would supervise the client's 97153 session, which only a BCBA or BCaBA may "
+        "do (the therapist is an RBT)"
+    ]
+    # An ordinary 97153 cutting through a supervision left alone by its cancelled 97153.
+    await book(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    r = await client.post(
+        "/sessions/cancel",
+        json={"session_id": supervised, "reason": "client_illness"},
+        headers=staff.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    assert await summary(body(day, "10:45", "12:00", T6, "97153")) == [
+        "Occurrence 1 overlaps the client's 97155 supervision without containing it"
+    ]
+
+
+async def test_moving_the_97153_away_from_a_held_supervision_warns_and_refuses_its_confirm(
+    client: httpx.AsyncClient, staff: Clinic, db: Database
+) -> None:
+    day = monday(1)
+    supervised = await direct(client, staff, day)
+    held = await hold_ok(client, staff, body(day, "10:30", "11:00", T1, "97155"))
+    r = await client.post(
+        f"/sessions/{supervised}/reschedule",
+        json={"start_time": f"{day.isoformat()}T14:00:00", "time_zone": "America/New_York"},
+        headers=staff.headers("scheduler"),
+    )
+    assert r.status_code == 200, r.text
+    assert [(w["code"], w["session_ids"], w["hold_ids"]) for w in r.json()["warnings"]] == [
+        ("SUPERVISION_UNSUPPORTED", [], [await hold_id_of(db, held["hold_key"])])
+    ]
+    confirm = {"hold_key": held["hold_key"], "session": held["occurrences"][0]}
+    r = await client.post("/sessions/confirm", json=confirm, headers=staff.headers("scheduler"))
+    assert (r.status_code, r.json()["code"]) == (409, "SUPERVISION_NOT_CONTAINED"), r.text
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+async def test_a_release_racing_the_confirm_of_its_supervision_always_names_what_is_left(
+    servers: list[str],  # noqa: F811
+    staff: Clinic,
+    db: Database,
+) -> None:
+    """Released and confirmed at once in two processes: either the release came first and the
+    supervision is refused, or the confirm came first and the release names the new session; never
+    a booked supervision that the release's warning missed."""
+    headers = staff.headers("scheduler")
+    for offset in range(4):
+        day = monday(2) + timedelta(days=offset)
+        async with httpx.AsyncClient(base_url=servers[0], timeout=60) as c:
+            r = await c.post(
+                "/sessions/hold", json=body(day, "10:00", "12:00", T2, "97153"), headers=headers
+            )
+            direct_key = r.json()["hold_key"]
+            r = await c.post(
+                "/sessions/hold", json=body(day, "10:30", "11:00", T1, "97155"), headers=headers
+            )
+            held = r.json()
+        supervision_hold = await hold_id_of(db, held["hold_key"])
+
+        confirm = {"hold_key": held["hold_key"], "session": held["occurrences"][0]}
+        released, confirmed = await asyncio.gather(
+            _call(servers[0], "DELETE", f"/sessions/hold/{direct_key}", headers),
+            _call(servers[1], "POST", "/sessions/confirm", headers, confirm),
+        )
+        assert released.status_code == 200, released.text
+        (warning,) = released.json()["warnings"]
+        if confirmed.status_code == 200:
+            assert (warning["session_ids"], warning["hold_ids"]) == (
+                [confirmed.json()["session"]["id"]],
+                [],
+            )
+        else:
+            assert confirmed.json()["code"] == "SUPERVISION_NOT_CONTAINED", confirmed.text
+            assert (warning["session_ids"], warning["hold_ids"]) == ([], [supervision_hold])
+
+
+async def _call(
+    url: str, method: str, path: str, headers: dict[str, str], json: Any = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        return await c.request(method, path, json=json, headers=headers)

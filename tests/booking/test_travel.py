@@ -256,3 +256,41 @@ async def test_suggestions_leave_travel_time_free(
         utc(day, "09:00"),
         utc(day, "11:00"),
     ]
+
+
+async def test_the_forecast_says_travel_and_breaks_in_words(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    await add_places(db)
+    await set_org_settings(db, buffer_minutes=30)
+    first = monday(1)
+    for week in (0, 1):
+        await book(
+            client, booking, hold_body(first + timedelta(weeks=week), "13:00", "14:00", **at(LX))
+        )
+    # Week 1: 14:20 at LY, 20 minutes' drive but 30 minutes' break → the break; week 2 the same.
+    series = hold_body(
+        first, "14:20", "15:00", client=C2, recurrence={"rrule": "FREQ=WEEKLY;COUNT=3"}, **at(LY)
+    )
+    r = await client.post(
+        "/sessions/hold", json={**series, "dry_run": True}, headers=booking.headers("scheduler")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == [
+        "Occurrences 1\N{EN DASH}2 leave less than the 30 minutes' break between the therapist's "
+        "sessions at different places"
+    ]
+    # Brooklyn is 25 minutes from the school: with a 15-minute break, the trip binds.
+    await set_org_settings(db, buffer_minutes=15)
+    await book(client, booking, hold_body(first + timedelta(weeks=2), "13:00", "14:00", **at(LY)))
+    series = hold_body(
+        first, "14:15", "15:00", client=C2, recurrence={"rrule": "FREQ=WEEKLY;COUNT=3"}, **at(LZ)
+    )
+    r = await client.post(
+        "/sessions/hold", json={**series, "dry_run": True}, headers=booking.headers("scheduler")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == [
+        "Occurrences 1\N{EN DASH}3 leave too little time to travel to or from the therapist's "
+        "sessions at other places"
+    ]

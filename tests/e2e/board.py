@@ -73,6 +73,22 @@ def week_from_api(
     }
 
 
+def supervisions(sessions: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(supervised, supervising) pairs of a week: live sessions of one client, with two therapists,
+    the second lying within the first (the API lets a client's sessions overlap only so)."""
+    live = [s for s in sessions if s["status"] != "cancelled"]
+    return [
+        (outer, inner)
+        for outer in live
+        for inner in live
+        if inner["client_id"] == outer["client_id"]
+        and inner["therapist_id"] != outer["therapist_id"]
+        and parse_instant(outer["start_time"]) <= parse_instant(inner["start_time"])
+        and parse_instant(inner["end_time"]) <= parse_instant(outer["end_time"])
+        and inner["id"] != outer["id"]
+    ]
+
+
 def dropdown(api: httpx.Client, types: str) -> dict[str, Any]:
     response = api.get("/get-dropdown-data", params={"types": types})
     assert response.status_code == 200, response.text

@@ -214,8 +214,15 @@ def page(browser: Browser) -> Iterator[Page]:
     assert problems.errors == []
 
 
-def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+def screenshot(
+    page: Page, name: str, *, full_page: bool = True, clip: dict[str, float] | None = None
+) -> None:
+    """Saved only when THERAPY_SCHEDULER_BOARD_SCREENSHOTS names a folder; `clip` (x, y, width,
+    height in page pixels) saves that part of the page."""
     if SCREENSHOTS:
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / name), full_page=full_page)
+        if clip is not None:
+            page.screenshot(path=str(folder / name), full_page=True, clip=clip)  # type: ignore[arg-type]
+        else:
+            page.screenshot(path=str(folder / name), full_page=full_page)

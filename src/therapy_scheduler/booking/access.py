@@ -9,6 +9,8 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
+from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.supervision import Alone, alone_warning, left_alone_by_release
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra import outbox
@@ -78,12 +80,19 @@ async def release_hold(
     finalize: Finalize | None = None,
 ) -> dict[str, Any]:
     """Give the slots (and reserved units) back. Releasing twice is harmless; a confirmed hold cannot
-    be released (cancel its sessions instead)."""
+    be released (cancel its sessions instead). `warnings` names the supervisions the released slots
+    leave standing alone."""
     freed: list[Any] = []
+    alone = Alone()
     async with db.write() as conn:
-        hold = await queries.hold_by_key(conn, principal.organization_id, hold_key, for_update=True)
-        if not hold_visible(principal, hold):
+        found = await queries.hold_by_key(conn, principal.organization_id, hold_key)
+        if not hold_visible(principal, found):
             raise HoldNotFound()
+        assert found is not None
+        # As every booking: the client's lock first, then the row (no lock cycles). Under it no
+        # supervision of the client is held or confirmed while this one is judged below.
+        await lock_people(conn, client_ids=[found.client_id])
+        hold = await queries.hold_by_key(conn, principal.organization_id, hold_key, for_update=True)
         assert hold is not None
         if hold.status == "confirmed":
             raise HoldAlreadyConfirmed(
@@ -93,6 +102,7 @@ async def release_hold(
         already = hold.status == "released"
         if not already:
             previous = effective_status(hold, now)
+            occurrences = await queries.hold_occurrences(conn, hold.id)
             if previous == "active":
                 # A live hold's slots go to the waitlist after COMMIT (docs/WAITLIST.md).
                 freed = [
@@ -105,10 +115,15 @@ async def release_hold(
                         cause="release",
                         now=now,
                     )
-                    for o in await queries.hold_occurrences(conn, hold.id)
+                    for o in occurrences
                     if o.end_time > now
                 ]
             await queries.close_hold(conn, hold.id, status="released", now=now)
+            # A supervision held or booked inside a released slot stays: the caller is told
+            # (docs/BOOKING.md "Supervision overlap").
+            alone = await left_alone_by_release(
+                conn, client_id=hold.client_id, released=occurrences, now=now
+            )
             await audit.record(
                 conn,
                 organization_id=principal.organization_id,
@@ -127,7 +142,12 @@ async def release_hold(
                 therapist_id=hold.therapist_id,
                 client_id=hold.client_id,
             )
-        response = ok(hold_key=hold_key, released=True, already_released=already)
+        response = ok(
+            hold_key=hold_key,
+            released=True,
+            already_released=already,
+            warnings=[alone_warning(alone)] if alone else [],
+        )
         if finalize is not None:
             await finalize(conn, response)
     freed_slots.kick(db, freed)

@@ -17,7 +17,7 @@ from therapy_scheduler.booking.errors import SessionNotCancellable
 from therapy_scheduler.booking.occurrences import invalid
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import sources
-from therapy_scheduler.booking.rules.supervision import alone_warning, left_alone
+from therapy_scheduler.booking.rules.supervision import Alone, alone_warning, left_alone
 from therapy_scheduler.booking.schemas import CancelBody
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.domain.organization_settings import CancellationPolicy
@@ -127,7 +127,9 @@ async def cancel_session(
                 for o in outcomes:
                     o.pop("units_released")
             # Supervision sessions inside a cancelled one stay booked: the scheduler is told.
-            alone = [i for m in members for i in await left_alone(conn, session=m)]
+            alone = Alone()
+            for m in members:
+                alone += await left_alone(conn, session=m, now=now)
             response = ok(
                 session_id=str(target.id),
                 status="cancelled",

@@ -27,6 +27,7 @@ from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.locks import lock_people
 from therapy_scheduler.booking.rules.states import target
+from therapy_scheduler.booking.rules.supervision import check_still_supervised
 from therapy_scheduler.booking.schemas import ConfirmBody
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.calendar.session_json import serialize_session
@@ -76,6 +77,12 @@ async def confirm_hold(
         tz = zone(body.time_zone) if body.time_zone else ZoneInfo(hold.time_zone)
         _check_offsets(body, tz)
         _check_matches(body, hold, held, tz)
+        if not replay:
+            # A supervision whose supervised session went away since it was held is not booked
+            # (docs/DECISIONS.md "Supervision overlap").
+            await check_still_supervised(
+                conn, client_id=hold.client_id, held=held, now=now, named_in=tz
+            )
 
         if replay:
             session_ids = [o.session_id for o in held if o.session_id is not None]

@@ -16,9 +16,19 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking.errors import (
     AuthorizationExhausted,
     AuthorizationMissing,
+    ClientConflict,
+    ClientHoldConflict,
+    InsufficientBreak,
+    InsufficientTravelTime,
+    OutsideAvailability,
+    SupervisionNotContained,
+    SupervisorCredentialRequired,
+    TherapistConflict,
+    TherapistHoldConflict,
     WeeklyCapExceeded,
 )
 from therapy_scheduler.booking.rules.apply import Booking, Found, Judged
+from therapy_scheduler.booking.rules.checks import Problem
 from therapy_scheduler.kit.time import iso_utc
 
 # The errors about the authorization: a hold refused with one of them carries the forecast.
@@ -74,7 +84,7 @@ def forecast_json(booking: Booking, found: Found, principal: Principal) -> dict[
         "occurrence_count": len(occurrences),
         "bookable_count": sum(1 for row in occurrences if row["bookable"]),
         "last_covered_occurrence": _occurrence_ref(booking, last),
-        "summary": _summary(found.problems),
+        "summary": _summary(found.problems, see_authorizations),
         "occurrences": occurrences,
     }
     if see_authorizations:
@@ -122,17 +132,20 @@ def _reason(judged: Judged, see_authorizations: bool) -> dict[str, Any]:
     return out
 
 
-def _summary(problems: list[Judged]) -> list[str]:
-    """One line per kind of problem, naming the occurrences by number (1 is the first), e.g.
-    "Occurrences 9-12 fall after the authorization ends on 2027-03-31" (with an en dash)."""
-    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+def _summary(problems: list[Judged], see_authorizations: bool) -> list[str]:
+    """One sentence per kind of problem, naming the occurrences by number (1 is the first), e.g.
+    "Occurrences 9-12 fall after the authorization ends on 2027-03-31" (with an en dash), in the
+    order the problems were found. Authorization figures (a weekly cap's size) only for callers who
+    may see authorizations."""
+    groups: dict[tuple[str, ...], list[Problem]] = defaultdict(list)
     for j in problems:
         p = j.problem
-        groups[_summary_key(p.error.code, p.details)].append(p.occurrence_index + 1)
-    return [_summary_line(key, sorted(set(numbers))) for key, numbers in groups.items()]
+        groups[_summary_key(p, see_authorizations)].append(p)
+    return [_summary_line(key, found) for key, found in groups.items()]
 
 
-def _summary_key(code: str, details: dict[str, Any]) -> tuple[str, ...]:
+def _summary_key(p: Problem, see_authorizations: bool) -> tuple[str, ...]:
+    code, details = p.error.code, p.details
     reason = str(details.get("reason", ""))
     if reason == "after_end_date":
         return (code, reason, str(details["end_date"]))
@@ -141,28 +154,121 @@ def _summary_key(code: str, details: dict[str, Any]) -> tuple[str, ...]:
     if reason == "not_approved":
         return (code, reason, str(details["status"]))
     if code == WeeklyCapExceeded.code:
-        return (code, reason, str(details["service_code"]))
+        return (code, reason, str(details["service_code"]), _cap(p) if see_authorizations else "")
+    if code == InsufficientBreak.code:
+        return (code, reason, str(details.get("buffer_minutes", "")))
+    if code == SupervisorCredentialRequired.code:
+        return (
+            code,
+            reason,
+            str(details.get("supervised_service_code", "")),
+            str(details.get("credential") or ""),
+        )
     return (code, reason, str(details.get("service_code", "")))
 
 
-def _summary_line(key: tuple[str, ...], numbers: list[int]) -> str:
-    code, reason, value = key
+def _cap(p: Problem) -> str:
+    """ "4 units" or "1.5 hours": the weekly cap an occurrence goes over."""
+    private = p.private_details
+    if private.get("weekly_cap_units") is not None:
+        return f"{private['weekly_cap_units']} units"
+    if private.get("weekly_cap_hours") is not None:
+        return f"{private['weekly_cap_hours']:g} hours"
+    return ""
+
+
+# Sentences of the problems that need no more than the occurrences: (singular, plural) after "Occurrence
+# 2" / "Occurrences 2-3".
+_SIMPLE: dict[tuple[str, str], tuple[str, str]] = {
+    (TherapistConflict.code, ""): (
+        "overlaps another session of the therapist",
+        "overlap other sessions of the therapist",
+    ),
+    (ClientConflict.code, ""): (
+        "overlaps another session of the client",
+        "overlap other sessions of the client",
+    ),
+    (TherapistHoldConflict.code, ""): (
+        "overlaps time already held for the therapist",
+        "overlap time already held for the therapist",
+    ),
+    (ClientHoldConflict.code, ""): (
+        "overlaps time already held for the client",
+        "overlap time already held for the client",
+    ),
+    (OutsideAvailability.code, "outside_hours"): (
+        "falls outside the therapist's working hours",
+        "fall outside the therapist's working hours",
+    ),
+    (OutsideAvailability.code, "time_off"): (
+        "falls during the therapist's time off",
+        "fall during the therapist's time off",
+    ),
+    (InsufficientTravelTime.code, ""): (
+        "leaves too little time to travel to or from the therapist's session at another place",
+        "leave too little time to travel to or from the therapist's sessions at other places",
+    ),
+}
+
+
+def _summary_line(key: tuple[str, ...], found: list[Problem]) -> str:
+    code, reason, value, *more = key
+    numbers = sorted({p.occurrence_index + 1 for p in found})
     many = len(numbers) > 1
     which = f"Occurrence{'s' if many else ''} {_ranges(numbers)}"
-    verb = "fall" if many else "falls"
+
+    def verb(one: str, several: str) -> str:
+        return several if many else one
+
+    simple = _SIMPLE.get((code, reason))
+    if simple is not None:
+        return f"{which} {verb(*simple)}"
     if reason == "after_end_date":
-        return f"{which} {verb} after the authorization ends on {value}"
+        return f"{which} {verb('falls', 'fall')} after the authorization ends on {value}"
     if reason == "before_start_date":
-        return f"{which} {verb} before the authorization starts on {value}"
+        return f"{which} {verb('falls', 'fall')} before the authorization starts on {value}"
     if reason == "not_approved":
-        return f"{which} {verb} under an authorization that is {value}, not approved"
+        return (
+            f"{which} {verb('falls', 'fall')} under an authorization that is {value}, not approved"
+        )
     if reason == "no_authorization":
         return f"{which}: no authorization of the client covers service {value}"
     if reason == "units_exhausted":
         return f"{which}: not enough authorized units of service {value} left"
     if code == WeeklyCapExceeded.code:
-        return f"{which}: over the weekly cap of service {value}"
+        weeks = sorted({str(p.details["week"]) for p in found})
+        cap = f"weekly cap of {more[0]}" if more and more[0] else "weekly cap"
+        return (
+            f"{which} {verb('goes', 'go')} over the {cap} of service {value} in the "
+            f"week{'s' if len(weeks) > 1 else ''} of Monday {', '.join(weeks)}"
+        )
+    if code == InsufficientBreak.code:
+        return (
+            f"{which} {verb('leaves', 'leave')} less than the {value} minutes' break between the "
+            "therapist's sessions at different places"
+        )
+    if code == SupervisionNotContained.code and reason == "not_within_supervised":
+        return (
+            f"{which} {verb('supervises', 'supervise')} the client's {value} session but "
+            f"{verb('does', 'do')} not lie within it"
+        )
+    if code == SupervisionNotContained.code and reason == "supervision_not_within":
+        return (
+            f"{which} {verb('overlaps', 'overlap')} the client's {value} supervision without "
+            "containing it"
+        )
+    if code == SupervisorCredentialRequired.code:
+        credential = more[0] if more and more[0] else None
+        who = f"the therapist is {_article(credential)}" if credential else "no credential on file"
+        return (
+            f"{which} would supervise the client's {value} session, which only a BCBA or BCaBA "
+            f"may do ({who})"
+        )
     return f"{which}: {code}" + (f" ({reason})" if reason else "")
+
+
+def _article(credential: str) -> str:
+    return f"{'an' if credential[:1].upper() in 'AEFHILMNORSX' else 'a'} {credential}"
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -264,9 +264,19 @@ async def hold_to_confirm(
     return rows[0], held
 
 
-# id, occurrence_index, start_time, end_time, active, service_code, authorization_id, units, session_id
+# id, occurrence_index, start_time, end_time, active, service_code, authorization_id, units,
+# session_id, supervises
 HoldOccurrenceRow = Row[
-    uuid.UUID, int, datetime, datetime, bool, str, uuid.UUID | None, int, uuid.UUID | None
+    uuid.UUID,
+    int,
+    datetime,
+    datetime,
+    bool,
+    str,
+    uuid.UUID | None,
+    int,
+    uuid.UUID | None,
+    str | None,
 ]
 
 
@@ -284,6 +294,7 @@ async def hold_occurrences(conn: AsyncConnection, hold_id: uuid.UUID) -> list[Ho
                     HoldOccurrence.authorization_id,
                     HoldOccurrence.units,
                     HoldOccurrence.session_id,
+                    HoldOccurrence.supervises,
                 )
                 .where(HoldOccurrence.hold_id == hold_id)
                 .order_by(HoldOccurrence.occurrence_index)

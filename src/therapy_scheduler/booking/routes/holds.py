@@ -122,6 +122,7 @@ async def delete_hold(request: Request, hold_key: HoldKey, principal: Caller) ->
         422,
         s404="No such hold visible to the caller (HOLD_NOT_FOUND)",
         s409="HOLD_MISMATCH, HOLD_ALREADY_CONFIRMED, SESSION_NOT_RESCHEDULABLE, "
+        "SUPERVISION_NOT_CONTAINED (the session a held supervision was to supervise is gone), "
         "IDEMPOTENCY_IN_PROGRESS",
         s410="The hold expired (HOLD_EXPIRED) or was released (HOLD_RELEASED)",
     ),

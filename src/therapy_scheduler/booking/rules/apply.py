@@ -239,7 +239,7 @@ async def find_problems(
     found += [Judged(p, "block") for p in supervision.problems]
     notes: list[dict[str, Any]] = []
     if booking.replacing is not None:
-        alone = await left_alone(conn, session=booking.replacing, instead=occurrences)
+        alone = await left_alone(conn, session=booking.replacing, now=now, instead=occurrences)
         if alone:
             notes.append(alone_warning(alone))
 

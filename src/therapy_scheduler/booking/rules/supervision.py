@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,8 @@ from therapy_scheduler.booking.errors import SupervisionNotContained, Supervisor
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy
 from therapy_scheduler.booking.queries.supervision import (
+    Supervising,
+    contained,
     supervising_within,
     therapist_credential,
 )
@@ -176,11 +179,17 @@ def _not_contained(
         else f"The occurrence on {o.label(named_in)} does not contain the {what} of service "
         f"{other.service_code} that supervises the client then"
     )
+    # `reason` and `service_code` tell the two cases apart (the forecast's summary says them).
+    details: dict[str, Any] = (
+        {"reason": "not_within_supervised", "service_code": other.service_code}
+        if outer
+        else {"reason": "supervision_not_within", "service_code": other.service_code}
+    )
     return Problem(
         SupervisionNotContained,
         message,
         index,
-        {"conflict": _range(other), "requested": _range(o)},
+        {"conflict": _range(other), "requested": _range(o), **details},
     )
 
 
@@ -230,53 +239,141 @@ async def check_supervision(
     return Supervision(found.supervises, problems)
 
 
+@dataclass(frozen=True)
+class Alone:
+    """Supervisions left standing alone: sessions (their ids) and live held slots (their holds'
+    ids, as the `hold.*` webhooks name them; such a hold can no longer be confirmed)."""
+
+    session_ids: list[uuid.UUID] = field(default_factory=list)
+    hold_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.session_ids or self.hold_ids)
+
+    def __add__(self, other: Alone) -> Alone:
+        return Alone(
+            list(dict.fromkeys([*self.session_ids, *other.session_ids])),
+            list(dict.fromkeys([*self.hold_ids, *other.hold_ids])),
+        )
+
+
+def _alone(found: list[Supervising]) -> Alone:
+    return Alone(
+        list(dict.fromkeys(s.id for s in found if s.kind == "session")),
+        list(dict.fromkeys(s.id for s in found if s.kind == "hold")),
+    )
+
+
 async def left_alone(
     conn: AsyncConnection,
     *,
     session: Any,
+    now: datetime,
     instead: list[Occurrence] | None = None,
-) -> list[uuid.UUID]:
-    """The supervising sessions that lie within ordinary `session` and would stand alone once it is
-    cancelled (`instead` None) or moved to the occurrences `instead` (those not within them)."""
+) -> Alone:
+    """The supervisions (sessions and live held slots) that lie within ordinary `session` and stand
+    alone once it is cancelled (`instead` None) or moved to the occurrences `instead` (those not
+    within them)."""
     if session.supervises is not None:
-        return []
+        return Alone()
     within = await supervising_within(
         conn,
         client_id=session.client_id,
         code=session.service_code,
         start=session.start_time,
         end=session.end_time,
+        now=now,
     )
     if not within or not instead:
-        return within
+        return _alone(within)
     # Moved: those still within the new time keep their supervised session (the check has seen to
-    # it: a supervising session overlapping the new time lies within it).
-    kept = await _within_any(conn, session, instead)
-    return [i for i in within if i not in kept]
-
-
-async def _within_any(
-    conn: AsyncConnection, session: Any, occurrences: list[Occurrence]
-) -> set[uuid.UUID]:
-    kept: set[uuid.UUID] = set()
-    for o in occurrences:
+    # it: a supervision overlapping the new time lies within it).
+    kept: set[tuple[str, uuid.UUID]] = set()
+    for o in instead:
         kept.update(
-            await supervising_within(
+            (s.kind, s.id)
+            for s in await supervising_within(
                 conn,
                 client_id=session.client_id,
                 code=session.service_code,
                 start=o.start,
                 end=o.end,
+                now=now,
             )
         )
-    return kept
+    return _alone([s for s in within if (s.kind, s.id) not in kept])
 
 
-def alone_warning(session_ids: list[uuid.UUID]) -> dict[str, Any]:
-    """The warning naming supervising sessions that now stand alone (cancel, reschedule)."""
+async def left_alone_by_release(
+    conn: AsyncConnection, *, client_id: uuid.UUID, released: list[Any], now: datetime
+) -> Alone:
+    """After the held slots `released` (hold occurrences) stopped counting: the supervisions within
+    an ordinary one of them that no other live ordinary session or held slot contains (a released
+    reschedule hold leaves the supervisions of the session it would have moved where they were)."""
+    alone: list[Supervising] = []
+    for o in released:
+        if o.supervises is not None:
+            continue
+        for s in await supervising_within(
+            conn,
+            client_id=client_id,
+            code=o.service_code,
+            start=o.start_time,
+            end=o.end_time,
+            now=now,
+        ):
+            if s not in alone and not await contained(
+                conn, client_id=client_id, code=o.service_code, start=s.start, end=s.end, now=now
+            ):
+                alone.append(s)
+    return _alone(alone)
+
+
+async def check_still_supervised(
+    conn: AsyncConnection,
+    *,
+    client_id: uuid.UUID,
+    held: list[Any],
+    now: datetime,
+    named_in: ZoneInfo,
+) -> None:
+    """At confirm: each held slot that was held as a supervision must still lie within a live
+    ordinary session or held slot of the code it supervises; if that one was cancelled, released,
+    moved or let expire since, the confirm is refused (docs/DECISIONS.md "Supervision overlap")."""
+    for o in held:
+        if o.supervises is None:
+            continue
+        if await contained(
+            conn,
+            client_id=client_id,
+            code=o.supervises,
+            start=o.start_time,
+            end=o.end_time,
+            now=now,
+        ):
+            continue
+        label = Occurrence(o.start_time, o.end_time).label(named_in)
+        raise SupervisionNotContained(
+            f"The occurrence on {label} was held to supervise the client's {o.supervises} "
+            "session, which no longer contains it: release this hold and hold the time again "
+            f"(without a {o.supervises} session it is booked as an ordinary session), or book "
+            f"the {o.supervises} session again first",
+            details={
+                "occurrence_index": o.occurrence_index,
+                "reason": "supervised_session_gone",
+                "supervised_service_code": o.supervises,
+                "requested": {"start_time": iso_utc(o.start_time), "end_time": iso_utc(o.end_time)},
+            },
+        )
+
+
+def alone_warning(alone: Alone) -> dict[str, Any]:
+    """The warning naming supervisions that now stand alone (cancel, reschedule, release)."""
     return {
         "code": UNSUPPORTED,
-        "message": "A supervision session now stands alone: the session it supervised no longer "
-        "contains it. Cancel or move the supervision session, or book the supervised session again",
-        "session_ids": [str(i) for i in session_ids],
+        "message": "A supervision now stands alone: the session it supervised no longer "
+        "contains it. Cancel or move the supervision session (release a held one: it can no "
+        "longer be confirmed), or book the supervised session again",
+        "session_ids": [str(i) for i in alone.session_ids],
+        "hold_ids": [str(i) for i in alone.hold_ids],
     }

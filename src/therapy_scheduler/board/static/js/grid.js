@@ -17,7 +17,66 @@ export const CONFLICT_LABELS = {
   authorization_exhausted: "Authorization exhausted",
   insufficient_break: "Insufficient break",
   insufficient_travel_time: "Insufficient travel time",
+  supervision_unsupported: "Supervision stands alone",
 };
+
+/**
+ * Supervision (docs/BOOKING.md "Supervision overlap"): two live sessions of one client overlap only
+ * when one supervises the other (a BCBA's 97155 inside an RBT's 97153), so a session lying within a
+ * longer live session of its client, with another therapist, supervises it. Returns session id →
+ * {supervises: session} for the supervision and {supervisedBy: [sessions]} for the supervised one.
+ */
+export function supervisionLinks(sessions) {
+  const byClient = new Map();
+  for (const s of sessions) {
+    if (s.status === "cancelled" || !s.client_id) continue;
+    if (!byClient.has(s.client_id)) byClient.set(s.client_id, []);
+    byClient.get(s.client_id).push(s);
+  }
+  const links = new Map();
+  const link = (id) => {
+    if (!links.has(id)) links.set(id, { supervises: null, supervisedBy: [] });
+    return links.get(id);
+  };
+  for (const list of byClient.values()) {
+    for (const inner of list) {
+      const start = Date.parse(inner.start_time);
+      const end = Date.parse(inner.end_time);
+      const outer = list.find(
+        (o) =>
+          o !== inner &&
+          o.therapist_id !== inner.therapist_id &&
+          Date.parse(o.start_time) <= start &&
+          end <= Date.parse(o.end_time) &&
+          Date.parse(o.end_time) - Date.parse(o.start_time) > end - start,
+      );
+      if (!outer) continue;
+      link(inner.id).supervises = outer;
+      link(outer.id).supervisedBy.push(inner);
+    }
+  }
+  return links;
+}
+
+function therapistName(session) {
+  return (session.therapist && session.therapist.full_name) || "another therapist";
+}
+
+/** The words that say a session's part in a supervision, or null. */
+export function supervisionText(link, zone) {
+  if (!link) return null;
+  if (link.supervises) {
+    const o = link.supervises;
+    return `Supervises ${therapistName(o)}'s ${o.service_code} (${rangeLabel(o.start_time, o.end_time, zone)})`;
+  }
+  if (link.supervisedBy.length) {
+    const who = link.supervisedBy
+      .map((s) => `${therapistName(s)} ${rangeLabel(s.start_time, s.end_time, zone)}`)
+      .join(", ");
+    return `Supervised by ${who}`;
+  }
+  return null;
+}
 
 export function statusLabel(status, labels) {
   return (labels && labels[status]) || STATUS_LABELS[status] || status;
@@ -26,7 +85,8 @@ export function statusLabel(status, labels) {
 /**
  * Render the grid into `root`.
  * model: { days, rows: [{id, full_name, credential, status}], sessions, slotsByCell, windowsByCell,
- *          conflictsBySession, zone, statusLabels, locationTypeLabels, canBook(therapistId) }
+ *          conflictsBySession, supervision (supervisionLinks), zone, statusLabels, locationTypeLabels,
+ *          canBook(therapistId) }
  * handlers: { onSession(session, button), onSlot(row, slot, button) }
  */
 export function renderGrid(root, model, handlers, focus) {
@@ -192,20 +252,33 @@ function sessionBlock(model, handlers, session) {
   const place = model.locationTypeLabels[session.location_type] || session.location_type || "";
   const time = rangeLabel(session.start_time, session.end_time, zone);
   const flags = conflicts.map((c) => CONFLICT_LABELS[c.type] || c.type);
-  const label = [time, client, session.service_code, place, status, ...flags].filter(Boolean).join(", ");
+  const link = model.supervision ? model.supervision.get(session.id) : null;
+  const supervision = supervisionText(link, zone);
+  const role = link ? (link.supervises ? " supervising" : " supervised") : "";
+  const label = [time, client, session.service_code, place, status, supervision, ...flags]
+    .filter(Boolean)
+    .join(", ");
   const button = h(
     "button",
     {
       type: "button",
-      class: `block session status-${session.status}${conflicts.length ? " has-conflict" : ""}`,
+      class: `block session status-${session.status}${role}${conflicts.length ? " has-conflict" : ""}`,
       tabindex: -1,
       "aria-label": label,
       "aria-haspopup": "dialog",
-      dataset: { sessionId: session.id, status: session.status },
+      dataset: {
+        sessionId: session.id,
+        status: session.status,
+        ...(link && link.supervises ? { supervises: link.supervises.id } : {}),
+        ...(link && link.supervisedBy.length
+          ? { supervisedBy: link.supervisedBy.map((s) => s.id).join(" ") }
+          : {}),
+      },
     },
     h("span", { class: "block-time" }, time),
     h("span", { class: "block-client" }, client),
     h("span", { class: "block-meta" }, [session.service_code, place, status].filter(Boolean).join(" · ")),
+    supervision ? h("span", { class: "block-supervision" }, supervision) : null,
     flags.length ? h("span", { class: "block-flag" }, `⚠ ${flags.join(", ")}`) : null,
   );
   button.addEventListener("click", () => handlers.onSession(session, button));

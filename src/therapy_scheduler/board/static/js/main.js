@@ -3,7 +3,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { $, clear, option } from "./dom.js";
-import { renderGrid, activeCellPosition } from "./grid.js";
+import { renderGrid, activeCellPosition, supervisionLinks, supervisionText } from "./grid.js";
 import { BookingDialog } from "./booking.js";
 import { SessionDialog } from "./session.js";
 import {
@@ -39,6 +39,7 @@ function fresh() {
     rowPage: 0,
     loadSeq: 0,
     week: null,
+    supervision: null, // session id → its part in a supervision (grid.js supervisionLinks)
   };
 }
 
@@ -332,6 +333,8 @@ function draw(focus, hadFocus, message = "") {
       conflictsBySession.get(id).push(c);
     }
   }
+  // From every live session of the week, so that a supervision names its partner on another page.
+  state.supervision = supervisionLinks(all);
   const slotsByCell = new Map();
   const windowsByCell = new Map();
   let freeCount = 0;
@@ -370,6 +373,7 @@ function draw(focus, hadFocus, message = "") {
       clientName: (id) => clientNames.get(id) || "Client",
       windowsByCell,
       conflictsBySession,
+      supervision: state.supervision,
       zone,
       today: todayIn(zone, now),
       statusLabels: state.ref.statusLabels,
@@ -414,7 +418,7 @@ function openBooking(therapist, slot) {
 
 function openSession(session) {
   const conflicts = state.week.conflicts.filter((c) => (c.session_ids || []).includes(session.id));
-  details.open(session, conflicts);
+  details.open(session, conflicts, supervisionText(state.supervision?.get(session.id), state.zone));
 }
 
 function setUpDialogs() {

@@ -15,14 +15,14 @@ export class SessionDialog {
     this.busy = false;
   }
 
-  open(session, conflicts) {
+  open(session, conflicts, supervision = null) {
     this.session = session;
-    this.render(session, conflicts || []);
+    this.render(session, conflicts || [], supervision);
     this.dialog.showModal();
     (this.reasonSelect || this.closeButton).focus();
   }
 
-  render(session, conflicts) {
+  render(session, conflicts, supervision = null) {
     const zone = this.ctx.zone();
     const ref = this.ctx.reference();
     const location = session.location_id
@@ -43,6 +43,7 @@ export class SessionDialog {
       ["Location", place],
       ["Status", statusLabel(session.status, ref.statusLabels)],
       ["Series", session.series_id ? "Part of a recurring series" : null],
+      ["Supervision", supervision],
     ];
     // Present only when the API sends it (admins and schedulers); a therapist never gets the key.
     if (session.authorization) {
@@ -175,6 +176,10 @@ export class SessionDialog {
       if (status && !result.already_cancelled) status.textContent = statusLabel("cancelled", this.ctx.reference().statusLabels);
       clear(this.result);
       this.result.append(h("p", {}, text));
+      // E.g. a supervision left standing alone by this cancellation (docs/BOOKING.md).
+      for (const w of result.warnings || []) {
+        this.result.append(h("p", { class: "warning", dataset: { code: w.code } }, w.message));
+      }
       this.result.hidden = false;
       this.result.dataset.late = String(Boolean(result.late_cancellation));
       this.ctx.announce(text);
