@@ -4,7 +4,7 @@ and reports req/s, latency percentiles and errors as a table and as JSON lines.
 Scenarios (docs/API.md): sessions_page, sessions_cursor, schedule_week, dropdown (read, with a baseline and
 pgbench's tps for the same SQL), schedule_week_revalidate (schedule_week's requests with the ETag of
 their answer in If-None-Match: the 304 path), booking (hold + confirm cycles, then an SQL check for
-double bookings).
+double bookings), cancel (POST /sessions/cancel of sessions booked before the measurement).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import cancel_sessions
 from bench.booking_slots import find_slots
 from bench.build_dataset import ADMIN_EMAIL, person_id
 from bench.pgbouncer import pgbouncer
@@ -63,7 +64,10 @@ BOOKING_SCENARIOS = ("booking", "booking_4proc", "booking_4proc_pgbouncer")
 # Conditional reads: the requests of the scenario named after them, each with the ETag its answer
 # had when the run started (no baseline or pgbench: the baseline has no ETags).
 REVALIDATE_SCENARIOS = {"schedule_week_revalidate": "schedule_week"}
-ALL_SCENARIOS = (*READ_SCENARIOS, *REVALIDATE_SCENARIOS, *BOOKING_SCENARIOS)
+# cancel: POST /sessions/cancel of sessions booked (hold + confirm) before the measurement, so that the
+# cancel request alone is timed. Not in the default run.
+CANCEL_SCENARIO = "cancel"
+ALL_SCENARIOS = (*READ_SCENARIOS, *REVALIDATE_SCENARIOS, *BOOKING_SCENARIOS, CANCEL_SCENARIO)
 DEFAULT_SCENARIOS = (*READ_SCENARIOS, *REVALIDATE_SCENARIOS, "booking")
 MULTI_PROCESS_WORKERS = 4
 REVALIDATE_PATHS = 200
@@ -311,13 +315,17 @@ def service_command(workers: int, port: int) -> list[str]:
     ]
 
 
-def service_env(ds: Dataset) -> dict[str, str]:
-    return {
+def service_env(ds: Dataset, src: str | None = None) -> dict[str, str]:
+    env = {
         "THERAPY_SCHEDULER_DATABASE_URL": ds.url,
         "THERAPY_SCHEDULER_RATE_LIMIT_USER": "off",
         "THERAPY_SCHEDULER_RATE_LIMIT_IP": "off",
         "THERAPY_SCHEDULER_LOG_LEVEL": "WARNING",
     }
+    if src:
+        # Another tree's code (an older checkout's src) served by this venv, as bench.cpu does.
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    return env
 
 
 def _replica_env(args: argparse.Namespace) -> dict[str, str]:
@@ -531,6 +539,76 @@ def run_booking(
     return measured
 
 
+# --- cancel --------------------------------------------------------------------------------
+
+# Sessions booked per second of warm-up and measurement: more than the cancels 2 workers answer on
+# the small dataset, so that the measurement does not run out (`--cancel-sessions` overrides).
+CANCELS_PER_SECOND = 300
+
+
+def run_cancel(
+    base: str,
+    ds: Dataset,
+    token: str,
+    workdir: Path,
+    *,
+    connections: int,
+    warmup: float,
+    seconds: float,
+    sessions: int | None,
+    clean: bool,
+) -> Measured | None:
+    """Books sessions through hold + confirm (not timed), then times POST /sessions/cancel of each,
+    once, under wrk; removes what the run wrote unless `clean` is false."""
+    if not booking_available(base, token):
+        console.print("[yellow]cancel: POST /sessions/hold answered 404; scenario skipped[/yellow]")
+        return None
+    warm = int(warmup * CANCELS_PER_SECOND)
+    wanted = sessions or warm + int(seconds * CANCELS_PER_SECOND)
+    since = asyncio.run(_db_now(ds.url))
+    try:
+        found = asyncio.run(find_slots(ds.url, ds.organization_id, wanted * 2, random.Random(7)))
+        slots = cancel_sessions.cancel_candidates(found, since)[:wanted]
+        console.print(f"cancel: booking {len(slots):,} sessions (not timed)…")
+        began = time.monotonic()
+        booked = asyncio.run(cancel_sessions.book(base, token, slots))
+        console.print(
+            f"cancel: {len(booked.session_ids):,} booked in {time.monotonic() - began:.0f} s"
+            + (f", refused {booked.refused}" if booked.refused else "")
+        )
+        ids = booked.session_ids
+        warm = min(warm, len(ids) // 4)
+        run_id = uuid.uuid4().hex[:12]
+        if warm:
+            first = workdir / "cancel-warmup.sessions"
+            first.write_text("\n".join(ids[:warm]) + "\n")
+            env = {"BENCH_TOKEN": token, "BENCH_SESSIONS": str(first), "BENCH_RUN_ID": run_id}
+            run_wrk(base, "cancel.lua", env, connections=connections, seconds=warmup)
+        timed = workdir / "cancel.sessions"
+        timed.write_text("\n".join(ids[warm:]) + "\n")
+        env = {"BENCH_TOKEN": token, "BENCH_SESSIONS": str(timed), "BENCH_RUN_ID": run_id}
+        measured = run_wrk(base, "cancel.lua", env, connections=connections, seconds=seconds)
+        answered = int(measured.counters.get("cancelled", 0)) + int(
+            measured.counters.get("errors", 0)
+        )
+        # req/s of the cancels alone: the /healthz requests sent after the sessions ran out are
+        # not counted.
+        measured.rps = answered / measured.seconds
+        measured.counters.update(
+            sessions_booked=len(ids),
+            cancelled_in_database=asyncio.run(cancel_sessions.settled_count(ds.url, ids)),
+        )
+        if measured.counters.get("exhausted"):
+            console.print(
+                "[yellow]cancel: every booked session was cancelled before the end "
+                "(raise --cancel-sessions)[/yellow]"
+            )
+        return measured
+    finally:
+        if clean:
+            asyncio.run(cancel_sessions.remove_since(ds.url, since))
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -581,6 +659,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--keep-bookings", action="store_true", help="leave booked sessions")
+    parser.add_argument(
+        "--cancel-sessions",
+        type=int,
+        default=None,
+        help=f"sessions the cancel scenario books first (default {CANCELS_PER_SECOND} per second "
+        "of warm-up and measurement)",
+    )
+    parser.add_argument(
+        "--src",
+        help="serve this src tree instead (PYTHONPATH), e.g. an older checkout's src, to "
+        "measure the code before a change in the same sitting",
+    )
     parser.add_argument("--port", type=int, default=8811)
     args = parser.parse_args(argv)
 
@@ -663,13 +753,39 @@ def main(argv: list[str] | None = None) -> int:
                         )
             with serving(
                 service_command(workers, args.port),
-                {**service_env(ds), **_replica_env(args)},
+                {**service_env(ds, args.src), **_replica_env(args)},
                 args.port,
                 workdir / f"service-{workers}.log",
             ) as base:
                 for scenario in scenarios:
                     console.print(f"service {scenario} ({workers} workers)…")
-                    if scenario in BOOKING_SCENARIOS:
+                    if scenario == CANCEL_SCENARIO:
+                        if sqlite:
+                            console.print("[yellow]cancel runs on PostgreSQL only[/yellow]")
+                            continue
+                        m = run_cancel(
+                            base,
+                            ds,
+                            token,
+                            workdir,
+                            connections=args.connections,
+                            warmup=warmup,
+                            seconds=seconds,
+                            sessions=args.cancel_sessions,
+                            clean=not args.keep_bookings,
+                        )
+                        if m is None:
+                            continue
+                        line = _line(scenario, ds, workers, args.connections, m)
+                        line.update(
+                            cancelled=int(m.counters.get("cancelled", 0)),
+                            cancelled_in_database=int(m.counters["cancelled_in_database"]),
+                            sessions_booked=int(m.counters["sessions_booked"]),
+                            exhausted=bool(m.counters.get("exhausted")),
+                            errors=m.socket_errors + int(m.counters.get("errors", 0)),
+                            error_codes=m.counters.get("codes") or {},
+                        )
+                    elif scenario in BOOKING_SCENARIOS:
                         if sqlite:
                             console.print("[yellow]booking runs on PostgreSQL only[/yellow]")
                             continue
@@ -752,7 +868,7 @@ def _booking_elsewhere(
     through a PgBouncer in transaction pooling mode with `via_pgbouncer`)."""
     port = args.port + 2
     with contextlib.ExitStack() as stack:
-        env = {**service_env(ds), **_replica_env(args)}
+        env = {**service_env(ds, args.src), **_replica_env(args)}
         name = f"service-{MULTI_PROCESS_WORKERS}proc"
         if via_pgbouncer:
             through = stack.enter_context(pgbouncer(ds.url))

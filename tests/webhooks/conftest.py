@@ -41,6 +41,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     plan: list[int] = field(default_factory=list)
     stall_seconds: float = 7.0
+    # Every answer waits this long (a slow receiver: deliveries in flight overlap other passes).
+    delay_seconds: float = 0.0
     # Answer 500 to the first request whose body contains one of these (each used once).
     fail_once_matching: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +70,8 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             rec = state["r"]
+            if rec.delay_seconds:
+                time.sleep(rec.delay_seconds)
             status = rec.next_status(body)
             if status == 0:
                 rec.stalled.set()

@@ -26,6 +26,7 @@ from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.infra.jobs import try_lock_job
 from therapy_scheduler.infra.metrics import Metrics
 from therapy_scheduler.kit.envelope import ok
@@ -90,10 +91,13 @@ async def accept_offer(
     now: datetime,
     request_id: str | None,
     metrics: Metrics | None = None,
+    finalize: Finalize | None = None,
 ) -> dict[str, Any]:
-    """Confirm the offer's hold into a scheduled session and mark the entry booked (one transaction)."""
+    """Confirm the offer's hold into a scheduled session and mark the entry booked (one transaction,
+    which also stores the answer for its Idempotency-Key through `finalize`)."""
     _require(principal)
     offer = await _open_offer(db, principal, offer_id)
+    answer: dict[str, Any] = {}
 
     async def accepted(conn: AsyncConnection, response: dict[str, Any]) -> None:
         session_id = uuid.UUID(response["session"]["id"])
@@ -123,9 +127,13 @@ async def accept_offer(
             details={"entry_id": str(offer.entry_id), "session_id": str(session_id)},
             client_ids=[offer.client_id],
         )
+        current = await queries.offer(conn, principal.organization_id, offer.id)
+        answer.update(ok(offer=offer_json(current), session=response["session"]))
+        if finalize is not None:
+            await finalize(conn, answer)
 
     try:
-        confirmed = await confirm_hold(
+        await confirm_hold(
             db=db,
             principal=principal,
             body=ConfirmBody(
@@ -144,9 +152,7 @@ async def accept_offer(
         raise _not_open(offer) from exc
     if metrics is not None:
         metrics.waitlist_offers.labels("accepted").inc()
-    async with db.read() as conn:
-        current = await queries.offer(conn, principal.organization_id, offer.id)
-    return ok(offer=offer_json(current), session=confirmed["session"])
+    return answer
 
 
 async def decline_offer(
@@ -157,11 +163,14 @@ async def decline_offer(
     now: datetime,
     request_id: str | None,
     metrics: Metrics | None = None,
+    finalize: Finalize | None = None,
 ) -> dict[str, Any]:
     """Release the offer's hold; the freed slot goes to the next entry (the declining entry keeps
-    waiting, and is not offered this therapist's overlapping time again)."""
+    waiting, and is not offered this therapist's overlapping time again). `finalize` stores the
+    answer for its Idempotency-Key in the release's transaction."""
     _require(principal)
     offer = await _open_offer(db, principal, offer_id)
+    answer: dict[str, Any] = {}
 
     async def declined(conn: AsyncConnection, _response: dict[str, Any]) -> None:
         if not await queries.close_offer(conn, offer.id, status="declined", now=now):
@@ -177,6 +186,10 @@ async def decline_offer(
             details={"entry_id": str(offer.entry_id)},
             client_ids=[offer.client_id],
         )
+        current = await queries.offer(conn, principal.organization_id, offer.id)
+        answer.update(ok(offer=offer_json(current)))
+        if finalize is not None:
+            await finalize(conn, answer)
 
     await release_hold(
         db=db,
@@ -188,9 +201,7 @@ async def decline_offer(
     )
     if metrics is not None:
         metrics.waitlist_offers.labels("declined").inc()
-    async with db.read() as conn:
-        current = await queries.offer(conn, principal.organization_id, offer.id)
-    return ok(offer=offer_json(current))
+    return answer
 
 
 async def expire_lapsed(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.infra.idempotency import Finalize, IdempotencyKey, run_idempotent
 from therapy_scheduler.kit.openapi import error_responses
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.waitlist import offers, service
@@ -30,6 +33,31 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+async def _idempotent(
+    request: Request,
+    principal: Principal,
+    *,
+    endpoint: str,
+    key: str | None,
+    payload: dict[str, Any],
+    run: Callable[[Finalize | None], Awaitable[dict[str, Any]]],
+    status: int = 200,
+) -> Response:
+    """The write under its Idempotency-Key (infra/idempotency.py): the answer is stored in the
+    write's own transaction, replayed for the same key and payload."""
+    return await run_idempotent(
+        request.app.state.db,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        endpoint=endpoint,
+        key=key,
+        payload=payload,
+        request_id=_request_id(request),
+        action=run,
+        status=status,
+    )
+
+
 def _shown(request: Request, principal: Principal, endpoint: str, entries: list[Any]) -> None:
     """Entries show a client and a note: the read is audited like a session's."""
     note_phi_read_of(
@@ -46,13 +74,39 @@ def _shown(request: Request, principal: Principal, endpoint: str, entries: list[
     "/waitlist",
     status_code=201,
     summary="Put a client on the waitlist (admin, scheduler)",
-    responses=error_responses(400, 401, 403, 404, 413, 415),
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        s409="IDEMPOTENCY_IN_PROGRESS",
+        s422="IDEMPOTENCY_KEY_REUSED (the key was used with another body)",
+    ),
 )
 async def create_entry(
-    request: Request, body: Annotated[EntryCreate, Body()], principal: Caller
-) -> dict[str, Any]:
-    return await service.create_entry(
-        db=request.app.state.db, principal=principal, body=body, request_id=_request_id(request)
+    request: Request,
+    body: Annotated[EntryCreate, Body()],
+    principal: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    return await _idempotent(
+        request,
+        principal,
+        endpoint="POST /waitlist",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=lambda finalize: service.create_entry(
+            db=request.app.state.db,
+            principal=principal,
+            body=body,
+            request_id=_request_id(request),
+            finalize=finalize,
+        ),
+        status=201,
     )
 
 
@@ -113,18 +167,33 @@ async def list_open_offers(
         404,
         409,
         410,
-        s409="OFFER_NOT_OPEN, or a booking conflict",
+        422,
+        s409="OFFER_NOT_OPEN, a booking conflict, IDEMPOTENCY_IN_PROGRESS",
         s410="OFFER_EXPIRED",
+        s422="IDEMPOTENCY_KEY_REUSED (the key was used for another offer)",
     ),
 )
-async def accept_offer(request: Request, offer_id: OfferId, principal: Caller) -> dict[str, Any]:
-    return await offers.accept_offer(
-        db=request.app.state.db,
-        principal=principal,
-        offer_id=offer_id,
-        now=utcnow(),
-        request_id=_request_id(request),
-        metrics=request.app.state.metrics,
+async def accept_offer(
+    request: Request,
+    offer_id: OfferId,
+    principal: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    return await _idempotent(
+        request,
+        principal,
+        endpoint="POST /waitlist/offers/{offer_id}/accept",
+        key=idempotency_key,
+        payload={"offer_id": str(offer_id)},
+        run=lambda finalize: offers.accept_offer(
+            db=request.app.state.db,
+            principal=principal,
+            offer_id=offer_id,
+            now=utcnow(),
+            request_id=_request_id(request),
+            metrics=request.app.state.metrics,
+            finalize=finalize,
+        ),
     )
 
 
@@ -132,17 +201,39 @@ async def accept_offer(request: Request, offer_id: OfferId, principal: Caller) -
     "/waitlist/offers/{offer_id}/decline",
     summary="Decline an offer: its hold is released and the slot is offered to the next entry",
     responses=error_responses(
-        400, 401, 403, 404, 409, 410, s409="OFFER_NOT_OPEN", s410="OFFER_EXPIRED"
+        400,
+        401,
+        403,
+        404,
+        409,
+        410,
+        422,
+        s409="OFFER_NOT_OPEN, IDEMPOTENCY_IN_PROGRESS",
+        s410="OFFER_EXPIRED",
+        s422="IDEMPOTENCY_KEY_REUSED (the key was used for another offer)",
     ),
 )
-async def decline_offer(request: Request, offer_id: OfferId, principal: Caller) -> dict[str, Any]:
-    return await offers.decline_offer(
-        db=request.app.state.db,
-        principal=principal,
-        offer_id=offer_id,
-        now=utcnow(),
-        request_id=_request_id(request),
-        metrics=request.app.state.metrics,
+async def decline_offer(
+    request: Request,
+    offer_id: OfferId,
+    principal: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    return await _idempotent(
+        request,
+        principal,
+        endpoint="POST /waitlist/offers/{offer_id}/decline",
+        key=idempotency_key,
+        payload={"offer_id": str(offer_id)},
+        run=lambda finalize: offers.decline_offer(
+            db=request.app.state.db,
+            principal=principal,
+            offer_id=offer_id,
+            now=utcnow(),
+            request_id=_request_id(request),
+            metrics=request.app.state.metrics,
+            finalize=finalize,
+        ),
     )
 
 

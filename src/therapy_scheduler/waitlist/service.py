@@ -13,6 +13,7 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.idempotency import Finalize
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc, utcnow
@@ -59,9 +60,15 @@ def _windows(windows: list[Any]) -> list[dict[str, Any]]:
 
 
 async def create_entry(
-    *, db: Database, principal: Principal, body: EntryCreate, request_id: str | None
+    *,
+    db: Database,
+    principal: Principal,
+    body: EntryCreate,
+    request_id: str | None,
+    finalize: Finalize | None = None,
 ) -> dict[str, Any]:
-    """Put a client on the waitlist (the client must be active in the caller's organization)."""
+    """Put a client on the waitlist (the client must be active in the caller's organization);
+    `finalize` stores the answer for its Idempotency-Key in the same transaction."""
     require_staff(principal)
     if body.latest_date is not None and body.latest_date < body.earliest_date:
         raise invalid("latest_date", "must not be before earliest_date")
@@ -106,7 +113,10 @@ async def create_entry(
             client_ids=[body.client_id],
         )
         row = await queries.entry(conn, principal.organization_id, entry_id)
-    return ok(data=entry_json(row))
+        created = ok(data=entry_json(row))
+        if finalize is not None:
+            await finalize(conn, created)
+    return created
 
 
 async def list_entries(

@@ -84,8 +84,15 @@ async def current_secret(conn: AsyncConnection, endpoint_id: uuid.UUID) -> str |
 
 
 async def deliveries(
-    conn: AsyncConnection, endpoint_id: uuid.UUID, status: str | None, limit: int
+    conn: AsyncConnection,
+    endpoint_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    *,
+    before_seq: int | None = None,
 ) -> list[Any]:
+    """The endpoint's deliveries, newest event first, after the position `before_seq` (keyset on
+    the unique (endpoint_id, event_seq) index)."""
     query = (
         select(
             WebhookDelivery.id,
@@ -100,6 +107,7 @@ async def deliveries(
             WebhookEvent.event_id,
             WebhookEvent.event_type,
             WebhookEvent.occurred_at,
+            WebhookDelivery.event_seq,
         )
         .join(WebhookEvent, WebhookEvent.seq == WebhookDelivery.event_seq)
         .where(WebhookDelivery.endpoint_id == endpoint_id)
@@ -108,6 +116,8 @@ async def deliveries(
     )
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
+    if before_seq is not None:
+        query = query.where(WebhookDelivery.event_seq < before_seq)
     return list(await conn.execute(query))
 
 

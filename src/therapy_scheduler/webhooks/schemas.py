@@ -51,3 +51,5 @@ class RotateBody(JsonBody):
 class DeliveryListParams(TrimmedModel):
     status: Literal["pending", "succeeded", "failed"] | None = None
     limit: int = Field(default=50, ge=1, le=100)
+    # `pagination.next_cursor` of the previous page, with the same `status` (docs/WEBHOOKS.md).
+    cursor: str | None = Field(default=None, min_length=1, max_length=256)

@@ -11,8 +11,10 @@ from typing import Any
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.errors import InvalidCursor
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import iso_utc
 from therapy_scheduler.webhooks import queries
@@ -187,12 +189,24 @@ async def rotate_secret(
 async def list_deliveries(
     ctx: WebhookContext, endpoint_id: uuid.UUID, params: DeliveryListParams
 ) -> dict[str, Any]:
-    """The endpoint's latest deliveries, newest event first, each with its attempts."""
+    """The endpoint's deliveries, newest event first, a page at a time, each with its attempts."""
     ctx.require_admin()
+    before_seq = None
+    if params.cursor:
+        # The cursor names its endpoint: one endpoint's cursor is refused on another's list.
+        cursor_endpoint, before_seq = decode_cursor(
+            "webhook_deliveries", params.cursor, (uuid.UUID, int)
+        )
+        if cursor_endpoint != endpoint_id:
+            raise InvalidCursor("The cursor is not valid; start again from the first page")
     async with ctx.db.read() as conn:
         if await queries.endpoint(conn, ctx.principal.organization_id, endpoint_id) is None:
             raise WebhookNotFound()
-        rows = await queries.deliveries(conn, endpoint_id, params.status, params.limit)
+        rows = await queries.deliveries(
+            conn, endpoint_id, params.status, params.limit + 1, before_seq=before_seq
+        )
+        more = len(rows) > params.limit
+        rows = rows[: params.limit]
         attempts = await queries.attempts_of(conn, [r.id for r in rows])
     by_delivery: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for a in attempts:
@@ -221,7 +235,14 @@ async def list_deliveries(
                 "attempts": by_delivery.get(r.id, []),
             }
             for r in rows
-        ]
+        ],
+        pagination={
+            "limit": params.limit,
+            "has_more": more,
+            "next_cursor": encode_cursor("webhook_deliveries", endpoint_id, rows[-1].event_seq)
+            if more
+            else None,
+        },
     )
 
 
