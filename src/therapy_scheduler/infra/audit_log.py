@@ -61,41 +61,28 @@ async def record(
         own = _as_uuid(entity_id)
         if own is not None and own not in clients:
             clients.insert(0, own)
-    await append_entries(
-        conn,
-        [
-            AuditEntry(
-                organization_id=organization_id,
-                actor_user_id=actor_user_id,
-                action=action,
-                entity_type=entity_type,
-                entity_id=str(entity_id),
-                request_id=request_id,
-                occurred_at=utcnow(),
-                details=details or {},
-                client_ids=tuple(clients),
-            )
-        ],
+    entry = AuditEntry(
+        organization_id=organization_id,
+        actor_user_id=actor_user_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        request_id=request_id,
+        occurred_at=utcnow(),
+        details=details or {},
+        client_ids=tuple(clients),
     )
+    if clients:
+        await append_entries(conn, [entry])  # its client index rows need its id now
+    else:
+        await changes.insert_later(conn, AuditEvent, _row(entry))
 
 
 async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
     """Insert events (and their client index rows) with two statements whatever their number."""
     if not entries:
         return
-    rows: list[dict[str, Any]] = [
-        {
-            "organization_id": e.organization_id,
-            "actor_user_id": e.actor_user_id,
-            "action": e.action,
-            "entity_type": e.entity_type,
-            "entity_id": e.entity_id,
-            "request_id": e.request_id,
-            "occurred_at": e.occurred_at,
-            "details": e.details,
-        }
-        for e in entries
-    ]
+    rows = [_row(e) for e in entries]
     if not any(e.client_ids for e in entries):
         await conn.execute(insert(AuditEvent), rows)
         return
@@ -114,6 +101,19 @@ async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -
         for client_id in dict.fromkeys(e.client_ids)
     ]
     await conn.execute(insert(AuditEventClient), client_rows)
+
+
+def _row(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "organization_id": e.organization_id,
+        "actor_user_id": e.actor_user_id,
+        "action": e.action,
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "request_id": e.request_id,
+        "occurred_at": e.occurred_at,
+        "details": e.details,
+    }
 
 
 async def _reserve_ids(conn: AsyncConnection, count: int) -> list[int]:

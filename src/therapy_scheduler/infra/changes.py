@@ -19,13 +19,14 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import Insert, Select, Uuid, bindparam, event, func, select, text
+from sqlalchemy import Insert, Select, Uuid, bindparam, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 from therapy_scheduler.models import ChangeCounter
+from therapy_scheduler.models.base import Base
 
 log = logging.getLogger("therapy_scheduler.changes")
 
@@ -53,6 +54,8 @@ UNVERSIONED_TABLES = frozenset(
 )
 
 _TOUCHED = "therapy_scheduler.changes.touched"
+_KEPT = "therapy_scheduler.changes.kept_back"
+_MAX_KEPT = 200  # rows of one kept-back INSERT (its bind parameters stay far below drivers' limits)
 _WRITTEN = "therapy_scheduler.changes.written"
 
 _BUMP = text(
@@ -79,26 +82,51 @@ def touch(conn: AsyncConnection | Connection, organization_id: uuid.UUID) -> Non
     touched.add(organization_id)
 
 
-def start(conn: AsyncConnection) -> None:
-    """A write transaction begins (the connection's `info` outlives it in the pool)."""
+def start(conn: AsyncConnection, *, keep_back: bool = False) -> None:
+    """A write transaction begins (the connection's `info` outlives it in the pool). `keep_back`:
+    rows given to `insert_later` are inserted by the bump's own statement (PostgreSQL)."""
     conn.info[_TOUCHED] = set()
     conn.info[_WRITTEN] = set()
+    if keep_back:
+        conn.info[_KEPT] = {}
+    else:
+        conn.info.pop(_KEPT, None)
 
 
-async def bump(conn: AsyncConnection, first: Insert | None = None) -> None:
+def discard(conn: AsyncConnection) -> None:
+    """The transaction is over: nothing kept back outlives it (after a rollback, say)."""
+    conn.info.pop(_KEPT, None)
+
+
+async def insert_later(conn: AsyncConnection, table: type[Base], row: dict[str, Any]) -> None:
+    """Insert `row` into `table` in this transaction: now, or, when the transaction keeps rows back
+    (`start`), with its last statement (`bump`), so that an audit entry and a webhook event cost no
+    round trip of their own. Only for rows nothing in the transaction reads back."""
+    kept: dict[type[Base], list[dict[str, Any]]] | None = conn.info.get(_KEPT)
+    if kept is None:
+        await conn.execute(insert(table).values(row))
+        return
+    rows = kept.setdefault(table, [])
+    rows.append(row)
+    if len(rows) >= _MAX_KEPT:
+        await conn.execute(insert(table).values(kept.pop(table)))
+
+
+async def bump(conn: AsyncConnection) -> None:
     """Add 1 to one stripe of every organization the transaction touched (sorted, so that two
     transactions never wait on each other's stripes in opposite orders). Run last before COMMIT:
-    on PostgreSQL the stripe's row lock is then held for the COMMIT only. `first`: an INSERT the
-    transaction still has to make (its kept-back webhook events), run by the same statement on
-    PostgreSQL (a data-modifying WITH), just before it on SQLite."""
+    on PostgreSQL the stripe's row lock is then held for the COMMIT only. The rows kept back
+    (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs)."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
+    kept: dict[type[Base], list[dict[str, Any]]] = conn.info.pop(_KEPT, None) or {}
+    inserts = [insert(table).values(rows) for table, rows in kept.items() if rows]
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
-    if touched and first is not None and conn.dialect.name == "postgresql":
-        await conn.execute(_bump_after(first, sorted(touched), stripe))
+    if touched and inserts and conn.dialect.name == "postgresql":
+        await conn.execute(_bump_after(inserts, sorted(touched), stripe))
         return
-    if first is not None:
-        await conn.execute(first)
+    for statement in inserts:
+        await conn.execute(statement)
     if touched:
         await conn.execute(_BUMP, [{"org": o, "stripe": stripe} for o in sorted(touched)])
     elif written:
@@ -109,15 +137,20 @@ async def bump(conn: AsyncConnection, first: Insert | None = None) -> None:
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
 
 
-def _bump_after(first: Insert, organizations: list[uuid.UUID], stripe: int) -> Insert:
-    """PostgreSQL: `first`, then the bump of these organizations' stripe, as one statement."""
+def _bump_after(
+    inserts: list[Insert], organizations: list[uuid.UUID], stripe: int
+) -> postgresql.Insert:
+    """PostgreSQL: the inserts, then the bump of these organizations' stripe, as one statement."""
     bump = postgresql.insert(ChangeCounter).values(
         [{"organization_id": o, "stripe": stripe, "version": 1} for o in organizations]
     )
-    return bump.on_conflict_do_update(
+    statement = bump.on_conflict_do_update(
         index_elements=[ChangeCounter.organization_id, ChangeCounter.stripe],
         set_={"version": ChangeCounter.version + 1},
-    ).add_cte(first.cte("kept_back"))
+    )
+    for i, first in enumerate(inserts):
+        statement = statement.add_cte(first.cte(f"kept_back_{i}"))
+    return statement
 
 
 async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> int:

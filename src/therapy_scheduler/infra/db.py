@@ -16,7 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from therapy_scheduler.config import Settings
-from therapy_scheduler.infra import changes, outbox
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.replica import (
     COMMIT_POSITION,
     REPLAY_POSITION,
@@ -292,15 +292,13 @@ class Database:
         if self.write_gate is None:
             async with self.writer.connect() as conn:
                 async with conn.begin():
-                    changes.start(conn)
-                    # Webhook events go in with the change counter's bump: one round trip.
-                    outbox.defer(conn)
+                    # Audit entries and webhook events go in with the change counter's bump.
+                    changes.start(conn, keep_back=True)
                     try:
                         yield conn
-                        events = outbox.take_pending(conn)
-                        await changes.bump(conn, outbox.insert_events(events) if events else None)
+                        await changes.bump(conn)
                     finally:
-                        outbox.take_pending(conn)  # nothing kept back outlives the transaction
+                        changes.discard(conn)
                 if self.replica is not None:
                     await self._note_commit(conn)
             return

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.domain.events import EVENT_TYPES
+from therapy_scheduler.infra import changes
 from therapy_scheduler.kit.time import iso_utc, utcnow
 from therapy_scheduler.models import WebhookEvent
 
@@ -78,38 +78,8 @@ async def emit(
         "dedupe_key": dedupe_key,
         "fanned_out": False,
     }
-    pending: list[dict[str, Any]] | None = conn.info.get(_PENDING)
-    if pending is None:
-        await conn.execute(insert(WebhookEvent).values(row))
-        return event_id
-    pending.append(row)
-    if len(pending) >= _MAX_PENDING:
-        await conn.execute(insert(WebhookEvent).values(take_pending(conn)))
-        defer(conn)
+    await changes.insert_later(conn, WebhookEvent, row)
     return event_id
-
-
-# Events of a write transaction kept back to be inserted with its last statement (`defer`).
-_PENDING = "therapy_scheduler.outbox.pending"
-_MAX_PENDING = 200  # rows of one INSERT (its bind parameters stay far below the drivers' limits)
-
-
-def defer(conn: AsyncConnection) -> None:
-    """Keep this transaction's events back: `emit` collects them and the transaction inserts them
-    with its last statement (`take_pending`, `infra/changes.py`), one round trip fewer per write.
-    Nothing in the transaction reads its own events back."""
-    conn.info[_PENDING] = []
-
-
-def take_pending(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """The events kept back since `defer`, which no longer applies (the caller inserts them)."""
-    pending: list[dict[str, Any]] = conn.info.pop(_PENDING, None) or []
-    return pending
-
-
-def insert_events(rows: list[dict[str, Any]]) -> Insert:
-    """One INSERT of these events (rows as `emit` makes them)."""
-    return insert(WebhookEvent).values(rows)
 
 
 async def existing_dedupe_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:
