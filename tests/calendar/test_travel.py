@@ -13,6 +13,7 @@ from therapy_scheduler.calendar.travel import (
     Coordinates,
     Place,
     Visit,
+    decided_by_locations,
     great_circle_km,
     minutes_by_distance,
     rules_from_settings,
@@ -143,3 +144,26 @@ def test_no_pair_needs_more_than_the_buffer_unless_may_exceed_says_so(
     longest = max(rules.minutes(p, q) for p in places for q in places)
     if not rules.may_exceed(buffer):
         assert longest <= buffer
+
+
+_PLACES = st.builds(Place, st.sampled_from([A, B, C, None]), st.sampled_from((*_TYPES, None)))
+
+
+@given(a=_PLACES, b=_PLACES, entry=st.integers(0, 240), defaults=st.integers(0, 240))
+def test_only_pairs_of_known_locations_need_the_locations_read(
+    a: Place, b: Place, entry: int, defaults: int
+) -> None:
+    # `travel_rules_for` skips its statement unless `decided_by_locations`: without it, the rules
+    # from the settings alone must give the same minutes as rules that know every location.
+    settings_only = rules_from_settings(
+        speed_kmh=30, margin_minutes=5, type_defaults=[("clinic", "home", defaults)]
+    )
+    knowing = rules_from_settings(
+        speed_kmh=30,
+        margin_minutes=5,
+        type_defaults=[("clinic", "home", defaults)],
+        matrix={(A, B): entry},
+        coordinates={A: DOWNTOWN, C: MIDTOWN},
+    )
+    if not decided_by_locations(a, b):
+        assert knowing.minutes(a, b) == settings_only.minutes(a, b)

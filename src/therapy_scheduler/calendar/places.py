@@ -10,13 +10,43 @@ from collections.abc import Iterable
 from sqlalchemy import Float, Integer, Uuid, bindparam, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.calendar.travel import Coordinates, TravelRules, rules_from_settings
+from therapy_scheduler.calendar.travel import (
+    Coordinates,
+    Place,
+    TravelRules,
+    decided_by_locations,
+    rules_from_settings,
+)
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.models import Location, LocationTravel
 
 
 def travel_applies(settings: OrganizationSettings) -> bool:
     return settings.travel_policy != "off"
+
+
+async def travel_rules_for(
+    conn: AsyncConnection,
+    *,
+    organization_id: uuid.UUID,
+    settings: OrganizationSettings,
+    pairs: Iterable[tuple[Place, Place]],
+) -> TravelRules:
+    """The travel rules that decide these pairs of places. The locations are read only when some
+    pair has two different known locations, neither telehealth: only then can coordinates or the
+    matrix decide (`TravelRules.minutes`); otherwise the settings alone do, with no statement."""
+    ids = {
+        i
+        for a, b in pairs
+        if decided_by_locations(a, b)
+        for i in (a.location_id, b.location_id)
+        if i is not None
+    }
+    if not ids:
+        return _from_settings(settings, {}, {})
+    return await load_travel_rules(
+        conn, organization_id=organization_id, settings=settings, location_ids=ids
+    )
 
 
 async def load_travel_rules(
@@ -37,6 +67,14 @@ async def load_travel_rules(
             coordinates[r.location_id] = Coordinates(r.latitude, r.longitude)
         else:
             matrix[(r.location_id, r.to_location_id)] = r.minutes
+    return _from_settings(settings, matrix, coordinates)
+
+
+def _from_settings(
+    settings: OrganizationSettings,
+    matrix: dict[tuple[uuid.UUID, uuid.UUID], int],
+    coordinates: dict[uuid.UUID, Coordinates],
+) -> TravelRules:
     return rules_from_settings(
         speed_kmh=settings.travel_speed_kmh,
         margin_minutes=settings.travel_margin_minutes,

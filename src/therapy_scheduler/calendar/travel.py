@@ -97,6 +97,17 @@ class TravelRules:
         )
 
 
+def decided_by_locations(a: Place, b: Place) -> bool:
+    """Whether the matrix or coordinates may decide the travel between these places (two different
+    known locations, neither telehealth); otherwise the settings alone do (`TravelRules.minutes`)."""
+    return (
+        a.location_id is not None
+        and b.location_id is not None
+        and a.location_id != b.location_id
+        and "telehealth" not in (a.location_type, b.location_type)
+    )
+
+
 def great_circle_km(a: Coordinates, b: Coordinates) -> float:
     """Haversine distance on a sphere of the Earth's mean radius."""
     phi1, phi2 = math.radians(a.latitude), math.radians(b.latitude)

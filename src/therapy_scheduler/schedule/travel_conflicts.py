@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.calendar.places import load_travel_rules, travel_applies
+from therapy_scheduler.calendar.places import travel_applies, travel_rules_for
 from therapy_scheduler.calendar.travel import Place, Visit, short_gap
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.schedule.queries.conflicts import ConflictSession
@@ -76,11 +76,11 @@ async def travel_conflicts(
     pairs = [p for p in close if p[1].end_time <= p[2].start_time]
     if not pairs:
         return []
-    rules = await load_travel_rules(
+    rules = await travel_rules_for(
         conn,
         organization_id=check.organization_id,
         settings=check.settings,
-        location_ids=[s.location_id for _, a, b in pairs for s in (a, b)],
+        pairs={(_place(a), _place(b)) for _, a, b in pairs},
     )
     buffer = check.settings.buffer_minutes
     if not rules.may_exceed(buffer):

@@ -16,7 +16,7 @@ from therapy_scheduler.booking.errors import InsufficientTravelTime
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy
 from therapy_scheduler.booking.rules.checks import Problem
-from therapy_scheduler.calendar.places import load_travel_rules, travel_applies
+from therapy_scheduler.calendar.places import travel_applies, travel_rules_for
 from therapy_scheduler.calendar.travel import (
     MAX_TRAVEL_MINUTES,
     Place,
@@ -113,7 +113,8 @@ async def check_travel(
     named_in: ZoneInfo,
 ) -> list[Problem]:
     """The travel problems of a booking (none under policy `off`). Reads the places only when the
-    therapist has a visit elsewhere within the longest travel time of an occurrence."""
+    therapist has a visit elsewhere within the longest travel time of an occurrence, and only when
+    two known locations are involved (`travel_rules_for`)."""
     if not travel_applies(settings):
         return []
     visits = visits_of(therapist_id, busy)
@@ -126,11 +127,11 @@ async def check_travel(
     ]
     if not nearby:
         return []
-    rules = await load_travel_rules(
+    rules = await travel_rules_for(
         conn,
         organization_id=organization_id,
         settings=settings,
-        location_ids=[place.location_id, *(v.place.location_id for v in nearby)],
+        pairs=[(place, v.place) for v in nearby],
     )
     return travel_problems(
         occurrences,
