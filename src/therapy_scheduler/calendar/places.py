@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.travel import (
     Coordinates,
-    Place,
+    Located,
     TravelRules,
     decided_by_locations,
     rules_from_settings,
@@ -30,11 +30,12 @@ async def travel_rules_for(
     *,
     organization_id: uuid.UUID,
     settings: OrganizationSettings,
-    pairs: Iterable[tuple[Place, Place]],
+    pairs: Iterable[tuple[Located, Located]],
 ) -> TravelRules:
-    """The travel rules that decide these pairs of places. The locations are read only when some
-    pair has two different known locations, neither telehealth: only then can coordinates or the
-    matrix decide (`TravelRules.minutes`); otherwise the settings alone do, with no statement."""
+    """The travel rules that decide these pairs of places (or of sessions' places). The locations
+    are read only when some pair has two different known locations, neither telehealth: only then
+    can coordinates or the matrix decide (`TravelRules.minutes`); otherwise the settings alone do,
+    with no statement."""
     ids = {
         i
         for a, b in pairs

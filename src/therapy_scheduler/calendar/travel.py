@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 MAX_TRAVEL_MINUTES = 240
 EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
@@ -97,7 +98,17 @@ class TravelRules:
         )
 
 
-def decided_by_locations(a: Place, b: Place) -> bool:
+class Located(Protocol):
+    """Anything with a place's two attributes: a `Place`, a session row."""
+
+    @property
+    def location_id(self) -> uuid.UUID | None: ...
+
+    @property
+    def location_type(self) -> str | None: ...
+
+
+def decided_by_locations(a: Located, b: Located) -> bool:
     """Whether the matrix or coordinates may decide the travel between these places (two different
     known locations, neither telehealth); otherwise the settings alone do (`TravelRules.minutes`)."""
     return (

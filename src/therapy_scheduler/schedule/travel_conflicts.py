@@ -80,7 +80,7 @@ async def travel_conflicts(
         conn,
         organization_id=check.organization_id,
         settings=check.settings,
-        pairs={(_place(a), _place(b)) for _, a, b in pairs},
+        pairs=[(a, b) for _, a, b in pairs],
     )
     buffer = check.settings.buffer_minutes
     if not rules.may_exceed(buffer):
