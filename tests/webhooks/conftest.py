@@ -22,7 +22,8 @@ from tests.fixtures import Clinic
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import WebhookDelivery
-from therapy_scheduler.webhooks.dispatcher import PassResult, dispatch_once, make_http_client
+from therapy_scheduler.webhooks.delivery import make_http_client
+from therapy_scheduler.webhooks.dispatcher import PassResult, dispatch_once
 
 
 @dataclass

@@ -14,7 +14,8 @@ from tests.webhooks.conftest import Receiver, delivery_states, register
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.webhooks.dispatcher import dispatch_once, make_http_client
+from therapy_scheduler.webhooks.delivery import make_http_client
+from therapy_scheduler.webhooks.dispatcher import dispatch_once
 
 SUBJECTS = 8
 EVENTS_PER_SUBJECT = 5
