@@ -8,15 +8,10 @@ exactly one row, and no authorization spends more units than it approved.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -29,6 +24,7 @@ from sqlalchemy import func, select
 from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday, set_org_settings
 from tests.conftest import PGBOUNCER_URLS
 from tests.fixtures import A1, A2, C1, C2, T1, T2, Clinic
+from tests.support import api_processes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold, HoldOccurrence, Session
 
@@ -46,81 +42,21 @@ ALLOWED_CONFLICTS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-async def servers(
+def servers(
     request: pytest.FixtureRequest, database_url: str, booking: Clinic
-) -> AsyncIterator[list[str]]:
+) -> Iterator[list[str]]:
     """`count` uvicorn processes serving the test database (its clinic already seeded)."""
     count: int = getattr(request, "param", 2)
     env = {
-        **os.environ,
         "THERAPY_SCHEDULER_DATABASE_URL": database_url,
-        "THERAPY_SCHEDULER_ENVIRONMENT": "test",
-        "THERAPY_SCHEDULER_RATE_LIMIT_USER": "off",
-        "THERAPY_SCHEDULER_RATE_LIMIT_IP": "off",
         "THERAPY_SCHEDULER_DB_POOL_SIZE": "8",
         "THERAPY_SCHEDULER_HOLD_PURGE_INTERVAL_SECONDS": "1",
-        "THERAPY_SCHEDULER_LOG_LEVEL": "WARNING",
         # TEST_BACKENDS=pgbouncer: the processes reach the database through PgBouncer.
         "THERAPY_SCHEDULER_DB_PGBOUNCER": str(database_url in PGBOUNCER_URLS).lower(),
     }
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    for _ in range(count):
-        port = _free_port()
-        processes.append(
-            subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter; starts in ms
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "therapy_scheduler.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as probe:
-            for url, process in zip(urls, processes, strict=True):
-                while True:
-                    if process.poll() is not None:
-                        err = process.stderr.read().decode() if process.stderr else ""
-                        pytest.fail(f"server exited: {err[-2000:]}")
-                    try:
-                        if (await probe.get(f"{url}/healthz", timeout=1)).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail("server did not start within 60 s")
-                    await asyncio.sleep(0.2)
+    with api_processes([env] * count) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass

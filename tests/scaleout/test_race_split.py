@@ -6,10 +6,6 @@ exactly one row."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,9 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.booking.conftest import hold_body, monday, set_org_settings
-from tests.booking.test_race import _check_invariants, _fixture_session_ids, _free_port, _hammer
+from tests.booking.test_race import _check_invariants, _fixture_session_ids, _hammer
 from tests.scaleout.conftest import Stack, close_stack, open_stack, scaleout_settings
 from tests.scaleout.servers import ScaleOut
+from tests.support import api_processes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold
 
@@ -29,72 +26,22 @@ from therapy_scheduler.models import Hold
 async def split(fresh: ScaleOut) -> AsyncIterator[tuple[Stack, list[str]]]:
     """4 uvicorn processes: 0 and 2 through PgBouncer, 1 and 3 direct; reads on the replica."""
     stack = await open_stack(fresh, scaleout_settings(fresh))
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    for i in range(4):
-        via_pgbouncer = i % 2 == 0
-        env = {
-            **os.environ,
+    envs = [
+        {
             "THERAPY_SCHEDULER_DATABASE_URL": fresh.pgbouncer_url
-            if via_pgbouncer
+            if i % 2 == 0
             else fresh.primary_url,
-            "THERAPY_SCHEDULER_DB_PGBOUNCER": str(via_pgbouncer).lower(),
+            "THERAPY_SCHEDULER_DB_PGBOUNCER": str(i % 2 == 0).lower(),
             "THERAPY_SCHEDULER_READ_DATABASE_URL": fresh.replica_url,
-            "THERAPY_SCHEDULER_ENVIRONMENT": "test",
-            "THERAPY_SCHEDULER_RATE_LIMIT_USER": "off",
-            "THERAPY_SCHEDULER_RATE_LIMIT_IP": "off",
             "THERAPY_SCHEDULER_DB_POOL_SIZE": "4",
             "THERAPY_SCHEDULER_HOLD_PURGE_INTERVAL_SECONDS": "1",
-            "THERAPY_SCHEDULER_LOG_LEVEL": "WARNING",
         }
-        port = _free_port()
-        processes.append(
-            subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter; starts in ms
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "therapy_scheduler.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
+        for i in range(4)
+    ]
     try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as probe:
-            for url, process in zip(urls, processes, strict=True):
-                while True:
-                    if process.poll() is not None:
-                        err = process.stderr.read().decode() if process.stderr else ""
-                        pytest.fail(f"server exited: {err[-2000:]}")
-                    try:
-                        if (await probe.get(f"{url}/readyz", timeout=1)).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail("server did not start within 60 s")
-                    await asyncio.sleep(0.2)
-        yield stack, urls
+        with api_processes(envs, ready_path="/readyz") as urls:
+            yield stack, urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         await close_stack(stack)
 
 

@@ -1,32 +1,23 @@
-"""Real server processes for the tests that need them: uvicorn workers of the app, Redis checks, and
-a throwaway PostgreSQL cluster that a test may stop and start (never the shared one)."""
+"""Real servers for the security tests: Redis checks and a throwaway PostgreSQL cluster that a test may
+stop and start (never the shared one). The app's own processes come from tests/support.py
+`api_processes`."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.support import free_port
 
 REDIS_URL = os.environ.get("THERAPY_SCHEDULER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_BIN = Path(os.environ.get("THERAPY_SCHEDULER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def require_redis() -> str:
@@ -39,58 +30,6 @@ def require_redis() -> str:
             pytest.fail(f"Redis is required under CI=true but unavailable: {exc}")
         pytest.skip(f"Redis unavailable: {exc}")
     return REDIS_URL
-
-
-@contextmanager
-def uvicorn_server(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]:
-    """One uvicorn process serving the app configured by `env` (THERAPY_SCHEDULER_* variables).
-    Yields its base URL; the process is stopped on exit."""
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("THERAPY_SCHEDULER_")} | env
-    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "therapy_scheduler.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=full_env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start within 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log_path:
-            out.close()  # type: ignore[union-attr]
 
 
 class ThrowawayPostgres:

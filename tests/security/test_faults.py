@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
-from tests.security.servers import ThrowawayPostgres, uvicorn_server
+from tests.security.servers import ThrowawayPostgres
+from tests.support import api_processes
 from therapy_scheduler.app import create_app
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
@@ -126,7 +127,7 @@ def test_outage_under_load_is_503_then_recovers(
         samples = [s for w in workers for s in await w]
         return sorted(samples, key=lambda s: s.started), down, restart, up
 
-    with uvicorn_server(env, log_path=tmp_path / "uvicorn.log") as base:
+    with api_processes([env], log_dir=tmp_path) as [base]:
         samples, down, restart, up = asyncio.run(scenario(base))
 
     before = [s for s in samples if s.finished < down - 0.5]
@@ -294,5 +295,5 @@ def test_client_disconnects_are_harmless(fault_db: FaultDB) -> None:
             ]
         assert statuses == [200] * 5
 
-    with uvicorn_server(env) as base:
+    with api_processes([env]) as [base]:
         asyncio.run(scenario(base))
