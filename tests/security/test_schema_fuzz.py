@@ -2,7 +2,8 @@
 positive and negative data for every operation; no 5xx, and every response (status, content type,
 headers, body) must be what the OpenAPI document declares.
 
-Default suite: a few hundred requests. `--full`: at least 10,000."""
+Default suite: every operation in both modes, about 750 requests per role. `--full` (CI): at least
+10,000 per backend."""
 
 from __future__ import annotations
 
@@ -132,10 +133,10 @@ def test_schema_fuzz_small(
 ) -> None:
     if request.config.getoption("--full"):
         pytest.skip("the full run below covers the same operations with more examples")
-    stats = fuzz(database_url, role, examples=15)
+    stats = fuzz(database_url, role, examples=5)
     _report(stats, record_property)
     assert stats.failures == []
-    assert stats.requests >= 100
+    assert stats.requests >= 700  # every operation, both modes (761 at the time of writing)
     assert sum(n for s, n in stats.statuses.items() if s >= 500) == 0
 
 
