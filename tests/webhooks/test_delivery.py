@@ -153,10 +153,15 @@ async def test_retries_after_500_and_timeout_then_succeeds(
     client: httpx.AsyncClient,
     booking: Clinic,
     db: Database,
-    settings: Settings,
+    database_url: str,
     sender: httpx.AsyncClient,
     receiver: Receiver,
 ) -> None:
+    from tests.webhooks.conftest import webhook_settings
+
+    # A short deadline, so that the held request times out soon (the product's default is longer).
+    settings = webhook_settings(database_url, webhook_timeout_seconds=1.0)
+    receiver.stall_seconds = 3.0
     await register(client, booking, receiver.url, ["hold.created"])
     receiver.plan = [500, 0, 503]  # a 500, a request held past the timeout, a 503, then 200
     await hold_ok(client, booking, hold_body(monday(1)))
