@@ -21,10 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tests.api_processes import server_processes
 from tests.booking.conftest import UNITS_97153, UNITS_97155, local, monday, set_org_settings
 from tests.conftest import PGBOUNCER_URLS
 from tests.fixtures import A1, A2, C1, C2, T1, T2, Clinic
-from tests.support import api_processes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold, HoldOccurrence, Session
 
@@ -55,7 +55,7 @@ def servers(
         # TEST_BACKENDS=pgbouncer: the processes reach the database through PgBouncer.
         "THERAPY_SCHEDULER_DB_PGBOUNCER": str(database_url in PGBOUNCER_URLS).lower(),
     }
-    with api_processes([env] * count) as urls:
+    with server_processes([env] * count) as urls:
         yield urls
 
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tests.api_processes import server_processes
 from tests.booking.conftest import hold_body, monday, set_org_settings
 from tests.booking.test_race import _check_invariants, _fixture_session_ids, _hammer
 from tests.scaleout.conftest import Stack, close_stack, open_stack, scaleout_settings
 from tests.scaleout.servers import ScaleOut
-from tests.support import api_processes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import Hold
 
@@ -39,7 +39,7 @@ async def split(fresh: ScaleOut) -> AsyncIterator[tuple[Stack, list[str]]]:
         for i in range(4)
     ]
     try:
-        with api_processes(envs, ready_path="/readyz") as urls:
+        with server_processes(envs, ready_path="/readyz") as urls:
             yield stack, urls
     finally:
         await close_stack(stack)

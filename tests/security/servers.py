@@ -1,6 +1,6 @@
 """Real servers for the security tests: Redis checks and a throwaway PostgreSQL cluster that a test may
-stop and start (never the shared one). The app's own processes come from tests/support.py
-`api_processes`."""
+stop and start (never the shared one). The app's own processes come from tests/api_processes.py
+`server_processes`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.api_processes import free_port
 
 REDIS_URL = os.environ.get("THERAPY_SCHEDULER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.api_processes import server_processes
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import ThrowawayPostgres
-from tests.support import api_processes
 from therapy_scheduler.app import create_app
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
@@ -127,7 +127,7 @@ def test_outage_under_load_is_503_then_recovers(
         samples = [s for w in workers for s in await w]
         return sorted(samples, key=lambda s: s.started), down, restart, up
 
-    with api_processes([env], log_dir=tmp_path) as [base]:
+    with server_processes([env], log_dir=tmp_path) as [base]:
         samples, down, restart, up = asyncio.run(scenario(base))
 
     before = [s for s in samples if s.finished < down - 0.5]
@@ -295,5 +295,5 @@ def test_client_disconnects_are_harmless(fault_db: FaultDB) -> None:
             ]
         assert statuses == [200] * 5
 
-    with api_processes([env]) as [base]:
+    with server_processes([env]) as [base]:
         asyncio.run(scenario(base))

@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from tests.api_processes import server_processes
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import require_redis
-from tests.support import api_processes
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.ratelimit import MemoryCounter, RedisCounter, retry_after_seconds
@@ -174,7 +174,7 @@ async def test_limits_shared_by_two_uvicorn_processes(
         "THERAPY_SCHEDULER_DB_POOL_SIZE": "2",
     }
     try:
-        with api_processes([env, env]) as [a, b]:
+        with server_processes([env, env]) as [a, b]:
             async with httpx.AsyncClient(timeout=10) as http:
                 user = []
                 for i in range(14):
