@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import FreedSlot
+from therapy_scheduler.models import FreedSlot, WaitlistEntry
 
 log = logging.getLogger("therapy_scheduler.freed")
 
@@ -44,22 +44,51 @@ async def record_freed(
     end: datetime,
     cause: str,
     now: datetime,
-) -> uuid.UUID:
-    """Write the outbox row of one freed range (in the caller's transaction); returns its id."""
-    freed_id = uuid.uuid4()
-    await conn.execute(
-        insert(FreedSlot).values(
-            id=freed_id,
-            organization_id=organization_id,
-            therapist_id=therapist_id,
-            start_time=start,
-            end_time=end,
-            cause=cause,
-            created_at=now,
-            attempts=0,
+) -> uuid.UUID | None:
+    """Write the outbox row of one freed range (in the caller's transaction) when the organization
+    has a client waiting; returns its id, or None when nobody waits (then nothing is written and
+    nothing is left to match: docs/DECISIONS.md, "The cancel and the waitlist")."""
+    return (
+        await conn.execute(
+            _RECORD,
+            {
+                "id": uuid.uuid4(),
+                "organization_id": organization_id,
+                "therapist_id": therapist_id,
+                "start_time": start,
+                "end_time": end,
+                "cause": cause,
+                "created_at": now,
+            },
         )
+    ).scalar_one_or_none()
+
+
+_COLUMNS = (
+    "id",
+    "organization_id",
+    "therapist_id",
+    "start_time",
+    "end_time",
+    "cause",
+    "created_at",
+)
+_RECORD = (
+    insert(FreedSlot)
+    .from_select(
+        [*_COLUMNS, "attempts"],
+        select(
+            *(bindparam(c, type_=FreedSlot.__table__.c[c].type) for c in _COLUMNS),
+            literal(0),
+        ).where(
+            exists().where(
+                WaitlistEntry.organization_id == bindparam("organization_id"),
+                WaitlistEntry.status == "waiting",
+            )
+        ),
     )
-    return freed_id
+    .returning(FreedSlot.id)
+)
 
 
 def register(db: Database, processor: Processor, *, wait_seconds: float = SETTLE_SECONDS) -> None:
@@ -89,9 +118,11 @@ def _finished(task: asyncio.Task[uuid.UUID | None]) -> None:
         log.warning("matching freed slots failed: %s", type(task.exception()).__name__)
 
 
-async def settle(db: Database, ids: Sequence[uuid.UUID]) -> uuid.UUID | None:
-    """After the freeing transaction committed: match `ids`, waiting a bounded time (see `register`)
-    for the first offer made; the matching goes on in the background if it takes longer."""
+async def settle(db: Database, recorded: Sequence[uuid.UUID | None]) -> uuid.UUID | None:
+    """After the freeing transaction committed: match the rows `record_freed` wrote, waiting a
+    bounded time (see `register`) for the first offer made; the matching goes on in the background
+    if it takes longer. Nothing to do (no statement, no task) when nobody was waiting."""
+    ids = [i for i in recorded if i is not None]
     if not ids:
         return None
     task = _start(db, ids)
@@ -103,8 +134,10 @@ async def settle(db: Database, ids: Sequence[uuid.UUID]) -> uuid.UUID | None:
     return None
 
 
-def kick(db: Database, ids: Sequence[uuid.UUID] | None = None) -> None:
-    """After the freeing transaction committed: start matching `ids` (None: all pending) and return."""
+def kick(db: Database, recorded: Sequence[uuid.UUID | None] | None = None) -> None:
+    """After the freeing transaction committed: start matching the rows `record_freed` wrote (None:
+    all pending) and return."""
+    ids = None if recorded is None else [i for i in recorded if i is not None]
     if ids is not None and not ids:
         return
     _start(db, ids)
