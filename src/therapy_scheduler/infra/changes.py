@@ -19,11 +19,10 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import Insert, Select, Uuid, bindparam, event, func, insert, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Select, SmallInteger, Uuid, bindparam, event, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from therapy_scheduler.models import ChangeCounter
 from therapy_scheduler.models.base import Base
@@ -55,7 +54,7 @@ UNVERSIONED_TABLES = frozenset(
 
 _TOUCHED = "therapy_scheduler.changes.touched"
 _KEPT = "therapy_scheduler.changes.kept_back"
-_MAX_KEPT = 200  # rows of one kept-back INSERT (its bind parameters stay far below drivers' limits)
+_MAX_KEPT = 50  # rows kept back per table (one statement's bind parameters stay far below limits)
 _WRITTEN = "therapy_scheduler.changes.written"
 
 _BUMP = text(
@@ -109,7 +108,7 @@ async def insert_later(conn: AsyncConnection, table: type[Base], row: dict[str, 
     rows = kept.setdefault(table, [])
     rows.append(row)
     if len(rows) >= _MAX_KEPT:
-        await conn.execute(insert(table).values(kept.pop(table)))
+        await conn.execute(insert(table), kept.pop(table))
 
 
 async def bump(conn: AsyncConnection) -> None:
@@ -120,13 +119,20 @@ async def bump(conn: AsyncConnection) -> None:
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     kept: dict[type[Base], list[dict[str, Any]]] = conn.info.pop(_KEPT, None) or {}
-    inserts = [insert(table).values(rows) for table, rows in kept.items() if rows]
+    rows = [(table.__tablename__, row) for table, table_rows in kept.items() for row in table_rows]
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
-    if touched and inserts and conn.dialect.name == "postgresql":
-        await conn.execute(_bump_after(inserts, sorted(touched), stripe))
+    if touched and rows and conn.dialect.name == "postgresql":
+        organizations = sorted(touched)
+        shape = tuple((name, tuple(row)) for name, row in rows)
+        values: dict[str, Any] = {"stripe": stripe}
+        for i, (_, row) in enumerate(rows):
+            values |= {f"k{i}_{column}": value for column, value in row.items()}
+        values |= {f"org{j}": o for j, o in enumerate(organizations)}
+        await conn.execute(_bump_after(shape, len(organizations)), values)
         return
-    for statement in inserts:
-        await conn.execute(statement)
+    for table, table_rows in kept.items():
+        for row in table_rows:
+            await conn.execute(insert(table).values(row))
     if touched:
         await conn.execute(_BUMP, [{"org": o, "stripe": stripe} for o in sorted(touched)])
     elif written:
@@ -137,20 +143,29 @@ async def bump(conn: AsyncConnection) -> None:
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
 
 
-def _bump_after(
-    inserts: list[Insert], organizations: list[uuid.UUID], stripe: int
-) -> postgresql.Insert:
-    """PostgreSQL: the inserts, then the bump of these organizations' stripe, as one statement."""
-    bump = postgresql.insert(ChangeCounter).values(
-        [{"organization_id": o, "stripe": stripe, "version": 1} for o in organizations]
-    )
-    statement = bump.on_conflict_do_update(
-        index_elements=[ChangeCounter.organization_id, ChangeCounter.stripe],
-        set_={"version": ChangeCounter.version + 1},
-    )
-    for i, first in enumerate(inserts):
-        statement = statement.add_cte(first.cte(f"kept_back_{i}"))
-    return statement
+@functools.lru_cache(maxsize=256)
+def _bump_after(shape: tuple[tuple[str, tuple[str, ...]], ...], organizations: int) -> TextClause:
+    """PostgreSQL: the kept-back rows (`shape`: each row's table and columns; bind parameters
+    `k<i>_<column>`), then the bump of `organizations` organizations' stripe (`org<j>`, `stripe`), as
+    one statement of data-modifying WITHs. Written out once per shape: SQLAlchemy compiles a
+    statement with DML in its WITH again on every execution (it cannot cache those), which cost more
+    than the round trip it saves."""
+    parts: list[str] = []
+    binds: list[BindParameter[Any]] = [bindparam("stripe", type_=SmallInteger())]
+    for i, (name, columns) in enumerate(shape):
+        table = Base.metadata.tables[name]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        placeholders = ", ".join(f":k{i}_{c}" for c in columns)
+        # Names of the models' own tables and columns (looked up above and below), never input.
+        parts.append(f'k{i} AS (INSERT INTO "{name}" ({listed}) VALUES ({placeholders}))')  # noqa: S608
+        binds += [bindparam(f"k{i}_{c}", type_=table.c[c].type) for c in columns]  # KeyError if not
+    counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
+    binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
+    return text(
+        f"WITH {', '.join(parts)} "  # noqa: S608 - built from the models' names only
+        f"INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "
+        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
+    ).bindparams(*binds)
 
 
 async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> int:
