@@ -1,0 +1,92 @@
+"""Rows kept back to the end of a write transaction (`changes.insert_later`): on PostgreSQL they go in
+with the change counter's bump, as one statement (docs/DECISIONS.md, "Conditional requests"); on
+SQLite at once. Either way they commit with the change and roll back with it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.fixtures import ORG_A as _ORG_A
+from tests.fixtures import ORG_B as _ORG_B
+from tests.fixtures import Clinic
+from therapy_scheduler.infra import changes, outbox
+from therapy_scheduler.infra.db import Database
+from therapy_scheduler.kit.time import utcnow
+from therapy_scheduler.models import AuditEvent, WebhookEvent
+
+ORG_A, ORG_B = uuid.UUID(_ORG_A), uuid.UUID(_ORG_B)
+
+
+async def _counts(db: Database) -> tuple[int, int, int, int]:
+    async with db.read() as conn:
+        events = (await conn.execute(select(func.count()).select_from(WebhookEvent))).scalar_one()
+        audit = (
+            await conn.execute(select(func.count()).where(AuditEvent.action == "test.kept_back"))
+        ).scalar_one()
+        a = await changes.current_version(conn, ORG_A)
+        b = await changes.current_version(conn, ORG_B)
+    return int(events), int(audit), a, b
+
+
+async def _write(conn: AsyncConnection, organization_id: uuid.UUID, events: int) -> None:
+    for _ in range(events):
+        await outbox.emit(
+            conn,
+            organization_id=organization_id,
+            event_type="session.updated",
+            subject_id=uuid.uuid4(),
+            ids={"session_id": uuid.uuid4()},
+        )
+    await changes.insert_later(
+        conn,
+        AuditEvent,
+        {
+            "organization_id": organization_id,
+            "actor_user_id": None,
+            "action": "test.kept_back",
+            "entity_type": "session",
+            "entity_id": "x",
+            "request_id": None,
+            "occurred_at": utcnow(),
+            "details": {"n": events},
+        },
+    )
+    changes.touch(conn, organization_id)
+
+
+@pytest.mark.parametrize("events", [1, 3, 120])
+async def test_kept_back_rows_commit_with_the_change_of_two_organizations(
+    db: Database, clinic: Clinic, events: int
+) -> None:
+    before = await _counts(db)
+    async with db.write() as conn:
+        await _write(conn, ORG_A, events)
+        await _write(conn, ORG_B, 1)
+    events_now, audit_now, a, b = await _counts(db)
+    assert events_now == before[0] + events + 1
+    assert audit_now == before[1] + 2
+    assert a == before[2] + 1
+    assert b == before[3] + 1
+
+
+async def test_kept_back_rows_roll_back_with_the_change(db: Database, clinic: Clinic) -> None:
+    before = await _counts(db)
+
+    async def refused() -> None:
+        async with db.write() as conn:
+            await _write(conn, ORG_A, 3)
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await refused()
+    assert await _counts(db) == before
+    # Nothing kept back leaks into the next transaction on the same pooled connection.
+    async with db.write() as conn:
+        changes.touch(conn, ORG_A)
+    events_now, audit_now, a, _ = await _counts(db)
+    assert (events_now, audit_now) == before[:2]
+    assert a == before[2] + 1
