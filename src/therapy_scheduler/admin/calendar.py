@@ -232,7 +232,7 @@ async def delete_time_off(
     *, ctx: AdminContext, therapist_id: uuid.UUID, entry_id: uuid.UUID
 ) -> dict[str, Any]:
     """Remove an entry (calendar exceptions are not people: they are really deleted)."""
-    freed: list[uuid.UUID | None] = []
+    freed: list[freed_slots.Recorded] = []
     async with ctx.write() as conn:
         _, row = await _entry(conn, ctx, therapist_id, entry_id)
         await queries.delete_time_off(conn, entry_id)

@@ -68,7 +68,7 @@ async def cancel_session(
             f'unknown cancellation policy "{body.cancellation_policy}"',
         )
     owned_by_all = principal.can(Capability.BOOK_FOR_ANY_THERAPIST)
-    freed: list[uuid.UUID | None] = []
+    freed: list[freed_slots.Recorded] = []
     async with db.write() as conn:
         visible = session_scope(principal)
         found = await queries.session_for_change(conn, body.session_id, visible)

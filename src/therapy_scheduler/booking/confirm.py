@@ -53,7 +53,7 @@ async def confirm_hold(
 
     A second confirm of the same hold by the same user returns the sessions the first one created.
     """
-    freed: list[uuid.UUID | None] = []
+    freed: list[freed_slots.Recorded] = []
     async with overlap_as_conflict(), db.write() as conn:
         found = await queries.hold_by_key(conn, principal.organization_id, body.hold_key)
         if not hold_visible(principal, found):
@@ -277,7 +277,7 @@ async def _move_session(
     occurrence: Any,
     body: ConfirmBody,
     now: datetime,
-    freed: list[uuid.UUID | None],
+    freed: list[freed_slots.Recorded],
 ) -> list[uuid.UUID]:
     """A reschedule hold moves its session to the held time instead of creating a new one (its old
     time is recorded as freed, in `freed`)."""

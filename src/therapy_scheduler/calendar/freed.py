@@ -13,13 +13,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import FreedSlot, WaitlistEntry
+from therapy_scheduler.models import FreedSlot
 
 log = logging.getLogger("therapy_scheduler.freed")
 
@@ -35,6 +36,19 @@ _processors: dict[int, tuple[Processor, float]] = {}
 _running: set[asyncio.Task[uuid.UUID | None]] = set()
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The outbox row of one freed range, as `record_freed` asked for it: `written` tells, once the
+    transaction's last statement ran, whether it was (someone was waiting)."""
+
+    id: uuid.UUID
+    kept: changes.Kept
+
+    @property
+    def written(self) -> bool:
+        return bool(self.kept.written)
+
+
 async def record_freed(
     conn: AsyncConnection,
     *,
@@ -44,50 +58,34 @@ async def record_freed(
     end: datetime,
     cause: str,
     now: datetime,
-) -> uuid.UUID | None:
-    """Write the outbox row of one freed range (in the caller's transaction) when the organization
-    has a client waiting; returns its id, or None when nobody waits (then nothing is written and
-    nothing is left to match: docs/DECISIONS.md, "The cancel and the waitlist")."""
-    return (
-        await conn.execute(
-            _RECORD,
-            {
-                "id": uuid.uuid4(),
-                "organization_id": organization_id,
-                "therapist_id": therapist_id,
-                "start_time": start,
-                "end_time": end,
-                "cause": cause,
-                "created_at": now,
-            },
-        )
-    ).scalar_one_or_none()
-
-
-_COLUMNS = (
-    "id",
-    "organization_id",
-    "therapist_id",
-    "start_time",
-    "end_time",
-    "cause",
-    "created_at",
-)
-_RECORD = (
-    insert(FreedSlot)
-    .from_select(
-        [*_COLUMNS, "attempts"],
-        select(
-            *(bindparam(c, type_=FreedSlot.__table__.c[c].type) for c in _COLUMNS),
-            literal(0),
-        ).where(
-            exists().where(
-                WaitlistEntry.organization_id == bindparam("organization_id"),
-                WaitlistEntry.status == "waiting",
-            )
-        ),
+) -> Recorded:
+    """The outbox row of one freed range, written in the caller's transaction when the organization
+    has a client waiting (checked by the INSERT itself; with nobody waiting nothing is written and
+    nothing is left to match: docs/DECISIONS.md, "The cancel and the waitlist"). Inside a write
+    transaction (`Database.write()`) the row goes in with its last statement, at no round trip."""
+    freed_id = uuid.uuid4()
+    kept = await changes.insert_later(
+        conn,
+        FreedSlot,
+        {
+            "id": freed_id,
+            "organization_id": organization_id,
+            "therapist_id": therapist_id,
+            "start_time": start,
+            "end_time": end,
+            "cause": cause,
+            "created_at": now,
+            "attempts": 0,
+        },
+        only_if=_SOMEONE_WAITING,
     )
-    .returning(FreedSlot.id)
+    return Recorded(freed_id, kept)
+
+
+# Through the waitlist's (organization_id, status) index.
+_SOMEONE_WAITING = (
+    "EXISTS (SELECT 1 FROM waitlist_entries WHERE organization_id = :{row}organization_id "
+    "AND status = 'waiting')"
 )
 
 
@@ -118,11 +116,11 @@ def _finished(task: asyncio.Task[uuid.UUID | None]) -> None:
         log.warning("matching freed slots failed: %s", type(task.exception()).__name__)
 
 
-async def settle(db: Database, recorded: Sequence[uuid.UUID | None]) -> uuid.UUID | None:
+async def settle(db: Database, recorded: Sequence[Recorded]) -> uuid.UUID | None:
     """After the freeing transaction committed: match the rows `record_freed` wrote, waiting a
     bounded time (see `register`) for the first offer made; the matching goes on in the background
     if it takes longer. Nothing to do (no statement, no task) when nobody was waiting."""
-    ids = [i for i in recorded if i is not None]
+    ids = [r.id for r in recorded if r.written]
     if not ids:
         return None
     task = _start(db, ids)
@@ -134,10 +132,10 @@ async def settle(db: Database, recorded: Sequence[uuid.UUID | None]) -> uuid.UUI
     return None
 
 
-def kick(db: Database, recorded: Sequence[uuid.UUID | None] | None = None) -> None:
+def kick(db: Database, recorded: Sequence[Recorded] | None = None) -> None:
     """After the freeing transaction committed: start matching the rows `record_freed` wrote (None:
     all pending) and return."""
-    ids = None if recorded is None else [i for i in recorded if i is not None]
+    ids = None if recorded is None else [r.id for r in recorded if r.written]
     if ids is not None and not ids:
         return
     _start(db, ids)

@@ -17,9 +17,10 @@ import functools
 import logging
 import random
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, SmallInteger, Uuid, bindparam, event, func, insert, select, text
+from sqlalchemy import Select, SmallInteger, Uuid, bindparam, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import BindParameter, TextClause
@@ -54,7 +55,7 @@ UNVERSIONED_TABLES = frozenset(
 
 _TOUCHED = "therapy_scheduler.changes.touched"
 _KEPT = "therapy_scheduler.changes.kept_back"
-_MAX_KEPT = 50  # rows kept back per table (one statement's bind parameters stay far below limits)
+_MAX_KEPT = 50  # rows kept back at most (one statement's bind parameters stay far below limits)
 _WRITTEN = "therapy_scheduler.changes.written"
 
 _BUMP = text(
@@ -87,7 +88,7 @@ def start(conn: AsyncConnection, *, keep_back: bool = False) -> None:
     conn.info[_TOUCHED] = set()
     conn.info[_WRITTEN] = set()
     if keep_back:
-        conn.info[_KEPT] = {}
+        conn.info[_KEPT] = []
     else:
         conn.info.pop(_KEPT, None)
 
@@ -97,18 +98,53 @@ def discard(conn: AsyncConnection) -> None:
     conn.info.pop(_KEPT, None)
 
 
-async def insert_later(conn: AsyncConnection, table: type[Base], row: dict[str, Any]) -> None:
+@dataclass
+class Kept:
+    """A row given to `insert_later`: `written` once its INSERT ran (False when its condition did not
+    hold), None before."""
+
+    written: bool | None = None
+
+
+# A kept-back row: its table, its values, its condition (see `insert_later`) and its handle.
+_Row = tuple[str, dict[str, Any], str | None, Kept]
+
+
+async def insert_later(
+    conn: AsyncConnection, table: type[Base], row: dict[str, Any], *, only_if: str | None = None
+) -> Kept:
     """Insert `row` into `table` in this transaction: now, or, when the transaction keeps rows back
-    (`start`), with its last statement (`bump`), so that an audit entry and a webhook event cost no
-    round trip of their own. Only for rows nothing in the transaction reads back."""
-    kept: dict[type[Base], list[dict[str, Any]]] | None = conn.info.get(_KEPT)
+    (`start`), with its last statement (`bump`), so that an audit entry, a webhook event or a freed
+    slot cost no round trip of their own. Only for rows nothing in the transaction reads back.
+
+    `only_if`: an SQL condition the row is written under, evaluated by the same statement; it names
+    the row's own values as `:{row}<column>` (e.g. `EXISTS (SELECT 1 FROM waitlist_entries WHERE
+    organization_id = :{row}organization_id)`). The handle says, after the transaction's last
+    statement, whether the row was written."""
+    handle = Kept()
+    kept: list[_Row] | None = conn.info.get(_KEPT)
     if kept is None:
-        await conn.execute(insert(table).values(row))
-        return
-    rows = kept.setdefault(table, [])
-    rows.append(row)
-    if len(rows) >= _MAX_KEPT:
-        await conn.execute(insert(table), kept.pop(table))
+        await _insert_now(conn, (table.__tablename__, row, only_if, handle))
+        return handle
+    kept.append((table.__tablename__, row, only_if, handle))
+    if len(kept) >= _MAX_KEPT:
+        for item in kept:
+            await _insert_now(conn, item)
+        kept.clear()
+    return handle
+
+
+async def _insert_now(conn: AsyncConnection, item: _Row) -> None:
+    name, row, only_if, handle = item
+    result = await conn.execute(_inserts(((name, tuple(row), only_if),), 0), _values([item]))
+    handle.written = result.first() is not None
+
+
+def _values(rows: list[_Row]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for i, (_, row, _, _) in enumerate(rows):
+        values |= {f"k{i}_{column}": value for column, value in row.items()}
+    return values
 
 
 async def bump(conn: AsyncConnection) -> None:
@@ -118,21 +154,19 @@ async def bump(conn: AsyncConnection) -> None:
     (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs)."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
-    kept: dict[type[Base], list[dict[str, Any]]] = conn.info.pop(_KEPT, None) or {}
-    rows = [(table.__tablename__, row) for table, table_rows in kept.items() for row in table_rows]
+    rows: list[_Row] = conn.info.pop(_KEPT, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
         organizations = sorted(touched)
-        shape = tuple((name, tuple(row)) for name, row in rows)
-        values: dict[str, Any] = {"stripe": stripe}
-        for i, (_, row) in enumerate(rows):
-            values |= {f"k{i}_{column}": value for column, value in row.items()}
+        shape = tuple((name, tuple(row), only_if) for name, row, only_if, _ in rows)
+        values = _values(rows) | {"stripe": stripe}
         values |= {f"org{j}": o for j, o in enumerate(organizations)}
-        await conn.execute(_bump_after(shape, len(organizations)), values)
+        counts = (await conn.execute(_inserts(shape, len(organizations)), values)).first()
+        for i, (_, _, _, handle) in enumerate(rows):
+            handle.written = counts is not None and bool(counts[i])
         return
-    for table, table_rows in kept.items():
-        for row in table_rows:
-            await conn.execute(insert(table).values(row))
+    for item in rows:
+        await _insert_now(conn, item)
     if touched:
         await conn.execute(_BUMP, [{"org": o, "stripe": stripe} for o in sorted(touched)])
     elif written:
@@ -144,27 +178,43 @@ async def bump(conn: AsyncConnection) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _bump_after(shape: tuple[tuple[str, tuple[str, ...]], ...], organizations: int) -> TextClause:
-    """PostgreSQL: the kept-back rows (`shape`: each row's table and columns; bind parameters
-    `k<i>_<column>`), then the bump of `organizations` organizations' stripe (`org<j>`, `stripe`), as
-    one statement of data-modifying WITHs. Written out once per shape: SQLAlchemy compiles a
-    statement with DML in its WITH again on every execution (it cannot cache those), which cost more
-    than the round trip it saves."""
-    parts: list[str] = []
-    binds: list[BindParameter[Any]] = [bindparam("stripe", type_=SmallInteger())]
-    for i, (name, columns) in enumerate(shape):
+def _inserts(
+    shape: tuple[tuple[str, tuple[str, ...], str | None], ...], organizations: int
+) -> TextClause:
+    """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
+    `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
+    `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
+    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written. With
+    0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
+    a statement with DML in its WITH again on every execution (it cannot cache those), which cost
+    more than the round trip it saves."""
+    binds: list[BindParameter[Any]] = []
+    inserts: list[str] = []
+    for i, (name, columns, only_if) in enumerate(shape):
         table = Base.metadata.tables[name]
         listed = ", ".join(f'"{c}"' for c in columns)
         placeholders = ", ".join(f":k{i}_{c}" for c in columns)
-        # Names of the models' own tables and columns (looked up above and below), never input.
-        parts.append(f'k{i} AS (INSERT INTO "{name}" ({listed}) VALUES ({placeholders}))')  # noqa: S608
         binds += [bindparam(f"k{i}_{c}", type_=table.c[c].type) for c in columns]  # KeyError if not
+        # Names of the models' own tables and columns (looked up above), never input; conditions
+        # are the callers' constants.
+        source = (
+            f"VALUES ({placeholders})"
+            if only_if is None
+            else f"SELECT {placeholders} WHERE {only_if.format(row=f'k{i}_')}"
+        )
+        inserts.append(f'INSERT INTO "{name}" ({listed}) {source} RETURNING 1')
+    if organizations == 0:
+        return text(inserts[0]).bindparams(*binds)
+    parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
     counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
+    binds += [bindparam("stripe", type_=SmallInteger())]
     binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
+    returned = ", ".join(f"(SELECT count(*) FROM k{i})" for i in range(len(inserts)))  # noqa: S608
     return text(
         f"WITH {', '.join(parts)} "  # noqa: S608 - built from the models' names only
         f"INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "
-        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
+        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1 "
+        f"RETURNING {returned}"
     ).bindparams(*binds)
 
 

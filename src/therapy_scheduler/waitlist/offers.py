@@ -211,7 +211,7 @@ async def expire_lapsed(
     hold this pass expires frees its slot for the next entry. Returns the outbox ids written."""
     async with db.read() as conn:
         lapsed = await queries.lapsed_offers(conn, now=now, limit=BATCH)
-    freed: list[uuid.UUID | None] = []
+    freed: list[freed_slots.Recorded] = []
     for offer in lapsed:
         async with db.write() as conn:
             # The same locks, in the same order, as the confirm of its hold: an accept racing this
@@ -270,7 +270,7 @@ async def expire_lapsed(
             )
         if metrics is not None:
             metrics.waitlist_offers.labels("expired").inc()
-    return [i for i in freed if i is not None]
+    return [r.id for r in freed if r.written]
 
 
 async def run_once(db: Database, metrics: Metrics | None, now: datetime) -> None:
