@@ -106,8 +106,11 @@ class AuditWriter:
 
     async def _run(self) -> None:
         while not self._closed:
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation
+            # that arrives as the wake-up does, and the writer would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
+                async with asyncio.timeout(self._flush_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
