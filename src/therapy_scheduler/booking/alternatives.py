@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking.errors import SupervisionNotContained, SupervisorCredentialRequired
-from therapy_scheduler.booking.slots import SlotRequest, closest, free_slots, load_world
+from therapy_scheduler.booking.slot_choice import closest
+from therapy_scheduler.booking.slots import SlotRequest, free_slots, load_world
 from therapy_scheduler.calendar.places import travel_applies
 from therapy_scheduler.kit.time import iso_utc
 

@@ -16,7 +16,8 @@ from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.hold import require_people
 from therapy_scheduler.booking.occurrences import invalid, read_time
 from therapy_scheduler.booking.schemas import SuggestBody
-from therapy_scheduler.booking.slots import SlotRequest, earliest, free_slots, load_world
+from therapy_scheduler.booking.slot_choice import earliest
+from therapy_scheduler.booking.slots import SlotRequest, free_slots, load_world
 from therapy_scheduler.calendar.places import travel_applies
 from therapy_scheduler.errors import Forbidden, LimitExceeded, NotFound
 from therapy_scheduler.infra.db import Database

@@ -36,11 +36,7 @@ class Place:
     location_type: str | None
 
     def same_as(self, other: Place) -> bool:
-        """The rule of the flat break too: two known locations are the same place when they are the
-        same location; otherwise places of the same type count as the same place."""
-        if self.location_id is not None and other.location_id is not None:
-            return self.location_id == other.location_id
-        return self.location_type == other.location_type
+        return same_place(self, other)
 
 
 @dataclass(frozen=True)
@@ -106,6 +102,14 @@ class Located(Protocol):
 
     @property
     def location_type(self) -> str | None: ...
+
+
+def same_place(a: Located, b: Located) -> bool:
+    """The rule of the flat break too: two known locations are the same place when they are the
+    same location; otherwise places of the same type count as the same place."""
+    if a.location_id is not None and b.location_id is not None:
+        return a.location_id == b.location_id
+    return a.location_type == b.location_type
 
 
 def decided_by_locations(a: Located, b: Located) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.places import travel_applies, travel_rules_for
-from therapy_scheduler.calendar.travel import Place, Visit, short_gap
+from therapy_scheduler.calendar.travel import Place, Visit, same_place, short_gap
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.schedule.queries.conflicts import ConflictSession
 
@@ -50,17 +50,9 @@ def close_pairs(sessions: Sequence[ConflictSession], within: timedelta) -> list[
         out += [
             (therapist_id, a, b)
             for a, b in pairwise(rows)
-            if b.start_time - a.end_time < within and different_places(a, b)
+            if b.start_time - a.end_time < within and not same_place(a, b)
         ]
     return out
-
-
-def different_places(a: ConflictSession, b: ConflictSession) -> bool:
-    """`Place.same_as`, negated, without building places: two known locations differ when they are
-    different locations; otherwise places of different types differ."""
-    if a.location_id is not None and b.location_id is not None:
-        return bool(a.location_id != b.location_id)
-    return bool(a.location_type != b.location_type)
 
 
 def _place(s: ConflictSession) -> Place:

@@ -22,6 +22,7 @@ from therapy_scheduler.booking.errors import (
 from therapy_scheduler.booking.occurrences import Occurrence
 from therapy_scheduler.booking.queries import Busy, Coverage
 from therapy_scheduler.calendar.availability import TherapistCalendar
+from therapy_scheduler.calendar.travel import Place, same_place
 from therapy_scheduler.calendar.units import UnitBalance, UnitKey, session_units
 from therapy_scheduler.errors import AppError
 from therapy_scheduler.kit.intervals import merge
@@ -93,9 +94,7 @@ def availability_problems(
             if b.start < o.end and o.start < b.end:
                 continue  # an overlap is a conflict, reported by the conflict check
             near = o.start - gap < b.end <= o.start or o.end <= b.start < o.end + gap
-            if near and _different_places(
-                b.location_id, b.location_type, location_id, location_type
-            ):
+            if near and not same_place(b, Place(location_id, location_type)):
                 out.append(
                     Problem(
                         InsufficientBreak,
@@ -111,14 +110,6 @@ def availability_problems(
                 )
                 break
     return out
-
-
-def _different_places(
-    a_id: uuid.UUID | None, a_type: str | None, b_id: uuid.UUID | None, b_type: str | None
-) -> bool:
-    if a_id is not None and b_id is not None:
-        return a_id != b_id
-    return a_type != b_type
 
 
 def slot_conflicts(
