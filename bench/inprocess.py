@@ -6,6 +6,10 @@ request's CPU goes, or a digest of every response to compare two versions of the
     PYTHONPATH=/tmp/old/src .venv/bin/python -m bench.inprocess ... --dump old.jsonl   # other code
     diff old.jsonl new.jsonl
 
+`--revalidate` first fetches each path once and keeps its `ETag`, then sends the timed requests with
+`If-None-Match` (a board reloading a week it shows: 304s while nothing is written). `--statements`
+counts the SQL statements the timed requests ran.
+
 `--dump` writes one line per request: path, role, status and the SHA-256 of the body with the
 timings (`performance.query_time_ms`) removed, so that equal lines mean equal answers. `--as
 therapist` sends the requests as the therapist user of the first therapist in each path.
@@ -28,6 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import event
 
 from bench.build_dataset import person_id
 from bench.harness import _discover, scenario_paths
@@ -82,6 +87,14 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
     transport = httpx.ASGITransport(app=app)
     profiler = cProfile.Profile() if args.profile else None
     served = 0
+    statements = 0
+    statuses: dict[int, int] = {}
+    etags: dict[str, str] = {}
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
@@ -89,18 +102,32 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
         # Warm-up: compiled-statement caches, prepared statements, pool.
         for path in paths[:20]:
             await client.get(path, headers={"Authorization": f"Bearer {admin}"})
+        if args.revalidate:
+            for path in paths:
+                first = await client.get(
+                    path, headers={"Authorization": f"Bearer {token_for(path)}"}
+                )
+                etags[path] = first.headers.get("etag", "")
+        db = app.state.db
+        engines = {id(e): e for e in (db.reader, db.writer, db.primary_reader) if e}
+        if args.statements:
+            for engine in engines.values():
+                event.listen(engine.sync_engine, "after_cursor_execute", count)
         started_cpu = time.process_time()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
         for path in paths:
             headers = {"Authorization": f"Bearer {token_for(path)}"}
+            if args.revalidate:
+                headers["If-None-Match"] = etags[path]
             pending = [path]
             pages = 0
             while pending:
                 current = pending.pop()
                 response = await client.get(current, headers=headers)
                 served += 1
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 if args.dump:
                     line = {
                         "path": current,
@@ -120,7 +147,9 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
         wall = time.perf_counter() - started
     print(
         f"{served} requests, {cpu / served * 1000:.2f} ms CPU and {wall / served * 1000:.2f} ms "
-        f"wall per request (profiler {'on' if profiler else 'off'})",
+        f"wall per request (profiler {'on' if profiler else 'off'}), statuses "
+        f"{dict(sorted(statuses.items()))}"
+        + (f", {statements / served:.2f} statements per request" if args.statements else ""),
         file=sys.stderr,
     )
     if profiler:
@@ -142,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5, help="sessions_cursor: pages per path")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--as", dest="as_role", choices=["admin", "therapist"], default="admin")
+    parser.add_argument(
+        "--revalidate", action="store_true", help="send If-None-Match with each path's ETag"
+    )
+    parser.add_argument("--statements", action="store_true", help="count the SQL statements")
     parser.add_argument("--dump", help="write one digest line per response to this file")
     parser.add_argument("--profile", action="store_true", help="cProfile the requests")
     parser.add_argument("--profile-out", help="also save the cProfile stats here")

@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from sqlalchemy import event, select, text, update
 
 from tests.booking.conftest import hold_body, hold_ok, monday
-from tests.fixtures import T1, Clinic
+from tests.fixtures import T1, U_SCHED, Clinic
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Hold, HoldOccurrence, Session
+from therapy_scheduler.models import Hold, HoldOccurrence, Session, User
 
 WEEK = {"start_date": monday(1).isoformat(), "end_date": (monday(1) + timedelta(6)).isoformat()}
 ROUTES = [
@@ -86,6 +86,53 @@ async def test_a_matching_tag_gets_304_without_the_read_statements(
     for header in (f'"x", {tag}', tag.removeprefix("W/")):
         r = await client.get(path, params=query, headers={**headers, "If-None-Match": header})
         assert r.status_code == 304, header
+
+
+@pytest.mark.parametrize(("path", "query"), ROUTES[:2])
+async def test_a_board_revalidating_its_week_reads_one_statement(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+    booking: Clinic,
+    db: Database,
+    path: str,
+    query: dict[str, str],
+) -> None:
+    """The week view and the session list, reloaded by a caller this process has served: the
+    version and what time changed since the tag are one statement; the caller is not re-read."""
+    _, client = app_and_client
+    headers = booking.headers("scheduler")
+    tag = (await client.get(path, params=query, headers=headers)).headers["etag"]
+    with statements_on_reader(db) as statements:
+        again = await client.get(path, params=query, headers={**headers, "If-None-Match": tag})
+    assert again.status_code == 304
+    assert len(statements) == 1, statements
+    assert "from change_counters" in statements[0]
+
+
+@pytest.mark.parametrize(("path", "query"), ROUTES)
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
+async def test_a_caller_changed_since_the_tag_gets_no_304(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+    booking: Clinic,
+    db: Database,
+    path: str,
+    query: dict[str, str],
+    change: str,
+) -> None:
+    """A tag outlives no change to its caller, even one this process has not re-read: the change is
+    a write, and a tag only matches while nothing was written."""
+    _, client = app_and_client
+    headers = booking.headers("scheduler")
+    tag = (await client.get(path, params=query, headers=headers)).headers["etag"]
+    values = {"is_active": False} if change == "deactivated" else {"role": "therapist"}
+    async with db.write() as conn:
+        await conn.execute(update(User).where(User.id == uuid.UUID(U_SCHED)).values(**values))
+    again = await client.get(path, params=query, headers={**headers, "If-None-Match": tag})
+    if change == "deactivated":
+        assert again.status_code == 401
+        assert again.json()["code"] == "UNAUTHORIZED"
+    else:  # a therapist now (without a therapist row): they see nothing of T1's
+        assert again.status_code in (200, 403, 404)
+        assert again.headers.get("etag") != tag
 
 
 @pytest.mark.parametrize(("path", "query"), ROUTES)

@@ -20,7 +20,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, SmallInteger, Uuid, bindparam, event, func, select, text
+from sqlalchemy import (
+    ScalarSelect,
+    Select,
+    SmallInteger,
+    Uuid,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import BindParameter, TextClause
@@ -223,17 +233,22 @@ async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> 
     return int((await conn.execute(_VERSION, {"org": organization_id})).scalar_one())
 
 
+def version_column(organization_param: str) -> ScalarSelect[Any]:
+    """The version of the organization bound to `organization_param`, as a scalar subquery read in
+    its statement's own snapshot."""
+    return (
+        select(func.coalesce(func.sum(ChangeCounter.version), 0))
+        .where(ChangeCounter.organization_id == bindparam(organization_param, type_=Uuid()))
+        .scalar_subquery()
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def with_version(statement: Select[Any], organization_param: str) -> Select[Any]:
     """`statement` with one more column, `change_version`: the version of the organization bound
     to `organization_param`, read in the statement's own snapshot (so exactly the version of the
     data the statement read). `statement` must be a cached (long-lived) object."""
-    version = (
-        select(func.coalesce(func.sum(ChangeCounter.version), 0))
-        .where(ChangeCounter.organization_id == bindparam(organization_param, type_=Uuid()))
-        .scalar_subquery()
-    )
-    return statement.add_columns(version.label("change_version"))
+    return statement.add_columns(version_column(organization_param).label("change_version"))
 
 
 def watch_writes(engine: AsyncEngine) -> None:

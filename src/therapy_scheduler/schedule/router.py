@@ -13,7 +13,13 @@ from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read_of
 from therapy_scheduler.auth.conditional import etag_caller
-from therapy_scheduler.auth.principal import Principal, Reading, current_principal, reading
+from therapy_scheduler.auth.principal import (
+    Principal,
+    Reading,
+    conditional_principal,
+    current_principal,
+    reading,
+)
 from therapy_scheduler.infra.conditional import Watch, conditional, etag_for, validate
 from therapy_scheduler.kit.envelope import JSON
 from therapy_scheduler.kit.openapi import error_responses, ok_response
@@ -39,43 +45,42 @@ _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batch
 async def get_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchParams, Query()],
-    principal: Annotated[Principal, Depends(current_principal)],
 ) -> Response:
     now = utcnow()
     db = request.app.state.db
     query = params.model_dump(mode="json")
-    validator = None
+    version: int | None = None
     if conditional(request):
-        # The version is read before the answer's statements (infra/conditional.py).
+        # A board reloading the week it shows: the caller this process knows and one statement
+        # (the version, read before the answer's statements: infra/conditional.py).
         async with db.read() as conn:
+            assumed = await conditional_principal(request, conn)
             validator = await validate(
                 request,
                 conn,
                 route="get-schedule-data-batch",
                 query=query,
-                caller=etag_caller(principal),
+                caller=etag_caller(assumed),
                 now=now,
                 watch=Watch(hold_expiry=True),
             )
         if validator.not_modified:
             return validator.response()
+        version = validator.version
+    principal = await current_principal(request)
     # Without a version read first, the page statement reads it in its own snapshot.
     result, shown = await service.schedule_batch(
-        db=db, principal=principal, params=params, now=now, with_version=validator is None
+        db=db, principal=principal, params=params, now=now, with_version=version is None
     )
     _note_batch_read(request, principal, shown)
     response = JSON(result)
-    response.headers["ETag"] = (
-        validator.etag
-        if validator is not None
-        else etag_for(
-            request,
-            route="get-schedule-data-batch",
-            query=query,
-            caller=etag_caller(principal),
-            version=shown.version or 0,
-            now=now,
-        )
+    response.headers["ETag"] = etag_for(
+        request,
+        route="get-schedule-data-batch",
+        query=query,
+        caller=etag_caller(principal),
+        version=version if version is not None else (shown.version or 0),
+        now=now,
     )
     return response
 
