@@ -5,6 +5,7 @@ user reading through that same process still reads the (stale) replica."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,7 +14,7 @@ import pytest
 
 from tests.api_processes import counter, server_processes
 from tests.booking.conftest import book, hold_body, monday
-from tests.fixtures import U_SCHED, Clinic, S
+from tests.fixtures import U_SCHED, U_T1, Clinic, S
 from tests.scaleout.conftest import Stack, close_stack, open_stack, pause_replay, scaleout_settings
 from tests.scaleout.servers import ScaleOut
 from tests.scaleout.test_replica_lag import on_primary, on_replica, session_ids
@@ -103,3 +104,15 @@ async def test_positions_stay_on_the_primary(two: tuple[Stack, list[str]]) -> No
     with pytest.raises(asyncpg.PostgresError, match="unlogged relations during recovery"):
         await on_replica(stack, "SELECT count(*) FROM user_write_positions")
 
+
+async def test_the_read_audit_stores_no_ones_position(stack: Stack) -> None:
+    """The read audit is written by a background task that the first audited read starts
+    (infra/audit_writer.py): that task is no part of the request, so its writes store no position
+    for the request's caller, who wrote nothing."""
+    assert S[8] in await session_ids(stack.client, stack.clinic, "therapist")
+    await asyncio.sleep(0)  # the writer task, started by that read, runs up to its wait
+    await stack.app.state.audit_writer.close()  # the task writes the queued events, then stops
+    audited = "SELECT count(*) FROM audit_events WHERE action = 'phi.read' AND actor_user_id = $1"
+    assert await on_primary(stack, audited, U_T1) == 1
+    stored = "SELECT count(*) FROM user_write_positions WHERE user_id = $1"
+    assert await on_primary(stack, stored, U_T1) == 0
