@@ -24,6 +24,7 @@ from tests.scaleout import servers
 from therapy_scheduler.app import create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.importing.service import import_document, parse_document
+from therapy_scheduler.models import FLOOR_KEY
 from therapy_scheduler.models.base import Base
 
 _TABLES = ", ".join(t.name for t in Base.metadata.sorted_tables)
@@ -66,6 +67,12 @@ async def fresh(scaleout: servers.ScaleOut) -> AsyncIterator[servers.ScaleOut]:
     """The servers with empty tables, the replica replaying and caught up; replay resumed after."""
     await resume_replay(scaleout)
     await sql(scaleout.primary_url, f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    # The write positions' floor row, as migration 0013 leaves it: no position was lost.
+    await sql(
+        scaleout.primary_url,
+        "INSERT INTO user_write_positions VALUES ($1, $1, 0)",
+        FLOOR_KEY,
+    )
     yield scaleout
     await resume_replay(scaleout)
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.capabilities import Capability, role_can
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.errors import Conflict, Forbidden, Unauthorized
-from therapy_scheduler.infra.replica import CallerCheck, current_freshness
+from therapy_scheduler.infra.replica import CallerCheck, caller_position, current_freshness
 from therapy_scheduler.models import Caseload, Organization, User
 
 _T = TypeVar("_T")
@@ -82,6 +82,11 @@ _CASELOAD = (
     .scalar_subquery()
 )
 _FRESH_USER_QUERY = caller_row().add_columns(_CASELOAD.label("caseload"))
+# On the primary, one more column: the position the caller's reads need (their last write, stored
+# on the primary by any API process; infra/replica.py). Never on the replica, which has no positions.
+_PRIMARY_USER_QUERY = _FRESH_USER_QUERY.add_columns(
+    caller_position(User.id, User.organization_id).label("write_position")
+)
 
 
 def principal_from(row: Any, prefix: str = "") -> Principal | None:
@@ -106,7 +111,6 @@ async def bearer_user_id(request: Request) -> uuid.UUID:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized()
     user_id: uuid.UUID = await request.app.state.tokens.user_id(token.strip())
-    request.app.state.db.note_caller(user_id)
     return user_id
 
 
@@ -114,16 +118,21 @@ async def load_principal_from_primary(request: Request, user_id: uuid.UUID) -> P
     """With a read replica: the active user `user_id` as the primary has them now (else 401), so
     that a deactivation, a role change or a caseload change applies to the very next request
     whatever the replica's lag. The replica then serves this request only if it shows the same
-    caller and caseload (docs/DECISIONS.md, "Replica reads")."""
+    caller and caseload, and has replayed the caller's last write, whichever API process made it
+    (docs/DECISIONS.md, "Scale-out: replica reads and PgBouncer")."""
     params = {"caller_id": user_id}
     async with request.app.state.db.primary_read() as conn:
-        row = (await conn.execute(_FRESH_USER_QUERY, params)).first()
+        row = (await conn.execute(_PRIMARY_USER_QUERY, params)).first()
     principal = principal_from(row)
     if principal is None:
         raise Unauthorized("Unknown or inactive user")
     fresh = current_freshness()
     if fresh is not None:
-        fresh.caller = CallerCheck(_FRESH_USER_QUERY, params, tuple(row))
+        *caller, position = tuple(row)
+        fresh.caller = CallerCheck(_FRESH_USER_QUERY, params, tuple(caller))
+        # The request's writes are this user's (infra/db.py `Database._note_commit`).
+        fresh.user_id, fresh.organization_id = user_id, principal.organization_id
+        fresh.min_position = max(fresh.min_position, int(position))
         fresh.verified = False
     return principal
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import deque
 
@@ -102,7 +103,11 @@ class AuditWriter:
     def _ensure_running(self) -> None:
         if self._closed or (self._task is not None and not self._task.done()):
             return
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+        # An empty context: started by whichever request first buffers an event, the writer is no
+        # part of that request, and its writes are no one's (no caller's write position, infra/db.py).
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="audit-writer", context=contextvars.Context()
+        )
 
     async def _run(self) -> None:
         while not self._closed:

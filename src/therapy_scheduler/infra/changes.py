@@ -60,6 +60,8 @@ UNVERSIONED_TABLES = frozenset(
         "waitlist_entries",
         "waitlist_offers",
         "freed_slots",
+        # each user's last write position, for replica reads (infra/replica.py)
+        "user_write_positions",
     }
 )
 

@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.replica import (
-    COMMIT_POSITION,
     REPLAY_POSITION,
+    STORE_POSITION,
     Freshness,
     ReplicaHealth,
-    WritePositions,
     current_freshness,
 )
 
@@ -178,7 +177,6 @@ class Database:
     # (infra/replica.py).
     primary_reader: AsyncEngine | None = None
     replica: ReplicaHealth | None = None
-    positions: WritePositions = field(default_factory=WritePositions, repr=False)
 
     def __post_init__(self) -> None:
         changes.watch_writes(self.writer)
@@ -229,13 +227,6 @@ class Database:
     def primary_read(self) -> AsyncConnection:
         """An autocommit connection to the primary (the reader itself when there is no replica)."""
         return (self.primary_reader or self.reader).connect()
-
-    def note_caller(self, user_id: uuid.UUID) -> None:
-        """The request acts for `user_id`: its reads must see that user's last write."""
-        fresh = current_freshness()
-        if fresh is not None and self.replica is not None:
-            fresh.user_id = user_id
-            fresh.min_position = max(fresh.min_position, self.positions.get(user_id))
 
     async def _replica_connection(
         self, health: ReplicaHealth, fresh: Freshness | None
@@ -314,23 +305,26 @@ class Database:
             self.write_gate.release()
 
     async def _note_commit(self, conn: AsyncConnection) -> None:
-        """After a commit, with a replica: the commit's WAL position becomes the position this
-        request's caller must see in their later reads (read-your-writes, infra/replica.py)."""
+        """After a commit, with a replica: the commit's WAL position becomes the position the
+        request's caller must see in their later reads, in this request and, stored on the primary,
+        in every later one through any API process (read-your-writes, infra/replica.py)."""
         fresh = current_freshness()
-        if fresh is None or fresh.user_id is None:
+        if fresh is None or fresh.user_id is None or fresh.organization_id is None:
             return
         try:
             raw = await conn.get_raw_connection()
             # The driver connection directly: one round trip, no BEGIN/ROLLBACK around it.
-            position = int(await raw.driver_connection.fetchval(COMMIT_POSITION))  # type: ignore[union-attr]
+            driver: Any = raw.driver_connection
+            position = int(
+                await driver.fetchval(STORE_POSITION, fresh.organization_id, fresh.user_id)
+            )
         except Exception as exc:
             # The write is committed; its caller's reads then go to the primary for this request.
-            log.warning("commit position unknown after a write: %s", type(exc).__name__)
+            log.warning("write position not stored after a write: %s", type(exc).__name__)
             fresh.min_position = 2**63 - 1
             return
         fresh.min_position = max(fresh.min_position, position)
         fresh.verified = False
-        self.positions.record(fresh.user_id, position)
 
     async def dispose(self) -> None:
         await self.writer.dispose()

@@ -8,8 +8,9 @@ docs/DECISIONS.md, "Replica reads").
   write (read-your-writes) and the caller's identity and scope as loaded from the primary. The
   replica serves the request only when it has replayed that position and shows the same caller;
   otherwise the request reads on the primary.
-- `WritePositions` remembers, per user and in process memory, the commit position of their last
-  write.
+- Each user's last write position is kept on the primary, in `user_write_positions`
+  (models/write_position.py), so that every API process honours it: `STORE_POSITION` after each
+  write's commit, `caller_position` in the statement that loads the caller from the primary.
 """
 
 from __future__ import annotations
@@ -19,14 +20,26 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    BigInteger,
+    Uuid,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from therapy_scheduler.models import FLOOR_KEY, UserWritePosition
 
 if TYPE_CHECKING:
     from therapy_scheduler.infra.metrics import Metrics
@@ -36,9 +49,57 @@ log = logging.getLogger("therapy_scheduler.replica")
 # WAL positions as byte offsets (pg_lsn - '0/0'), comparable as integers.
 PRIMARY_POSITION = text("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
 REPLAY_POSITION = "(pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
-# After a commit: the end of everything inserted into the WAL so far, so at or past the commit record
-# (pg_current_wal_lsn() is only the position written out, which can be behind it).
-COMMIT_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
+# The end of everything inserted into the WAL so far: right after a commit, at or past the commit
+# record (pg_current_wal_lsn() is only the position written out, which can be behind it).
+INSERT_POSITION = "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
+
+# After a write's commit, on its connection (no transaction of its own: one round trip), with the
+# caller's organization ($1) and id ($2): their position becomes INSERT_POSITION, never lower than a
+# position a concurrent write of theirs stored; the floor row comes back at that position if a crash
+# restart emptied the table (models/write_position.py). Returns the stored position.
+STORE_POSITION = f"""
+WITH floor AS (
+    INSERT INTO user_write_positions (organization_id, user_id, position)
+    VALUES ('{FLOOR_KEY}', '{FLOOR_KEY}', {INSERT_POSITION})
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO user_write_positions AS stored (organization_id, user_id, position)
+VALUES ($1, $2, {INSERT_POSITION})
+ON CONFLICT (organization_id, user_id)
+DO UPDATE SET position = greatest(stored.position, excluded.position)
+RETURNING position
+"""  # noqa: S608 - constants only; the caller comes as parameters
+
+_NO_FLOOR = 2**63 - 1
+
+
+def caller_position(user_id: Any, organization_id: Any) -> Any:
+    """The position the caller's reads need (a scalar subquery on the primary, correlated with the
+    caller's row): their stored position, at least the floor's, at most the primary's current
+    position. No row of theirs: the floor (0 but after a crash restart). No floor row (a crash
+    restart emptied the table): the primary's current position. Capped by the current position,
+    which no position of this primary's can exceed (positions restored from another server's dump
+    would)."""
+    floor = literal(FLOOR_KEY, Uuid())
+    stored = UserWritePosition.position
+    own = func.max(stored).filter(UserWritePosition.user_id == user_id)
+    floor_position = func.max(stored).filter(UserWritePosition.user_id == floor)
+    needed = func.greatest(own, func.coalesce(floor_position, literal(_NO_FLOOR, BigInteger())))
+    return (
+        select(func.least(literal_column(INSERT_POSITION), needed))
+        .where(
+            or_(
+                and_(
+                    UserWritePosition.organization_id == organization_id,
+                    UserWritePosition.user_id == user_id,
+                ),
+                and_(
+                    UserWritePosition.organization_id == floor, UserWritePosition.user_id == floor
+                ),
+            )
+        )
+        .scalar_subquery()
+    )
 
 
 @dataclass
@@ -54,7 +115,9 @@ class CallerCheck:
 class Freshness:
     """What one request needs from the replica (see the module docstring)."""
 
+    # The caller, as loaded from the primary: the user whose position the request's writes store.
     user_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
     min_position: int = 0
     caller: CallerCheck | None = None
     # The replica passed the check for this request (it only moves forward): later reads skip it.
@@ -83,23 +146,6 @@ class FreshnessMiddleware:
             await self.app(scope, receive, send)
         finally:
             _FRESHNESS.reset(token)
-
-
-class WritePositions:
-    """The commit position of each user's last write, in this process (LRU-bounded)."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self._size = size
-        self._positions: OrderedDict[uuid.UUID, int] = OrderedDict()
-
-    def get(self, user_id: uuid.UUID) -> int:
-        return self._positions.get(user_id, 0)
-
-    def record(self, user_id: uuid.UUID, position: int) -> None:
-        self._positions[user_id] = max(position, self._positions.get(user_id, 0))
-        self._positions.move_to_end(user_id)
-        if len(self._positions) > self._size:
-            self._positions.popitem(last=False)
 
 
 class ReplicaHealth:

@@ -24,8 +24,10 @@ from therapy_scheduler.models.webhook import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from therapy_scheduler.models.write_position import FLOOR_KEY, UserWritePosition
 
 __all__ = [
+    "FLOOR_KEY",
     "MAX_SESSION_LENGTH",
     "AuditEvent",
     "AuditEventClient",
@@ -48,6 +50,7 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "User",
+    "UserWritePosition",
     "WaitlistEntry",
     "WaitlistOffer",
     "WebhookAttempt",
