@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from tests.fixtures import Clinic, seed_clinic
 from tests.scaleout import servers
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
@@ -211,8 +211,7 @@ async def app_and_client(settings: Settings) -> AsyncIterator[tuple[object, http
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield app, client
-    await app.state.cache.close()
-    await app.state.db.dispose()
+    await close_app(app)
 
 
 @pytest.fixture

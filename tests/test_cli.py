@@ -146,7 +146,7 @@ def _served_therapists(database_url: str) -> list[str]:
     import asyncio
 
     from tests.conftest import make_settings
-    from therapy_scheduler.app import create_app
+    from therapy_scheduler.app import close_app, create_app
 
     async def fetch() -> list[str]:
         settings = make_settings(database_url)
@@ -162,7 +162,7 @@ def _served_therapists(database_url: str) -> list[str]:
                 )
                 return [t["full_name"] for t in r.json()["data"]["therapists"]]
         finally:
-            await app.state.db.dispose()
+            await close_app(app)
 
     return asyncio.run(fetch())
 

@@ -91,12 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        freed_slots.unregister(database)
-        await freed_slots.drain()
-        await audit_writer.close()
-        await app.state.cache.close()
-        await app.state.rate_counter.close()
-        await database.dispose()
+        await close_app(app)
 
     app = FastAPI(
         title="therapy-scheduler",
@@ -295,3 +290,16 @@ def _install_operational_routes(app: FastAPI) -> None:
         return Response(
             generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
         )
+
+
+async def close_app(app: FastAPI) -> None:
+    """Release what an app holds, once its background loops are stopped: the freed-slot matching
+    still running, the audit entries still queued (written out), the caches, the database pools.
+    The lifespan's shutdown; also for tests that serve an app without its lifespan."""
+    database = app.state.db
+    freed_slots.unregister(database)
+    await freed_slots.drain()
+    await app.state.audit_writer.close()
+    await app.state.cache.close()
+    await app.state.rate_counter.close()
+    await database.dispose()

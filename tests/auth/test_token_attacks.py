@@ -25,7 +25,7 @@ from sqlalchemy import update
 
 from tests.conftest import make_settings
 from tests.fixtures import U_ADMIN, U_OFF, U_SCHED, U_T1, Clinic, seed_clinic
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import DEV_JWT_SECRET, Settings
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import User
@@ -67,7 +67,7 @@ async def _seeded_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]
     ) as client:
         await seed_clinic(app.state.db, settings)
         yield client
-    await app.state.db.dispose()
+    await close_app(app)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -430,7 +430,7 @@ async def test_jwks_unreachable_is_401(database_url: str) -> None:
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         r = await client.get(SESSIONS, headers=_bearer(_rs(_idp_claims())))
-    await app.state.db.dispose()
+    await close_app(app)
     _assert_401(r, "Token signing keys are unavailable")
 
 

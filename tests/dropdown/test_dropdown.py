@@ -307,7 +307,7 @@ async def test_last_updated_is_an_utc_instant(client: httpx.AsyncClient, clinic:
 async def test_cache_disabled_never_reports_cached(database_url: str) -> None:
     from tests.conftest import make_settings
     from tests.fixtures import seed_clinic
-    from therapy_scheduler.app import create_app
+    from therapy_scheduler.app import close_app, create_app
 
     settings = make_settings(database_url, dropdown_cache_seconds=0)
     app = create_app(settings)
@@ -318,5 +318,4 @@ async def test_cache_disabled_never_reports_cached(database_url: str) -> None:
             for _ in range(2):
                 assert (await _get(client, clinic, "admin", types="clients"))["cached"] is False
     finally:
-        await app.state.cache.close()
-        await app.state.db.dispose()
+        await close_app(app)

@@ -18,7 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tests.conftest import make_settings
 from tests.fixtures import C1, T1, Clinic
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import Settings
 
 Counts = dict[tuple[str, str, str], float]
@@ -151,8 +151,7 @@ async def test_labels_under_a_root_path(settings: Settings) -> None:
                 ("unmatched", "404"): 1.0,
             }
     finally:
-        await app.state.cache.close()
-        await app.state.db.dispose()
+        await close_app(app)
 
 
 # --- who may read /metrics ----------------------------------------------------------------------
@@ -168,8 +167,7 @@ async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[FastAPI
     try:
         yield app
     finally:
-        await app.state.cache.close()
-        await app.state.db.dispose()
+        await close_app(app)
 
 
 async def read_metrics(

@@ -21,7 +21,7 @@ from tests.booking.conftest import redated_document
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.scaleout import servers
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.importing.service import import_document, parse_document
 from therapy_scheduler.models import FLOOR_KEY
@@ -111,8 +111,7 @@ async def open_stack(scaleout: servers.ScaleOut, settings: Settings) -> Stack:
 
 async def close_stack(stack: Stack) -> None:
     await stack.client.aclose()
-    await stack.app.state.cache.close()
-    await stack.app.state.db.dispose()
+    await close_app(stack.app)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.api_processes import server_processes
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import ThrowawayPostgres
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.migrations import upgrade
 
@@ -166,7 +166,7 @@ async def fault_app(fault_db: FaultDB) -> AsyncIterator[tuple[httpx.AsyncClient,
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client, app.state.db
-    await app.state.db.dispose()
+    await close_app(app)
 
 
 def _assert_503(r: httpx.Response) -> None:

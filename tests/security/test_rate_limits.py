@@ -15,7 +15,7 @@ from tests.api_processes import server_processes
 from tests.conftest import make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.security.servers import require_redis
-from therapy_scheduler.app import create_app
+from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.ratelimit import MemoryCounter, RedisCounter, retry_after_seconds
 
@@ -31,8 +31,7 @@ async def limited(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, C
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         clinic = await seed_clinic(app.state.db, settings)
         yield client, clinic
-    await app.state.rate_counter.close()
-    await app.state.db.dispose()
+    await close_app(app)
 
 
 def _assert_limited(r: httpx.Response, *, limit: int, per: str) -> None:

@@ -105,7 +105,7 @@ async def test_only_admins_manage_webhooks_and_only_their_organizations(
 async def test_secret_is_shown_once_and_rotation_and_removal(
     database_url: str, clinic: Clinic, db: Database
 ) -> None:
-    from therapy_scheduler.app import create_app
+    from therapy_scheduler.app import close_app, create_app
 
     # A separate app that may register 127.0.0.1 (the SSRF setting on).
     app = create_app(webhook_settings(database_url))
@@ -187,4 +187,4 @@ async def test_secret_is_shown_once_and_rotation_and_removal(
         assert await endpoint_rows(db) == []
         r = await client.delete(f"/admin/webhooks/{created['id']}", headers=clinic.headers("admin"))
         assert_error(r, 404, "NOT_FOUND")
-    await app.state.db.dispose()
+    await close_app(app)
