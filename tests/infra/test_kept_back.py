@@ -90,3 +90,56 @@ async def test_kept_back_rows_roll_back_with_the_change(db: Database, clinic: Cl
     events_now, audit_now, a, _ = await _counts(db)
     assert (events_now, audit_now) == before[:2]
     assert a == before[2] + 1
+
+
+_AUDITED = (
+    "SELECT count(*) AS audited FROM audit_events "
+    "WHERE action = 'test.kept_back' AND organization_id = :{q}org"
+)
+
+
+_ORG = {"org": (ORG_A, AuditEvent.organization_id.type)}
+
+
+async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
+    db: Database, clinic: Clinic
+) -> None:
+    """`changes.check_last`: the query is read by the last statement and its row reaches the check;
+    an exception from the check rolls back the change and the rows kept back with it. On
+    PostgreSQL that statement is the bump's, which also inserts the kept-back rows: like any part
+    of one statement, the query does not see them; on SQLite they were inserted at once."""
+    before = await _counts(db)
+    seen: list[tuple[object, ...]] = []
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+        await changes.check_last(
+            conn,
+            _AUDITED,
+            ("audited",),
+            _ORG,
+            seen.append,
+        )
+    assert seen == [(before[1],)] if db.dialect == "postgresql" else [(before[1] + 1,)]
+    after = await _counts(db)
+
+    def refuse(row: tuple[object, ...]) -> None:
+        raise RuntimeError(f"refused at {row[0]}")
+
+    async def refused() -> None:
+        async with db.write() as conn:
+            await _write(conn, ORG_A, 2)
+            await changes.check_last(
+                conn,
+                _AUDITED,
+                ("audited",),
+                _ORG,
+                refuse,
+            )
+
+    with pytest.raises(RuntimeError, match="refused"):
+        await refused()
+    assert await _counts(db) == after
+    # Nothing of the refused transaction's checks reaches the next one on the pooled connection.
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+    assert (await _counts(db))[1] == after[1] + 1
