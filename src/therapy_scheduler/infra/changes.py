@@ -176,7 +176,7 @@ async def check_last(
     last statement and give its row to `check` before COMMIT: an exception from `check` rolls the
     transaction back.
     On PostgreSQL, when rows are kept back, the query rides in the bump's own statement (one round
-    trip less after a lock taken just before, docs/PERFORMANCE.md, "Where booking time goes");
+    trip less after a lock taken just before, docs/PERFORMANCE.md, "What limits each figure": booking);
     otherwise it runs at once. It sees what committed before its statement began and what this
     transaction wrote before it, not the kept-back rows its statement inserts."""
     checks: list[_Check] | None = conn.info.get(_CHECKS)

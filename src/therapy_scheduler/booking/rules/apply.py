@@ -352,7 +352,7 @@ async def confirm_hold_limit(
     people locks of every hold are taken before it: no cycle). The count is read by the
     transaction's last statement, the change counter's bump, which starts after the lock is granted:
     every hold of one user waits for this lock, so it is held for one statement and the COMMIT, not
-    two (docs/PERFORMANCE.md, "Where booking time goes")."""
+    two (docs/PERFORMANCE.md, "What limits each figure": booking)."""
     if not await lock_user(conn, principal.user_id):
         return  # SQLite: `check_hold_limit` ran in a transaction that runs alone
     limit = hold_limit(principal)
