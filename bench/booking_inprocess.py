@@ -20,6 +20,7 @@ import cProfile
 import os
 import pstats
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -47,6 +48,9 @@ class Tally:
         self.transactions: Counter[str] = Counter()
         self.texts: dict[str, Counter[str]] = defaultdict(Counter)
         self.requests: Counter[str] = Counter()
+        # advisory locks (by how many one statement takes: 1 = a user's, 2 = people's): how long
+        # each was held, from the statement that took it to the COMMIT or ROLLBACK
+        self.held: defaultdict[str, list[float]] = defaultdict(list)
 
     def attach(self, engine: Any) -> None:
         sync = engine.sync_engine
@@ -58,6 +62,9 @@ class Tally:
         @event.listens_for(sync, "after_cursor_execute")
         def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             kind = CURRENT.get("kind", "other")
+            if statement.lstrip().startswith("SELECT pg_advisory_xact_lock("):
+                name = f"{kind}: {statement.count('pg_advisory_xact_lock')} lock(s)"
+                conn.info.setdefault("locks", []).append((name, time.perf_counter()))
             self.statements[kind] += 1
             self.sql_seconds[kind] += time.perf_counter() - conn.info.pop("started")
             self.texts[kind][" ".join(statement.split())[:110]] += 1
@@ -65,6 +72,14 @@ class Tally:
         @event.listens_for(sync, "begin")
         def begin(conn: Any) -> None:
             self.transactions[CURRENT.get("kind", "other")] += 1
+
+        def ended(conn: Any) -> None:
+            for name, since in conn.info.pop("locks", ()):
+                self.held[name].append(time.perf_counter() - since)
+
+        # (the events fire as the COMMIT or ROLLBACK is sent: its own round trip is not counted)
+        event.listen(sync, "commit", ended)
+        event.listen(sync, "rollback", ended)
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -151,6 +166,13 @@ async def _run(args: argparse.Namespace) -> None:
             if args.statements:
                 for stmt, count in tally.texts[kind].most_common():
                     print(f"   {count / n:5.2f}  {stmt}")
+    for name, times in sorted(tally.held.items()):
+        if name.startswith(("hold", "confirm")) and times:
+            times.sort()
+            print(
+                f"{name} held {statistics.median(times) * 1000:.2f} ms median, "
+                f"{times[int(len(times) * 0.9)] * 1000:.2f} ms p90 (from its statement to the COMMIT)"
+            )
     if server is not None:
         server.report(booked, args.top)
     if profiler:
