@@ -60,6 +60,7 @@ _KEPT = "therapy_scheduler.changes.kept_back"
 _MAX_KEPT = 50  # rows kept back at most (one statement's bind parameters stay far below limits)
 _WRITTEN = "therapy_scheduler.changes.written"
 _CHECKS = "therapy_scheduler.changes.checks"
+_UPDATES = "therapy_scheduler.changes.updates"
 
 _BUMP = text(
     "INSERT INTO change_counters (organization_id, stripe, version) VALUES (:org, :stripe, 1) "
@@ -91,6 +92,7 @@ def start(conn: AsyncConnection, *, keep_back: bool = False) -> None:
     conn.info[_TOUCHED] = set()
     conn.info[_WRITTEN] = set()
     conn.info.pop(_CHECKS, None)
+    conn.info.pop(_UPDATES, None)
     if keep_back:
         conn.info[_KEPT] = []
     else:
@@ -101,6 +103,7 @@ def discard(conn: AsyncConnection) -> None:
     """The transaction is over: nothing kept back outlives it (after a rollback, say)."""
     conn.info.pop(_KEPT, None)
     conn.info.pop(_CHECKS, None)
+    conn.info.pop(_UPDATES, None)
 
 
 @dataclass
@@ -152,6 +155,63 @@ def _values(rows: list[_Row]) -> dict[str, Any]:
     return values
 
 
+# An update given to `update_later`: its table, the values it sets and the key that picks its row.
+_Update = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+async def update_later(
+    conn: AsyncConnection, table: type[Base], values: dict[str, Any], *, where: dict[str, Any]
+) -> None:
+    """Set `values` in the rows of `table` whose columns equal `where`, in this transaction: now,
+    or, when the transaction keeps rows back (`start`), with its last statement (`bump`), like
+    `insert_later`. Only for rows that nothing later in the transaction reads, and whose update
+    needs no answer (how many rows it changed is not told)."""
+    item: _Update = (table.__tablename__, values, where)
+    updates: list[_Update] | None = conn.info.get(_UPDATES)
+    if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
+        await _update_now(conn, item)
+        return
+    if updates is None:
+        updates = conn.info[_UPDATES] = []
+    updates.append(item)
+
+
+async def _update_now(conn: AsyncConnection, item: _Update) -> None:
+    name, values, where = item
+    await conn.execute(
+        _update_statement(name, tuple(values), tuple(where)), _update_values(0, item)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
+    return text(_update_sql(0, name, columns, keys)).bindparams(
+        *_update_binds(0, name, columns, keys)
+    )
+
+
+def _update_sql(i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    # Names of the models' own tables and columns (checked in `_update_binds`), never input.
+    assigned = ", ".join(f'"{c}" = :u{i}_s_{c}' for c in columns)
+    matched = " AND ".join(f'"{c}" = :u{i}_w_{c}' for c in keys)
+    return f'UPDATE "{name}" SET {assigned} WHERE {matched}'  # noqa: S608
+
+
+def _update_binds(
+    i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> list[BindParameter[Any]]:
+    table = Base.metadata.tables[name]
+    binds = [bindparam(f"u{i}_s_{c}", type_=table.c[c].type) for c in columns]
+    return binds + [bindparam(f"u{i}_w_{c}", type_=table.c[c].type) for c in keys]
+
+
+def _update_values(i: int, item: _Update) -> dict[str, Any]:
+    _, values, where = item
+    return {f"u{i}_s_{c}": v for c, v in values.items()} | {
+        f"u{i}_w_{c}": v for c, v in where.items()
+    }
+
+
 # The bind parameters of a check's query: name → (value, type).
 Values = dict[str, tuple[Any, TypeEngine[Any]]]
 # A check given to `check_last`: its query (one row; columns named), the query's values, and the
@@ -198,6 +258,7 @@ async def bump(conn: AsyncConnection) -> None:
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     rows: list[_Row] = conn.info.pop(_KEPT, None) or []
     checks: list[_Check] = conn.info.pop(_CHECKS, None) or []
+    updates: list[_Update] = conn.info.pop(_UPDATES, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
         organizations = sorted(touched)
@@ -206,11 +267,14 @@ async def bump(conn: AsyncConnection) -> None:
             (query, columns, tuple((name, kind) for name, (_, kind) in given.items()))
             for query, columns, given, _ in checks
         )
+        changed = tuple((name, tuple(given), tuple(where)) for name, given, where in updates)
         values = _values(rows) | {"stripe": stripe}
         values |= {f"org{j}": o for j, o in enumerate(organizations)}
         for j, (_, _, given, _) in enumerate(checks):
             values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
-        statement = _inserts(shape, len(organizations), checked)
+        for i, update in enumerate(updates):
+            values |= _update_values(i, update)
+        statement = _inserts(shape, len(organizations), checked, changed)
         counts = (await conn.execute(statement, values)).first()
         for i, (_, _, _, handle) in enumerate(rows):
             handle.written = counts is not None and bool(counts[i])
@@ -221,7 +285,9 @@ async def bump(conn: AsyncConnection) -> None:
             check(tuple(counts[at : at + len(columns)]))
             at += len(columns)
         return
-    for query, _, given, check in checks:  # (only kept while rows are kept back)
+    for update in updates:  # (only kept while rows are kept back)
+        await _update_now(conn, update)
+    for query, _, given, check in checks:
         plain = {name: value for name, (value, _) in given.items()}
         check(tuple((await conn.execute(_check_query(query, "", given), plain)).one()))
     for item in rows:
@@ -241,12 +307,14 @@ def _inserts(
     shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
     organizations: int,
     checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
+    updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
 ) -> TextClause:
     """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
     `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
     `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
     organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
-    the columns of each of `checks` (`check_last`: query, columns; bind parameters `c<j>_<name>`).
+    the columns of each of `checks` (`check_last`: query, columns; bind parameters `c<j>_<name>`);
+    `updates` (`update_later`: table, columns set, key columns) are data-modifying WITHs too.
     With 0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
     a statement with DML in its WITH again on every execution (it cannot cache those), which cost
     more than the round trip it saves."""
@@ -272,6 +340,9 @@ def _inserts(
     binds += [bindparam("stripe", type_=SmallInteger())]
     binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
     returned = ", ".join(f"(SELECT count(*) FROM k{i})" for i in range(len(inserts)))  # noqa: S608
+    for i, (name, columns, keys) in enumerate(updates):
+        parts.append(f"u{i} AS ({_update_sql(i, name, columns, keys)})")
+        binds += _update_binds(i, name, columns, keys)
     for j, (query, columns, kinds) in enumerate(checks):
         parts.append(f"c{j} AS ({query.format(q=f'c{j}_')})")
         binds += [bindparam(f"c{j}_{name}", type_=kind) for name, kind in kinds]
