@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import os
 import pstats
 import random
+import statistics
 import sys
 import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +48,9 @@ class Tally:
         self.transactions: Counter[str] = Counter()
         self.texts: dict[str, Counter[str]] = defaultdict(Counter)
         self.requests: Counter[str] = Counter()
+        # advisory locks (by how many one statement takes: 1 = a user's, 2 = people's): how long
+        # each was held, from the statement that took it to the COMMIT or ROLLBACK
+        self.held: defaultdict[str, list[float]] = defaultdict(list)
 
     def attach(self, engine: Any) -> None:
         sync = engine.sync_engine
@@ -55,6 +62,9 @@ class Tally:
         @event.listens_for(sync, "after_cursor_execute")
         def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             kind = CURRENT.get("kind", "other")
+            if statement.lstrip().startswith("SELECT pg_advisory_xact_lock("):
+                name = f"{kind}: {statement.count('pg_advisory_xact_lock')} lock(s)"
+                conn.info.setdefault("locks", []).append((name, time.perf_counter()))
             self.statements[kind] += 1
             self.sql_seconds[kind] += time.perf_counter() - conn.info.pop("started")
             self.texts[kind][" ".join(statement.split())[:110]] += 1
@@ -62,6 +72,14 @@ class Tally:
         @event.listens_for(sync, "begin")
         def begin(conn: Any) -> None:
             self.transactions[CURRENT.get("kind", "other")] += 1
+
+        def ended(conn: Any) -> None:
+            for name, since in conn.info.pop("locks", ()):
+                self.held[name].append(time.perf_counter() - since)
+
+        # (the events fire as the COMMIT or ROLLBACK is sent: its own round trip is not counted)
+        event.listen(sync, "commit", ended)
+        event.listen(sync, "rollback", ended)
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -108,6 +126,7 @@ async def _run(args: argparse.Namespace) -> None:
 
             for n in range(10):  # warm-up: caches, prepared statements, pool
                 await cycle(n, "warm-")
+            server = await _server_counters(args.database_url) if args.pg_stat_statements else None
             profiler = cProfile.Profile() if args.profile else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if profiler:
@@ -126,6 +145,8 @@ async def _run(args: argparse.Namespace) -> None:
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            if server is not None:
+                await server.read()
     doubles, created = await _check_and_clean(url, since, clean=True)
     booked = outcomes["confirm 200"]
     print(f"outcomes: {dict(outcomes)}; double bookings {doubles}; sessions {created}")
@@ -145,9 +166,125 @@ async def _run(args: argparse.Namespace) -> None:
             if args.statements:
                 for stmt, count in tally.texts[kind].most_common():
                     print(f"   {count / n:5.2f}  {stmt}")
+    for name, times in sorted(tally.held.items()):
+        if name.startswith(("hold", "confirm")) and times:
+            times.sort()
+            print(
+                f"{name} held {statistics.median(times) * 1000:.2f} ms median, "
+                f"{times[int(len(times) * 0.9)] * 1000:.2f} ms p90 (from its statement to the COMMIT)"
+            )
+    if server is not None:
+        server.report(booked, args.top)
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats(args.sort).print_stats(args.top)
+
+
+class ServerCounters:
+    """The database server's own time per statement (pg_stat_statements, which the server must load
+    through shared_preload_libraries), its WAL and the sizes of the booking tables' indexes, from
+    the end of the warm-up to the end of the measured cycles. The counters are the server's: run it
+    on a server of its own, where nothing else executes statements meanwhile."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.rows: list[Any] = []
+        self.wal = self.fpi = 0
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.postmaster: int | None = None
+        self.cpu = 0.0
+
+    def _cpu(self) -> float:
+        """CPU seconds of the server's processes so far: the live ones, plus the exited ones that
+        the postmaster has reaped (its cutime and cstime). 0 if the server is not on this machine."""
+        if self.postmaster is None:
+            return 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(entry), int(fields[1])
+            if pid == self.postmaster:
+                total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            elif ppid == self.postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    async def _sizes(self) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT c.relname, pg_relation_size(c.oid) AS size FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE t.relname IN ('sessions', 'hold_occurrences')"
+        )
+        return {r["relname"]: r["size"] for r in rows}
+
+    async def start(self) -> None:
+        self._before = await self._sizes()
+        directory = await self.conn.fetchval("SHOW data_directory")
+        with contextlib.suppress(OSError, ValueError):
+            pid_file = Path(directory) / "postmaster.pid"
+            self.postmaster = int(pid_file.read_text().split("\n", 1)[0])
+        self._cpu0 = self._cpu()
+        # From a checkpoint, as after each one in production: the first change of each page then
+        # writes the page's full image to the WAL (full_page_writes).
+        await self.conn.execute("CHECKPOINT")
+        await self.conn.execute("SELECT pg_stat_statements_reset()")
+        self._wal0, self._fpi0 = await self.conn.fetchrow(
+            "SELECT wal_bytes, wal_fpi FROM pg_stat_wal"
+        )
+
+    async def read(self) -> None:
+        self.cpu = self._cpu() - self._cpu0
+        self.rows = await self.conn.fetch(
+            "SELECT query, calls, total_exec_time, shared_blks_hit + shared_blks_read AS blocks, "
+            "wal_bytes, wal_fpi, toplevel FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%pg_stat_wal%' "
+            "ORDER BY total_exec_time DESC"
+        )
+        wal, fpi = await self.conn.fetchrow("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+        self.wal, self.fpi = int(wal - self._wal0), fpi - self._fpi0
+        after = await self._sizes()
+        self.sizes = {k: (self._before.get(k, 0), v) for k, v in after.items()}
+        await self.conn.close()
+
+    def report(self, booked: int, top: int) -> None:
+        n = max(booked, 1)
+        total = sum(r["total_exec_time"] for r in self.rows if r["toplevel"])
+        print(
+            f"server: {total / n:.3f} ms statement time, {self.wal / n / 1024:.1f} kB WAL and "
+            f"{self.fpi / n:.1f} full page images per booking (pg_stat_statements, top-level statements); "
+            + (
+                f"{self.cpu / n * 1000:.2f} ms CPU of the server's processes per booking"
+                if self.postmaster
+                else "server CPU unknown (not on this machine)"
+            )
+        )
+        print("   calls     ms   blocks  WAL kB    FPI  (per booking)  statement")
+        for r in self.rows[:top]:
+            text = " ".join(r["query"].split())[:120]
+            nested = "" if r["toplevel"] else "(nested) "
+            print(
+                f"  {r['calls'] / n:6.2f} {r['total_exec_time'] / n:6.3f} {r['blocks'] / n:7.1f} "
+                f"{int(r['wal_bytes']) / n / 1024:7.2f} {r['wal_fpi'] / n:6.2f}  {nested}{text}"
+            )
+        print("index sizes (kB, before → after the cycles):")
+        for name, (before, after) in sorted(self.sizes.items()):
+            print(f"   {name:45} {before // 1024:8} → {after // 1024:8}")
+
+
+async def _server_counters(database_url: str) -> ServerCounters:
+    import asyncpg
+
+    url = normalize_database_url(database_url).replace("postgresql+asyncpg://", "postgresql://")
+    counters = ServerCounters(await asyncpg.connect(url))
+    await counters.start()
+    return counters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--statements", action="store_true", help="list the statements")
     parser.add_argument("--profile", action="store_true", help="cProfile the cycles")
+    parser.add_argument(
+        "--pg-stat-statements",
+        action="store_true",
+        help="the server's time, blocks and WAL per statement per booking (pg_stat_statements)",
+    )
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--top", type=int, default=60)
     asyncio.run(_run(parser.parse_args(argv)))

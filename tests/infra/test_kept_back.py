@@ -5,9 +5,10 @@ SQLite at once. Either way they commit with the change and roll back with it."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.fixtures import ORG_A as _ORG_A
@@ -16,7 +17,7 @@ from tests.fixtures import Clinic
 from therapy_scheduler.infra import changes, outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import AuditEvent, WebhookEvent
+from therapy_scheduler.models import AuditEvent, IdempotencyRecord, WebhookEvent
 
 ORG_A, ORG_B = uuid.UUID(_ORG_A), uuid.UUID(_ORG_B)
 
@@ -90,3 +91,110 @@ async def test_kept_back_rows_roll_back_with_the_change(db: Database, clinic: Cl
     events_now, audit_now, a, _ = await _counts(db)
     assert (events_now, audit_now) == before[:2]
     assert a == before[2] + 1
+
+
+_AUDITED = (
+    "SELECT count(*) AS audited FROM audit_events "
+    "WHERE action = 'test.kept_back' AND organization_id = :{q}org"
+)
+
+
+_ORG = {"org": (ORG_A, AuditEvent.organization_id.type)}
+
+
+async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
+    db: Database, clinic: Clinic
+) -> None:
+    """`changes.check_last`: the query is read by the last statement and its row reaches the check;
+    an exception from the check rolls back the change and the rows kept back with it. On
+    PostgreSQL that statement is the bump's, which also inserts the kept-back rows: like any part
+    of one statement, the query does not see them; on SQLite they were inserted at once."""
+    before = await _counts(db)
+    seen: list[tuple[object, ...]] = []
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+        await changes.check_last(
+            conn,
+            _AUDITED,
+            ("audited",),
+            _ORG,
+            seen.append,
+        )
+    assert seen == [(before[1],)] if db.dialect == "postgresql" else [(before[1] + 1,)]
+    after = await _counts(db)
+
+    def refuse(row: tuple[object, ...]) -> None:
+        raise RuntimeError(f"refused at {row[0]}")
+
+    async def refused() -> None:
+        async with db.write() as conn:
+            await _write(conn, ORG_A, 2)
+            await changes.check_last(
+                conn,
+                _AUDITED,
+                ("audited",),
+                _ORG,
+                refuse,
+            )
+
+    with pytest.raises(RuntimeError, match="refused"):
+        await refused()
+    assert await _counts(db) == after
+    # Nothing of the refused transaction's checks reaches the next one on the pooled connection.
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+    assert (await _counts(db))[1] == after[1] + 1
+
+
+async def test_a_later_update_commits_with_the_change_and_rolls_back_with_it(
+    db: Database, clinic: Clinic
+) -> None:
+    """`changes.update_later` (an Idempotency-Key's stored response): on PostgreSQL set by the
+    bump's statement, on SQLite at once; either way only if the change commits."""
+    record_id, now = uuid.uuid4(), utcnow()
+    async with db.write() as conn:
+        await conn.execute(
+            insert(IdempotencyRecord).values(
+                id=record_id,
+                organization_id=ORG_A,
+                user_id=uuid.uuid4(),
+                endpoint="test",
+                key="k",
+                request_hash="h",
+                state="in_progress",
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
+
+    async def state() -> tuple[str, int | None, bytes | None]:
+        async with db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        IdempotencyRecord.state,
+                        IdempotencyRecord.response_status,
+                        IdempotencyRecord.response_body,
+                    ).where(IdempotencyRecord.id == record_id)
+                )
+            ).one()
+        return row[0], row[1], row[2]
+
+    async def refused() -> None:
+        async with db.write() as conn:
+            await _write(conn, ORG_A, 1)
+            values = {"state": "completed", "response_status": 409, "response_body": b"{}"}
+            await changes.update_later(conn, IdempotencyRecord, values, where={"id": record_id})
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await refused()
+    assert await state() == ("in_progress", None, None)
+    before = await _counts(db)
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+        values = {"state": "completed", "response_status": 200, "response_body": b'{"ok":1}'}
+        await changes.update_later(conn, IdempotencyRecord, values, where={"id": record_id})
+    assert await state() == ("completed", 200, b'{"ok":1}')
+    events, audit, a, _ = await _counts(db)
+    assert (events, audit, a) == (before[0] + 1, before[1] + 1, before[2] + 1)

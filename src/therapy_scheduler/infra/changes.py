@@ -17,6 +17,7 @@ import functools
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.types import TypeEngine
 
 from therapy_scheduler.models import ChangeCounter
 from therapy_scheduler.models.base import Base
@@ -69,6 +71,8 @@ _TOUCHED = "therapy_scheduler.changes.touched"
 _KEPT = "therapy_scheduler.changes.kept_back"
 _MAX_KEPT = 50  # rows kept back at most (one statement's bind parameters stay far below limits)
 _WRITTEN = "therapy_scheduler.changes.written"
+_CHECKS = "therapy_scheduler.changes.checks"
+_UPDATES = "therapy_scheduler.changes.updates"
 
 _BUMP = text(
     "INSERT INTO change_counters (organization_id, stripe, version) VALUES (:org, :stripe, 1) "
@@ -99,6 +103,8 @@ def start(conn: AsyncConnection, *, keep_back: bool = False) -> None:
     rows given to `insert_later` are inserted by the bump's own statement (PostgreSQL)."""
     conn.info[_TOUCHED] = set()
     conn.info[_WRITTEN] = set()
+    conn.info.pop(_CHECKS, None)
+    conn.info.pop(_UPDATES, None)
     if keep_back:
         conn.info[_KEPT] = []
     else:
@@ -108,6 +114,8 @@ def start(conn: AsyncConnection, *, keep_back: bool = False) -> None:
 def discard(conn: AsyncConnection) -> None:
     """The transaction is over: nothing kept back outlives it (after a rollback, say)."""
     conn.info.pop(_KEPT, None)
+    conn.info.pop(_CHECKS, None)
+    conn.info.pop(_UPDATES, None)
 
 
 @dataclass
@@ -159,6 +167,100 @@ def _values(rows: list[_Row]) -> dict[str, Any]:
     return values
 
 
+# An update given to `update_later`: its table, the values it sets and the key that picks its row.
+_Update = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+async def update_later(
+    conn: AsyncConnection, table: type[Base], values: dict[str, Any], *, where: dict[str, Any]
+) -> None:
+    """Set `values` in the rows of `table` whose columns equal `where`, in this transaction: now,
+    or, when the transaction keeps rows back (`start`), with its last statement (`bump`), like
+    `insert_later`. Only for rows that nothing later in the transaction reads, and whose update
+    needs no answer (how many rows it changed is not told)."""
+    item: _Update = (table.__tablename__, values, where)
+    updates: list[_Update] | None = conn.info.get(_UPDATES)
+    if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
+        await _update_now(conn, item)
+        return
+    if updates is None:
+        updates = conn.info[_UPDATES] = []
+    updates.append(item)
+
+
+async def _update_now(conn: AsyncConnection, item: _Update) -> None:
+    name, values, where = item
+    await conn.execute(
+        _update_statement(name, tuple(values), tuple(where)), _update_values(0, item)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
+    return text(_update_sql(0, name, columns, keys)).bindparams(
+        *_update_binds(0, name, columns, keys)
+    )
+
+
+def _update_sql(i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    # Names of the models' own tables and columns (checked in `_update_binds`), never input.
+    assigned = ", ".join(f'"{c}" = :u{i}_s_{c}' for c in columns)
+    matched = " AND ".join(f'"{c}" = :u{i}_w_{c}' for c in keys)
+    return f'UPDATE "{name}" SET {assigned} WHERE {matched}'  # noqa: S608
+
+
+def _update_binds(
+    i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> list[BindParameter[Any]]:
+    table = Base.metadata.tables[name]
+    binds = [bindparam(f"u{i}_s_{c}", type_=table.c[c].type) for c in columns]
+    return binds + [bindparam(f"u{i}_w_{c}", type_=table.c[c].type) for c in keys]
+
+
+def _update_values(i: int, item: _Update) -> dict[str, Any]:
+    _, values, where = item
+    return {f"u{i}_s_{c}": v for c, v in values.items()} | {
+        f"u{i}_w_{c}": v for c, v in where.items()
+    }
+
+
+# The bind parameters of a check's query: name → (value, type).
+Values = dict[str, tuple[Any, TypeEngine[Any]]]
+# A check given to `check_last`: its query (one row; columns named), the query's values, and the
+# function the row is given to.
+_Check = tuple[str, tuple[str, ...], Values, Callable[[tuple[Any, ...]], None]]
+
+
+def _check_query(query: str, prefix: str, values: Values) -> TextClause:
+    binds = [bindparam(f"{prefix}{name}", type_=kind) for name, (_, kind) in values.items()]
+    return text(query.format(q=prefix)).bindparams(*binds)
+
+
+async def check_last(
+    conn: AsyncConnection,
+    query: str,
+    columns: tuple[str, ...],
+    values: Values,
+    check: Callable[[tuple[Any, ...]], None],
+) -> None:
+    """Read `query` (an SQL SELECT of exactly one row whose columns are named `columns`; its bind
+    parameters written `:{q}<name>`, their values and types in `values`) with the transaction's
+    last statement and give its row to `check` before COMMIT: an exception from `check` rolls the
+    transaction back.
+    On PostgreSQL, when rows are kept back, the query rides in the bump's own statement (one round
+    trip less after a lock taken just before, docs/PERFORMANCE.md, "What limits each figure": booking);
+    otherwise it runs at once. It sees what committed before its statement began and what this
+    transaction wrote before it, not the kept-back rows its statement inserts."""
+    checks: list[_Check] | None = conn.info.get(_CHECKS)
+    if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
+        given = {name: value for name, (value, _) in values.items()}
+        check(tuple((await conn.execute(_check_query(query, "", values), given)).one()))
+        return
+    if checks is None:
+        checks = conn.info[_CHECKS] = []
+    checks.append((query, columns, values, check))
+
+
 async def bump(conn: AsyncConnection) -> None:
     """Add 1 to one stripe of every organization the transaction touched (sorted, so that two
     transactions never wait on each other's stripes in opposite orders). Run last before COMMIT:
@@ -167,16 +269,39 @@ async def bump(conn: AsyncConnection) -> None:
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     rows: list[_Row] = conn.info.pop(_KEPT, None) or []
+    checks: list[_Check] = conn.info.pop(_CHECKS, None) or []
+    updates: list[_Update] = conn.info.pop(_UPDATES, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
         organizations = sorted(touched)
         shape = tuple((name, tuple(row), only_if) for name, row, only_if, _ in rows)
+        checked = tuple(
+            (query, columns, tuple((name, kind) for name, (_, kind) in given.items()))
+            for query, columns, given, _ in checks
+        )
+        changed = tuple((name, tuple(given), tuple(where)) for name, given, where in updates)
         values = _values(rows) | {"stripe": stripe}
         values |= {f"org{j}": o for j, o in enumerate(organizations)}
-        counts = (await conn.execute(_inserts(shape, len(organizations)), values)).first()
+        for j, (_, _, given, _) in enumerate(checks):
+            values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
+        for i, update in enumerate(updates):
+            values |= _update_values(i, update)
+        statement = _inserts(shape, len(organizations), checked, changed)
+        counts = (await conn.execute(statement, values)).first()
         for i, (_, _, _, handle) in enumerate(rows):
             handle.written = counts is not None and bool(counts[i])
+        at = len(rows)
+        for _, columns, _, check in checks:
+            if counts is None:  # no organization's row came back: cannot happen, but never skip
+                raise RuntimeError("the change counter's bump returned no row")
+            check(tuple(counts[at : at + len(columns)]))
+            at += len(columns)
         return
+    for update in updates:  # (only kept while rows are kept back)
+        await _update_now(conn, update)
+    for query, _, given, check in checks:
+        plain = {name: value for name, (value, _) in given.items()}
+        check(tuple((await conn.execute(_check_query(query, "", given), plain)).one()))
     for item in rows:
         await _insert_now(conn, item)
     if touched:
@@ -191,13 +316,18 @@ async def bump(conn: AsyncConnection) -> None:
 
 @functools.lru_cache(maxsize=256)
 def _inserts(
-    shape: tuple[tuple[str, tuple[str, ...], str | None], ...], organizations: int
+    shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
+    organizations: int,
+    checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
+    updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
 ) -> TextClause:
     """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
     `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
     `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
-    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written. With
-    0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
+    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
+    the columns of each of `checks` (`check_last`: query, columns; bind parameters `c<j>_<name>`);
+    `updates` (`update_later`: table, columns set, key columns) are data-modifying WITHs too.
+    With 0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
     a statement with DML in its WITH again on every execution (it cannot cache those), which cost
     more than the round trip it saves."""
     binds: list[BindParameter[Any]] = []
@@ -222,6 +352,13 @@ def _inserts(
     binds += [bindparam("stripe", type_=SmallInteger())]
     binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
     returned = ", ".join(f"(SELECT count(*) FROM k{i})" for i in range(len(inserts)))  # noqa: S608
+    for i, (name, columns, keys) in enumerate(updates):
+        parts.append(f"u{i} AS ({_update_sql(i, name, columns, keys)})")
+        binds += _update_binds(i, name, columns, keys)
+    for j, (query, columns, kinds) in enumerate(checks):
+        parts.append(f"c{j} AS ({query.format(q=f'c{j}_')})")
+        binds += [bindparam(f"c{j}_{name}", type_=kind) for name, kind in kinds]
+        returned += "".join(f", (SELECT {c} FROM c{j})" for c in columns)  # noqa: S608
     return text(
         f"WITH {', '.join(parts)} "  # noqa: S608 - built from the models' names only
         f"INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "

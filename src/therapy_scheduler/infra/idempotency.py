@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from therapy_scheduler.errors import AppError, ValidationFailed
+from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.envelope import JSON, error_body
 from therapy_scheduler.kit.time import utcnow
@@ -80,11 +81,6 @@ def render(body: dict[str, Any]) -> bytes:
 
 
 # Built once: SQLAlchemy reuses their cache key and compiled form on every request.
-_STORE = (
-    update(IdempotencyRecord)
-    .where(IdempotencyRecord.id == bindparam("record_id"))
-    .values(state="completed", response_status=bindparam("status"), response_body=bindparam("body"))
-)
 _NEW_RECORD: dict[str, Any] = {
     column: bindparam(column)
     for column in (
@@ -115,8 +111,14 @@ class Claim:
         self.record_id = record_id
 
     async def store(self, conn: AsyncConnection, status: int, body: dict[str, Any]) -> None:
-        params = {"record_id": self.record_id, "status": status, "body": render(body)}
-        await conn.execute(_STORE, params)
+        """Store the response in the write's own transaction: with its last statement on
+        PostgreSQL (`changes.update_later`: one round trip less while the write holds its locks)."""
+        await changes.update_later(
+            conn,
+            IdempotencyRecord,
+            {"state": "completed", "response_status": status, "response_body": render(body)},
+            where={"id": self.record_id},
+        )
 
     async def store_separately(self, status: int, body: dict[str, Any]) -> None:
         async with self.db.write() as conn:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,9 +56,17 @@ class Session(Base):
             "units",
         ),
         Index("ix_sessions_series", "series_id"),
-        # Supervising sessions of a range (include_conflicts, the supervision report): most rows
-        # have NULL here, so the index finds the few supervising ones (migration 0006).
-        Index("ix_sessions_supervises", "supervises", "start_time"),
+        # A client's supervisions of a code within a range (booking/queries/supervision.py): only
+        # supervising sessions enter it, ordinary ones (NULL here) never write to it (migration
+        # 0013, docs/PERFORMANCE.md "What limits each figure": booking).
+        Index(
+            "ix_sessions_supervises",
+            "client_id",
+            "supervises",
+            "start_time",
+            sqlite_where=text("supervises IS NOT NULL"),
+            postgresql_where=text("supervises IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUIDPK]

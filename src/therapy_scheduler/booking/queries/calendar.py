@@ -95,7 +95,7 @@ async def people(
     """The therapist of the caller's organization (None if there is none) with, in the same row, the
     client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
     caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
-    `active_holds_of`). One round trip."""
+    `check_active_holds_last` counts them). One round trip."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,

@@ -4,6 +4,7 @@ occurrences, closing it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from therapy_scheduler.infra import changes
 from therapy_scheduler.models import (
     Client,
     Hold,
@@ -34,20 +36,37 @@ ACTIVE_HOLDS = select(func.count(), func.min(Hold.expires_at)).where(
     Hold.expires_at > bindparam("now"),
     Hold.created_by == bindparam("user_id"),
 )
-ACTIVE_HOLDS_BUT = ACTIVE_HOLDS.where(Hold.id != bindparam("but"))
+# ACTIVE_HOLDS but one hold, as the text `changes.check_last` reads with the transaction's last
+# statement.
+_ACTIVE_HOLDS_BUT_SQL = (
+    "SELECT count(*) AS active, min(expires_at) AS earliest FROM holds "
+    "WHERE status = 'active' AND expires_at > :{q}now AND created_by = :{q}user_id "
+    "AND id <> :{q}but"
+)
 
 
-async def active_holds_of(
-    conn: AsyncConnection, user_id: uuid.UUID, now: datetime, *, but: uuid.UUID | None = None
-) -> tuple[int, datetime | None]:
+async def check_active_holds_last(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    now: datetime,
+    but: uuid.UUID,
+    check: Callable[[int, datetime | None], None],
+) -> None:
     """How many holds this user created that still block (active and unexpired), other than hold
-    `but`, and the earliest time one of them expires."""
-    params = {"now": now, "user_id": user_id}
-    if but is None:
-        row = (await conn.execute(ACTIVE_HOLDS, params)).one()
-    else:
-        row = (await conn.execute(ACTIVE_HOLDS_BUT, {**params, "but": but})).one()
-    return int(row[0]), row[1]
+    `but`, and the earliest time one of them expires, read by the transaction's last statement (on
+    PostgreSQL, with the change counter's bump: infra/changes.py `check_last`) and given to `check`
+    before COMMIT."""
+    await changes.check_last(
+        conn,
+        _ACTIVE_HOLDS_BUT_SQL,
+        ("active", "earliest"),
+        {
+            "now": (now, Hold.expires_at.type),
+            "user_id": (user_id, Hold.created_by.type),
+            "but": (but, Hold.id.type),
+        },
+        lambda row: check(int(row[0]), row[1]),
+    )
 
 
 _EXPIRED = (

@@ -349,13 +349,19 @@ async def confirm_hold_limit(
     `hold_id`: concurrent holds of one user may all pass `check_hold_limit`, but they count here one
     after the other, each seeing the holds of those that committed before it, so they cannot pass
     the cap together. The lock is taken last and held only for this count and the COMMIT (the
-    people locks of every hold are taken before it: no cycle)."""
+    people locks of every hold are taken before it: no cycle). The count is read by the
+    transaction's last statement, the change counter's bump, which starts after the lock is granted:
+    every hold of one user waits for this lock, so it is held for one statement and the COMMIT, not
+    two (docs/PERFORMANCE.md, "What limits each figure": booking)."""
     if not await lock_user(conn, principal.user_id):
         return  # SQLite: `check_hold_limit` ran in a transaction that runs alone
     limit = hold_limit(principal)
-    active, earliest = await queries.active_holds_of(conn, principal.user_id, now, but=hold_id)
-    if active >= limit:
-        raise _limit_reached(limit, active, earliest)
+
+    def check(active: int, earliest: datetime | None) -> None:
+        if active >= limit:
+            raise _limit_reached(limit, active, earliest)
+
+    await queries.check_active_holds_last(conn, principal.user_id, now, hold_id, check)
 
 
 def _limit_reached(limit: int, active: int, earliest: datetime | None) -> HoldLimitReached:
