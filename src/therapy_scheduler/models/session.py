@@ -58,7 +58,7 @@ class Session(Base):
         Index("ix_sessions_series", "series_id"),
         # A client's supervisions of a code within a range (booking/queries/supervision.py): only
         # supervising sessions enter it, ordinary ones (NULL here) never write to it (migration
-        # 0013, docs/PERFORMANCE.md "What limits each figure": booking).
+        # 0014, docs/PERFORMANCE.md "What limits each figure": booking).
         Index(
             "ix_sessions_supervises",
             "client_id",
