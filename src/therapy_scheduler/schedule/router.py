@@ -20,6 +20,7 @@ from therapy_scheduler.auth.principal import (
     current_principal,
     reading,
 )
+from therapy_scheduler.auth.read_route import ReadRoute
 from therapy_scheduler.infra.conditional import Watch, conditional, etag_for, validate
 from therapy_scheduler.kit.envelope import JSON
 from therapy_scheduler.kit.openapi import error_responses, ok_response
@@ -102,11 +103,6 @@ async def post_schedule_data_batch(
     return JSON(result)
 
 
-@router.get(
-    "/get-sessions-optimized",
-    summary="A page of sessions (newest first) with a summary over all matching sessions",
-    responses=error_responses(400, 401, 404, 409) | ok_response(SessionsPageResponse),
-)
 async def get_sessions_optimized(
     request: Request,
     params: Annotated[SessionsParams, Query()],
@@ -164,6 +160,18 @@ async def get_sessions_optimized(
             now=now,
         )
     return response
+
+
+# Served by `ReadRoute` (auth/read_route.py): the same parameters and errors, without FastAPI's
+# generic per-request solving.
+router.add_api_route(
+    "/get-sessions-optimized",
+    get_sessions_optimized,
+    methods=["GET"],
+    summary="A page of sessions (newest first) with a summary over all matching sessions",
+    responses=error_responses(400, 401, 404, 409) | ok_response(SessionsPageResponse),
+    route_class_override=ReadRoute,
+)
 
 
 def _note_batch_read(request: Request, principal: Principal, shown: service.Shown) -> None:

@@ -24,6 +24,7 @@ from therapy_scheduler.calendar.availability import (
 from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import day_bounds, zone
@@ -316,7 +317,8 @@ async def sessions_page(
     if with_version:
         # The organization's change counter in the same snapshot, for the ETag (infra/changes.py).
         statement = changes.with_version(statement, "scope_organization_id")
-    row = (await conn.execute(statement, values)).one()
+    # The hottest read: run on the driver directly (infra/driver_read.py).
+    row = await driver_read(statement, conn.dialect).one(conn, values)
     if principal_from(row, prefix="caller_") != principal:
         raise CallerChanged()
     if shape.therapist and row.therapists_visible != 1:
