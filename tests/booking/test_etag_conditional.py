@@ -234,3 +234,17 @@ async def test_a_session_starting_after_the_tag_makes_sessions_stale(
     r = await client.get("/get-sessions-optimized", headers=conditional)
     assert r.status_code == 200
     assert r.json()["data"]["summary"]["upcoming"] == upcoming - 1
+
+
+async def test_openapi_declares_the_etag_and_the_304(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = app_and_client
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, _query in ROUTES:
+        responses = paths[path]["get"]["responses"]
+        assert "ETag" in responses["200"]["headers"], path
+        assert "ETag" in responses["304"]["headers"], path
+        assert "content" not in responses["304"], path
+    # The POST form of the batch has no ETag (nothing to revalidate).
+    assert "304" not in paths["/get-schedule-data-batch"]["post"]["responses"]

@@ -14,7 +14,7 @@ from therapy_scheduler.dropdown.responses import DropdownResponse
 from therapy_scheduler.dropdown.service import DROPDOWN_TYPES, dropdown_data
 from therapy_scheduler.infra.conditional import Watch, validate
 from therapy_scheduler.kit.envelope import JSON, ok
-from therapy_scheduler.kit.openapi import error_responses, ok_response
+from therapy_scheduler.kit.openapi import conditional_ok_response, error_responses
 from therapy_scheduler.kit.params import StrictBool, WordList
 from therapy_scheduler.kit.time import utcnow
 
@@ -43,7 +43,7 @@ class DropdownQuery(BaseModel):
 @router.get(
     "/get-dropdown-data",
     summary="People, places and vocabularies for forms, scoped to the caller",
-    responses=error_responses(400, 401, 403) | ok_response(DropdownResponse),
+    responses=error_responses(400, 401, 403) | conditional_ok_response(DropdownResponse),
 )
 async def get_dropdown_data(
     request: Request,

@@ -48,3 +48,27 @@ def ok_response(
 ) -> dict[int | str, dict[str, Any]]:
     """`responses=` entry declaring the shape of a route's 200 answer."""
     return {200: {"model": model, "description": description}}
+
+
+_ETAG_HEADER = {
+    "ETag": {
+        "description": "Weak entity tag of the answer: send it back in If-None-Match",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def conditional_ok_response(
+    model: type[BaseModel], description: str = "Success"
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries of a read with conditional requests (docs/API.md, "Conditional
+    requests"): the 200 answer with its `ETag`, and the bodiless 304 for a matching
+    `If-None-Match`."""
+    return {
+        200: {"model": model, "description": description, "headers": _ETAG_HEADER},
+        304: {
+            "description": "Not Modified: the If-None-Match tag still stands for the answer "
+            "(no body; keep showing what you have)",
+            "headers": _ETAG_HEADER,
+        },
+    }

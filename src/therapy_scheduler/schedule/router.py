@@ -23,7 +23,7 @@ from therapy_scheduler.auth.principal import (
 from therapy_scheduler.auth.read_route import ReadRoute
 from therapy_scheduler.infra.conditional import Watch, conditional, etag_for, validate
 from therapy_scheduler.kit.envelope import JSON
-from therapy_scheduler.kit.openapi import error_responses, ok_response
+from therapy_scheduler.kit.openapi import conditional_ok_response, error_responses, ok_response
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.schedule import service
 from therapy_scheduler.schedule.responses import ScheduleBatchResponse, SessionsPageResponse
@@ -41,7 +41,7 @@ _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batch
 @router.get(
     "/get-schedule-data-batch",
     summary=_BATCH_SUMMARY,
-    responses=error_responses(400, 401, 404) | ok_response(ScheduleBatchResponse),
+    responses=error_responses(400, 401, 404) | conditional_ok_response(ScheduleBatchResponse),
 )
 async def get_schedule_data_batch(
     request: Request,
@@ -169,7 +169,7 @@ router.add_api_route(
     get_sessions_optimized,
     methods=["GET"],
     summary="A page of sessions (newest first) with a summary over all matching sessions",
-    responses=error_responses(400, 401, 404, 409) | ok_response(SessionsPageResponse),
+    responses=error_responses(400, 401, 404, 409) | conditional_ok_response(SessionsPageResponse),
     route_class_override=ReadRoute,
 )
 
