@@ -43,6 +43,9 @@ class Tally:
         self.sql_seconds: defaultdict[str, float] = defaultdict(float)
         self.transactions: Counter[str] = Counter()
         self.texts: dict[str, Counter[str]] = defaultdict(Counter)
+        self.text_seconds: dict[str, defaultdict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
         self.requests: Counter[str] = Counter()
 
     def attach(self, engine: Any) -> None:
@@ -56,8 +59,11 @@ class Tally:
         def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             kind = CURRENT.get("kind", "other")
             self.statements[kind] += 1
-            self.sql_seconds[kind] += time.perf_counter() - conn.info.pop("started")
-            self.texts[kind][" ".join(statement.split())[:110]] += 1
+            seconds = time.perf_counter() - conn.info.pop("started")
+            self.sql_seconds[kind] += seconds
+            shown = " ".join(statement.split())[:110]
+            self.texts[kind][shown] += 1
+            self.text_seconds[kind][shown] += seconds
 
         @event.listens_for(sync, "begin")
         def begin(conn: Any) -> None:

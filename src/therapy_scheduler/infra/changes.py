@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -151,19 +152,45 @@ async def bump(conn: AsyncConnection) -> None:
     """Add 1 to one stripe of every organization the transaction touched (sorted, so that two
     transactions never wait on each other's stripes in opposite orders). Run last before COMMIT:
     on PostgreSQL the stripe's row lock is then held for the COMMIT only. The rows kept back
-    (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs)."""
+    (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs).
+
+    A kept-back row with a condition (`only_if`) is not sent with that statement: the statement
+    only evaluates the condition (once per condition and values it names), and the rows whose
+    condition held are inserted right after it, before COMMIT. So a condition that seldom holds
+    (a freed slot while nobody waits, docs/DECISIONS.md "The cancel and the waitlist") costs the
+    transaction one more column of its last statement, not the row's values and its INSERT."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     rows: list[_Row] = conn.info.pop(_KEPT, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
         organizations = sorted(touched)
-        shape = tuple((name, tuple(row), only_if) for name, row, only_if, _ in rows)
-        values = _values(rows) | {"stripe": stripe}
+        plain = [item for item in rows if item[2] is None]
+        checked = [item for item in rows if item[2] is not None]
+        checks: dict[tuple[str, str, tuple[Any, ...]], int] = {}
+        check_of: list[int] = []  # for each row of `checked`, the index of its check
+        for name, row, only_if, _ in checked:
+            assert only_if is not None
+            key = (name, only_if, tuple(row[c] for c in _named(only_if)))
+            check_of.append(checks.setdefault(key, len(checks)))
+        shape = tuple((name, tuple(row), None) for name, row, _, _ in plain)
+        conditions = tuple((name, only_if) for name, only_if, _ in checks)
+        values = _values(plain) | {"stripe": stripe}
         values |= {f"org{j}": o for j, o in enumerate(organizations)}
-        counts = (await conn.execute(_inserts(shape, len(organizations)), values)).first()
-        for i, (_, _, _, handle) in enumerate(rows):
-            handle.written = counts is not None and bool(counts[i])
+        for j, (_, only_if, named) in enumerate(checks):
+            values |= {f"c{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
+        statement = _inserts(shape, len(organizations), conditions)
+        result = (await conn.execute(statement, values)).first()
+        assert result is not None  # one row per organization bumped
+        for i, (_, _, _, handle) in enumerate(plain):
+            handle.written = bool(result[i])
+        held = [bool(result[len(plain) + j]) for j in range(len(checks))]
+        for (name, row, _, handle), j in zip(checked, check_of, strict=True):
+            handle.written = held[j]
+            if held[j]:
+                await conn.execute(
+                    _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
+                )
         return
     for item in rows:
         await _insert_now(conn, item)
@@ -177,17 +204,29 @@ async def bump(conn: AsyncConnection) -> None:
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
 
 
+_NAMED = re.compile(r":\{row\}(\w+)")
+
+
+@functools.lru_cache(maxsize=64)
+def _named(only_if: str) -> tuple[str, ...]:
+    """The row's columns a condition names (`:{row}<column>`), each once, in order."""
+    return tuple(dict.fromkeys(_NAMED.findall(only_if)))
+
+
 @functools.lru_cache(maxsize=256)
 def _inserts(
-    shape: tuple[tuple[str, tuple[str, ...], str | None], ...], organizations: int
+    shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
+    organizations: int,
+    conditions: tuple[tuple[str, str], ...] = (),
 ) -> TextClause:
     """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
     `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
     `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
-    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written. With
-    0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
-    a statement with DML in its WITH again on every execution (it cannot cache those), which cost
-    more than the round trip it saves."""
+    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
+    whether each of `conditions` holds (each a table and a condition on that table's columns, bound
+    as `c<j>_<column>`). With 0: the one row's INSERT alone (either database). Written out once per
+    shape: SQLAlchemy compiles a statement with DML in its WITH again on every execution (it cannot
+    cache those), which cost more than the round trip it saves."""
     binds: list[BindParameter[Any]] = []
     inserts: list[str] = []
     for i, (name, columns, only_if) in enumerate(shape):
@@ -205,17 +244,22 @@ def _inserts(
         inserts.append(f'INSERT INTO "{name}" ({listed}) {source} RETURNING 1')
     if organizations == 0:
         return text(inserts[0]).bindparams(*binds)
-    parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
+    returned = [f"(SELECT count(*) FROM k{i})" for i in range(len(inserts))]  # noqa: S608
+    for j, (name, only_if) in enumerate(conditions):
+        table = Base.metadata.tables[name]
+        binds += [bindparam(f"c{j}_{c}", type_=table.c[c].type) for c in _named(only_if)]
+        returned.append(f"({only_if.format(row=f'c{j}_')})")
+    with_ = f"WITH {', '.join(f'k{i} AS ({s})' for i, s in enumerate(inserts))} " if inserts else ""
     counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
     binds += [bindparam("stripe", type_=SmallInteger())]
     binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
-    returned = ", ".join(f"(SELECT count(*) FROM k{i})" for i in range(len(inserts)))  # noqa: S608
-    return text(
-        f"WITH {', '.join(parts)} "  # noqa: S608 - built from the models' names only
-        f"INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "
-        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1 "
-        f"RETURNING {returned}"
-    ).bindparams(*binds)
+    # Built from the models' names and the callers' constant conditions only.
+    statement = (
+        f"{with_}INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "  # noqa: S608
+        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
+        f" RETURNING {', '.join(returned)}"
+    )
+    return text(statement).bindparams(*binds)
 
 
 async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> int:
