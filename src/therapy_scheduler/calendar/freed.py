@@ -62,8 +62,8 @@ async def record_freed(
     """The outbox row of one freed range, written in the caller's transaction when the organization
     has a client waiting (with nobody waiting nothing is written and nothing is left to match:
     docs/DECISIONS.md, "The cancel and the waitlist"). Inside a write transaction on PostgreSQL
-    (`Database.write()`) its last statement checks that, at no round trip, and the row goes in
-    right after it only when someone waits; on SQLite the INSERT checks it itself."""
+    (`Database.write()`) its last statement checks that, at no round trip: while nobody waits it
+    sends a column, not the row. On SQLite the INSERT checks it itself."""
     freed_id = uuid.uuid4()
     kept = await changes.insert_later(
         conn,

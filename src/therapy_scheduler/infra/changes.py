@@ -154,43 +154,20 @@ async def bump(conn: AsyncConnection) -> None:
     on PostgreSQL the stripe's row lock is then held for the COMMIT only. The rows kept back
     (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs).
 
-    A kept-back row with a condition (`only_if`) is not sent with that statement: the statement
-    only evaluates the condition (once per condition and values it names), and the rows whose
-    condition held are inserted right after it, before COMMIT. So a condition that seldom holds
-    (a freed slot while nobody waits, docs/DECISIONS.md "The cancel and the waitlist") costs the
-    transaction one more column of its last statement, not the row's values and its INSERT."""
+    A kept-back row with a condition (`only_if`) whose condition did not hold the last time this
+    process evaluated it (with the same values) is not sent with that statement: the statement only
+    evaluates the condition (once per condition and values), and the rows whose condition held are
+    inserted right after it, before COMMIT. So a condition that seldom holds (a freed slot while
+    nobody waits, docs/DECISIONS.md "The cancel and the waitlist") costs the transaction one more
+    column of its last statement, not the row's values and its INSERT; a row whose condition held
+    last time goes in with the statement, under its condition. Either way the condition is
+    evaluated in this transaction: what the process remembers only chooses the cheaper way."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     rows: list[_Row] = conn.info.pop(_KEPT, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
-        organizations = sorted(touched)
-        plain = [item for item in rows if item[2] is None]
-        checked = [item for item in rows if item[2] is not None]
-        checks: dict[tuple[str, str, tuple[Any, ...]], int] = {}
-        check_of: list[int] = []  # for each row of `checked`, the index of its check
-        for name, row, only_if, _ in checked:
-            assert only_if is not None
-            key = (name, only_if, tuple(row[c] for c in _named(only_if)))
-            check_of.append(checks.setdefault(key, len(checks)))
-        shape = tuple((name, tuple(row), None) for name, row, _, _ in plain)
-        conditions = tuple((name, only_if) for name, only_if, _ in checks)
-        values = _values(plain) | {"stripe": stripe}
-        values |= {f"org{j}": o for j, o in enumerate(organizations)}
-        for j, (_, only_if, named) in enumerate(checks):
-            values |= {f"c{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
-        statement = _inserts(shape, len(organizations), conditions)
-        result = (await conn.execute(statement, values)).first()
-        assert result is not None  # one row per organization bumped
-        for i, (_, _, _, handle) in enumerate(plain):
-            handle.written = bool(result[i])
-        held = [bool(result[len(plain) + j]) for j in range(len(checks))]
-        for (name, row, _, handle), j in zip(checked, check_of, strict=True):
-            handle.written = held[j]
-            if held[j]:
-                await conn.execute(
-                    _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
-                )
+        await _bump_with_rows(conn, sorted(touched), rows, stripe)
         return
     for item in rows:
         await _insert_now(conn, item)
@@ -202,6 +179,60 @@ async def bump(conn: AsyncConnection) -> None:
             ", ".join(sorted(written)),
         )
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
+
+
+# A condition (table, condition, the values it names) -> whether it held the last time this process
+# evaluated it: a guess, only to choose how a row under it goes in (`bump`), never its answer.
+_Check = tuple[str, str, tuple[Any, ...]]
+_LAST_HELD: dict[_Check, bool] = {}
+_MAX_REMEMBERED = 4096
+
+
+def _remember(check: _Check, held: bool) -> None:
+    if check not in _LAST_HELD and len(_LAST_HELD) >= _MAX_REMEMBERED:
+        _LAST_HELD.clear()
+    _LAST_HELD[check] = held
+
+
+async def _bump_with_rows(
+    conn: AsyncConnection, organizations: list[uuid.UUID], rows: list[_Row], stripe: int
+) -> None:
+    """`bump` on PostgreSQL with kept-back rows: one statement, then the rows whose condition that
+    statement found holding."""
+    # With the statement (under their condition, if any):
+    sent: list[tuple[_Row, _Check | None]] = []
+    checks: dict[_Check, int] = {}  # evaluated by the statement, in this order
+    checked: list[tuple[_Row, int]] = []  # inserted after it if their check holds
+    for item in rows:
+        name, row, only_if, _ = item
+        if only_if is None:
+            sent.append((item, None))
+            continue
+        check = (name, only_if, tuple(row[c] for c in _named(only_if)))
+        if _LAST_HELD.get(check, False):
+            sent.append((item, check))
+        else:
+            checked.append((item, checks.setdefault(check, len(checks))))
+    shape = tuple((name, tuple(row), only_if) for (name, row, only_if, _), _ in sent)
+    conditions = tuple((name, only_if) for name, only_if, _ in checks)
+    values = _values([item for item, _ in sent]) | {"stripe": stripe}
+    values |= {f"org{j}": o for j, o in enumerate(organizations)}
+    for j, (_, only_if, named) in enumerate(checks):
+        values |= {f"c{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
+    result = (await conn.execute(_inserts(shape, len(organizations), conditions), values)).first()
+    assert result is not None  # one row per organization bumped
+    for i, ((_, _, _, handle), under) in enumerate(sent):
+        handle.written = bool(result[i])
+        if under is not None:
+            _remember(under, handle.written)
+    for check, j in checks.items():
+        _remember(check, bool(result[len(sent) + j]))
+    for (name, row, _, handle), j in checked:
+        handle.written = bool(result[len(sent) + j])
+        if handle.written:
+            await conn.execute(
+                _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
+            )
 
 
 _NAMED = re.compile(r":\{row\}(\w+)")
