@@ -47,6 +47,9 @@ class Tally:
         self.sql_seconds: defaultdict[str, float] = defaultdict(float)
         self.transactions: Counter[str] = Counter()
         self.texts: dict[str, Counter[str]] = defaultdict(Counter)
+        self.text_seconds: dict[str, defaultdict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
         self.requests: Counter[str] = Counter()
         # advisory locks (by how many one statement takes: 1 = a user's, 2 = people's): how long
         # each was held, from the statement that took it to the COMMIT or ROLLBACK
@@ -66,8 +69,11 @@ class Tally:
                 name = f"{kind}: {statement.count('pg_advisory_xact_lock')} lock(s)"
                 conn.info.setdefault("locks", []).append((name, time.perf_counter()))
             self.statements[kind] += 1
-            self.sql_seconds[kind] += time.perf_counter() - conn.info.pop("started")
-            self.texts[kind][" ".join(statement.split())[:110]] += 1
+            seconds = time.perf_counter() - conn.info.pop("started")
+            self.sql_seconds[kind] += seconds
+            shown = " ".join(statement.split())[:110]
+            self.texts[kind][shown] += 1
+            self.text_seconds[kind][shown] += seconds
 
         @event.listens_for(sync, "begin")
         def begin(conn: Any) -> None:

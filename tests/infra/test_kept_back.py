@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.fixtures import ORG_A as _ORG_A
@@ -198,3 +199,90 @@ async def test_a_later_update_commits_with_the_change_and_rolls_back_with_it(
     assert await state() == ("completed", 200, b'{"ok":1}')
     events, audit, a, _ = await _counts(db)
     assert (events, audit, a) == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+# Conditions on the row's own values (`:{row}<column>`), as the freed-slot row's.
+_KNOWN = "EXISTS (SELECT 1 FROM organizations WHERE id = :{row}organization_id)"
+_UNKNOWN = "NOT EXISTS (SELECT 1 FROM organizations WHERE id = :{row}organization_id)"
+
+
+def _audit_row(organization_id: uuid.UUID, n: int) -> dict[str, Any]:
+    return {
+        "organization_id": organization_id,
+        "actor_user_id": None,
+        "action": "test.kept_back.if",
+        "entity_type": "session",
+        "entity_id": str(n),
+        "request_id": None,
+        "occurred_at": utcnow(),
+        "details": {"n": n},
+    }
+
+
+async def test_rows_kept_back_under_a_condition_are_written_only_when_it_holds(
+    db: Database, clinic: Clinic
+) -> None:
+    """On PostgreSQL the transaction's last statement only evaluates the condition (once for rows
+    naming the same values) and the rows whose condition held go in after it; on SQLite each row's
+    INSERT checks it. Either way: the handles tell, and only those rows commit."""
+    before = await _counts(db)
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)  # a row without a condition beside them
+        held = [
+            await changes.insert_later(conn, AuditEvent, _audit_row(ORG_A, n), only_if=_KNOWN)
+            for n in range(3)
+        ]
+        not_held = [
+            await changes.insert_later(conn, AuditEvent, _audit_row(ORG_A, n), only_if=_UNKNOWN)
+            for n in range(3, 5)
+        ]
+        stranger = uuid.uuid4()  # no such organization: the same condition, other values
+        other = await changes.insert_later(
+            conn, AuditEvent, _audit_row(stranger, 5), only_if=_KNOWN
+        )
+    assert [h.written for h in held] == [True, True, True]
+    assert [h.written for h in not_held] == [False, False]
+    assert other.written is False
+    async with db.read() as conn:
+        written = (
+            await conn.execute(
+                select(AuditEvent.entity_id).where(AuditEvent.action == "test.kept_back.if")
+            )
+        ).scalars()
+        assert sorted(written) == ["0", "1", "2"]
+    events_now, audit_now, a, _ = await _counts(db)
+    assert (events_now, audit_now, a) == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+async def test_a_row_under_a_condition_adds_no_statement_while_it_goes_as_last_time(
+    db: Database, clinic: Clinic
+) -> None:
+    """On PostgreSQL a row under a condition costs the transaction no statement of its own while the
+    condition answers as it did last time in this process: not holding (a freed slot while nobody
+    waits), a column of the last statement; holding, its INSERT rides on that statement. SQLite
+    checks with the row's own INSERT."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def write(only_if: str | None) -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            async with db.write() as conn:
+                await _write(conn, ORG_A, 1)
+                if only_if is not None:
+                    await changes.insert_later(
+                        conn, AuditEvent, _audit_row(ORG_A, 9), only_if=only_if
+                    )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    engine = db.writer.sync_engine
+    without = await write(None)
+    extra = 0 if db.writer.dialect.name == "postgresql" else 1
+    for only_if in (_UNKNOWN, _KNOWN):
+        await write(only_if)  # what this process remembers of the condition is now its answer
+        assert await write(only_if) == without + extra

@@ -60,9 +60,10 @@ async def record_freed(
     now: datetime,
 ) -> Recorded:
     """The outbox row of one freed range, written in the caller's transaction when the organization
-    has a client waiting (checked by the INSERT itself; with nobody waiting nothing is written and
-    nothing is left to match: docs/DECISIONS.md, "The cancel and the waitlist"). Inside a write
-    transaction (`Database.write()`) the row goes in with its last statement, at no round trip."""
+    has a client waiting (with nobody waiting nothing is written and nothing is left to match:
+    docs/DECISIONS.md, "The cancel and the waitlist"). Inside a write transaction on PostgreSQL
+    (`Database.write()`) its last statement checks that, at no round trip: while nobody waits it
+    sends a column, not the row. On SQLite the INSERT checks it itself."""
     freed_id = uuid.uuid4()
     kept = await changes.insert_later(
         conn,

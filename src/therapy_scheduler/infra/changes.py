@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -265,7 +266,17 @@ async def bump(conn: AsyncConnection) -> None:
     """Add 1 to one stripe of every organization the transaction touched (sorted, so that two
     transactions never wait on each other's stripes in opposite orders). Run last before COMMIT:
     on PostgreSQL the stripe's row lock is then held for the COMMIT only. The rows kept back
-    (`insert_later`) go in first: by the same statement on PostgreSQL (data-modifying WITHs)."""
+    (`insert_later`), the updates (`update_later`) and the checks (`check_last`) go in first: by the
+    same statement on PostgreSQL (data-modifying WITHs).
+
+    A kept-back row with a condition (`only_if`) whose condition did not hold the last time this
+    process evaluated it (with the same values) is not sent with that statement: the statement only
+    evaluates the condition (once per condition and values), and the rows whose condition held are
+    inserted right after it, before COMMIT. So a condition that seldom holds (a freed slot while
+    nobody waits, docs/DECISIONS.md "The cancel and the waitlist") costs the transaction one more
+    column of its last statement, not the row's values and its INSERT; a row whose condition held
+    last time goes in with the statement, under its condition. Either way the condition is
+    evaluated in this transaction: what the process remembers only chooses the cheaper way."""
     touched: set[uuid.UUID] = conn.info.pop(_TOUCHED, None) or set()
     written: set[str] = conn.info.pop(_WRITTEN, None) or set()
     rows: list[_Row] = conn.info.pop(_KEPT, None) or []
@@ -273,29 +284,7 @@ async def bump(conn: AsyncConnection) -> None:
     updates: list[_Update] = conn.info.pop(_UPDATES, None) or []
     stripe = random.randrange(STRIPES)  # noqa: S311 - spreads writers; not a secret
     if touched and rows and conn.dialect.name == "postgresql":
-        organizations = sorted(touched)
-        shape = tuple((name, tuple(row), only_if) for name, row, only_if, _ in rows)
-        checked = tuple(
-            (query, columns, tuple((name, kind) for name, (_, kind) in given.items()))
-            for query, columns, given, _ in checks
-        )
-        changed = tuple((name, tuple(given), tuple(where)) for name, given, where in updates)
-        values = _values(rows) | {"stripe": stripe}
-        values |= {f"org{j}": o for j, o in enumerate(organizations)}
-        for j, (_, _, given, _) in enumerate(checks):
-            values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
-        for i, update in enumerate(updates):
-            values |= _update_values(i, update)
-        statement = _inserts(shape, len(organizations), checked, changed)
-        counts = (await conn.execute(statement, values)).first()
-        for i, (_, _, _, handle) in enumerate(rows):
-            handle.written = counts is not None and bool(counts[i])
-        at = len(rows)
-        for _, columns, _, check in checks:
-            if counts is None:  # no organization's row came back: cannot happen, but never skip
-                raise RuntimeError("the change counter's bump returned no row")
-            check(tuple(counts[at : at + len(columns)]))
-            at += len(columns)
+        await _bump_with_rows(conn, sorted(touched), rows, checks, updates, stripe)
         return
     for update in updates:  # (only kept while rows are kept back)
         await _update_now(conn, update)
@@ -314,10 +303,101 @@ async def bump(conn: AsyncConnection) -> None:
         await conn.execute(_BUMP_ALL, {"stripe": stripe})
 
 
+# A condition (table, condition, the values it names) -> whether it held the last time this process
+# evaluated it: a guess, only to choose how a row under it goes in (`bump`), never its answer.
+_Condition = tuple[str, str, tuple[Any, ...]]
+_LAST_HELD: dict[_Condition, bool] = {}
+_MAX_REMEMBERED = 4096
+
+
+def _remember(condition: _Condition, held: bool) -> None:
+    if condition not in _LAST_HELD and len(_LAST_HELD) >= _MAX_REMEMBERED:
+        _LAST_HELD.clear()
+    _LAST_HELD[condition] = held
+
+
+async def _bump_with_rows(
+    conn: AsyncConnection,
+    organizations: list[uuid.UUID],
+    rows: list[_Row],
+    checks: list[_Check],
+    updates: list[_Update],
+    stripe: int,
+) -> None:
+    """`bump` on PostgreSQL with kept-back rows: one statement (the rows sent with it, the
+    conditions it evaluates, the updates, the checks' queries, the bump), then the checks, then the
+    rows whose condition that statement found holding."""
+    sent: list[tuple[_Row, _Condition | None]] = []  # with the statement (under their condition)
+    conditions: dict[_Condition, int] = {}  # evaluated by the statement, in this order
+    held_back: list[tuple[_Row, int]] = []  # inserted after it if their condition holds
+    for item in rows:
+        name, row, only_if, _ = item
+        if only_if is None:
+            sent.append((item, None))
+            continue
+        condition = (name, only_if, tuple(row[c] for c in _named(only_if)))
+        if _LAST_HELD.get(condition, False):
+            sent.append((item, condition))
+        else:
+            held_back.append((item, conditions.setdefault(condition, len(conditions))))
+    shape = tuple((name, tuple(row), only_if) for (name, row, only_if, _), _ in sent)
+    checked = tuple(
+        (query, columns, tuple((name, kind) for name, (_, kind) in given.items()))
+        for query, columns, given, _ in checks
+    )
+    changed = tuple((name, tuple(given), tuple(where)) for name, given, where in updates)
+    values = _values([item for item, _ in sent]) | {"stripe": stripe}
+    values |= {f"org{j}": o for j, o in enumerate(organizations)}
+    for j, (_, only_if, named) in enumerate(conditions):
+        values |= {f"w{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
+    for j, (_, _, given, _) in enumerate(checks):
+        values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
+    for i, update in enumerate(updates):
+        values |= _update_values(i, update)
+    statement = _inserts(
+        shape,
+        len(organizations),
+        conditions=tuple((name, only_if) for name, only_if, _ in conditions),
+        checks=checked,
+        updates=changed,
+    )
+    result = (await conn.execute(statement, values)).first()
+    if result is None:  # no organization's row came back: cannot happen, but never skip a check
+        raise RuntimeError("the change counter's bump returned no row")
+    for i, ((_, _, _, handle), under) in enumerate(sent):
+        handle.written = bool(result[i])
+        if under is not None:
+            _remember(under, handle.written)
+    at = len(sent)
+    for condition, j in conditions.items():
+        _remember(condition, bool(result[at + j]))
+    at += len(conditions)
+    for _, columns, _, check in checks:
+        check(tuple(result[at : at + len(columns)]))
+        at += len(columns)
+    for (name, row, _, handle), j in held_back:
+        handle.written = bool(result[len(sent) + j])
+        if handle.written:
+            await conn.execute(
+                _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
+            )
+
+
+_NAMED = re.compile(r":\{row\}(\w+)")
+
+
+@functools.lru_cache(maxsize=64)
+def _named(only_if: str) -> tuple[str, ...]:
+    """The row's columns a condition names (`:{row}<column>`), each once, in order."""
+    return tuple(dict.fromkeys(_NAMED.findall(only_if)))
+
+
 @functools.lru_cache(maxsize=256)
 def _inserts(
     shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
     organizations: int,
+    *,
+    conditions: tuple[tuple[str, str], ...] = (),
     checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
     updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
 ) -> TextClause:
@@ -325,11 +405,12 @@ def _inserts(
     `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
     `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
     organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
-    the columns of each of `checks` (`check_last`: query, columns; bind parameters `c<j>_<name>`);
-    `updates` (`update_later`: table, columns set, key columns) are data-modifying WITHs too.
-    With 0: the one row's INSERT alone (either database). Written out once per shape: SQLAlchemy compiles
-    a statement with DML in its WITH again on every execution (it cannot cache those), which cost
-    more than the round trip it saves."""
+    whether each of `conditions` holds (each a table and a condition on that table's columns, bound
+    as `w<j>_<column>`), then the columns of each of `checks` (`check_last`: query, columns; bind
+    parameters `c<j>_<name>`); `updates` (`update_later`: table, columns set, key columns) are
+    data-modifying WITHs too. With 0: the one row's INSERT alone (either database). Written out
+    once per shape: SQLAlchemy compiles a statement with DML in its WITH again on every execution
+    (it cannot cache those), which cost more than the round trip it saves."""
     binds: list[BindParameter[Any]] = []
     inserts: list[str] = []
     for i, (name, columns, only_if) in enumerate(shape):
@@ -348,23 +429,29 @@ def _inserts(
     if organizations == 0:
         return text(inserts[0]).bindparams(*binds)
     parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
-    counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
-    binds += [bindparam("stripe", type_=SmallInteger())]
-    binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
-    returned = ", ".join(f"(SELECT count(*) FROM k{i})" for i in range(len(inserts)))  # noqa: S608
+    returned = [f"(SELECT count(*) FROM k{i})" for i in range(len(inserts))]  # noqa: S608
+    for j, (name, only_if) in enumerate(conditions):
+        table = Base.metadata.tables[name]
+        binds += [bindparam(f"w{j}_{c}", type_=table.c[c].type) for c in _named(only_if)]
+        returned.append(f"({only_if.format(row=f'w{j}_')})")
     for i, (name, columns, keys) in enumerate(updates):
         parts.append(f"u{i} AS ({_update_sql(i, name, columns, keys)})")
         binds += _update_binds(i, name, columns, keys)
     for j, (query, columns, kinds) in enumerate(checks):
         parts.append(f"c{j} AS ({query.format(q=f'c{j}_')})")
         binds += [bindparam(f"c{j}_{name}", type_=kind) for name, kind in kinds]
-        returned += "".join(f", (SELECT {c} FROM c{j})" for c in columns)  # noqa: S608
-    return text(
-        f"WITH {', '.join(parts)} "  # noqa: S608 - built from the models' names only
-        f"INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "
-        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1 "
-        f"RETURNING {returned}"
-    ).bindparams(*binds)
+        returned += [f"(SELECT {c} FROM c{j})" for c in columns]  # noqa: S608
+    counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
+    binds += [bindparam("stripe", type_=SmallInteger())]
+    binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
+    with_ = f"WITH {', '.join(parts)} " if parts else ""
+    # Built from the models' names and the callers' constant conditions and queries only.
+    statement = (
+        f"{with_}INSERT INTO change_counters (organization_id, stripe, version) VALUES {counted} "  # noqa: S608
+        "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
+        f" RETURNING {', '.join(returned)}"
+    )
+    return text(statement).bindparams(*binds)
 
 
 async def current_version(conn: AsyncConnection, organization_id: uuid.UUID) -> int:
