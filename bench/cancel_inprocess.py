@@ -41,14 +41,14 @@ from therapy_scheduler.app import create_app
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.calendar import freed
 from therapy_scheduler.config import Settings, normalize_database_url
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import changes, last_statement
 
 RECORD_FREED = freed.record_freed
 
 
 async def _record_nothing(conn: Any, **_values: Any) -> freed.Recorded:
     """`off`: the freeing paths as if there were no waitlist (no outbox row, nothing to settle)."""
-    return freed.Recorded(uuid.UUID(int=0), changes.Kept(False))
+    return freed.Recorded(uuid.UUID(int=0), last_statement.Kept(False))
 
 
 async def _add_waiting(

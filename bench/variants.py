@@ -28,7 +28,7 @@ VARIANTS = {
 
 async def record_freed(conn: AsyncConnection, **_values: object) -> Recorded:  # noqa: F811
     """bench/variants.py `without_freed_slots`: nothing recorded."""
-    return Recorded(uuid.UUID(int=0), changes.Kept(False))
+    return Recorded(uuid.UUID(int=0), last_statement.Kept(False))
 ''',
     ),
 }

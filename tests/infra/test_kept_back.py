@@ -1,4 +1,4 @@
-"""Rows kept back to the end of a write transaction (`changes.insert_later`): on PostgreSQL they go in
+"""Rows kept back to the end of a write transaction (`last_statement.insert_later`): on PostgreSQL they go in
 with the change counter's bump, as one statement (docs/DECISIONS.md, "Conditional requests"); on
 SQLite at once. Either way they commit with the change and roll back with it."""
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.fixtures import ORG_A as _ORG_A
 from tests.fixtures import ORG_B as _ORG_B
 from tests.fixtures import Clinic
-from therapy_scheduler.infra import changes, outbox
+from therapy_scheduler.infra import changes, last_statement, outbox
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import AuditEvent, IdempotencyRecord, WebhookEvent
@@ -43,7 +43,7 @@ async def _write(conn: AsyncConnection, organization_id: uuid.UUID, events: int)
             subject_id=uuid.uuid4(),
             ids={"session_id": uuid.uuid4()},
         )
-    await changes.insert_later(
+    await last_statement.insert_later(
         conn,
         AuditEvent,
         {
@@ -106,7 +106,7 @@ _ORG = {"org": (ORG_A, AuditEvent.organization_id.type)}
 async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
     db: Database, clinic: Clinic
 ) -> None:
-    """`changes.check_last`: the query is read by the last statement and its row reaches the check;
+    """`last_statement.check_last`: the query is read by the last statement and its row reaches the check;
     an exception from the check rolls back the change and the rows kept back with it. On
     PostgreSQL that statement is the bump's, which also inserts the kept-back rows: like any part
     of one statement, the query does not see them; on SQLite they were inserted at once."""
@@ -114,7 +114,7 @@ async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
     seen: list[tuple[object, ...]] = []
     async with db.write() as conn:
         await _write(conn, ORG_A, 1)
-        await changes.check_last(
+        await last_statement.check_last(
             conn,
             _AUDITED,
             ("audited",),
@@ -130,7 +130,7 @@ async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
     async def refused() -> None:
         async with db.write() as conn:
             await _write(conn, ORG_A, 2)
-            await changes.check_last(
+            await last_statement.check_last(
                 conn,
                 _AUDITED,
                 ("audited",),
@@ -150,7 +150,7 @@ async def test_a_last_check_reads_what_committed_and_its_refusal_rolls_back(
 async def test_a_later_update_commits_with_the_change_and_rolls_back_with_it(
     db: Database, clinic: Clinic
 ) -> None:
-    """`changes.update_later` (an Idempotency-Key's stored response): on PostgreSQL set by the
+    """`last_statement.update_later` (an Idempotency-Key's stored response): on PostgreSQL set by the
     bump's statement, on SQLite at once; either way only if the change commits."""
     record_id, now = uuid.uuid4(), utcnow()
     async with db.write() as conn:
@@ -185,7 +185,9 @@ async def test_a_later_update_commits_with_the_change_and_rolls_back_with_it(
         async with db.write() as conn:
             await _write(conn, ORG_A, 1)
             values = {"state": "completed", "response_status": 409, "response_body": b"{}"}
-            await changes.update_later(conn, IdempotencyRecord, values, where={"id": record_id})
+            await last_statement.update_later(
+                conn, IdempotencyRecord, values, where={"id": record_id}
+            )
             raise RuntimeError("refused")
 
     with pytest.raises(RuntimeError):
@@ -195,7 +197,7 @@ async def test_a_later_update_commits_with_the_change_and_rolls_back_with_it(
     async with db.write() as conn:
         await _write(conn, ORG_A, 1)
         values = {"state": "completed", "response_status": 200, "response_body": b'{"ok":1}'}
-        await changes.update_later(conn, IdempotencyRecord, values, where={"id": record_id})
+        await last_statement.update_later(conn, IdempotencyRecord, values, where={"id": record_id})
     assert await state() == ("completed", 200, b'{"ok":1}')
     events, audit, a, _ = await _counts(db)
     assert (events, audit, a) == (before[0] + 1, before[1] + 1, before[2] + 1)
@@ -229,15 +231,19 @@ async def test_rows_kept_back_under_a_condition_are_written_only_when_it_holds(
     async with db.write() as conn:
         await _write(conn, ORG_A, 1)  # a row without a condition beside them
         held = [
-            await changes.insert_later(conn, AuditEvent, _audit_row(ORG_A, n), only_if=_KNOWN)
+            await last_statement.insert_later(
+                conn, AuditEvent, _audit_row(ORG_A, n), only_if=_KNOWN
+            )
             for n in range(3)
         ]
         not_held = [
-            await changes.insert_later(conn, AuditEvent, _audit_row(ORG_A, n), only_if=_UNKNOWN)
+            await last_statement.insert_later(
+                conn, AuditEvent, _audit_row(ORG_A, n), only_if=_UNKNOWN
+            )
             for n in range(3, 5)
         ]
         stranger = uuid.uuid4()  # no such organization: the same condition, other values
-        other = await changes.insert_later(
+        other = await last_statement.insert_later(
             conn, AuditEvent, _audit_row(stranger, 5), only_if=_KNOWN
         )
     assert [h.written for h in held] == [True, True, True]
@@ -273,7 +279,7 @@ async def test_a_row_under_a_condition_adds_no_statement_while_it_goes_as_last_t
             async with db.write() as conn:
                 await _write(conn, ORG_A, 1)
                 if only_if is not None:
-                    await changes.insert_later(
+                    await last_statement.insert_later(
                         conn, AuditEvent, _audit_row(ORG_A, 9), only_if=only_if
                     )
         finally:

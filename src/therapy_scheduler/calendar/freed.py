@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import last_statement
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.models import FreedSlot
 
@@ -42,7 +42,7 @@ class Recorded:
     transaction's last statement ran, whether it was (someone was waiting)."""
 
     id: uuid.UUID
-    kept: changes.Kept
+    kept: last_statement.Kept
 
     @property
     def written(self) -> bool:
@@ -65,7 +65,7 @@ async def record_freed(
     (`Database.write()`) its last statement checks that, at no round trip: while nobody waits it
     sends a column, not the row. On SQLite the INSERT checks it itself."""
     freed_id = uuid.uuid4()
-    kept = await changes.insert_later(
+    kept = await last_statement.insert_later(
         conn,
         FreedSlot,
         {

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import changes, last_statement
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import AuditEvent, AuditEventClient
 
@@ -76,7 +76,7 @@ async def record(
     if clients:
         await append_entries(conn, [entry])  # its client index rows need its id now
     else:
-        await changes.insert_later(conn, AuditEvent, _row(entry))
+        await last_statement.insert_later(conn, AuditEvent, _row(entry))
 
 
 async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from therapy_scheduler.errors import AppError, ValidationFailed
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import last_statement
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.envelope import JSON, error_body
 from therapy_scheduler.kit.time import utcnow
@@ -112,8 +112,8 @@ class Claim:
 
     async def store(self, conn: AsyncConnection, status: int, body: dict[str, Any]) -> None:
         """Store the response in the write's own transaction: with its last statement on
-        PostgreSQL (`changes.update_later`: one round trip less while the write holds its locks)."""
-        await changes.update_later(
+        PostgreSQL (`last_statement.update_later`: one round trip less while the write holds its locks)."""
+        await last_statement.update_later(
             conn,
             IdempotencyRecord,
             {"state": "completed", "response_status": status, "response_body": render(body)},

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.domain.events import EVENT_TYPES
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import last_statement
 from therapy_scheduler.kit.time import iso_utc, utcnow
 from therapy_scheduler.models import WebhookEvent
 
@@ -78,7 +78,7 @@ async def emit(
         "dedupe_key": dedupe_key,
         "fanned_out": False,
     }
-    await changes.insert_later(conn, WebhookEvent, row)
+    await last_statement.insert_later(conn, WebhookEvent, row)
     return event_id
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from therapy_scheduler.infra import changes
+from therapy_scheduler.infra import last_statement
 from therapy_scheduler.models import (
     Client,
     Hold,
@@ -36,7 +36,7 @@ ACTIVE_HOLDS = select(func.count(), func.min(Hold.expires_at)).where(
     Hold.expires_at > bindparam("now"),
     Hold.created_by == bindparam("user_id"),
 )
-# ACTIVE_HOLDS but one hold, as the text `changes.check_last` reads with the transaction's last
+# ACTIVE_HOLDS but one hold, as the text `last_statement.check_last` reads with the transaction's last
 # statement.
 _ACTIVE_HOLDS_BUT_SQL = (
     "SELECT count(*) AS active, min(expires_at) AS earliest FROM holds "
@@ -54,9 +54,9 @@ async def check_active_holds_last(
 ) -> None:
     """How many holds this user created that still block (active and unexpired), other than hold
     `but`, and the earliest time one of them expires, read by the transaction's last statement (on
-    PostgreSQL, with the change counter's bump: infra/changes.py `check_last`) and given to `check`
+    PostgreSQL, with the change counter's bump: infra/last_statement.py `check_last`) and given to `check`
     before COMMIT."""
-    await changes.check_last(
+    await last_statement.check_last(
         conn,
         _ACTIVE_HOLDS_BUT_SQL,
         ("active", "earliest"),

@@ -1,0 +1,371 @@
+"""What a write transaction leaves to its last statement (docs/DECISIONS.md, "Conditional requests").
+
+Rows it adds and never reads back (`insert_later`: an audit entry, a webhook event, a freed slot),
+updates of rows it never reads back (`update_later`: an Idempotency-Key's stored response) and checks
+that must read after a lock taken at its end (`check_last`: the hold cap). Inside `Database.write()`
+on PostgreSQL they ride on the change counter's bump (`infra/changes.py` `bump`), which is the
+transaction's last statement anyway: data-modifying WITHs of one statement, at no round trip of their
+own; elsewhere they run at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import SmallInteger, Uuid, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.types import TypeEngine
+
+from therapy_scheduler.models.base import Base
+
+_KEPT = "therapy_scheduler.last_statement.kept_back"
+_MAX_KEPT = 50  # rows kept back at most (one statement's bind parameters stay far below limits)
+_CHECKS = "therapy_scheduler.last_statement.checks"
+_UPDATES = "therapy_scheduler.last_statement.updates"
+
+# The change counter's bump of one stripe per organization, the statement everything here rides on
+# (`infra/changes.py`); `{values}`: one `(:org<j>, :stripe, 1)` per organization.
+COUNTER_UPSERT = (
+    "INSERT INTO change_counters (organization_id, stripe, version) VALUES {values} "
+    "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
+)
+
+
+def begin(conn: AsyncConnection, *, keep_back: bool) -> None:
+    """A write transaction begins: with `keep_back`, what is given to `insert_later`,
+    `update_later` and `check_last` waits for `run_with_bump` (PostgreSQL)."""
+    discard(conn)
+    if keep_back:
+        conn.info[_KEPT] = []
+
+
+def discard(conn: AsyncConnection) -> None:
+    """The transaction is over: nothing kept back outlives it (after a rollback, say)."""
+    conn.info.pop(_KEPT, None)
+    conn.info.pop(_CHECKS, None)
+    conn.info.pop(_UPDATES, None)
+
+
+@dataclass
+class Kept:
+    """A row given to `insert_later`: `written` once its INSERT ran (False when its condition did not
+    hold), None before."""
+
+    written: bool | None = None
+
+
+# A kept-back row: its table, its values, its condition (see `insert_later`) and its handle.
+_Row = tuple[str, dict[str, Any], str | None, Kept]
+
+
+async def insert_later(
+    conn: AsyncConnection, table: type[Base], row: dict[str, Any], *, only_if: str | None = None
+) -> Kept:
+    """Insert `row` into `table` in this transaction: now, or, when the transaction keeps rows back
+    (`start`), with its last statement (`bump`), so that an audit entry, a webhook event or a freed
+    slot cost no round trip of their own. Only for rows nothing in the transaction reads back.
+
+    `only_if`: an SQL condition the row is written under, evaluated by the same statement; it names
+    the row's own values as `:{row}<column>` (e.g. `EXISTS (SELECT 1 FROM waitlist_entries WHERE
+    organization_id = :{row}organization_id)`). The handle says, after the transaction's last
+    statement, whether the row was written."""
+    handle = Kept()
+    kept: list[_Row] | None = conn.info.get(_KEPT)
+    if kept is None:
+        await _insert_now(conn, (table.__tablename__, row, only_if, handle))
+        return handle
+    kept.append((table.__tablename__, row, only_if, handle))
+    if len(kept) >= _MAX_KEPT:
+        for item in kept:
+            await _insert_now(conn, item)
+        kept.clear()
+    return handle
+
+
+async def _insert_now(conn: AsyncConnection, item: _Row) -> None:
+    name, row, only_if, handle = item
+    result = await conn.execute(_inserts(((name, tuple(row), only_if),), 0), _values([item]))
+    handle.written = result.first() is not None
+
+
+def _values(rows: list[_Row]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for i, (_, row, _, _) in enumerate(rows):
+        values |= {f"k{i}_{column}": value for column, value in row.items()}
+    return values
+
+
+# An update given to `update_later`: its table, the values it sets and the key that picks its row.
+_Update = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+async def update_later(
+    conn: AsyncConnection, table: type[Base], values: dict[str, Any], *, where: dict[str, Any]
+) -> None:
+    """Set `values` in the rows of `table` whose columns equal `where`, in this transaction: now,
+    or, when the transaction keeps rows back (`start`), with its last statement (`run_with_bump`), like
+    `insert_later`. Only for rows that nothing later in the transaction reads, and whose update
+    needs no answer (how many rows it changed is not told)."""
+    item: _Update = (table.__tablename__, values, where)
+    updates: list[_Update] | None = conn.info.get(_UPDATES)
+    if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
+        await _update_now(conn, item)
+        return
+    if updates is None:
+        updates = conn.info[_UPDATES] = []
+    updates.append(item)
+
+
+async def _update_now(conn: AsyncConnection, item: _Update) -> None:
+    name, values, where = item
+    await conn.execute(
+        _update_statement(name, tuple(values), tuple(where)), _update_values(0, item)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
+    return text(_update_sql(0, name, columns, keys)).bindparams(
+        *_update_binds(0, name, columns, keys)
+    )
+
+
+def _update_sql(i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    # Names of the models' own tables and columns (checked in `_update_binds`), never input.
+    assigned = ", ".join(f'"{c}" = :u{i}_s_{c}' for c in columns)
+    matched = " AND ".join(f'"{c}" = :u{i}_w_{c}' for c in keys)
+    return f'UPDATE "{name}" SET {assigned} WHERE {matched}'  # noqa: S608
+
+
+def _update_binds(
+    i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> list[BindParameter[Any]]:
+    table = Base.metadata.tables[name]
+    binds = [bindparam(f"u{i}_s_{c}", type_=table.c[c].type) for c in columns]
+    return binds + [bindparam(f"u{i}_w_{c}", type_=table.c[c].type) for c in keys]
+
+
+def _update_values(i: int, item: _Update) -> dict[str, Any]:
+    _, values, where = item
+    return {f"u{i}_s_{c}": v for c, v in values.items()} | {
+        f"u{i}_w_{c}": v for c, v in where.items()
+    }
+
+
+# The bind parameters of a check's query: name → (value, type).
+Values = dict[str, tuple[Any, TypeEngine[Any]]]
+# A check given to `check_last`: its query (one row; columns named), the query's values, and the
+# function the row is given to.
+_Check = tuple[str, tuple[str, ...], Values, Callable[[tuple[Any, ...]], None]]
+
+
+def _check_query(query: str, prefix: str, values: Values) -> TextClause:
+    binds = [bindparam(f"{prefix}{name}", type_=kind) for name, (_, kind) in values.items()]
+    return text(query.format(q=prefix)).bindparams(*binds)
+
+
+async def check_last(
+    conn: AsyncConnection,
+    query: str,
+    columns: tuple[str, ...],
+    values: Values,
+    check: Callable[[tuple[Any, ...]], None],
+) -> None:
+    """Read `query` (an SQL SELECT of exactly one row whose columns are named `columns`; its bind
+    parameters written `:{q}<name>`, their values and types in `values`) with the transaction's
+    last statement and give its row to `check` before COMMIT: an exception from `check` rolls the
+    transaction back.
+    On PostgreSQL, when rows are kept back, the query rides in the bump's own statement (one round
+    trip less after a lock taken just before, docs/PERFORMANCE.md, "What limits each figure": booking);
+    otherwise it runs at once. It sees what committed before its statement began and what this
+    transaction wrote before it, not the kept-back rows its statement inserts."""
+    checks: list[_Check] | None = conn.info.get(_CHECKS)
+    if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
+        given = {name: value for name, (value, _) in values.items()}
+        check(tuple((await conn.execute(_check_query(query, "", values), given)).one()))
+        return
+    if checks is None:
+        checks = conn.info[_CHECKS] = []
+    checks.append((query, columns, values, check))
+
+
+async def run_with_bump(conn: AsyncConnection, organizations: list[uuid.UUID], stripe: int) -> bool:
+    """Before the bump of `organizations`' `stripe`: what the transaction kept back. On PostgreSQL
+    with rows kept back it runs as one statement that is also the bump (True: the bump is done);
+    otherwise it runs now and the caller bumps (False).
+
+    A kept-back row with a condition (`only_if`) whose condition did not hold the last time this
+    process evaluated it (with the same values) is not sent with that statement: the statement only
+    evaluates the condition (once per condition and values), and the rows whose condition held are
+    inserted right after it, before COMMIT. So a condition that seldom holds (a freed slot while
+    nobody waits, docs/DECISIONS.md "The cancel and the waitlist") costs the transaction one more
+    column of its last statement, not the row's values and its INSERT; a row whose condition held
+    last time goes in with the statement, under its condition. Either way the condition is
+    evaluated in this transaction: what the process remembers only chooses the cheaper way."""
+    rows: list[_Row] = conn.info.pop(_KEPT, None) or []
+    checks: list[_Check] = conn.info.pop(_CHECKS, None) or []
+    updates: list[_Update] = conn.info.pop(_UPDATES, None) or []
+    if organizations and rows and conn.dialect.name == "postgresql":
+        await _bump_with_rows(conn, organizations, rows, checks, updates, stripe)
+        return True
+    for update in updates:  # (only kept while rows are kept back)
+        await _update_now(conn, update)
+    for query, _, given, check in checks:
+        plain = {name: value for name, (value, _) in given.items()}
+        check(tuple((await conn.execute(_check_query(query, "", given), plain)).one()))
+    for item in rows:
+        await _insert_now(conn, item)
+    return False
+
+
+# A condition (table, condition, the values it names) -> whether it held the last time this process
+# evaluated it: a guess, only to choose how a row under it goes in (`bump`), never its answer.
+_Condition = tuple[str, str, tuple[Any, ...]]
+_LAST_HELD: dict[_Condition, bool] = {}
+_MAX_REMEMBERED = 4096
+
+
+def _remember(condition: _Condition, held: bool) -> None:
+    if condition not in _LAST_HELD and len(_LAST_HELD) >= _MAX_REMEMBERED:
+        _LAST_HELD.clear()
+    _LAST_HELD[condition] = held
+
+
+async def _bump_with_rows(
+    conn: AsyncConnection,
+    organizations: list[uuid.UUID],
+    rows: list[_Row],
+    checks: list[_Check],
+    updates: list[_Update],
+    stripe: int,
+) -> None:
+    """`bump` on PostgreSQL with kept-back rows: one statement (the rows sent with it, the
+    conditions it evaluates, the updates, the checks' queries, the bump), then the checks, then the
+    rows whose condition that statement found holding."""
+    sent: list[tuple[_Row, _Condition | None]] = []  # with the statement (under their condition)
+    conditions: dict[_Condition, int] = {}  # evaluated by the statement, in this order
+    held_back: list[tuple[_Row, int]] = []  # inserted after it if their condition holds
+    for item in rows:
+        name, row, only_if, _ = item
+        if only_if is None:
+            sent.append((item, None))
+            continue
+        condition = (name, only_if, tuple(row[c] for c in _named(only_if)))
+        if _LAST_HELD.get(condition, False):
+            sent.append((item, condition))
+        else:
+            held_back.append((item, conditions.setdefault(condition, len(conditions))))
+    shape = tuple((name, tuple(row), only_if) for (name, row, only_if, _), _ in sent)
+    checked = tuple(
+        (query, columns, tuple((name, kind) for name, (_, kind) in given.items()))
+        for query, columns, given, _ in checks
+    )
+    changed = tuple((name, tuple(given), tuple(where)) for name, given, where in updates)
+    values = _values([item for item, _ in sent]) | {"stripe": stripe}
+    values |= {f"org{j}": o for j, o in enumerate(organizations)}
+    for j, (_, only_if, named) in enumerate(conditions):
+        values |= {f"w{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
+    for j, (_, _, given, _) in enumerate(checks):
+        values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
+    for i, update in enumerate(updates):
+        values |= _update_values(i, update)
+    statement = _inserts(
+        shape,
+        len(organizations),
+        conditions=tuple((name, only_if) for name, only_if, _ in conditions),
+        checks=checked,
+        updates=changed,
+    )
+    result = (await conn.execute(statement, values)).first()
+    if result is None:  # no organization's row came back: cannot happen, but never skip a check
+        raise RuntimeError("the change counter's bump returned no row")
+    for i, ((_, _, _, handle), under) in enumerate(sent):
+        handle.written = bool(result[i])
+        if under is not None:
+            _remember(under, handle.written)
+    at = len(sent)
+    for condition, j in conditions.items():
+        _remember(condition, bool(result[at + j]))
+    at += len(conditions)
+    for _, columns, _, check in checks:
+        check(tuple(result[at : at + len(columns)]))
+        at += len(columns)
+    for (name, row, _, handle), j in held_back:
+        handle.written = bool(result[len(sent) + j])
+        if handle.written:
+            await conn.execute(
+                _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
+            )
+
+
+_NAMED = re.compile(r":\{row\}(\w+)")
+
+
+@functools.lru_cache(maxsize=64)
+def _named(only_if: str) -> tuple[str, ...]:
+    """The row's columns a condition names (`:{row}<column>`), each once, in order."""
+    return tuple(dict.fromkeys(_NAMED.findall(only_if)))
+
+
+@functools.lru_cache(maxsize=256)
+def _inserts(
+    shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
+    organizations: int,
+    *,
+    conditions: tuple[tuple[str, str], ...] = (),
+    checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
+    updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
+) -> TextClause:
+    """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
+    `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
+    `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
+    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
+    whether each of `conditions` holds (each a table and a condition on that table's columns, bound
+    as `w<j>_<column>`), then the columns of each of `checks` (`check_last`: query, columns; bind
+    parameters `c<j>_<name>`); `updates` (`update_later`: table, columns set, key columns) are
+    data-modifying WITHs too. With 0: the one row's INSERT alone (either database). Written out
+    once per shape: SQLAlchemy compiles a statement with DML in its WITH again on every execution
+    (it cannot cache those), which cost more than the round trip it saves."""
+    binds: list[BindParameter[Any]] = []
+    inserts: list[str] = []
+    for i, (name, columns, only_if) in enumerate(shape):
+        table = Base.metadata.tables[name]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        placeholders = ", ".join(f":k{i}_{c}" for c in columns)
+        binds += [bindparam(f"k{i}_{c}", type_=table.c[c].type) for c in columns]  # KeyError if not
+        # Names of the models' own tables and columns (looked up above), never input; conditions
+        # are the callers' constants.
+        source = (
+            f"VALUES ({placeholders})"
+            if only_if is None
+            else f"SELECT {placeholders} WHERE {only_if.format(row=f'k{i}_')}"
+        )
+        inserts.append(f'INSERT INTO "{name}" ({listed}) {source} RETURNING 1')
+    if organizations == 0:
+        return text(inserts[0]).bindparams(*binds)
+    parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
+    returned = [f"(SELECT count(*) FROM k{i})" for i in range(len(inserts))]  # noqa: S608
+    for j, (name, only_if) in enumerate(conditions):
+        table = Base.metadata.tables[name]
+        binds += [bindparam(f"w{j}_{c}", type_=table.c[c].type) for c in _named(only_if)]
+        returned.append(f"({only_if.format(row=f'w{j}_')})")
+    for i, (name, columns, keys) in enumerate(updates):
+        parts.append(f"u{i} AS ({_update_sql(i, name, columns, keys)})")
+        binds += _update_binds(i, name, columns, keys)
+    for j, (query, columns, kinds) in enumerate(checks):
+        parts.append(f"c{j} AS ({query.format(q=f'c{j}_')})")
+        binds += [bindparam(f"c{j}_{name}", type_=kind) for name, kind in kinds]
+        returned += [f"(SELECT {c} FROM c{j})" for c in columns]  # noqa: S608
+    counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
+    binds += [bindparam("stripe", type_=SmallInteger())]
+    binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
+    with_ = f"WITH {', '.join(parts)} " if parts else ""
+    # Built from the models' names and the callers' constant conditions and queries only.
+    statement = f"{with_}{COUNTER_UPSERT.format(values=counted)} RETURNING {', '.join(returned)}"
+    return text(statement).bindparams(*binds)
