@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, literal_column, text
+from sqlalchemy import event, literal_column, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -98,6 +98,22 @@ _AUTOCOMMIT_READS: dict[str, Any] = {
 }
 
 
+def _sqlite_pool(url: str, settings: Settings) -> dict[str, Any]:
+    """A file database's pool is sized as PostgreSQL's: `db_pool_size` connections kept open, no
+    overflow. SQLAlchemy's default for SQLite (5 kept, 10 more opened and closed on demand) made a
+    busy process open a connection per request beyond the fifth: a thread of aiosqlite's, the
+    PRAGMAs and the schema read each time (docs/DECISIONS.md, "The hot read path"). An in-memory
+    database keeps its single shared connection."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return {}
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
+
+
 def _unique_statement_name() -> str:
     return f"__ts_{uuid.uuid4().hex}__"
 
@@ -108,6 +124,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         engine = create_async_engine(
             url,
             **({} if writer else _AUTOCOMMIT_READS),
+            **_sqlite_pool(url, settings),
             connect_args={"timeout": 15},
             hide_parameters=True,
         )
