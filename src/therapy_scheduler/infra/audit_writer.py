@@ -66,14 +66,22 @@ class AuditWriter:
         self._ensure_running()
 
     async def flush(self) -> None:
-        """Write every queued entry now (in batches of `max_batch`, one transaction each)."""
+        """Write every entry queued when it is called (in batches of `max_batch`, one transaction
+        each). Entries queued meanwhile wait for the next flush: a writer that kept going while
+        requests kept adding would write a handful of entries per transaction under load, at the
+        price of a transaction each (docs/DECISIONS.md, "The hot read path")."""
         async with self._lock:
-            while self._pending:
-                batch = [self._pending[i] for i in range(min(self._max_batch, len(self._pending)))]
+            # Counted after taking the lock: what a flush running before this one left is written
+            # too. Entries dropped from the front (a full buffer) only make the count generous.
+            left = len(self._pending)
+            while left > 0 and self._pending:
+                size = min(self._max_batch, left, len(self._pending))
+                batch = [self._pending[i] for i in range(size)]
                 async with self._database.write() as conn:
                     await append_entries(conn, batch)
                 for _ in batch:
                     self._pending.popleft()
+                left -= size
 
     async def close(self) -> None:
         """Stop the background task and write what is left (called on shutdown).
