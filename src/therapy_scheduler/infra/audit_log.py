@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Uuid, column, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.infra import changes, last_statement
@@ -23,7 +23,9 @@ from therapy_scheduler.models import AuditEvent, AuditEventClient
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One event to append; `client_ids` are the clients it concerns (indexed for the client filter)."""
+    """One event to append; `client_ids` are the clients it concerns (indexed for the client filter):
+    UUIDs, or their canonical text (lower-case, dashed; the PHI read log keeps the text the
+    database rendered, `audit/phi.py`)."""
 
     organization_id: uuid.UUID
     actor_user_id: uuid.UUID | None
@@ -33,7 +35,7 @@ class AuditEntry:
     request_id: str | None
     occurred_at: datetime
     details: dict[str, Any] = field(default_factory=dict)
-    client_ids: tuple[uuid.UUID, ...] = ()
+    client_ids: tuple[uuid.UUID | str, ...] = ()
 
 
 async def record(
@@ -111,7 +113,13 @@ async def _insert_client_rows(
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         return process or (lambda value: value)
 
-    client = processor(_CLIENT_COLUMNS.client_id)
+    as_uuid = processor(_CLIENT_COLUMNS.client_id)
+    # Canonical text is stored as its UUID is: the same type's bind processor for text.
+    as_text = processor(_CLIENT_ID_TEXT)
+
+    def client(value: uuid.UUID | str) -> Any:
+        return as_text(value) if isinstance(value, str) else as_uuid(value)
+
     organization = processor(_CLIENT_COLUMNS.organization_id)
     occurred = processor(_CLIENT_COLUMNS.occurred_at)
     rows = [
@@ -131,6 +139,7 @@ async def _insert_client_rows(
 
 
 _CLIENT_COLUMNS = AuditEventClient.__table__.c
+_CLIENT_ID_TEXT = column("client_id", Uuid(as_uuid=False))
 _CLIENT_ROWS_FROM_JSON = text(
     "INSERT INTO audit_event_clients (audit_event_id, client_id, organization_id, occurred_at) "
     "SELECT (r->>0)::bigint, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::timestamptz "
