@@ -443,3 +443,46 @@ async def test_shutdown_while_a_flush_runs_writes_every_read_once(
         ids = (await conn.execute(text("SELECT entity_id FROM audit_events"))).scalars().all()
     assert sorted(ids) == sorted(f"entity-{n}" for n in range(1000))
     assert await count_rows(db, "audit_event_clients") == 1000
+
+
+async def test_read_log_stores_client_ids_given_as_text_as_it_stores_uuids(
+    clinic: Clinic, db: Database
+) -> None:
+    """The read endpoints pass the client ids shown as the text the database rendered: they are
+    stored exactly as the same ids passed as UUIDs, whatever their spelling; a bad id still raises."""
+    from types import SimpleNamespace
+
+    from therapy_scheduler.audit.phi import note_phi_read_of
+
+    writer = AuditWriter(db, flush_seconds=30)
+    request: Any = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(audit_writer=writer)),
+        state=SimpleNamespace(request_id="as-text"),
+    )
+    caller: Any = SimpleNamespace(organization_id=uuid.UUID(ORG_A), user_id=uuid.UUID(U_ADMIN))
+    shown = [C1, C2.upper(), C1, "{" + C3 + "}", uuid.UUID(C2)]
+    note_phi_read_of(request, caller, endpoint="x", session_count=5, client_ids=shown)
+    note_phi_read_of(
+        request,
+        caller,
+        endpoint="x",
+        session_count=5,
+        client_ids=[uuid.UUID(C1), uuid.UUID(C2), uuid.UUID(C3)],
+    )
+    with pytest.raises(ValueError):
+        note_phi_read_of(request, caller, endpoint="x", session_count=1, client_ids=["not-an-id"])
+    await writer.close()
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT e.details, c.client_id FROM audit_events e "
+                    "JOIN audit_event_clients c ON c.audit_event_id = e.id "
+                    "WHERE e.request_id = 'as-text' ORDER BY e.id, c.client_id"
+                )
+            )
+        ).all()
+    stored = [r[1] for r in rows]
+    assert len(stored) == 6
+    assert stored[:3] == stored[3:]
+    assert [str(uuid.UUID(str(c))) for c in stored[:3]] == sorted([C1, C2, C3])
