@@ -460,7 +460,7 @@ async def test_read_log_stores_client_ids_given_as_text_as_it_stores_uuids(
         state=SimpleNamespace(request_id="as-text"),
     )
     caller: Any = SimpleNamespace(organization_id=uuid.UUID(ORG_A), user_id=uuid.UUID(U_ADMIN))
-    shown = [C1, C2.upper(), C1, "{" + C3 + "}", uuid.UUID(C2)]
+    shown: list[uuid.UUID | str] = [C1, C2.upper(), C1, "{" + C3 + "}", uuid.UUID(C2)]
     note_phi_read_of(request, caller, endpoint="x", session_count=5, client_ids=shown)
     note_phi_read_of(
         request,
@@ -469,7 +469,7 @@ async def test_read_log_stores_client_ids_given_as_text_as_it_stores_uuids(
         session_count=5,
         client_ids=[uuid.UUID(C1), uuid.UUID(C2), uuid.UUID(C3)],
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="badly formed"):
         note_phi_read_of(request, caller, endpoint="x", session_count=1, client_ids=["not-an-id"])
     await writer.close()
     async with db.read() as conn:
