@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from therapy_scheduler import __version__
 from therapy_scheduler.admin.router import router as admin_router
@@ -93,16 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
         await close_app(app)
 
-    app = FastAPI(
-        title="therapy-scheduler",
-        version=__version__,
-        description=(
-            "Scheduling backend for behavioural-therapy practices. Every response uses the envelope "
-            '`{"success": true, ...}` or `{"success": false, "error", "code", "request_id", "details"}`.'
-        ),
-        default_response_class=JSON,
-        lifespan=lifespan,
-    )
+    app = _fastapi(lifespan)
     app.state.settings = settings
     app.state.db = database
     tokens = TokenVerifier(settings)
@@ -124,16 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _install_error_handlers(app)
     _install_operational_routes(app)
-    app.include_router(schedule_router)
-    app.include_router(reference_router)
-    app.include_router(audit_router)
-    app.include_router(feeds_router)
-    app.include_router(reports_router)
-    app.include_router(admin_router)
-    app.include_router(webhooks_router)
+    before_board, after_board = _feature_routes()
+    app.router.routes.extend(before_board)
     install_board(app)
-    app.include_router(booking_router)
-    app.include_router(waitlist_router)
+    app.router.routes.extend(after_board)
     rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)
     app.state.rate_counter = rate_counter
     app.add_middleware(
@@ -151,6 +138,55 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(FreshnessMiddleware)
     return app
+
+
+def _fastapi(lifespan: Any = None) -> FastAPI:
+    return FastAPI(
+        title="therapy-scheduler",
+        version=__version__,
+        description=(
+            "Scheduling backend for behavioural-therapy practices. Every response uses the envelope "
+            '`{"success": true, ...}` or `{"success": false, "error", "code", "request_id", "details"}`.'
+        ),
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+
+
+# The features' routers in the order the router tries them; the board's routes go between the two.
+_BEFORE_BOARD = (
+    schedule_router,
+    reference_router,
+    audit_router,
+    feeds_router,
+    reports_router,
+    admin_router,
+    webhooks_router,
+)
+_AFTER_BOARD = (booking_router, waitlist_router)
+
+
+@functools.cache
+def _feature_routes() -> tuple[tuple[BaseRoute, ...], tuple[BaseRoute, ...]]:
+    """The features' routers, included once per process into an app built like every app, and shared
+    by the apps: FastAPI builds an included router's routes (each parameter's validator, each
+    dependency tree) at its first request, once per inclusion, about 0.2 s of CPU for ours; an app
+    per test made that a third of the suite's CPU (docs/DECISIONS.md, "Layout"). The routes find the
+    app they serve in the request (`request.app`), so nothing of an app is kept in them; only
+    `app.dependency_overrides` does not reach them (the service sets none)."""
+    template = _fastapi()
+    first = len(template.router.routes)
+    for router in _BEFORE_BOARD:
+        template.include_router(router)
+    middle = len(template.router.routes)
+    for router in _AFTER_BOARD:
+        template.include_router(router)
+    for router in (*_BEFORE_BOARD, *_AFTER_BOARD):
+        if router.on_startup or router.on_shutdown:
+            # They would be merged into the template's lifespan, not into the app's.
+            raise RuntimeError(f"{router} has startup or shutdown handlers")
+    routes = template.router.routes
+    return tuple(routes[first:middle]), tuple(routes[middle:])
 
 
 def _request_id(request: Request) -> str | None:
