@@ -16,6 +16,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,11 +70,11 @@ class TherapistCalendar:
         return list(cached)
 
     def _compute_windows(self, day: date) -> list[Range]:
+        pattern = self.weekly.get(day.weekday())
+        weekly = _weekly_windows(day, tuple(pattern), self.time_zone) if pattern else ()
+        if not self.extra and not self.time_off:
+            return list(weekly)  # = subtract(merge(weekly), []): the usual day
         lower, upper = self.day_bounds(day)
-        weekly = [
-            (_local_instant(day, start, self.time_zone), _local_instant(day, end, self.time_zone))
-            for start, end in self.weekly.get(day.weekday(), [])
-        ]
         base = merge([*weekly, *clip(self.extra, lower, upper)])
         return subtract(base, clip(self.time_off, lower, upper))
 
@@ -94,6 +95,21 @@ class TherapistCalendar:
 
     def time_off_covers(self, start: datetime, end: datetime) -> bool:
         return any(s < end and start < e for s, e in self.time_off)
+
+
+@lru_cache(maxsize=4096)
+def _weekly_windows(
+    day: date, pattern: tuple[tuple[time, time], ...], time_zone: str
+) -> tuple[Range, ...]:
+    """The weekly windows `pattern` (wall-clock times) on `day` in `time_zone`, merged. Cached:
+    the therapists of a zone mostly share a few weekly patterns, so a week of availability for
+    many therapists computes each pattern's day once."""
+    return tuple(
+        merge(
+            (_local_instant(day, start, time_zone), _local_instant(day, end, time_zone))
+            for start, end in pattern
+        )
+    )
 
 
 @lru_cache(maxsize=16384)
@@ -201,30 +217,45 @@ def availability_entries(
     therapist_order: list[uuid.UUID],
     first: date,
     last: date,
-) -> list[dict[str, object]]:
-    entries: list[dict[str, object]] = []
-    # The same instants recur across windows, free slots and therapists (opening hours, sessions on
-    # the hour): each is formatted once per answer.
-    texts: dict[datetime, str] = {}
+) -> orjson.Fragment:
+    """The availability of the therapists in `therapist_order` (those with a calendar), day by day
+    from `first` to `last`: a JSON array of `{therapist_id, date, time_zone, windows, free_slots}`
+    (docs/API.md), written out as text, the bytes `orjson.dumps` gives for the same dicts. A week
+    of 50 therapists is ≈ 350 entries and ≈ 1,100 time ranges: building them as dicts for orjson
+    to walk cost more than the free time itself (docs/PERFORMANCE.md, "schedule_week")."""
+    # The same ranges recur across days and therapists (opening hours, sessions on the hour): each
+    # is written once per answer.
+    texts: dict[Range, bytes] = {}
 
-    def time_range(start: datetime, end: datetime) -> dict[str, str]:
-        start_text = texts.get(start) or texts.setdefault(start, iso_utc(start))
-        end_text = texts.get(end) or texts.setdefault(end, iso_utc(end))
-        return {"start_time": start_text, "end_time": end_text}
+    def ranges(found: list[Range]) -> bytes:
+        out = []
+        for r in found:
+            text = texts.get(r)
+            if text is None:
+                text = texts[r] = b'{"start_time":"%s","end_time":"%s"}' % (
+                    iso_utc(r[0]).encode(),
+                    iso_utc(r[1]).encode(),
+                )
+            out.append(text)
+        return b",".join(out)
 
+    dates = [(day, day.isoformat().encode()) for day in days(first, last)]
+    entries: list[bytes] = []
     for therapist_id in therapist_order:
         calendar = calendars.get(therapist_id)
         if calendar is None:
             continue
-        therapist_text = str(therapist_id)
-        for day in days(first, last):
+        head = b'{"therapist_id":"%s","date":"' % str(therapist_id).encode()
+        zone = b'","time_zone":%s,"windows":[' % orjson.dumps(calendar.time_zone)
+        for day, day_text in dates:
             entries.append(
-                {
-                    "therapist_id": therapist_text,
-                    "date": day.isoformat(),
-                    "time_zone": calendar.time_zone,
-                    "windows": [time_range(s, e) for s, e in calendar.windows(day)],
-                    "free_slots": [time_range(s, e) for s, e in calendar.free_slots(day)],
-                }
+                b'%s%s%s%s],"free_slots":[%s]}'
+                % (
+                    head,
+                    day_text,
+                    zone,
+                    ranges(calendar.windows(day)),
+                    ranges(calendar.free_slots(day)),
+                )
             )
-    return entries
+    return orjson.Fragment(b"[%s]" % b",".join(entries))
