@@ -32,6 +32,7 @@ from therapy_scheduler.config import Settings, get_settings
 from therapy_scheduler.dropdown.router import router as reference_router
 from therapy_scheduler.errors import AppError, Forbidden
 from therapy_scheduler.feeds.router import router as feeds_router
+from therapy_scheduler.infra import heap
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.cache import make_cache
 from therapy_scheduler.infra.client import client_address
@@ -87,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.waitlist_interval_seconds > 0
             else None
         )
+        heap.settle()
         yield
+        heap.release()
         for task in (replica, purge, dispatcher, waitlist):
             if task is not None:
                 task.cancel()

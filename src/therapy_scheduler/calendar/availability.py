@@ -12,14 +12,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+import orjson
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.kit.intervals import Range, clip, merge, subtract
+from therapy_scheduler.kit.intervals import Range, clip, merge, subtract, subtract_sorted
 from therapy_scheduler.kit.time import days, iso_utc, resolve_local_lenient
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
@@ -29,6 +30,7 @@ from therapy_scheduler.models import (
     Therapist,
     TimeOff,
 )
+from therapy_scheduler.models.base import UTCDateTime
 
 
 @dataclass
@@ -69,31 +71,42 @@ class TherapistCalendar:
         return list(cached)
 
     def _compute_windows(self, day: date) -> list[Range]:
+        pattern = self.weekly.get(day.weekday())
+        weekly = _weekly_windows(day, tuple(pattern), self.time_zone) if pattern else ()
+        if not self.extra and not self.time_off:
+            return list(weekly)  # = subtract(merge(weekly), []): the usual day
         lower, upper = self.day_bounds(day)
-        weekly = [
-            (_local_instant(day, start, self.time_zone), _local_instant(day, end, self.time_zone))
-            for start, end in self.weekly.get(day.weekday(), [])
-        ]
         base = merge([*weekly, *clip(self.extra, lower, upper)])
         return subtract(base, clip(self.time_off, lower, upper))
 
     def free_slots(self, day: date) -> list[Range]:
-        windows = self.windows(day)
+        windows = self._windows.get(day)
+        if windows is None:
+            windows = self._windows[day] = self._compute_windows(day)
         if not windows:
             return []
-        # Only busy ranges that overlap the day's windows can cut them: bisect to the first one that
-        # ends after the first window starts, stop at the first one that starts after the last ends.
+        # Only busy ranges that end after the first window starts can cut the windows: bisect to
+        # the first of them; the windows and the merged busy ranges are both sorted and disjoint.
         merged, ends = self._busy_merged
-        lower, upper = windows[0][0], windows[-1][1]
-        holes = []
-        for hole in merged[bisect_right(ends, lower) :]:
-            if hole[0] >= upper:
-                break
-            holes.append(hole)
-        return subtract(windows, holes)
+        return subtract_sorted(windows, merged, bisect_right(ends, windows[0][0]))
 
     def time_off_covers(self, start: datetime, end: datetime) -> bool:
         return any(s < end and start < e for s, e in self.time_off)
+
+
+@lru_cache(maxsize=4096)
+def _weekly_windows(
+    day: date, pattern: tuple[tuple[time, time], ...], time_zone: str
+) -> tuple[Range, ...]:
+    """The weekly windows `pattern` (wall-clock times) on `day` in `time_zone`, merged. Cached:
+    the therapists of a zone mostly share a few weekly patterns, so a week of availability for
+    many therapists computes each pattern's day once."""
+    return tuple(
+        merge(
+            (_local_instant(day, start, time_zone), _local_instant(day, end, time_zone))
+            for start, end in pattern
+        )
+    )
 
 
 @lru_cache(maxsize=16384)
@@ -123,6 +136,47 @@ def busy_sessions(
 _EDGE = timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class _CalendarStatements:
+    """The statements of `load_calendars`, built once (bind parameters `organization_id`, `ids`
+    (expanding), `lo`, `hi`, `now`): building them for every request cost more than the
+    arithmetic on their rows."""
+
+    time_zones: Select[uuid.UUID, str]
+    windows: Select[uuid.UUID, int, time, time]
+    time_off: Select[uuid.UUID, str, datetime, datetime]
+    holds: Select[uuid.UUID, datetime, datetime]
+
+
+@cache
+def _calendar_statements() -> _CalendarStatements:
+    ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
+    lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+    return _CalendarStatements(
+        time_zones=select(Therapist.id, Therapist.time_zone).where(
+            Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
+        ),
+        windows=select(
+            AvailabilityWindow.therapist_id,
+            AvailabilityWindow.weekday,
+            AvailabilityWindow.start_local,
+            AvailabilityWindow.end_local,
+        ).where(AvailabilityWindow.therapist_id.in_(ids)),
+        time_off=select(
+            TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time
+        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo),
+        holds=select(
+            HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
+        ).where(
+            HoldOccurrence.therapist_id.in_(ids),
+            HoldOccurrence.active.is_(True),
+            HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
+            HoldOccurrence.start_time < hi,
+            HoldOccurrence.end_time > lo,
+        ),
+    )
+
+
 async def load_calendars(
     conn: AsyncConnection,
     *,
@@ -144,36 +198,27 @@ async def load_calendars(
         return {}
     if time_zones is None:
         rows = await conn.execute(
-            select(Therapist.id, Therapist.time_zone).where(
-                Therapist.organization_id == organization_id, Therapist.id.in_(therapist_ids)
-            )
+            _calendar_statements().time_zones,
+            {"organization_id": organization_id, "ids": list(therapist_ids)},
         )
-        time_zones = {r.id: r.time_zone for r in rows}
+        time_zones = {therapist_id: zone for therapist_id, zone in rows}
     calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
     ids = list(calendars)
     if not ids:
         return {}
-    lo, hi = start - _EDGE, end + _EDGE
+    statements = _calendar_statements()
+    values = {"ids": ids, "lo": start - _EDGE, "hi": end + _EDGE, "now": now}
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    for r in await conn.execute(
-        select(
-            AvailabilityWindow.therapist_id,
-            AvailabilityWindow.weekday,
-            AvailabilityWindow.start_local,
-            AvailabilityWindow.end_local,
-        ).where(AvailabilityWindow.therapist_id.in_(ids))
+    for therapist_id, weekday, start_local, end_local in await conn.execute(
+        statements.windows, values
     ):
-        weekly[r.therapist_id].setdefault(r.weekday, []).append((r.start_local, r.end_local))
+        weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
     for therapist_id, by_day in weekly.items():
         calendars[therapist_id].weekly = by_day
-    for off in await conn.execute(
-        select(TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time).where(
-            TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo
-        )
-    ):
-        target = calendars[off.therapist_id]
-        kind_list = target.extra if off.kind == "extra" else target.time_off
-        kind_list.append((off.start_time, off.end_time))
+    for therapist_id, kind, off_start, off_end in await conn.execute(statements.time_off, values):
+        target = calendars[therapist_id]
+        kind_list = target.extra if kind == "extra" else target.time_off
+        kind_list.append((off_start, off_end))
     if with_busy:
         if sessions is None:
             sessions = (await conn.execute(busy_sessions(ids, start, end))).all()
@@ -181,18 +226,8 @@ async def load_calendars(
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:
                 calendar.busy.append((busy.start_time, busy.end_time))
-        for held in await conn.execute(
-            select(
-                HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
-            ).where(
-                HoldOccurrence.therapist_id.in_(ids),
-                HoldOccurrence.active.is_(True),
-                HoldOccurrence.expires_at > now,
-                HoldOccurrence.start_time < hi,
-                HoldOccurrence.end_time > lo,
-            )
-        ):
-            calendars[held.therapist_id].busy.append((held.start_time, held.end_time))
+        for therapist_id, held_start, held_end in await conn.execute(statements.holds, values):
+            calendars[therapist_id].busy.append((held_start, held_end))
     return calendars
 
 
@@ -201,30 +236,45 @@ def availability_entries(
     therapist_order: list[uuid.UUID],
     first: date,
     last: date,
-) -> list[dict[str, object]]:
-    entries: list[dict[str, object]] = []
-    # The same instants recur across windows, free slots and therapists (opening hours, sessions on
-    # the hour): each is formatted once per answer.
-    texts: dict[datetime, str] = {}
+) -> orjson.Fragment:
+    """The availability of the therapists in `therapist_order` (those with a calendar), day by day
+    from `first` to `last`: a JSON array of `{therapist_id, date, time_zone, windows, free_slots}`
+    (docs/API.md), written out as text, the bytes `orjson.dumps` gives for the same dicts. A week
+    of 50 therapists is ≈ 350 entries and ≈ 1,100 time ranges: building them as dicts for orjson
+    to walk cost more than the free time itself (docs/PERFORMANCE.md, "schedule_week")."""
+    # The same ranges recur across days and therapists (opening hours, sessions on the hour): each
+    # is written once per answer.
+    texts: dict[Range, bytes] = {}
 
-    def time_range(start: datetime, end: datetime) -> dict[str, str]:
-        start_text = texts.get(start) or texts.setdefault(start, iso_utc(start))
-        end_text = texts.get(end) or texts.setdefault(end, iso_utc(end))
-        return {"start_time": start_text, "end_time": end_text}
+    def ranges(found: list[Range]) -> bytes:
+        out = []
+        for r in found:
+            text = texts.get(r)
+            if text is None:
+                text = texts[r] = b'{"start_time":"%s","end_time":"%s"}' % (
+                    iso_utc(r[0]).encode(),
+                    iso_utc(r[1]).encode(),
+                )
+            out.append(text)
+        return b",".join(out)
 
+    dates = [(day, day.isoformat().encode()) for day in days(first, last)]
+    entries: list[bytes] = []
     for therapist_id in therapist_order:
         calendar = calendars.get(therapist_id)
         if calendar is None:
             continue
-        therapist_text = str(therapist_id)
-        for day in days(first, last):
+        head = b'{"therapist_id":"%s","date":"' % str(therapist_id).encode()
+        zone = b'","time_zone":%s,"windows":[' % orjson.dumps(calendar.time_zone)
+        for day, day_text in dates:
             entries.append(
-                {
-                    "therapist_id": therapist_text,
-                    "date": day.isoformat(),
-                    "time_zone": calendar.time_zone,
-                    "windows": [time_range(s, e) for s, e in calendar.windows(day)],
-                    "free_slots": [time_range(s, e) for s, e in calendar.free_slots(day)],
-                }
+                b'%s%s%s%s],"free_slots":[%s]}'
+                % (
+                    head,
+                    day_text,
+                    zone,
+                    ranges(calendar.windows(day)),
+                    ranges(calendar.free_slots(day)),
+                )
             )
-    return entries
+    return orjson.Fragment(b"[%s]" % b",".join(entries))

@@ -37,6 +37,27 @@ def subtract(ranges: Iterable[Range], holes: Iterable[Range]) -> list[Range]:
     return result
 
 
+def subtract_sorted(ranges: list[Range], holes: list[Range], first: int = 0) -> list[Range]:
+    """`subtract(ranges, holes[first:])` in one pass, for ranges and holes already as `merge`
+    returns them (sorted, disjoint, none empty)."""
+    out: list[Range] = []
+    i, count = first, len(holes)
+    for start, end in ranges:
+        while i < count and holes[i][1] <= start:
+            i += 1
+        j = i
+        while j < count and holes[j][0] < end:
+            hole_start, hole_end = holes[j]
+            if start < hole_start:
+                out.append((start, hole_start))
+            if hole_end > start:
+                start = hole_end
+            j += 1
+        if start < end:
+            out.append((start, end))
+    return out
+
+
 def clip(ranges: Iterable[Range], lower: datetime, upper: datetime) -> list[Range]:
     return [(max(s, lower), min(e, upper)) for s, e in ranges if s < upper and e > lower]
 

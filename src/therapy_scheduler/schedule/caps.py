@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from therapy_scheduler.calendar.weeks import over_cap, week_of, weeks_around
@@ -25,13 +25,14 @@ def weekly_cap_conflicts(
     kind "w" of `authorization_checks`, over the weeks of `weeks_of_range`); the sessions named are
     those of the range from the one that crossed the cap on."""
     shown = {s.id for s in sessions}
-    used: dict[tuple[uuid.UUID, str, date], list[float]] = defaultdict(lambda: [0, 0])
-    over: dict[tuple[uuid.UUID, str, date], list[Any]] = defaultdict(list)
+    used: dict[tuple[uuid.UUID | None, str, date], list[float]] = defaultdict(lambda: [0, 0])
+    over: dict[tuple[uuid.UUID | None, str, date], list[Any]] = defaultdict(list)
     for r in rows:
         key = (r.authorization_id, r.service_code, week_of(r.start_time, organization_zone))
         week = used[key]
-        week[0] += r.units
-        week[1] += (r.end_time - r.start_time).total_seconds() / 60
+        # Rows of kind "w" carry their end and units.
+        week[0] += cast(int, r.units)
+        week[1] += (cast(datetime, r.end_time) - r.start_time).total_seconds() / 60
         if over_cap(week[0], week[1], r.weekly_cap_units, r.weekly_cap_minutes) and r.id in shown:
             over[key].append(r)
     out: list[dict[str, Any]] = []

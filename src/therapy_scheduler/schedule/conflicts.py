@@ -4,6 +4,7 @@ reported; what is reported comes from imported history and from bookings made un
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -96,36 +97,36 @@ def _supervision_alone(sessions: Sequence[ConflictSession]) -> list[dict[str, An
 def _outside_availability(
     sessions: Sequence[ConflictSession], calendars: dict[uuid.UUID, TherapistCalendar]
 ) -> list[dict[str, Any]]:
+    """Sessions not within one merged working window of their therapist's local days. Sessions
+    last at most `MAX_SESSION_LENGTH`, so they lie within the local day of their start and that of
+    their end; windows never cross their day's bounds, so the windows of every day from the
+    sessions' first local date to their last, merged once per therapist, hold a session exactly
+    when those of its own one or two days do. Each session is then one bisection."""
     out: list[dict[str, Any]] = []
-    # Merged working windows of a therapist's local first and last day of a session (most sessions
-    # lie within one day, so the key is usually (therapist, day, day)).
-    windows_cache: dict[tuple[uuid.UUID, date, date], list[tuple[datetime, datetime]]] = {}
-    # Local dates of session boundaries, per zone: sessions share their start and end instants (on
-    # the hour, the half hour), so each instant is converted once per answer.
-    local_dates: dict[str, dict[datetime, date]] = defaultdict(dict)
-    for s in sessions:
-        calendar = calendars.get(s.therapist_id)
-        if calendar is None:
-            continue
+    if not sessions:
+        return out
+    lowest = sessions[0].start_time  # ordered by start
+    highest = max(s.end_time for s in sessions)
+    # Per therapist: the starts and ends of their merged windows over the sessions' days.
+    spans: dict[uuid.UUID, tuple[list[datetime], list[datetime]]] = {}
+    for therapist_id, calendar in calendars.items():
         tz = calendar.zone
-        dates = local_dates[calendar.time_zone]
-        first = dates.get(s.start_time) or dates.setdefault(
-            s.start_time, s.start_time.astimezone(tz).date()
+        windows = merge(
+            w
+            for day in days(lowest.astimezone(tz).date(), highest.astimezone(tz).date())
+            for w in calendar.windows(day)
         )
-        last = dates.get(s.end_time) or dates.setdefault(
-            s.end_time, s.end_time.astimezone(tz).date()
-        )
-        key = (s.therapist_id, first, last)
-        windows = windows_cache.get(key)
-        if windows is None:
-            windows = windows_cache[key] = merge(
-                w for day in dict.fromkeys(key[1:]) for w in calendar.windows(day)
-            )
-        if any(w0 <= s.start_time and s.end_time <= w1 for w0, w1 in windows):
+        spans[therapist_id] = ([w0 for w0, _ in windows], [w1 for _, w1 in windows])
+    for s in sessions:
+        span = spans.get(s.therapist_id)
+        if span is None:
             continue
-        reason = (
-            "time_off" if calendar.time_off_covers(s.start_time, s.end_time) else "outside_hours"
-        )
+        start, end = s.start_time, s.end_time
+        i = bisect_right(span[0], start) - 1
+        if i >= 0 and end <= span[1][i]:
+            continue
+        calendar = calendars[s.therapist_id]
+        reason = "time_off" if calendar.time_off_covers(start, end) else "outside_hours"
         out.append(
             {
                 "type": "outside_availability",

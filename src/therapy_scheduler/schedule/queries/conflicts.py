@@ -7,13 +7,12 @@ import functools
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     CompoundSelect,
     Date,
     Integer,
-    Row,
     Select,
     and_,
     bindparam,
@@ -48,27 +47,63 @@ CONFLICT_COLUMNS = (
     Session.authorization_id,
     Session.service_code,
 )
-# A conflict candidate: therapist_id, start_time, end_time, then CONFLICT_COLUMNS (id, client_id,
-# location_id, location_type, authorization_id, service_code), then `alone` (the code a supervising
-# session standing alone supervises, else None: `standing_alone`).
-Candidate: TypeAlias = Row[
-    uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
-    uuid.UUID | None, str, str | None,
-]  # fmt: skip
-# A busy session of the filtered therapists: the columns of a candidate, then whether it is one.
-BusyCandidate: TypeAlias = Row[
-    uuid.UUID, datetime, datetime, uuid.UUID, uuid.UUID, uuid.UUID | None, str | None,
-    uuid.UUID | None, str, str | None, bool,
-]  # fmt: skip
+
+
+class Candidate(NamedTuple):
+    """A conflict candidate: the columns of `conflict_candidates` and `standing_alone()`. The rows
+    are read into plain named tuples: the conflict rules read ≈ 15 fields of each of a week's
+    ≈ 2,000 sessions, and a field of a named tuple costs a fraction of a result row's attribute
+    lookup (docs/PERFORMANCE.md, "schedule_week")."""
+
+    therapist_id: uuid.UUID
+    start_time: datetime
+    end_time: datetime
+    id: uuid.UUID
+    client_id: uuid.UUID
+    location_id: uuid.UUID | None
+    location_type: str | None
+    authorization_id: uuid.UUID | None
+    service_code: str
+    alone: str | None  # the code a supervising session standing alone supervises, else None
+
+
+class BusyCandidate(NamedTuple):
+    """A busy session of the filtered therapists: the fields of a `Candidate`, then whether it is
+    one (`candidate`)."""
+
+    therapist_id: uuid.UUID
+    start_time: datetime
+    end_time: datetime
+    id: uuid.UUID
+    client_id: uuid.UUID
+    location_id: uuid.UUID | None
+    location_type: str | None
+    authorization_id: uuid.UUID | None
+    service_code: str
+    alone: str | None
+    candidate: bool
+
+
 # A session the conflicts look at: a candidate, read alone or among the busy sessions.
 ConflictSession: TypeAlias = Candidate | BusyCandidate
-# A row of the authorization checks: id, client_id, authorization_id, service_code, uncovered,
-# start_time, end_time, units, weekly_cap_units, weekly_cap_minutes, kind. Kind "a": an offending
-# candidate (end_time and the rest None); "w": a session of a service with a weekly cap.
-AuthorizationCheck: TypeAlias = Row[
-    uuid.UUID, uuid.UUID, uuid.UUID | None, str, bool, datetime, datetime | None, int | None,
-    int | None, int | None, str,
-]  # fmt: skip
+
+
+class AuthorizationCheck(NamedTuple):
+    """A row of the authorization checks (`authorization_checks`, a named tuple like `Candidate`).
+    Kind "a": an offending candidate (`end_time` and the rest None); "w": a session of a service
+    with a weekly cap."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    authorization_id: uuid.UUID | None
+    service_code: str
+    uncovered: bool
+    start_time: datetime
+    end_time: datetime | None
+    units: int | None
+    weekly_cap_units: int | None
+    weekly_cap_minutes: int | None
+    kind: str
 
 
 async def visible_therapist_ids(
@@ -99,18 +134,17 @@ async def busy_with_candidates(
     """The busy sessions of these therapists for the calendars of the range (`busy_sessions`) with
     the columns of a conflict candidate and `candidate`: whether the session is one (in
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
-    return (
-        await conn.execute(
-            busy_sessions(therapist_ids, range_start, range_end)
-            .add_columns(
-                *CONFLICT_COLUMNS,
-                standing_alone(),
-                and_(*range_filter(shape)).label("candidate"),
-            )
-            .order_by(Session.start_time, Session.id),
-            values,
+    result = await conn.execute(
+        busy_sessions(therapist_ids, range_start, range_end)
+        .add_columns(
+            *CONFLICT_COLUMNS,
+            standing_alone(),
+            and_(*range_filter(shape)).label("candidate"),
         )
-    ).all()
+        .order_by(Session.start_time, Session.id),
+        values,
+    )
+    return list(map(BusyCandidate._make, result))
 
 
 @functools.lru_cache(maxsize=64)
@@ -129,14 +163,10 @@ async def candidate_rows(
 ) -> list[Candidate]:
     """The rows of `conflict_candidates(shape)` with `values` and `standing_alone()`, ordered by
     start and id."""
-    return list(
-        (
-            await conn.execute(
-                candidates.add_columns(standing_alone()).order_by(Session.start_time, Session.id),
-                values,
-            )
-        ).all()
+    result = await conn.execute(
+        candidates.add_columns(standing_alone()).order_by(Session.start_time, Session.id), values
     )
+    return list(map(Candidate._make, result))
 
 
 async def authorization_checks(
@@ -159,7 +189,7 @@ async def authorization_checks(
     statement = _authorization_checks_statement(candidates, len(days))
     problems: list[AuthorizationCheck] = []
     capped: list[AuthorizationCheck] = []
-    for row in await conn.execute(statement, values):
+    for row in map(AuthorizationCheck._make, await conn.execute(statement, values)):
         (problems if row.kind == "a" else capped).append(row)
     return problems, capped
 
