@@ -4,6 +4,7 @@ inclusion of the routers makes."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,6 @@ from tests.fixtures import seed_clinic
 from therapy_scheduler import app as app_module
 from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.board.router import install_board
-from therapy_scheduler.migrations import upgrade
 
 
 def test_the_openapi_document_is_that_of_the_routers_included_into_the_app() -> None:
@@ -29,11 +29,11 @@ def test_the_openapi_document_is_that_of_the_routers_included_into_the_app() -> 
     assert [type(r) for r in shared.routes] == [type(r) for r in plain.routes]
 
 
-async def test_two_apps_serve_their_own_databases(tmp_path: Path) -> None:
+async def test_two_apps_serve_their_own_databases(tmp_path: Path, sqlite_template: Path) -> None:
     urls = []
     for name in ("seeded", "empty"):
         path = tmp_path / f"{name}.db"
-        upgrade(f"sqlite:///{path}")
+        shutil.copyfile(sqlite_template, path)
         urls.append(f"sqlite+aiosqlite:///{path}")
     seeded_settings, empty_settings = (make_settings(u) for u in urls)
     seeded, empty = create_app(seeded_settings), create_app(empty_settings)

@@ -1,5 +1,5 @@
 """Fixtures of the scale-out tests: one primary + streaming replica + PgBouncer per test session (and
-xdist worker), started by tests/scaleout/servers.py; each test gets them truncated, the replica
+xdist worker), started by tests/scaleout/servers.py; each test gets them emptied, the replica
 replaying, and an app whose reads go to the replica.
 
 Without the servers (no PostgreSQL server binaries or no PgBouncer) the tests skip, counted in one
@@ -18,16 +18,13 @@ import httpx
 import pytest
 
 from tests.booking.conftest import redated_document
-from tests.conftest import make_settings
+from tests.conftest import empty_database, make_settings
 from tests.fixtures import Clinic, seed_clinic
 from tests.scaleout import servers
 from therapy_scheduler.app import close_app, create_app
 from therapy_scheduler.config import Settings
 from therapy_scheduler.importing.service import import_document, parse_document
 from therapy_scheduler.models import FLOOR_KEY
-from therapy_scheduler.models.base import Base
-
-_TABLES = ", ".join(t.name for t in Base.metadata.sorted_tables)
 
 
 async def sql(url: str, statement: str, *args: Any) -> Any:
@@ -66,7 +63,7 @@ async def resume_replay(scaleout: servers.ScaleOut) -> None:
 async def fresh(scaleout: servers.ScaleOut) -> AsyncIterator[servers.ScaleOut]:
     """The servers with empty tables, the replica replaying and caught up; replay resumed after."""
     await resume_replay(scaleout)
-    await sql(scaleout.primary_url, f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    await empty_database(scaleout.plain(scaleout.primary_url))
     # The write positions' floor row, as migration 0013 leaves it: no position was lost.
     await sql(
         scaleout.primary_url,
