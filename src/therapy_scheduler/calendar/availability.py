@@ -16,7 +16,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, cast, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract
@@ -123,6 +123,39 @@ def busy_sessions(
 _EDGE = timedelta(days=1)
 
 
+def _windows_and_time_off() -> Any:
+    """The therapists' (`ids`) weekly working hours and their time off (and extra hours) that
+    overlap `[lo, hi)`, as one UNION ALL; each part's columns the other lacks are typed NULLs."""
+    ids: Any = bindparam("ids", expanding=True)
+    windows = select(
+        AvailabilityWindow.therapist_id,
+        AvailabilityWindow.weekday,
+        AvailabilityWindow.start_local,
+        AvailabilityWindow.end_local,
+        cast(null(), TimeOff.kind.type).label("kind"),
+        cast(null(), TimeOff.start_time.type).label("start_time"),
+        cast(null(), TimeOff.end_time.type).label("end_time"),
+    ).where(AvailabilityWindow.therapist_id.in_(ids))
+    time_off = select(
+        TimeOff.therapist_id,
+        cast(null(), AvailabilityWindow.weekday.type),
+        cast(null(), AvailabilityWindow.start_local.type),
+        cast(null(), AvailabilityWindow.end_local.type),
+        TimeOff.kind,
+        TimeOff.start_time,
+        TimeOff.end_time,
+    ).where(
+        TimeOff.therapist_id.in_(ids),
+        TimeOff.start_time < bindparam("hi"),
+        TimeOff.end_time > bindparam("lo"),
+    )
+    return union_all(windows, time_off)
+
+
+# Built once (SQLAlchemy reuses its cache key and compiled form).
+_WINDOWS_AND_TIME_OFF = _windows_and_time_off()
+
+
 async def load_calendars(
     conn: AsyncConnection,
     *,
@@ -155,25 +188,16 @@ async def load_calendars(
         return {}
     lo, hi = start - _EDGE, end + _EDGE
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    for r in await conn.execute(
-        select(
-            AvailabilityWindow.therapist_id,
-            AvailabilityWindow.weekday,
-            AvailabilityWindow.start_local,
-            AvailabilityWindow.end_local,
-        ).where(AvailabilityWindow.therapist_id.in_(ids))
-    ):
-        weekly[r.therapist_id].setdefault(r.weekday, []).append((r.start_local, r.end_local))
+    # Working hours and time off in one round trip (`kind` is NULL on the working-hours rows).
+    for r in await conn.execute(_WINDOWS_AND_TIME_OFF, {"ids": ids, "lo": lo, "hi": hi}):
+        if r.kind is None:
+            weekly[r.therapist_id].setdefault(r.weekday, []).append((r.start_local, r.end_local))
+            continue
+        target = calendars[r.therapist_id]
+        kind_list = target.extra if r.kind == "extra" else target.time_off
+        kind_list.append((r.start_time, r.end_time))
     for therapist_id, by_day in weekly.items():
         calendars[therapist_id].weekly = by_day
-    for off in await conn.execute(
-        select(TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time).where(
-            TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo
-        )
-    ):
-        target = calendars[off.therapist_id]
-        kind_list = target.extra if off.kind == "extra" else target.time_off
-        kind_list.append((off.start_time, off.end_time))
     if with_busy:
         if sessions is None:
             sessions = (await conn.execute(busy_sessions(ids, start, end))).all()
