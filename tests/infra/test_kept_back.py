@@ -292,3 +292,52 @@ async def test_a_row_under_a_condition_adds_no_statement_while_it_goes_as_last_t
     for only_if in (_UNKNOWN, _KNOWN):
         await write(only_if)  # what this process remembers of the condition is now its answer
         assert await write(only_if) == without + extra
+
+
+def _plain_audit_row(organization_id: uuid.UUID, action: str = "test.kept_back") -> dict[str, Any]:
+    return {
+        "organization_id": organization_id,
+        "actor_user_id": None,
+        "action": action,
+        "entity_type": "session",
+        "entity_id": "x",
+        "request_id": None,
+        "occurred_at": utcnow(),
+        "details": {},
+    }
+
+
+@pytest.mark.parametrize("rows", [2, last_statement.FEW_ROWS + 5])
+async def test_rows_of_one_kind_commit_kept_back_or_inserted_at_once(
+    db: Database, clinic: Clinic, rows: int
+) -> None:
+    """`insert_rows_later`: a few rows ride on the bump, more go in at once (after what was kept
+    before them); either way they commit with the change."""
+    before = await _counts(db)
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 1)
+        await last_statement.insert_rows_later(
+            conn, AuditEvent, [_plain_audit_row(ORG_A) for _ in range(rows)]
+        )
+    events_now, audit_now, a, _ = await _counts(db)
+    assert (events_now, audit_now, a) == (before[0] + 1, before[1] + 1 + rows, before[2] + 1)
+
+
+async def test_a_kept_back_row_is_inserted_before_it_is_read_back(
+    db: Database, clinic: Clinic
+) -> None:
+    """`insert_kept_now`: the kept rows of one table go in at once, so that the transaction reads
+    them; the others stay kept back and commit with the bump."""
+    before = await _counts(db)
+    async with db.write() as conn:
+        await _write(conn, ORG_A, 2)
+        await last_statement.insert_later(
+            conn, AuditEvent, _plain_audit_row(ORG_A, "test.read_back")
+        )
+        await last_statement.insert_kept_now(conn, AuditEvent)
+        seen = (
+            await conn.execute(select(func.count()).where(AuditEvent.action == "test.read_back"))
+        ).scalar_one()
+    assert seen == 1
+    events_now, audit_now, _, _ = await _counts(db)
+    assert (events_now, audit_now) == (before[0] + 2, before[1] + 1)

@@ -17,7 +17,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    bindparam,
+    cast,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract, subtract_sorted
@@ -143,8 +152,10 @@ class _CalendarStatements:
     arithmetic on their rows."""
 
     time_zones: Select[uuid.UUID, str]
-    windows: Select[uuid.UUID, int, time, time]
-    time_off: Select[uuid.UUID, str, datetime, datetime]
+    # The weekly working hours and the time off (and extra hours) overlapping [lo, hi) in one round
+    # trip: a UNION ALL, each part's columns the other lacks typed NULLs (`kind` is NULL on the
+    # working-hours rows).
+    windows_and_time_off: CompoundSelect[Any]
     holds: Select[uuid.UUID, datetime, datetime]
 
 
@@ -152,19 +163,29 @@ class _CalendarStatements:
 def _calendar_statements() -> _CalendarStatements:
     ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+    windows = select(
+        AvailabilityWindow.therapist_id,
+        AvailabilityWindow.weekday,
+        AvailabilityWindow.start_local,
+        AvailabilityWindow.end_local,
+        cast(null(), TimeOff.kind.type).label("kind"),
+        cast(null(), TimeOff.start_time.type).label("start_time"),
+        cast(null(), TimeOff.end_time.type).label("end_time"),
+    ).where(AvailabilityWindow.therapist_id.in_(ids))
+    time_off = select(
+        TimeOff.therapist_id,
+        cast(null(), AvailabilityWindow.weekday.type),
+        cast(null(), AvailabilityWindow.start_local.type),
+        cast(null(), AvailabilityWindow.end_local.type),
+        TimeOff.kind,
+        TimeOff.start_time,
+        TimeOff.end_time,
+    ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
     return _CalendarStatements(
         time_zones=select(Therapist.id, Therapist.time_zone).where(
             Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
         ),
-        windows=select(
-            AvailabilityWindow.therapist_id,
-            AvailabilityWindow.weekday,
-            AvailabilityWindow.start_local,
-            AvailabilityWindow.end_local,
-        ).where(AvailabilityWindow.therapist_id.in_(ids)),
-        time_off=select(
-            TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time
-        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo),
+        windows_and_time_off=union_all(windows, time_off),
         holds=select(
             HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
         ).where(
@@ -209,16 +230,23 @@ async def load_calendars(
     statements = _calendar_statements()
     values = {"ids": ids, "lo": start - _EDGE, "hi": end + _EDGE, "now": now}
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    for therapist_id, weekday, start_local, end_local in await conn.execute(
-        statements.windows, values
-    ):
-        weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
-    for therapist_id, by_day in weekly.items():
-        calendars[therapist_id].weekly = by_day
-    for therapist_id, kind, off_start, off_end in await conn.execute(statements.time_off, values):
+    for (
+        therapist_id,
+        weekday,
+        start_local,
+        end_local,
+        kind,
+        off_start,
+        off_end,
+    ) in await conn.execute(statements.windows_and_time_off, values):
+        if kind is None:
+            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+            continue
         target = calendars[therapist_id]
         kind_list = target.extra if kind == "extra" else target.time_off
         kind_list.append((off_start, off_end))
+    for therapist_id, by_day in weekly.items():
+        calendars[therapist_id].weekly = by_day
     if with_busy:
         if sessions is None:
             sessions = (await conn.execute(busy_sessions(ids, start, end))).all()

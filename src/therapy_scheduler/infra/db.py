@@ -194,6 +194,10 @@ class Database:
     # (infra/replica.py).
     primary_reader: AsyncEngine | None = None
     replica: ReplicaHealth | None = None
+    # PostgreSQL without PgBouncer: a write of one statement may run in autocommit
+    # (`single_statement_write`). Through PgBouncer in transaction pooling a statement prepared
+    # outside a transaction may be executed on another server connection.
+    autocommit_writes: bool = False
 
     def __post_init__(self) -> None:
         changes.watch_writes(self.writer)
@@ -203,14 +207,21 @@ class Database:
         # Reads and writes have pools of their own (each `db_pool_size` connections per process).
         writer = make_engine(settings.database_url, settings, writer=True)
         gate = asyncio.Lock() if settings.is_sqlite else None
+        autocommit = not settings.is_sqlite and not settings.db_pgbouncer
         replica_url = settings.read_database_url
         if settings.is_sqlite or not replica_url or replica_url == settings.database_url:
             reader = make_engine(settings.database_url, settings, writer=False)
-            return cls(writer=writer, reader=reader, write_gate=gate)
+            return cls(writer=writer, reader=reader, write_gate=gate, autocommit_writes=autocommit)
         reader = make_engine(replica_url, settings, writer=False)
         primary_reader = make_engine(settings.database_url, settings, writer=False)
         health = ReplicaHealth(reader, primary_reader, settings.replica_max_lag_seconds)
-        return cls(writer=writer, reader=reader, primary_reader=primary_reader, replica=health)
+        return cls(
+            writer=writer,
+            reader=reader,
+            primary_reader=primary_reader,
+            replica=health,
+            autocommit_writes=autocommit,
+        )
 
     @property
     def dialect(self) -> str:
@@ -320,6 +331,19 @@ class Database:
                 await changes.bump(conn)
         finally:
             self.write_gate.release()
+
+    @asynccontextmanager
+    async def single_statement_write(self) -> AsyncIterator[AsyncConnection | None]:
+        """A writer connection in autocommit for a write that is one statement and needs nothing
+        else of a transaction (no audit entry, no change counter): its statement commits by itself,
+        without the BEGIN and COMMIT round trips of `write()`. None where writes cannot run so
+        (`autocommit_writes` is off): the caller uses `write()`. No write position is stored
+        after it (infra/replica.py): use it only for rows no read on a replica looks for."""
+        if not self.autocommit_writes:
+            yield None
+            return
+        async with self.writer.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _note_commit(self, conn: AsyncConnection) -> None:
         """After a commit, with a replica: the commit's WAL position becomes the position the

@@ -160,6 +160,20 @@ async def claim(
         "endpoint": endpoint,
         "key": check_key(key),
     }
+    first = uuid.uuid4()
+    async with db.single_statement_write() as single:
+        # Usually the key is new: its claim is one INSERT, committed by itself (no BEGIN and
+        # COMMIT round trips); a key already there is looked at in a transaction below.
+        if single is not None:
+            params = {
+                "id": first,
+                **scope,
+                "request_hash": request_hash,
+                "created_at": now,
+                "expires_at": now + KEEP,
+            }
+            if (await single.execute(_CLAIM["postgresql"], params)).first() is not None:
+                return Claim(db, first)
     for _ in range(3):
         async with db.write() as conn:
             record_id = uuid.uuid4()

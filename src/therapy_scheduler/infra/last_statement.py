@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import SmallInteger, Uuid, bindparam, text
+from sqlalchemy import SmallInteger, Uuid, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.types import TypeEngine
@@ -86,6 +86,44 @@ async def insert_later(
             await _insert_now(conn, item)
         kept.clear()
     return handle
+
+
+# Rows of one call to `insert_rows_later` that still ride on the last statement (each is a WITH of
+# its own there); more go in at once, in one multi-row INSERT.
+FEW_ROWS = 4
+
+
+async def insert_rows_later(
+    conn: AsyncConnection, table: type[Base], rows: list[dict[str, Any]]
+) -> None:
+    """`insert_later` of each of `rows` (same columns, no condition) when they are at most
+    `FEW_ROWS`; more (a long recurrence) are inserted now by one multi-row INSERT, after the rows
+    kept back so far (in the order they were given: a row may reference one kept before it)."""
+    kept: list[_Row] | None = conn.info.get(_KEPT)
+    if kept is not None and len(rows) <= FEW_ROWS and len(kept) + len(rows) < _MAX_KEPT:
+        kept += [(table.__tablename__, row, None, Kept()) for row in rows]
+        return
+    if kept:
+        for item in kept:
+            await _insert_now(conn, item)
+        kept.clear()
+    if rows:
+        await conn.execute(insert(table), rows)
+
+
+async def insert_kept_now(conn: AsyncConnection, table: type[Base]) -> None:
+    """Insert now, in the order given, the rows of `table` this transaction kept back (without a
+    condition), for a statement that is about to read them back; the other kept rows stay kept."""
+    kept: list[_Row] | None = conn.info.get(_KEPT)
+    if not kept:
+        return
+    name = table.__tablename__
+    now = [item for item in kept if item[0] == name and item[2] is None]
+    if not now:
+        return
+    kept[:] = [item for item in kept if not (item[0] == name and item[2] is None)]
+    for item in now:
+        await _insert_now(conn, item)
 
 
 async def _insert_now(conn: AsyncConnection, item: _Row) -> None:

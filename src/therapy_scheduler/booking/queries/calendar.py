@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    or_,
     select,
     true,
     union_all,
@@ -123,9 +124,10 @@ async def location(
 # The statements of every hold are built once (SQLAlchemy reuses their cache key and compiled form).
 
 
-def _busy_query(*, excluding: bool) -> Any:
+def _busy_query(*, excluding: bool, expired: bool = False) -> Any:
     """Sessions and holds of the therapist and of the client in `[lower, upper)`, as one UNION ALL
-    (one round trip for the four reads)."""
+    (one round trip for the four reads); with `expired`, also their hold occurrences that expired
+    but are still `active` (kind "expired", at any time: `deactivate_expired_holds` closes them)."""
     # Untyped: each comparison gives its parameter the column's type.
     lower: Any = bindparam("lower")
     upper: Any = bindparam("upper")
@@ -177,10 +179,38 @@ def _busy_query(*, excluding: bool) -> Any:
                 HoldOccurrence.end_time > lower,
             )
         )
+    if expired:
+        parts.append(
+            select(
+                literal("expired").label("kind"),
+                HoldOccurrence.therapist_id,
+                HoldOccurrence.client_id,
+                HoldOccurrence.start_time,
+                HoldOccurrence.end_time,
+                Hold.location_id,
+                Hold.location_type,
+                HoldOccurrence.id,
+                HoldOccurrence.service_code,
+                HoldOccurrence.supervises,
+            )
+            .join(Hold, Hold.id == HoldOccurrence.hold_id)
+            .where(
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at <= bindparam("now"),
+                or_(
+                    HoldOccurrence.therapist_id == bindparam("therapist_id"),
+                    HoldOccurrence.client_id == bindparam("client_id"),
+                ),
+            )
+        )
     return union_all(*parts)
 
 
-_BUSY = {False: _busy_query(excluding=False), True: _busy_query(excluding=True)}
+_BUSY = {
+    (excluding, expired): _busy_query(excluding=excluding, expired=expired)
+    for excluding in (False, True)
+    for expired in (False, True)
+}
 
 
 async def busy_between(
@@ -195,6 +225,33 @@ async def busy_between(
 ) -> list[Busy]:
     """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
     that overlap `[lower, upper)`."""
+    busy, _ = await busy_and_expired(
+        conn,
+        therapist_id=therapist_id,
+        client_id=client_id,
+        lower=lower,
+        upper=upper,
+        now=now,
+        exclude_session_id=exclude_session_id,
+        expired=False,
+    )
+    return busy
+
+
+async def busy_and_expired(
+    conn: AsyncConnection,
+    *,
+    therapist_id: uuid.UUID,
+    client_id: uuid.UUID,
+    lower: datetime,
+    upper: datetime,
+    now: datetime,
+    exclude_session_id: uuid.UUID | None = None,
+    expired: bool = True,
+) -> tuple[list[Busy], list[uuid.UUID]]:
+    """`busy_between` and, in the same round trip, the ids of the people's hold occurrences that
+    expired at `now` but are still `active` (with `expired`), which the booking deactivates
+    (`holds.deactivate_expired_holds`) only when there are any."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,
@@ -204,10 +261,16 @@ async def busy_between(
         "now": now,
         "exclude_session_id": exclude_session_id,
     }
-    rows = await conn.execute(_BUSY[exclude_session_id is not None], params)
-    out = [Busy(*r) for r in rows]
+    rows = await conn.execute(_BUSY[exclude_session_id is not None, expired], params)
+    out: list[Busy] = []
+    stale: list[uuid.UUID] = []
+    for r in rows:
+        if r.kind == "expired":
+            stale.append(r.id)
+        else:
+            out.append(Busy(*r))
     # A row of this therapist *and* client was read twice; keep one.
-    return sorted(set(out), key=lambda b: (b.start, b.end, b.kind))
+    return sorted(set(out), key=lambda b: (b.start, b.end, b.kind)), stale
 
 
 @dataclass(frozen=True)

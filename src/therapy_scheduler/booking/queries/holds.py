@@ -14,7 +14,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -98,11 +97,6 @@ async def deactivate_expired_holds(
         )
 
 
-# Built once (the statement's cache key and compiled form are reused); the values come as parameters.
-_INSERT_HOLD = insert(Hold)
-_INSERT_OCCURRENCES = insert(HoldOccurrence)
-
-
 async def insert_hold(
     conn: AsyncConnection,
     *,
@@ -122,27 +116,33 @@ async def insert_hold(
     metadata: dict[str, Any] | None,
     created_at: datetime,
 ) -> None:
-    """A new `active` hold (its occurrences are `insert_hold_occurrences`)."""
-    await conn.execute(
-        _INSERT_HOLD,
-        {
-            "id": hold_id,
-            "organization_id": organization_id,
-            "hold_key": hold_key,
-            "therapist_id": therapist_id,
-            "client_id": client_id,
-            "created_by": created_by,
-            "status": "active",
-            "expires_at": expires_at,
-            "time_zone": time_zone,
-            "service_code": service_code,
-            "location_id": location_id,
-            "location_type": location_type,
-            "reschedule_session_id": reschedule_session_id,
-            "recurrence": recurrence,
-            "metadata": metadata,  # the column of `Hold.hold_metadata`
-            "created_at": created_at,
-        },
+    """A new `active` hold (its occurrences are `insert_hold_occurrences`), written with the
+    transaction's last statement on PostgreSQL when it has few occurrences
+    (`last_statement.insert_rows_later`): nothing in the hold's transaction reads it back, and the
+    people's locks are held one round trip less."""
+    await last_statement.insert_rows_later(
+        conn,
+        Hold,
+        [
+            {
+                "id": hold_id,
+                "organization_id": organization_id,
+                "hold_key": hold_key,
+                "therapist_id": therapist_id,
+                "client_id": client_id,
+                "created_by": created_by,
+                "status": "active",
+                "expires_at": expires_at,
+                "time_zone": time_zone,
+                "service_code": service_code,
+                "location_id": location_id,
+                "location_type": location_type,
+                "reschedule_session_id": reschedule_session_id,
+                "recurrence": recurrence,
+                "metadata": metadata,  # the column of `Hold.hold_metadata`
+                "created_at": created_at,
+            }
+        ],
     )
 
 
@@ -162,11 +162,15 @@ async def insert_hold_occurrences(
     slots: list[HeldSlot],
     supervises: list[str | None] | None = None,
 ) -> None:
-    """The active occurrences of a new hold, indexed in the order of `slots`, in one statement;
-    `supervises`: per slot, the service code it supervises (None: ordinary; docs/BOOKING.md)."""
+    """The active occurrences of a new hold, indexed in the order of `slots`; `supervises`: per
+    slot, the service code it supervises (None: ordinary; docs/BOOKING.md). After the hold's row
+    (`insert_hold`), with the transaction's last statement when they are few, else now in one
+    statement (`last_statement.insert_rows_later`): an overlap the exclusion constraints refuse
+    fails the statement that carries them, and the transaction, either way."""
     codes: list[str | None] = supervises or [None] * len(slots)
-    await conn.execute(
-        _INSERT_OCCURRENCES,
+    await last_statement.insert_rows_later(
+        conn,
+        HoldOccurrence,
         [
             {
                 "id": uuid.uuid4(),
@@ -221,6 +225,10 @@ _HOLD_BY_KEY_LOCKED = _HOLD_BY_KEY.with_for_update()
 async def hold_by_key(
     conn: AsyncConnection, organization_id: uuid.UUID, hold_key: str, *, for_update: bool = False
 ) -> Row[Any] | None:
+    """The hold with this key in the organization (None if none). A hold this transaction created
+    and kept back for its last statement (`insert_hold`) is inserted first, so that it is found (a
+    waitlist offer reads its hold back in the hold's own transaction)."""
+    await last_statement.insert_kept_now(conn, Hold)
     query = _HOLD_BY_KEY_LOCKED if for_update else _HOLD_BY_KEY
     params = {"hold_key": hold_key, "organization_id": organization_id}
     return (await conn.execute(query, params)).first()
@@ -240,6 +248,7 @@ class Held:
     units: int
     session_id: uuid.UUID | None
     supervises: str | None = None
+    expires_at: datetime | None = None
 
 
 _T = aliased(Therapist, name="t")
@@ -346,4 +355,31 @@ async def close_hold(
     )
     await conn.execute(
         update(Hold).where(Hold.id == hold_id).values(status=status, closed_at=now, **values)
+    )
+
+
+async def confirm_later(
+    conn: AsyncConnection,
+    hold_id: uuid.UUID,
+    *,
+    now: datetime,
+    session_ids: dict[uuid.UUID, uuid.UUID],
+    **values: Any,
+) -> None:
+    """`close_hold` of a confirmed hold (occurrence id → the session it became, in `session_ids`),
+    written with the transaction's last statement on PostgreSQL when the hold has few occurrences
+    (`last_statement.update_later`, one per occurrence), else now: for a confirm that reads
+    nothing of the hold afterwards (the balances it answers with are read before,
+    booking/confirm.py)."""
+    if len(session_ids) > last_statement.FEW_ROWS:
+        await close_hold(
+            conn, hold_id, status="confirmed", now=now, session_ids=session_ids, **values
+        )
+        return
+    for held, session in session_ids.items():
+        await last_statement.update_later(
+            conn, HoldOccurrence, {"active": False, "session_id": session}, where={"id": held}
+        )
+    await last_statement.update_later(
+        conn, Hold, {"status": "confirmed", "closed_at": now, **values}, where={"id": hold_id}
     )

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.session_json import session_rows
+from therapy_scheduler.infra import last_statement
 from therapy_scheduler.models import (
     Cancellation,
     Session,
@@ -111,8 +112,11 @@ class NewSession(TypedDict):
 
 
 async def insert_sessions(conn: AsyncConnection, *, rows: list[NewSession]) -> None:
-    """New sessions, in one statement."""
-    await conn.execute(insert(Session), rows)
+    """New sessions, for a transaction that reads none of them back: with its last statement on
+    PostgreSQL when they are few, else now in one statement (`last_statement.insert_rows_later`);
+    an overlap the exclusion constraints refuse fails the statement that carries them, and the
+    transaction, either way."""
+    await last_statement.insert_rows_later(conn, Session, [dict(row) for row in rows])
 
 
 async def move_session(

@@ -186,10 +186,10 @@ async def find_problems(
         )
         # Waiting for the locks takes time: judge expiry by the clock as it is now.
         now = max(now, utcnow())
-        await queries.deactivate_expired_holds(
-            conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
-        )
-    busy = await queries.busy_between(
+    # Under the locks, the busy time and the people's expired holds are read together; expired
+    # holds that are still active are closed (so that the exclusion constraints, which count active
+    # rows, let their slots be taken again) only when there are any: one round trip less.
+    busy, expired = await queries.busy_and_expired(
         conn,
         therapist_id=booking.therapist_id,
         client_id=booking.client_id,
@@ -197,7 +197,12 @@ async def find_problems(
         upper=upper + buffer,
         now=now,
         exclude_session_id=booking.replacing_id,
+        expired=lock,
     )
+    if expired:
+        await queries.deactivate_expired_holds(
+            conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
+        )
     found: list[Judged] = []
 
     if calendars is not None:
