@@ -17,7 +17,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    Time,
+    bindparam,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract, subtract_sorted
@@ -136,45 +149,82 @@ def busy_sessions(
 _EDGE = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class _CalendarStatements:
-    """The statements of `load_calendars`, built once (bind parameters `organization_id`, `ids`
-    (expanding), `lo`, `hi`, `now`): building them for every request cost more than the
-    arithmetic on their rows."""
-
-    time_zones: Select[uuid.UUID, str]
-    windows: Select[uuid.UUID, int, time, time]
-    time_off: Select[uuid.UUID, str, datetime, datetime]
-    holds: Select[uuid.UUID, datetime, datetime]
+def _null(type_: Any) -> Any:
+    return cast(null(), type_)
 
 
 @cache
-def _calendar_statements() -> _CalendarStatements:
+def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
+    """The calendar rows of `load_calendars` in one statement, built once per variant (bind
+    parameters `organization_id`, `ids` (expanding), `lo`, `hi`, `now`): the therapists' zones
+    (`with_zones`), weekly windows, time off and active unexpired holds (`with_holds`), a UNION ALL
+    in the columns (`part`, therapist_id, text, weekday, start_local, end_local, start_time,
+    end_time). One round trip instead of four (docs/PERFORMANCE.md, "schedule_week"); building the
+    statement for every request cost more than the arithmetic on its rows."""
     ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
-    return _CalendarStatements(
-        time_zones=select(Therapist.id, Therapist.time_zone).where(
-            Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
-        ),
-        windows=select(
+    no_text, no_day = _null(String()), _null(Integer())
+    no_local, no_instant = _null(Time()), _null(UTCDateTime())
+    parts: list[Select[Any]] = []
+    if with_zones:
+        parts.append(
+            select(
+                literal("z").label("part"),
+                Therapist.id.label("therapist_id"),
+                Therapist.time_zone.label("text"),
+                no_day.label("weekday"),
+                no_local.label("start_local"),
+                no_local.label("end_local"),
+                no_instant.label("start_time"),
+                no_instant.label("end_time"),
+            ).where(
+                Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
+            )
+        )
+    parts.append(
+        select(
+            literal("w"),
             AvailabilityWindow.therapist_id,
+            no_text,
             AvailabilityWindow.weekday,
             AvailabilityWindow.start_local,
             AvailabilityWindow.end_local,
-        ).where(AvailabilityWindow.therapist_id.in_(ids)),
-        time_off=select(
-            TimeOff.therapist_id, TimeOff.kind, TimeOff.start_time, TimeOff.end_time
-        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo),
-        holds=select(
-            HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
-        ).where(
-            HoldOccurrence.therapist_id.in_(ids),
-            HoldOccurrence.active.is_(True),
-            HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
-            HoldOccurrence.start_time < hi,
-            HoldOccurrence.end_time > lo,
-        ),
+            no_instant,
+            no_instant,
+        ).where(AvailabilityWindow.therapist_id.in_(ids))
     )
+    parts.append(
+        select(
+            literal("o"),
+            TimeOff.therapist_id,
+            TimeOff.kind,
+            no_day,
+            no_local,
+            no_local,
+            TimeOff.start_time,
+            TimeOff.end_time,
+        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
+    )
+    if with_holds:
+        parts.append(
+            select(
+                literal("h"),
+                HoldOccurrence.therapist_id,
+                no_text,
+                no_day,
+                no_local,
+                no_local,
+                HoldOccurrence.start_time,
+                HoldOccurrence.end_time,
+            ).where(
+                HoldOccurrence.therapist_id.in_(ids),
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
+                HoldOccurrence.start_time < hi,
+                HoldOccurrence.end_time > lo,
+            )
+        )
+    return union_all(*parts)
 
 
 async def load_calendars(
@@ -189,45 +239,57 @@ async def load_calendars(
     time_zones: dict[uuid.UUID, str] | None = None,
     sessions: Sequence[Any] | None = None,
 ) -> dict[uuid.UUID, TherapistCalendar]:
-    """Calendars of the given therapists for `[start, end)`, in a constant number of queries.
-    `time_zones`: the zones of exactly these therapists when the caller has already read them (and
-    checked that they belong to the organization), which saves reading them again.
-    `sessions`: the rows of `busy_sessions` for (at least) these therapists, when the caller has
-    already fetched them (rows of other therapists are ignored); fetched here otherwise."""
+    """Calendars of the given therapists for `[start, end)`, in a constant number of queries (one,
+    `_calendar_statement`, when the caller brings `sessions`). `time_zones`: the zones of exactly
+    these therapists when the caller has already read them (and checked that they belong to the
+    organization), which saves reading them. `sessions`: the rows of `busy_sessions` for (at least)
+    these therapists, when the caller has already fetched them (rows of other therapists are
+    ignored); fetched here otherwise."""
     if not therapist_ids:
         return {}
-    if time_zones is None:
-        rows = await conn.execute(
-            _calendar_statements().time_zones,
-            {"organization_id": organization_id, "ids": list(therapist_ids)},
-        )
-        time_zones = {therapist_id: zone for therapist_id, zone in rows}
-    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
-    ids = list(calendars)
+    ids = list(dict.fromkeys(therapist_ids)) if time_zones is None else list(time_zones)
     if not ids:
         return {}
-    statements = _calendar_statements()
-    values = {"ids": ids, "lo": start - _EDGE, "hi": end + _EDGE, "now": now}
+    values = {
+        "organization_id": organization_id,
+        "ids": ids,
+        "lo": start - _EDGE,
+        "hi": end + _EDGE,
+        "now": now,
+    }
+    rows = (await conn.execute(_calendar_statement(time_zones is None, with_busy), values)).all()
+    if time_zones is None:
+        # Only the therapists of the organization: the other parts' rows of any other id are
+        # ignored below.
+        time_zones = {row[1]: row[2] for row in rows if row[0] == "z"}
+    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
+    if not calendars:
+        return {}
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    for therapist_id, weekday, start_local, end_local in await conn.execute(
-        statements.windows, values
-    ):
-        weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+    held: list[tuple[TherapistCalendar, Range]] = []
+    for part, therapist_id, text, weekday, start_local, end_local, at, until in rows:
+        if part == "z":
+            continue
+        target = calendars.get(therapist_id)
+        if target is None:
+            continue
+        if part == "w":
+            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+        elif part == "o":
+            (target.extra if text == "extra" else target.time_off).append((at, until))
+        else:
+            held.append((target, (at, until)))
     for therapist_id, by_day in weekly.items():
         calendars[therapist_id].weekly = by_day
-    for therapist_id, kind, off_start, off_end in await conn.execute(statements.time_off, values):
-        target = calendars[therapist_id]
-        kind_list = target.extra if kind == "extra" else target.time_off
-        kind_list.append((off_start, off_end))
     if with_busy:
         if sessions is None:
-            sessions = (await conn.execute(busy_sessions(ids, start, end))).all()
+            sessions = (await conn.execute(busy_sessions(list(calendars), start, end))).all()
         for busy in sessions:
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:
                 calendar.busy.append((busy.start_time, busy.end_time))
-        for therapist_id, held_start, held_end in await conn.execute(statements.holds, values):
-            calendars[therapist_id].busy.append((held_start, held_end))
+        for target, hold in held:
+            target.busy.append(hold)
     return calendars
 
 
