@@ -130,19 +130,33 @@ def _local_instant(day: date, at: time, time_zone: str) -> datetime:
     return resolve_local_lenient(datetime.combine(day, at), ZoneInfo(time_zone))
 
 
-def busy_sessions(
-    therapist_ids: Sequence[uuid.UUID], start: datetime, end: datetime
-) -> Select[uuid.UUID, datetime, datetime]:
-    """The therapists' non-cancelled sessions that make them busy in the calendars of `[start,
-    end)`: those overlapping the range widened by a day on each side (see `load_calendars`)."""
-    lo, hi = start - _EDGE, end + _EDGE
+@cache
+def busy_sessions() -> Select[uuid.UUID, datetime, datetime]:
+    """The therapists' non-cancelled sessions that make them busy in the calendars of a range: those
+    overlapping the range widened by a day on each side (see `load_calendars`). Built once, bind
+    parameters from `busy_values`: building it for every request cost more than its rows."""
+    lo, hi = bindparam("busy_lo", type_=UTCDateTime()), bindparam("busy_hi", type_=UTCDateTime())
     return select(Session.therapist_id, Session.start_time, Session.end_time).where(
-        Session.therapist_id.in_(therapist_ids),
+        Session.therapist_id.in_(bindparam("busy_ids", expanding=True)),
         Session.status != "cancelled",
         Session.start_time < hi,
         Session.end_time > lo,
-        Session.start_time > lo - MAX_SESSION_LENGTH,  # index lower bound (implied)
+        # index lower bound (implied)
+        Session.start_time > bindparam("busy_floor", type_=UTCDateTime()),
     )
+
+
+def busy_values(
+    therapist_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The bind parameters of `busy_sessions` for these therapists and the range `[start, end)`."""
+    lo = start - _EDGE
+    return {
+        "busy_ids": list(therapist_ids),
+        "busy_lo": lo,
+        "busy_hi": end + _EDGE,
+        "busy_floor": lo - MAX_SESSION_LENGTH,
+    }
 
 
 # Calendars widen their range by a day on each side so that local days at the edges are complete.
@@ -283,7 +297,9 @@ async def load_calendars(
         calendars[therapist_id].weekly = by_day
     if with_busy:
         if sessions is None:
-            sessions = (await conn.execute(busy_sessions(list(calendars), start, end))).all()
+            sessions = (
+                await conn.execute(busy_sessions(), busy_values(list(calendars), start, end))
+            ).all()
         for busy in sessions:
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:
