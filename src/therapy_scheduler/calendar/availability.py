@@ -20,9 +20,13 @@ import orjson
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
+    Integer,
     Select,
+    String,
+    Time,
     bindparam,
     cast,
+    literal,
     null,
     select,
     union_all,
@@ -126,76 +130,115 @@ def _local_instant(day: date, at: time, time_zone: str) -> datetime:
     return resolve_local_lenient(datetime.combine(day, at), ZoneInfo(time_zone))
 
 
-def busy_sessions(
-    therapist_ids: Sequence[uuid.UUID], start: datetime, end: datetime
-) -> Select[uuid.UUID, datetime, datetime]:
-    """The therapists' non-cancelled sessions that make them busy in the calendars of `[start,
-    end)`: those overlapping the range widened by a day on each side (see `load_calendars`)."""
-    lo, hi = start - _EDGE, end + _EDGE
+@cache
+def busy_sessions() -> Select[uuid.UUID, datetime, datetime]:
+    """The therapists' non-cancelled sessions that make them busy in the calendars of a range: those
+    overlapping the range widened by a day on each side (see `load_calendars`). Built once, bind
+    parameters from `busy_values`: building it for every request cost more than its rows."""
+    lo, hi = bindparam("busy_lo", type_=UTCDateTime()), bindparam("busy_hi", type_=UTCDateTime())
     return select(Session.therapist_id, Session.start_time, Session.end_time).where(
-        Session.therapist_id.in_(therapist_ids),
+        Session.therapist_id.in_(bindparam("busy_ids", expanding=True)),
         Session.status != "cancelled",
         Session.start_time < hi,
         Session.end_time > lo,
-        Session.start_time > lo - MAX_SESSION_LENGTH,  # index lower bound (implied)
+        # index lower bound (implied)
+        Session.start_time > bindparam("busy_floor", type_=UTCDateTime()),
     )
+
+
+def busy_values(
+    therapist_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The bind parameters of `busy_sessions` for these therapists and the range `[start, end)`."""
+    lo = start - _EDGE
+    return {
+        "busy_ids": list(therapist_ids),
+        "busy_lo": lo,
+        "busy_hi": end + _EDGE,
+        "busy_floor": lo - MAX_SESSION_LENGTH,
+    }
 
 
 # Calendars widen their range by a day on each side so that local days at the edges are complete.
 _EDGE = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class _CalendarStatements:
-    """The statements of `load_calendars`, built once (bind parameters `organization_id`, `ids`
-    (expanding), `lo`, `hi`, `now`): building them for every request cost more than the
-    arithmetic on their rows."""
-
-    time_zones: Select[uuid.UUID, str]
-    # The weekly working hours and the time off (and extra hours) overlapping [lo, hi) in one round
-    # trip: a UNION ALL, each part's columns the other lacks typed NULLs (`kind` is NULL on the
-    # working-hours rows).
-    windows_and_time_off: CompoundSelect[Any]
-    holds: Select[uuid.UUID, datetime, datetime]
+def _null(type_: Any) -> Any:
+    return cast(null(), type_)
 
 
 @cache
-def _calendar_statements() -> _CalendarStatements:
+def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
+    """The calendar rows of `load_calendars` in one statement, built once per variant (bind
+    parameters `organization_id`, `ids` (expanding), `lo`, `hi`, `now`): the therapists' zones
+    (`with_zones`), weekly windows, time off and active unexpired holds (`with_holds`), a UNION ALL
+    in the columns (`part`, therapist_id, text, weekday, start_local, end_local, start_time,
+    end_time). One round trip instead of four (docs/PERFORMANCE.md, "schedule_week"); building the
+    statement for every request cost more than the arithmetic on its rows."""
     ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
-    windows = select(
-        AvailabilityWindow.therapist_id,
-        AvailabilityWindow.weekday,
-        AvailabilityWindow.start_local,
-        AvailabilityWindow.end_local,
-        cast(null(), TimeOff.kind.type).label("kind"),
-        cast(null(), TimeOff.start_time.type).label("start_time"),
-        cast(null(), TimeOff.end_time.type).label("end_time"),
-    ).where(AvailabilityWindow.therapist_id.in_(ids))
-    time_off = select(
-        TimeOff.therapist_id,
-        cast(null(), AvailabilityWindow.weekday.type),
-        cast(null(), AvailabilityWindow.start_local.type),
-        cast(null(), AvailabilityWindow.end_local.type),
-        TimeOff.kind,
-        TimeOff.start_time,
-        TimeOff.end_time,
-    ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
-    return _CalendarStatements(
-        time_zones=select(Therapist.id, Therapist.time_zone).where(
-            Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
-        ),
-        windows_and_time_off=union_all(windows, time_off),
-        holds=select(
-            HoldOccurrence.therapist_id, HoldOccurrence.start_time, HoldOccurrence.end_time
-        ).where(
-            HoldOccurrence.therapist_id.in_(ids),
-            HoldOccurrence.active.is_(True),
-            HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
-            HoldOccurrence.start_time < hi,
-            HoldOccurrence.end_time > lo,
-        ),
+    no_text, no_day = _null(String()), _null(Integer())
+    no_local, no_instant = _null(Time()), _null(UTCDateTime())
+    parts: list[Select[Any]] = []
+    if with_zones:
+        parts.append(
+            select(
+                literal("z").label("part"),
+                Therapist.id.label("therapist_id"),
+                Therapist.time_zone.label("text"),
+                no_day.label("weekday"),
+                no_local.label("start_local"),
+                no_local.label("end_local"),
+                no_instant.label("start_time"),
+                no_instant.label("end_time"),
+            ).where(
+                Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
+            )
+        )
+    parts.append(
+        select(
+            literal("w"),
+            AvailabilityWindow.therapist_id,
+            no_text,
+            AvailabilityWindow.weekday,
+            AvailabilityWindow.start_local,
+            AvailabilityWindow.end_local,
+            no_instant,
+            no_instant,
+        ).where(AvailabilityWindow.therapist_id.in_(ids))
     )
+    parts.append(
+        select(
+            literal("o"),
+            TimeOff.therapist_id,
+            TimeOff.kind,
+            no_day,
+            no_local,
+            no_local,
+            TimeOff.start_time,
+            TimeOff.end_time,
+        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
+    )
+    if with_holds:
+        parts.append(
+            select(
+                literal("h"),
+                HoldOccurrence.therapist_id,
+                no_text,
+                no_day,
+                no_local,
+                no_local,
+                HoldOccurrence.start_time,
+                HoldOccurrence.end_time,
+            ).where(
+                HoldOccurrence.therapist_id.in_(ids),
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
+                HoldOccurrence.start_time < hi,
+                HoldOccurrence.end_time > lo,
+            )
+        )
+    return union_all(*parts)
 
 
 async def load_calendars(
@@ -210,52 +253,59 @@ async def load_calendars(
     time_zones: dict[uuid.UUID, str] | None = None,
     sessions: Sequence[Any] | None = None,
 ) -> dict[uuid.UUID, TherapistCalendar]:
-    """Calendars of the given therapists for `[start, end)`, in a constant number of queries.
-    `time_zones`: the zones of exactly these therapists when the caller has already read them (and
-    checked that they belong to the organization), which saves reading them again.
-    `sessions`: the rows of `busy_sessions` for (at least) these therapists, when the caller has
-    already fetched them (rows of other therapists are ignored); fetched here otherwise."""
+    """Calendars of the given therapists for `[start, end)`, in a constant number of queries (one,
+    `_calendar_statement`, when the caller brings `sessions`). `time_zones`: the zones of exactly
+    these therapists when the caller has already read them (and checked that they belong to the
+    organization), which saves reading them. `sessions`: the rows of `busy_sessions` for (at least)
+    these therapists, when the caller has already fetched them (rows of other therapists are
+    ignored); fetched here otherwise."""
     if not therapist_ids:
         return {}
-    if time_zones is None:
-        rows = await conn.execute(
-            _calendar_statements().time_zones,
-            {"organization_id": organization_id, "ids": list(therapist_ids)},
-        )
-        time_zones = {therapist_id: zone for therapist_id, zone in rows}
-    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
-    ids = list(calendars)
+    ids = list(dict.fromkeys(therapist_ids)) if time_zones is None else list(time_zones)
     if not ids:
         return {}
-    statements = _calendar_statements()
-    values = {"ids": ids, "lo": start - _EDGE, "hi": end + _EDGE, "now": now}
+    values = {
+        "organization_id": organization_id,
+        "ids": ids,
+        "lo": start - _EDGE,
+        "hi": end + _EDGE,
+        "now": now,
+    }
+    rows = (await conn.execute(_calendar_statement(time_zones is None, with_busy), values)).all()
+    if time_zones is None:
+        # Only the therapists of the organization: the other parts' rows of any other id are
+        # ignored below.
+        time_zones = {row[1]: row[2] for row in rows if row[0] == "z"}
+    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
+    if not calendars:
+        return {}
     weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    for (
-        therapist_id,
-        weekday,
-        start_local,
-        end_local,
-        kind,
-        off_start,
-        off_end,
-    ) in await conn.execute(statements.windows_and_time_off, values):
-        if kind is None:
-            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+    held: list[tuple[TherapistCalendar, Range]] = []
+    for part, therapist_id, text, weekday, start_local, end_local, at, until in rows:
+        if part == "z":
             continue
-        target = calendars[therapist_id]
-        kind_list = target.extra if kind == "extra" else target.time_off
-        kind_list.append((off_start, off_end))
+        target = calendars.get(therapist_id)
+        if target is None:
+            continue
+        if part == "w":
+            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+        elif part == "o":
+            (target.extra if text == "extra" else target.time_off).append((at, until))
+        else:
+            held.append((target, (at, until)))
     for therapist_id, by_day in weekly.items():
         calendars[therapist_id].weekly = by_day
     if with_busy:
         if sessions is None:
-            sessions = (await conn.execute(busy_sessions(ids, start, end))).all()
+            sessions = (
+                await conn.execute(busy_sessions(), busy_values(list(calendars), start, end))
+            ).all()
         for busy in sessions:
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:
                 calendar.busy.append((busy.start_time, busy.end_time))
-        for therapist_id, held_start, held_end in await conn.execute(statements.holds, values):
-            calendars[therapist_id].busy.append((held_start, held_end))
+        for target, hold in held:
+            target.busy.append(hold)
     return calendars
 
 

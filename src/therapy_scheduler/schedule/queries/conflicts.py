@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import therapist_scope
-from therapy_scheduler.calendar.availability import busy_sessions
+from therapy_scheduler.calendar.availability import busy_sessions, busy_values
 from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
 from therapy_scheduler.schedule.queries.caps import capped_sessions
@@ -135,16 +135,24 @@ async def busy_with_candidates(
     the columns of a conflict candidate and `candidate`: whether the session is one (in
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
     result = await conn.execute(
-        busy_sessions(therapist_ids, range_start, range_end)
+        _busy_with_candidates_statement(shape),
+        values | busy_values(therapist_ids, range_start, range_end),
+    )
+    return list(map(BusyCandidate._make, result))
+
+
+@functools.lru_cache(maxsize=64)
+def _busy_with_candidates_statement(shape: RangeShape) -> Statement:
+    """The statement of `busy_with_candidates`, built once per shape."""
+    return (
+        busy_sessions()
         .add_columns(
             *CONFLICT_COLUMNS,
             standing_alone(),
             and_(*range_filter(shape)).label("candidate"),
         )
-        .order_by(Session.start_time, Session.id),
-        values,
+        .order_by(Session.start_time, Session.id)
     )
-    return list(map(BusyCandidate._make, result))
 
 
 @functools.lru_cache(maxsize=64)
