@@ -1,8 +1,8 @@
 """JSON built by the database, in the service's own formats, on PostgreSQL and SQLite.
 
 Hot read endpoints let the database render their rows as JSON text (`json_build_object` / `json_agg`
-on PostgreSQL, `json_object` / `json_group_array` on SQLite) and relay that text inside the response
-envelope without parsing it (`orjson.Fragment`). The values must read exactly as the Python
+on PostgreSQL, `json_object` and arrays joined in order on SQLite) and relay that text inside the
+response envelope without parsing it (`orjson.Fragment`). The values must read exactly as the Python
 serializers write them: instants as `iso_utc` (`2026-03-09T14:00:00Z`, microseconds only when
 present), ids in canonical UUID form, dates as `YYYY-MM-DD`.
 
