@@ -101,9 +101,19 @@ _BASE_COLUMNS = _columns(SESSION_FIELDS, _EXTRA)
 _DETAIL_COLUMNS = _columns(DETAIL_FIELDS)
 
 
-def session_rows(*, detailed: bool = False) -> Select[Any]:
-    """Sessions with the columns of their JSON (therapist and client names joined in)."""
-    columns = (*_BASE_COLUMNS, *_DETAIL_COLUMNS) if detailed else _BASE_COLUMNS
+# Ids that the session's JSON shows more than once (the person blocks, the pages' id lists).
+_SHARED_IDS = ("therapist_id", "client_id")
+
+
+def session_rows(*, detailed: bool = False, j: SqlJson | None = None) -> Select[Any]:
+    """Sessions with the columns of their JSON (therapist and client names joined in).
+
+    With `j` on SQLite, also the therapist's and client's ids in canonical form (`id_text`): the
+    JSON shows each two or three times per row, and SQLite stores 32 hex digits, so a CTE over these
+    rows formats each once (docs/PERFORMANCE.md)."""
+    columns: tuple[Any, ...] = (*_BASE_COLUMNS, *_DETAIL_COLUMNS) if detailed else _BASE_COLUMNS
+    if j is not None and not j.postgres:
+        columns += tuple(j.uuid(getattr(Session, c)).label(f"{c}_text") for c in _SHARED_IDS)
     return (
         select(*columns)
         .join(_T, _T.id == Session.therapist_id)
@@ -171,16 +181,23 @@ def _authorization_block(
 # --- rendered by the database (hot read paths) ---------------------------------------------------
 
 
+def id_text(j: SqlJson, row: Any, name: str) -> ColumnElement[Any]:
+    """The id column `name` of `row` in canonical form: the one `session_rows(j=j)` formatted
+    once per row when `row` has it."""
+    formatted = row.c.get(f"{name}_text")
+    return j.uuid(row.c[name]) if formatted is None else formatted
+
+
 def _sql(j: SqlJson, row: Any, field: SessionField) -> ColumnElement[Any]:
     cols = [row.c[c] for c in field.columns]
     if field.kind in ("id", "optional_id"):
-        return j.uuid(cols[0])
+        return id_text(j, row, field.columns[0])
     if field.kind == "instant":
         return j.instant(cols[0])
     if field.kind == "minutes":
         return j.whole_minutes(cols[0], cols[1])
     if field.kind == "person":
-        return j.obj(id=j.uuid(cols[0]), full_name=cols[1])
+        return j.obj(id=id_text(j, row, field.columns[0]), full_name=cols[1])
     column: ColumnElement[Any] = cols[0]
     return column
 

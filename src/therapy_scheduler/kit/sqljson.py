@@ -1,8 +1,8 @@
 """JSON built by the database, in the service's own formats, on PostgreSQL and SQLite.
 
 Hot read endpoints let the database render their rows as JSON text (`json_build_object` / `json_agg`
-on PostgreSQL, `json_object` / `json_group_array` on SQLite) and relay that text inside the response
-envelope without parsing it (`orjson.Fragment`). The values must read exactly as the Python
+on PostgreSQL, `json_object` and arrays joined in order on SQLite) and relay that text inside the
+response envelope without parsing it (`orjson.Fragment`). The values must read exactly as the Python
 serializers write them: instants as `iso_utc` (`2026-03-09T14:00:00Z`, microseconds only when
 present), ids in canonical UUID form, dates as `YYYY-MM-DD`.
 
@@ -78,8 +78,12 @@ class SqlJson:
                 .scalar_subquery()
             )
         ordered = select(element.label("e")).select_from(source).order_by(*order_by).subquery()
-        value = ordered.c.e if scalars else func.json(ordered.c.e)
-        return select(func.json_group_array(value)).scalar_subquery()
+        if scalars:
+            return select(func.json_group_array(ordered.c.e)).scalar_subquery()
+        # The elements are JSON text already (their subtype is lost in the subquery): joined as
+        # they are, not parsed again by `json()` for `json_group_array` (docs/PERFORMANCE.md).
+        joined = _text("[").concat(func.group_concat(ordered.c.e, _text(","))).concat(_text("]"))
+        return select(func.coalesce(joined, _text("[]"))).scalar_subquery()
 
     def instant(self, column: ColumnElement[Any]) -> ColumnElement[str]:
         """A UTC instant as `iso_utc` writes it."""
@@ -89,12 +93,14 @@ class SqlJson:
             fraction = case((whole_second, _text("")), else_=func.to_char(utc, _text(".US")))
             seconds = func.to_char(utc, _text('YYYY-MM-DD"T"HH24:MI:SS'))
             return seconds.concat(fraction).concat(_text("Z"))
-        # SQLite keeps UTC instants as "YYYY-MM-DD HH:MM:SS.ffffff" (see db.UTCDateTime).
-        micro = func.substr(column, number(21), number(6))
-        no_fraction = micro.in_([_text(""), _text("000000")])
-        fraction = case((no_fraction, _text("")), else_=_text(".").concat(micro))
-        seconds = func.replace(func.substr(column, number(1), number(19)), _text(" "), _text("T"))
-        return seconds.concat(fraction).concat(_text("Z"))
+        # SQLite keeps UTC instants as "YYYY-MM-DD HH:MM:SS.ffffff" (see db.UTCDateTime): the
+        # date, "T", and the time with its fraction unless that is absent or zero. Substrings
+        # only (no `replace`), one CASE.
+        day = func.substr(column, number(1), number(10)).concat(_text("T"))
+        no_fraction = func.substr(column, number(21), number(6)).in_([_text(""), _text("000000")])
+        whole = day.concat(func.substr(column, number(12), number(8)))
+        fractional = day.concat(func.substr(column, number(12), number(15)))
+        return case((no_fraction, whole), else_=fractional).concat(_text("Z"))
 
     def uuid(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """An id in canonical form (PostgreSQL's uuid type already renders so; SQLite stores 32

@@ -29,6 +29,7 @@ from therapy_scheduler.auth.scope import (
     therapist_scope_for,
 )
 from therapy_scheduler.calendar.session_json import (
+    id_text,
     session_json,
     session_rows,
     with_authorization_block,
@@ -81,7 +82,7 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
     j = SqlJson(dialect)
     where = range_filter(shape)
     page = (
-        session_rows()
+        session_rows(j=j)
         .where(*where)
         .order_by(Session.start_time, Session.id)
         .limit(bindparam("batch_size"))
@@ -96,8 +97,8 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
     sessions = j.array(
         session_json(j, page, authorization=authorization, detailed=False), source, *order
     )
-    therapist_ids = j.array(j.uuid(page.c.therapist_id), page, *order, scalars=True)
-    client_ids = j.array(j.uuid(page.c.client_id), page, *order, scalars=True)
+    therapist_ids = j.array(id_text(j, page, "therapist_id"), page, *order, scalars=True)
+    client_ids = j.array(id_text(j, page, "client_id"), page, *order, scalars=True)
     total = select(func.count()).select_from(Session).where(*where).scalar_subquery()
     return select(
         total.label("total"),
@@ -160,7 +161,7 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         where.append(Session.start_time < bindparam("range_end"))
 
     newest_first = (Session.start_time.desc(), Session.id.desc())
-    page = session_rows(detailed=True).where(*where).order_by(*newest_first)
+    page = session_rows(detailed=True, j=j).where(*where).order_by(*newest_first)
     if shape.cursor:
         after = tuple_(
             bindparam("after_time", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
@@ -183,7 +184,7 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
     sessions = j.array(
         session_json(j, shown, authorization=authorization, detailed=True), source, *shown_order
     )
-    client_ids = j.array(j.uuid(shown.c.client_id), shown, *shown_order, scalars=True)
+    client_ids = j.array(id_text(j, shown, "client_id"), shown, *shown_order, scalars=True)
     last = select(shown).order_by(shown.c.start_time, shown.c.id).limit(number(1)).subquery()
 
     status = Session.status
