@@ -13,7 +13,6 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
-    or_,
     select,
     true,
     union_all,
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
-from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS
+from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS, EXPIRED_OF_PEOPLE
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
     Authorization,
@@ -158,20 +157,7 @@ def _busy_query(*, excluding: bool, expired: bool = False) -> Any:
             ).where(*session_filter)
         )
         parts.append(
-            select(
-                literal("hold").label("kind"),
-                HoldOccurrence.therapist_id,
-                HoldOccurrence.client_id,
-                HoldOccurrence.start_time,
-                HoldOccurrence.end_time,
-                Hold.location_id,
-                Hold.location_type,
-                HoldOccurrence.id,
-                HoldOccurrence.service_code,
-                HoldOccurrence.supervises,
-            )
-            .join(Hold, Hold.id == HoldOccurrence.hold_id)
-            .where(
+            _hold_rows("hold").where(
                 getattr(HoldOccurrence, who) == person_id,
                 HoldOccurrence.active.is_(True),
                 HoldOccurrence.expires_at > bindparam("now"),
@@ -180,30 +166,24 @@ def _busy_query(*, excluding: bool, expired: bool = False) -> Any:
             )
         )
     if expired:
-        parts.append(
-            select(
-                literal("expired").label("kind"),
-                HoldOccurrence.therapist_id,
-                HoldOccurrence.client_id,
-                HoldOccurrence.start_time,
-                HoldOccurrence.end_time,
-                Hold.location_id,
-                Hold.location_type,
-                HoldOccurrence.id,
-                HoldOccurrence.service_code,
-                HoldOccurrence.supervises,
-            )
-            .join(Hold, Hold.id == HoldOccurrence.hold_id)
-            .where(
-                HoldOccurrence.active.is_(True),
-                HoldOccurrence.expires_at <= bindparam("now"),
-                or_(
-                    HoldOccurrence.therapist_id == bindparam("therapist_id"),
-                    HoldOccurrence.client_id == bindparam("client_id"),
-                ),
-            )
-        )
+        parts.append(_hold_rows("expired").where(*EXPIRED_OF_PEOPLE))
     return union_all(*parts)
+
+
+def _hold_rows(kind: str) -> Any:
+    """Hold occurrences in the columns of `_busy_query`'s session rows, marked `kind`."""
+    return select(
+        literal(kind).label("kind"),
+        HoldOccurrence.therapist_id,
+        HoldOccurrence.client_id,
+        HoldOccurrence.start_time,
+        HoldOccurrence.end_time,
+        Hold.location_id,
+        Hold.location_type,
+        HoldOccurrence.id,
+        HoldOccurrence.service_code,
+        HoldOccurrence.supervises,
+    ).join(Hold, Hold.id == HoldOccurrence.hold_id)
 
 
 _BUSY = {

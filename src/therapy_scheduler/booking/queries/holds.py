@@ -68,16 +68,20 @@ async def check_active_holds_last(
     )
 
 
+# The hold occurrences of the therapist and of the client (`therapist_id`, `client_id`) that expired
+# (`now`) but are still `active`, at any time.
+EXPIRED_OF_PEOPLE = (
+    HoldOccurrence.active.is_(True),
+    HoldOccurrence.expires_at <= bindparam("now"),
+    or_(
+        HoldOccurrence.therapist_id == bindparam("therapist_id"),
+        HoldOccurrence.client_id == bindparam("client_id"),
+    ),
+)
+
 _EXPIRED = (
     select(HoldOccurrence.id)
-    .where(
-        HoldOccurrence.active.is_(True),
-        HoldOccurrence.expires_at <= bindparam("now"),
-        or_(
-            HoldOccurrence.therapist_id == bindparam("therapist_id"),
-            HoldOccurrence.client_id == bindparam("client_id"),
-        ),
-    )
+    .where(*EXPIRED_OF_PEOPLE)
     .order_by(HoldOccurrence.id)
     .with_for_update()
 )
