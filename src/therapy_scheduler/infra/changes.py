@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 from therapy_scheduler.infra import last_statement
-from therapy_scheduler.infra.last_statement import COUNTER_UPSERT
+from therapy_scheduler.infra.last_statement_sql import COUNTER_UPSERT
 from therapy_scheduler.models import ChangeCounter
 
 log = logging.getLogger("therapy_scheduler.changes")

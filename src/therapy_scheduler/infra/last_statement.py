@@ -5,36 +5,26 @@ updates of rows it never reads back (`update_later`: an Idempotency-Key's stored
 that must read after a lock taken at its end (`check_last`: the hold cap). Inside `Database.write()`
 on PostgreSQL they ride on the change counter's bump (`infra/changes.py` `bump`), which is the
 transaction's last statement anyway: data-modifying WITHs of one statement, at no round trip of their
-own; elsewhere they run at once.
+own; elsewhere they run at once. Their SQL is written by `infra/last_statement_sql.py`.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import SmallInteger, Uuid, bindparam, insert, text
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import BindParameter, TextClause
-from sqlalchemy.types import TypeEngine
 
+from therapy_scheduler.infra import last_statement_sql as sql
 from therapy_scheduler.models.base import Base
 
 _KEPT = "therapy_scheduler.last_statement.kept_back"
 _MAX_KEPT = 50  # rows kept back at most (one statement's bind parameters stay far below limits)
 _CHECKS = "therapy_scheduler.last_statement.checks"
 _UPDATES = "therapy_scheduler.last_statement.updates"
-
-# The change counter's bump of one stripe per organization, the statement everything here rides on
-# (`infra/changes.py`); `{values}`: one `(:org<j>, :stripe, 1)` per organization.
-COUNTER_UPSERT = (
-    "INSERT INTO change_counters (organization_id, stripe, version) VALUES {values} "
-    "ON CONFLICT (organization_id, stripe) DO UPDATE SET version = change_counters.version + 1"
-)
 
 
 def begin(conn: AsyncConnection, *, keep_back: bool) -> None:
@@ -128,7 +118,7 @@ async def insert_kept_now(conn: AsyncConnection, table: type[Base]) -> None:
 
 async def _insert_now(conn: AsyncConnection, item: _Row) -> None:
     name, row, only_if, handle = item
-    result = await conn.execute(_inserts(((name, tuple(row), only_if),), 0), _values([item]))
+    result = await conn.execute(sql.inserts(((name, tuple(row), only_if),), 0), _values([item]))
     handle.written = result.first() is not None
 
 
@@ -163,30 +153,8 @@ async def update_later(
 async def _update_now(conn: AsyncConnection, item: _Update) -> None:
     name, values, where = item
     await conn.execute(
-        _update_statement(name, tuple(values), tuple(where)), _update_values(0, item)
+        sql.update_statement(name, tuple(values), tuple(where)), _update_values(0, item)
     )
-
-
-@functools.lru_cache(maxsize=64)
-def _update_statement(name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
-    return text(_update_sql(0, name, columns, keys)).bindparams(
-        *_update_binds(0, name, columns, keys)
-    )
-
-
-def _update_sql(i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    # Names of the models' own tables and columns (checked in `_update_binds`), never input.
-    assigned = ", ".join(f'"{c}" = :u{i}_s_{c}' for c in columns)
-    matched = " AND ".join(f'"{c}" = :u{i}_w_{c}' for c in keys)
-    return f'UPDATE "{name}" SET {assigned} WHERE {matched}'  # noqa: S608
-
-
-def _update_binds(
-    i: int, name: str, columns: tuple[str, ...], keys: tuple[str, ...]
-) -> list[BindParameter[Any]]:
-    table = Base.metadata.tables[name]
-    binds = [bindparam(f"u{i}_s_{c}", type_=table.c[c].type) for c in columns]
-    return binds + [bindparam(f"u{i}_w_{c}", type_=table.c[c].type) for c in keys]
 
 
 def _update_values(i: int, item: _Update) -> dict[str, Any]:
@@ -196,23 +164,16 @@ def _update_values(i: int, item: _Update) -> dict[str, Any]:
     }
 
 
-# The bind parameters of a check's query: name → (value, type).
-Values = dict[str, tuple[Any, TypeEngine[Any]]]
 # A check given to `check_last`: its query (one row; columns named), the query's values, and the
 # function the row is given to.
-_Check = tuple[str, tuple[str, ...], Values, Callable[[tuple[Any, ...]], None]]
-
-
-def _check_query(query: str, prefix: str, values: Values) -> TextClause:
-    binds = [bindparam(f"{prefix}{name}", type_=kind) for name, (_, kind) in values.items()]
-    return text(query.format(q=prefix)).bindparams(*binds)
+_Check = tuple[str, tuple[str, ...], sql.Values, Callable[[tuple[Any, ...]], None]]
 
 
 async def check_last(
     conn: AsyncConnection,
     query: str,
     columns: tuple[str, ...],
-    values: Values,
+    values: sql.Values,
     check: Callable[[tuple[Any, ...]], None],
 ) -> None:
     """Read `query` (an SQL SELECT of exactly one row whose columns are named `columns`; its bind
@@ -226,7 +187,7 @@ async def check_last(
     checks: list[_Check] | None = conn.info.get(_CHECKS)
     if conn.info.get(_KEPT) is None or conn.dialect.name != "postgresql":
         given = {name: value for name, (value, _) in values.items()}
-        check(tuple((await conn.execute(_check_query(query, "", values), given)).one()))
+        check(tuple((await conn.execute(sql.check_query(query, "", values), given)).one()))
         return
     if checks is None:
         checks = conn.info[_CHECKS] = []
@@ -256,7 +217,7 @@ async def run_with_bump(conn: AsyncConnection, organizations: list[uuid.UUID], s
         await _update_now(conn, update)
     for query, _, given, check in checks:
         plain = {name: value for name, (value, _) in given.items()}
-        check(tuple((await conn.execute(_check_query(query, "", given), plain)).one()))
+        check(tuple((await conn.execute(sql.check_query(query, "", given), plain)).one()))
     for item in rows:
         await _insert_now(conn, item)
     return False
@@ -294,7 +255,7 @@ async def _bump_with_rows(
         if only_if is None:
             sent.append((item, None))
             continue
-        condition = (name, only_if, tuple(row[c] for c in _named(only_if)))
+        condition = (name, only_if, tuple(row[c] for c in sql.named(only_if)))
         if _LAST_HELD.get(condition, False):
             sent.append((item, condition))
         else:
@@ -308,12 +269,12 @@ async def _bump_with_rows(
     values = _values([item for item, _ in sent]) | {"stripe": stripe}
     values |= {f"org{j}": o for j, o in enumerate(organizations)}
     for j, (_, only_if, named) in enumerate(conditions):
-        values |= {f"w{j}_{c}": v for c, v in zip(_named(only_if), named, strict=True)}
+        values |= {f"w{j}_{c}": v for c, v in zip(sql.named(only_if), named, strict=True)}
     for j, (_, _, given, _) in enumerate(checks):
         values |= {f"c{j}_{name}": value for name, (value, _) in given.items()}
     for i, update in enumerate(updates):
         values |= _update_values(i, update)
-    statement = _inserts(
+    statement = sql.inserts(
         shape,
         len(organizations),
         conditions=tuple((name, only_if) for name, only_if, _ in conditions),
@@ -338,72 +299,5 @@ async def _bump_with_rows(
         handle.written = bool(result[len(sent) + j])
         if handle.written:
             await conn.execute(
-                _inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
+                sql.inserts(((name, tuple(row), None),), 0), _values([(name, row, None, handle)])
             )
-
-
-_NAMED = re.compile(r":\{row\}(\w+)")
-
-
-@functools.lru_cache(maxsize=64)
-def _named(only_if: str) -> tuple[str, ...]:
-    """The row's columns a condition names (`:{row}<column>`), each once, in order."""
-    return tuple(dict.fromkeys(_NAMED.findall(only_if)))
-
-
-@functools.lru_cache(maxsize=256)
-def _inserts(
-    shape: tuple[tuple[str, tuple[str, ...], str | None], ...],
-    organizations: int,
-    *,
-    conditions: tuple[tuple[str, str], ...] = (),
-    checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
-    updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
-) -> TextClause:
-    """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
-    `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
-    `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
-    organizations' stripe (`org<j>`, `stripe`), returning for each row whether it was written, then
-    whether each of `conditions` holds (each a table and a condition on that table's columns, bound
-    as `w<j>_<column>`), then the columns of each of `checks` (`check_last`: query, columns; bind
-    parameters `c<j>_<name>`); `updates` (`update_later`: table, columns set, key columns) are
-    data-modifying WITHs too. With 0: the one row's INSERT alone (either database). Written out
-    once per shape: SQLAlchemy compiles a statement with DML in its WITH again on every execution
-    (it cannot cache those), which cost more than the round trip it saves."""
-    binds: list[BindParameter[Any]] = []
-    inserts: list[str] = []
-    for i, (name, columns, only_if) in enumerate(shape):
-        table = Base.metadata.tables[name]
-        listed = ", ".join(f'"{c}"' for c in columns)
-        placeholders = ", ".join(f":k{i}_{c}" for c in columns)
-        binds += [bindparam(f"k{i}_{c}", type_=table.c[c].type) for c in columns]  # KeyError if not
-        # Names of the models' own tables and columns (looked up above), never input; conditions
-        # are the callers' constants.
-        source = (
-            f"VALUES ({placeholders})"
-            if only_if is None
-            else f"SELECT {placeholders} WHERE {only_if.format(row=f'k{i}_')}"
-        )
-        inserts.append(f'INSERT INTO "{name}" ({listed}) {source} RETURNING 1')
-    if organizations == 0:
-        return text(inserts[0]).bindparams(*binds)
-    parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
-    returned = [f"(SELECT count(*) FROM k{i})" for i in range(len(inserts))]  # noqa: S608
-    for j, (name, only_if) in enumerate(conditions):
-        table = Base.metadata.tables[name]
-        binds += [bindparam(f"w{j}_{c}", type_=table.c[c].type) for c in _named(only_if)]
-        returned.append(f"({only_if.format(row=f'w{j}_')})")
-    for i, (name, columns, keys) in enumerate(updates):
-        parts.append(f"u{i} AS ({_update_sql(i, name, columns, keys)})")
-        binds += _update_binds(i, name, columns, keys)
-    for j, (query, columns, kinds) in enumerate(checks):
-        parts.append(f"c{j} AS ({query.format(q=f'c{j}_')})")
-        binds += [bindparam(f"c{j}_{name}", type_=kind) for name, kind in kinds]
-        returned += [f"(SELECT {c} FROM c{j})" for c in columns]  # noqa: S608
-    counted = ", ".join(f"(:org{j}, :stripe, 1)" for j in range(organizations))
-    binds += [bindparam("stripe", type_=SmallInteger())]
-    binds += [bindparam(f"org{j}", type_=Uuid()) for j in range(organizations)]
-    with_ = f"WITH {', '.join(parts)} " if parts else ""
-    # Built from the models' names and the callers' constant conditions and queries only.
-    statement = f"{with_}{COUNTER_UPSERT.format(values=counted)} RETURNING {', '.join(returned)}"
-    return text(statement).bindparams(*binds)
