@@ -133,6 +133,7 @@ async def _run(args: argparse.Namespace) -> None:
             for n in range(10):  # warm-up: caches, prepared statements, pool
                 await cycle(n, "warm-")
             server = await _server_counters(args.database_url) if args.pg_stat_statements else None
+            backends = await _backend_cpu(args.database_url)
             profiler = cProfile.Profile() if args.profile else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if profiler:
@@ -151,6 +152,7 @@ async def _run(args: argparse.Namespace) -> None:
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            backend_cpu = await _backend_cpu(args.database_url, backends)
             if server is not None:
                 await server.read()
     doubles, created = await _check_and_clean(url, since, clean=True)
@@ -161,6 +163,10 @@ async def _run(args: argparse.Namespace) -> None:
         f"{wall / max(booked, 1) * 1000:.2f} ms wall per booking, {booked / wall:.1f} bookings/s "
         f"(concurrency {args.concurrency}, profiler {'on' if profiler else 'off'})"
     )
+    if backend_cpu is not None:
+        print(
+            f"{backend_cpu / max(booked, 1) * 1000:.2f} ms CPU of this database's backends per booking"
+        )
     if args.concurrency <= 1:
         for kind in ("hold", "confirm"):
             n = max(tally.requests[kind], 1)
@@ -282,6 +288,40 @@ class ServerCounters:
         print("index sizes (kB, before → after the cycles):")
         for name, (before, after) in sorted(self.sizes.items()):
             print(f"   {name:45} {before // 1024:8} → {after // 1024:8}")
+
+
+def _ticks(pids: list[int]) -> dict[int, int]:
+    ticks: dict[int, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+async def _backend_cpu(database_url: str, before: dict[int, int] | None = None) -> Any:
+    """CPU ticks (utime + stime) of the backends connected to this database now, by pid; with
+    `before`, the seconds they used since then (a backend new since then counts from its start;
+    None when the server is not on this machine). Other databases' backends do not count, so a
+    shared server's other work does not either."""
+    import asyncpg
+
+    url = normalize_database_url(database_url).replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(url)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    ticks = _ticks([pid for (pid,) in pids])
+    if before is None:
+        return ticks
+    if not ticks:
+        return None
+    used = sum(t - before.get(pid, 0) for pid, t in ticks.items())
+    return used / os.sysconf("SC_CLK_TCK")
 
 
 async def _server_counters(database_url: str) -> ServerCounters:
