@@ -9,7 +9,7 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.errors import HoldAlreadyConfirmed, HoldNotFound
-from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.locks import lock_hold_people
 from therapy_scheduler.booking.rules.supervision import Alone, alone_warning, left_alone_by_release
 from therapy_scheduler.calendar import freed as freed_slots
 from therapy_scheduler.infra import audit_log as audit
@@ -85,14 +85,13 @@ async def release_hold(
     freed: list[Any] = []
     alone = Alone()
     async with db.write() as conn:
-        found = await queries.hold_by_key(conn, principal.organization_id, hold_key)
-        if not hold_visible(principal, found):
-            raise HoldNotFound()
-        assert found is not None
-        # As every booking: the client's lock first, then the row (no lock cycles). Under it no
-        # supervision of the client is held or confirmed while this one is judged below.
-        await lock_people(conn, client_ids=[found.client_id])
+        # As every booking: the client's lock first (taken by the statement that finds the
+        # hold's client), then the row (no lock cycles). Under it no supervision of the client is
+        # held or confirmed while this one is judged below.
+        await lock_hold_people(conn, principal.organization_id, hold_key, therapist=False)
         hold = await queries.hold_by_key(conn, principal.organization_id, hold_key, for_update=True)
+        if not hold_visible(principal, hold):
+            raise HoldNotFound()
         assert hold is not None
         if hold.status == "confirmed":
             raise HoldAlreadyConfirmed(

@@ -26,7 +26,7 @@ from therapy_scheduler.booking.errors import (
 )
 from therapy_scheduler.booking.occurrences import Occurrence, parse_given, read_time
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
-from therapy_scheduler.booking.rules.locks import lock_people
+from therapy_scheduler.booking.rules.locks import lock_hold_people
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.rules.supervision import check_still_supervised
 from therapy_scheduler.booking.schemas import ConfirmBody
@@ -56,15 +56,13 @@ async def confirm_hold(
     """
     freed: list[freed_slots.Recorded] = []
     async with overlap_as_conflict(), db.write() as conn:
-        found = await queries.hold_by_key(conn, principal.organization_id, body.hold_key)
-        if not hold_visible(principal, found):
-            raise HoldNotFound()
-        assert found is not None
-        # Serialize with every other booking of these people, then re-read the hold under its row
-        # lock: of racing confirms, exactly one sees it active.
-        await lock_people(conn, therapist_ids=[found.therapist_id], client_ids=[found.client_id])
+        # Serialize with every other booking of the hold's people (their locks taken by the
+        # statement that finds them), then read the hold under its row lock, in a statement of its
+        # own that starts after the locks were granted: of racing confirms, exactly one sees it
+        # active.
+        await lock_hold_people(conn, principal.organization_id, body.hold_key)
         hold, held = await queries.hold_to_confirm(conn, principal.organization_id, body.hold_key)
-        if hold is None:
+        if not hold_visible(principal, hold):
             raise HoldNotFound()
         # Waiting for the locks takes time: judge expiry by the clock as it is now.
         now = max(now, utcnow())
