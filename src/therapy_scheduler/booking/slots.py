@@ -68,7 +68,6 @@ from therapy_scheduler.calendar.units import (
     UnitBalance,
     UnitKey,
     default_unit_minutes,
-    unit_balances,
 )
 from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.domain.organization_settings import OrganizationSettings
@@ -147,14 +146,14 @@ async def load_world(
         now=now,
         exclude_session_id=req.exclude_session_id,
     )
-    coverages = await queries.approved_authorizations(
+    coverages, balances = await queries.coverages_and_balances(
         conn,
         client_id=req.client_id,
         service_code=req.service_code,
         first_day=(lower - timedelta(days=1)).date(),
         last_day=(upper + timedelta(days=1)).date(),
+        now=now,
     )
-    balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
     if req.exclude_session_id is not None:
         moving = await queries.session_for_change(
             conn, req.exclude_session_id, Session.organization_id == req.organization_id

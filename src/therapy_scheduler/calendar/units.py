@@ -109,7 +109,7 @@ def balances_of(pairs: Any) -> Any:
     )
 
 
-def _balance_rows(ids_filter: Any) -> Any:
+def balance_rows(ids_filter: Any) -> Any:
     """One row per (authorization, service) of the given authorizations (one row with NULL service
     columns for an authorization without services): approved units, what consuming sessions used,
     what active holds reserve, and the authorization's dates and status, in one round trip."""
@@ -139,10 +139,10 @@ def _balance_rows(ids_filter: Any) -> Any:
 # ids go as one array parameter (`= ANY($1)`): the SQL text is the same whatever their number, so the
 # server-side prepared statement (and its plan) is reused instead of prepared again for each count.
 _BALANCE_ROWS = {
-    "postgresql": _balance_rows(
+    "postgresql": balance_rows(
         Authorization.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid())))
     ),
-    "sqlite": _balance_rows(Authorization.id.in_(bindparam("ids", expanding=True))),
+    "sqlite": balance_rows(Authorization.id.in_(bindparam("ids", expanding=True))),
 }
 
 
@@ -154,10 +154,17 @@ async def balances_and_end_dates(
     ids = list(set(authorization_ids))
     if not ids:
         return {}, {}
+    statement = _BALANCE_ROWS.get(conn.dialect.name, _BALANCE_ROWS["sqlite"])
+    return collect_balances(await conn.execute(statement, {"ids": ids, "now": now}))
+
+
+def collect_balances(
+    rows: Iterable[Any],
+) -> tuple[dict[UnitKey, UnitBalance], dict[uuid.UUID, tuple[date, date, str]]]:
+    """The balances and the (start date, end date, status) of the rows of `balance_rows`."""
     balances: dict[UnitKey, UnitBalance] = {}
     ends: dict[uuid.UUID, tuple[date, date, str]] = {}
-    statement = _BALANCE_ROWS.get(conn.dialect.name, _BALANCE_ROWS["sqlite"])
-    for r in await conn.execute(statement, {"ids": ids, "now": now}):
+    for r in rows:
         ends[r.id] = (r.start_date, r.end_date, r.status)
         if r.service_code is not None:
             balances[(r.id, r.service_code)] = UnitBalance(

@@ -18,10 +18,12 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
 from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS, EXPIRED_OF_PEOPLE
+from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balance_rows, collect_balances
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
     Authorization,
@@ -261,31 +263,55 @@ class Coverage:
     unit_minutes: int
 
 
-async def approved_authorizations(
+def _covering() -> Any:
+    """The approved authorizations of the client for this service that touch the day range."""
+    a = aliased(Authorization, name="covering")
+    s = aliased(AuthorizationService, name="covering_service")
+    return (
+        select(a.id)
+        .join(s, s.authorization_id == a.id)
+        .where(
+            a.client_id == bindparam("client_id"),
+            a.status == "approved",
+            a.start_date <= bindparam("last_day"),
+            a.end_date >= bindparam("first_day"),
+            s.service_code == bindparam("service_code"),
+        )
+    )
+
+
+# Built once (SQLAlchemy reuses its cache key and compiled form).
+_COVERAGES_AND_BALANCES = balance_rows(Authorization.id.in_(_covering()))
+
+
+async def coverages_and_balances(
     conn: AsyncConnection,
     *,
     client_id: uuid.UUID,
     service_code: str,
     first_day: date,
     last_day: date,
-) -> list[Coverage]:
+    now: datetime,
+) -> tuple[list[Coverage], dict[UnitKey, UnitBalance]]:
     """Approved authorizations of the client for this service that touch the day range, soonest
-    ending first (units that expire first are spent first)."""
-    rows = await conn.execute(
-        select(
-            Authorization.id,
-            Authorization.start_date,
-            Authorization.end_date,
-            AuthorizationService.unit_minutes,
-        )
-        .join(AuthorizationService, AuthorizationService.authorization_id == Authorization.id)
-        .where(
-            Authorization.client_id == client_id,
-            Authorization.status == "approved",
-            Authorization.start_date <= last_day,
-            Authorization.end_date >= first_day,
-            AuthorizationService.service_code == service_code,
-        )
-        .order_by(Authorization.end_date, Authorization.id)
+    ending first (units that expire first are spent first), and the balances of all their services
+    at `now`, in one statement. The balances change with every booking of the client: read them
+    under the client's lock, in a statement that starts after it was granted."""
+    params = {
+        "client_id": client_id,
+        "service_code": service_code,
+        "first_day": first_day,
+        "last_day": last_day,
+        "now": now,
+    }
+    rows = (await conn.execute(_COVERAGES_AND_BALANCES, params)).all()
+    balances, _ = collect_balances(rows)
+    coverages = sorted(
+        (
+            Coverage(r.id, r.start_date, r.end_date, r.unit_minutes)
+            for r in rows
+            if r.service_code == service_code
+        ),
+        key=lambda c: (c.end_date, c.authorization_id),
     )
-    return [Coverage(r.id, r.start_date, r.end_date, r.unit_minutes) for r in rows]
+    return coverages, balances

@@ -1,13 +1,13 @@
 """The booking rules applied under the booking locks, shared by every way a session comes to occupy a
 slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
-`find_problems` reads working hours and authorizations, takes the people locks (unless it only
-reads, for the forecast), then collects every problem of every occurrence: availability/time
-off/buffer, the four slot conflicts, the authorization units and the weekly caps, in the order of
-docs/BOOKING.md, each judged by the organization's policy. `check_slots` raises `Refused` with the
-first blocking one (the transaction then rolls back) or returns the unit plan and the warnings. A
-new check that returns `Problem`s is added to `find_problems` and so reaches the holds, the
-warnings and the forecast alike.
+`find_problems` reads working hours, takes the people locks (unless it only reads, for the
+forecast), then reads the busy time and the authorizations with their balances, and collects every
+problem of every occurrence: availability/time off/buffer, the four slot conflicts, the
+authorization units and the weekly caps, in the order of docs/BOOKING.md, each judged by the
+organization's policy. `check_slots` raises `Refused` with the first blocking one (the transaction
+then rolls back) or returns the unit plan and the warnings. A new check that returns `Problem`s is
+added to `find_problems` and so reaches the holds, the warnings and the forecast alike.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from therapy_scheduler.calendar.travel import Place
 from therapy_scheduler.calendar.units import (
     UnitBalance,
     default_unit_minutes,
-    unit_balances,
 )
 from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.kit.time import iso_utc, utcnow, zone
@@ -146,9 +145,9 @@ async def find_problems(
     """Every problem of every occurrence, without raising. With `lock`, under the people locks (and
     expired holds of the people are closed first); without, as a read (the forecast).
 
-    What no booking changes (working hours and time off, the client's authorizations) is read before
-    the people locks, so that the locks are held only while reading and writing what bookings change
-    (sessions, holds, units)."""
+    What no booking changes (working hours and time off) is read before the people locks, so that
+    the locks are held only while reading and writing what bookings change (sessions, holds,
+    units). The client's authorizations are read under them with their balances, in one statement."""
     settings = principal.settings
     occurrences = booking.occurrences
     named_zone = booking.time_zone or booking.therapist_time_zone
@@ -172,14 +171,6 @@ async def find_problems(
                 else None
             ),
         )
-    coverages = await queries.approved_authorizations(
-        conn,
-        client_id=booking.client_id,
-        service_code=booking.service_code,
-        first_day=(lower - timedelta(days=1)).date(),
-        last_day=(upper + timedelta(days=1)).date(),
-    )
-
     if lock:
         await lock_people(
             conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id]
@@ -248,7 +239,16 @@ async def find_problems(
         if alone:
             notes.append(alone_warning(alone))
 
-    balances = await unit_balances(conn, [c.authorization_id for c in coverages], now)
+    # Under the client's lock (a statement of its own after it: the balances change with every
+    # booking of the client), the covering authorizations with their balances.
+    coverages, balances = await queries.coverages_and_balances(
+        conn,
+        client_id=booking.client_id,
+        service_code=booking.service_code,
+        first_day=(lower - timedelta(days=1)).date(),
+        last_day=(upper + timedelta(days=1)).date(),
+        now=now,
+    )
     if booking.replacing is not None:
         balances = without_session(balances, booking.replacing)
     plans, problems = plan_units(
