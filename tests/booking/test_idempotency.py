@@ -168,3 +168,26 @@ async def test_concurrent_requests_with_one_key_run_once(
         r.json()["code"] == "IDEMPOTENCY_IN_PROGRESS" for r in results if r.status_code == 409
     )
     assert await table_count(db, "holds") == 1
+
+
+async def test_an_inactive_caller_claims_no_key(
+    client: httpx.AsyncClient, booking: Clinic, db: Database
+) -> None:
+    """The caller is read with the claim of the key (docs/DECISIONS.md): an inactive user gets 401
+    and leaves no record behind, and the key stays free for its owner."""
+    held = await hold_ok(client, booking, hold_body(monday(2)))
+    confirm = {
+        "hold_key": held["hold_key"],
+        "session": {
+            "start_time": held["occurrences"][0]["start_time"],
+            "end_time": held["occurrences"][0]["end_time"],
+        },
+    }
+    for path, body in (("/sessions/hold", hold_body(monday(1))), ("/sessions/confirm", confirm)):
+        r = await post(client, booking, path, body, "k-off", who="inactive")
+        assert r.status_code == 401, r.text
+        assert r.json()["code"] == "UNAUTHORIZED"
+    assert await table_count(db, "idempotency_records") == 0
+    assert await table_count(db, "holds") == 1
+    assert (await post(client, booking, "/sessions/confirm", confirm, "k-off")).status_code == 200
+    assert await table_count(db, "idempotency_records", "state = 'completed'") == 1

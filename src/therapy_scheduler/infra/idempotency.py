@@ -134,8 +134,12 @@ class Claim:
             )
 
 
+def valid_key(key: str) -> bool:
+    return _KEY.match(key) is not None
+
+
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not valid_key(key):
         raise ValidationFailed(
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
             details={"fields": [{"field": "Idempotency-Key", "message": "invalid key"}]},
@@ -154,12 +158,7 @@ async def claim(
     now: datetime,
 ) -> Claim | Response:
     """Own the key (a Claim) or get the stored response to replay; raise 422/409 otherwise."""
-    scope = {
-        "organization_id": organization_id,
-        "user_id": user_id,
-        "endpoint": endpoint,
-        "key": check_key(key),
-    }
+    scope = claim_scope(organization_id, user_id, endpoint, key)
     first = uuid.uuid4()
     async with db.single_statement_write() as single:
         # Usually the key is new: its claim is one INSERT, committed by itself (no BEGIN and
@@ -174,6 +173,27 @@ async def claim(
             }
             if (await single.execute(_CLAIM["postgresql"], params)).first() is not None:
                 return Claim(db, first)
+    return await claim_existing(db, scope, request_hash, now)
+
+
+def claim_scope(
+    organization_id: uuid.UUID, user_id: uuid.UUID, endpoint: str, key: str
+) -> dict[str, Any]:
+    """What a key is unique within (400 for a key that is not 1 to 255 visible ASCII characters)."""
+    return {
+        "organization_id": organization_id,
+        "user_id": user_id,
+        "endpoint": endpoint,
+        "key": check_key(key),
+    }
+
+
+async def claim_existing(
+    db: Database, scope: dict[str, Any], request_hash: str, now: datetime
+) -> Claim | Response:
+    """`claim` in a transaction, for a key that may exist already (its record looked at, a replay,
+    a reuse, a claim in progress or abandoned), or wherever a write cannot run in autocommit."""
+    endpoint = scope["endpoint"]
     for _ in range(3):
         async with db.write() as conn:
             record_id = uuid.uuid4()
@@ -273,6 +293,20 @@ async def run_idempotent(
         request_hash=fingerprint(payload),
         now=utcnow(),
     )
+    return await run_claimed(outcome, request_id=request_id, action=action, status=status)
+
+
+async def run_claimed(
+    outcome: Claim | Response | None,
+    *,
+    request_id: str | None,
+    action: Action,
+    status: int = 200,
+) -> Response:
+    """`run_idempotent` once the key was claimed (`outcome`: the claim, the stored response to
+    replay, or None when the request has no key)."""
+    if outcome is None:
+        return JSON(await action(None), status_code=status)
     if isinstance(outcome, Response):
         return outcome
     owned = outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -9,13 +10,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from starlette.responses import Response
 
-from therapy_scheduler.auth.principal import Principal, current_principal
+from therapy_scheduler.auth.claim import caller_and_claim
+from therapy_scheduler.auth.principal import Principal, bearer_user_id, current_principal
 from therapy_scheduler.errors import AppError
-from therapy_scheduler.infra.idempotency import Finalize, run_idempotent
+from therapy_scheduler.infra.idempotency import Finalize, run_claimed, run_idempotent
 from therapy_scheduler.kit.time import utcnow
 
 HoldKey = Annotated[str, Path(min_length=1, max_length=64)]
 Caller = Annotated[Principal, Depends(current_principal)]
+# The verified bearer's user id only (401 for a missing, bad or expired token): a write reads its
+# caller with the claim of its Idempotency-Key (`write`).
+Bearer = Annotated[uuid.UUID, Depends(bearer_user_id)]
 
 HOLD_CODES = (
     "409: OUTSIDE_AVAILABILITY, INSUFFICIENT_BREAK, THERAPIST_CONFLICT, CLIENT_CONFLICT, "
@@ -68,7 +73,7 @@ async def idempotent(
 
 async def write(
     request: Request,
-    principal: Principal,
+    user_id: uuid.UUID,
     *,
     action: str,
     endpoint: str,
@@ -76,20 +81,22 @@ async def write(
     body: Any,
     service: Any,
 ) -> Response:
-    """One booking write: outcome metrics, Idempotency-Key, then `service(db=…, body=…, finalize=…)`."""
+    """One booking write: outcome metrics, the caller (the bearer's user `user_id`) and the claim of
+    the Idempotency-Key in one statement (`auth/claim.py`), then `service(db=…, body=…, finalize=…)`."""
     async with outcome(request, action):
-        return await idempotent(
-            request,
-            principal,
-            endpoint,
-            key,
-            body.model_dump(mode="json", exclude_unset=True),
-            lambda finalize: service(
+        principal, claimed = await caller_and_claim(
+            request, user_id, endpoint, key, body.model_dump(mode="json", exclude_unset=True)
+        )
+
+        async def run(finalize: Finalize | None) -> dict[str, Any]:
+            result: dict[str, Any] = await service(
                 db=request.app.state.db,
                 principal=principal,
                 body=body,
                 now=utcnow(),
                 request_id=request_id(request),
                 finalize=finalize,
-            ),
-        )
+            )
+            return result
+
+        return await run_claimed(claimed, request_id=request_id(request), action=run)

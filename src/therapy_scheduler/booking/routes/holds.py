@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from therapy_scheduler.audit.phi import note_phi_read_of
-from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.auth.principal import Principal, current_principal
 from therapy_scheduler.booking import access, cancel, confirm, hold
 from therapy_scheduler.booking.routes.common import (
     HOLD_CODES,
+    Bearer,
     Caller,
     HoldKey,
     outcome,
@@ -38,14 +39,14 @@ router = APIRouter(tags=["booking"])
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, s409=HOLD_CODES),
 )
 async def post_hold(
-    request: Request, body: HoldBody, principal: Caller, idempotency_key: IdempotencyKey = None
+    request: Request, body: HoldBody, user_id: Bearer, idempotency_key: IdempotencyKey = None
 ) -> Response | dict[str, Any]:
     if body.dry_run:
         # A forecast writes nothing: the Idempotency-Key is neither claimed nor replayed.
-        return await forecast(request, body, principal)
+        return await forecast(request, body, await current_principal(request))
     return await write(
         request,
-        principal,
+        user_id,
         action="hold",
         endpoint="POST /sessions/hold",
         key=idempotency_key,
@@ -128,11 +129,11 @@ async def delete_hold(request: Request, hold_key: HoldKey, principal: Caller) ->
     ),
 )
 async def post_confirm(
-    request: Request, body: ConfirmBody, principal: Caller, idempotency_key: IdempotencyKey = None
+    request: Request, body: ConfirmBody, user_id: Bearer, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await write(
         request,
-        principal,
+        user_id,
         action="confirm",
         endpoint="POST /sessions/confirm",
         key=idempotency_key,
@@ -157,11 +158,11 @@ async def post_confirm(
     ),
 )
 async def post_cancel(
-    request: Request, body: CancelBody, principal: Caller, idempotency_key: IdempotencyKey = None
+    request: Request, body: CancelBody, user_id: Bearer, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await write(
         request,
-        principal,
+        user_id,
         action="cancel",
         endpoint="POST /sessions/cancel",
         key=idempotency_key,
