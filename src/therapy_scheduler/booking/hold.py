@@ -36,6 +36,7 @@ from therapy_scheduler.booking.rules.apply import (
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import HoldBody
+from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.errors import AppError, Forbidden, NotFound
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra import outbox
@@ -154,9 +155,19 @@ async def _create(
     service_code = block.service_code or settings.default_service_code
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
-        # The people and the caller's active holds, read in one statement.
+        # The people, the caller's active holds and the therapist's working hours and time off,
+        # read in one statement.
         people = await require_people(
-            conn, principal, block.therapist_id, block.client_id, holds_at=now
+            conn,
+            principal,
+            block.therapist_id,
+            block.client_id,
+            holds_at=now,
+            calendar=(
+                (min(o.start for o in occurrences), max(o.end for o in occurrences))
+                if settings.availability_policy != "off"
+                else None
+            ),
         )
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
@@ -176,6 +187,7 @@ async def _create(
                 replacing=reschedule,
                 therapist_time_zone=people.time_zone,
                 time_zone=body.time_zone,
+                calendar=people.calendar,
             ),
             now,
         )
@@ -306,6 +318,7 @@ class People:
     time_zone: str
     active_holds: int = 0
     next_expiry: datetime | None = None
+    calendar: TherapistCalendar | None = None
 
 
 async def require_people(
@@ -315,10 +328,14 @@ async def require_people(
     client_id: uuid.UUID,
     *,
     holds_at: datetime | None = None,
+    calendar: tuple[datetime, datetime] | None = None,
 ) -> People:
     """404 unless the therapist and the client are active and visible (therapist first), in one
-    statement; with `holds_at`, the caller's active holds at that instant are read with them."""
-    found = await queries.people(conn, principal, therapist_id, client_id, holds_at=holds_at)
+    statement; with `holds_at`, the caller's active holds at that instant are read with them, with
+    `calendar` the therapist's working hours and time off for that range (`queries.people`)."""
+    found, hours = await queries.people(
+        conn, principal, therapist_id, client_id, holds_at=holds_at, calendar=calendar
+    )
     if (
         found is None
         or found.therapist_status != "active"
@@ -335,7 +352,7 @@ async def require_people(
         raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
     if holds_at is None:
         return People(found.time_zone)
-    return People(found.time_zone, int(found.active_holds), found.next_expiry)
+    return People(found.time_zone, int(found.active_holds), found.next_expiry, hours)
 
 
 async def _place(

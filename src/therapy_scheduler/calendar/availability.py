@@ -168,7 +168,7 @@ def _null(type_: Any) -> Any:
 
 
 @cache
-def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
+def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
     """The calendar rows of `load_calendars` in one statement, built once per variant (bind
     parameters `organization_id`, `ids` (expanding), `lo`, `hi`, `now`): the therapists' zones
     (`with_zones`), weekly windows, time off and active unexpired holds (`with_holds`), a UNION ALL
@@ -195,16 +195,17 @@ def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[An
                 Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
             )
         )
+    # Named, also when it comes first: the statement is a subquery of the hold's people read.
     parts.append(
         select(
-            literal("w"),
-            AvailabilityWindow.therapist_id,
-            no_text,
-            AvailabilityWindow.weekday,
-            AvailabilityWindow.start_local,
-            AvailabilityWindow.end_local,
-            no_instant,
-            no_instant,
+            literal("w").label("part"),
+            AvailabilityWindow.therapist_id.label("therapist_id"),
+            no_text.label("text"),
+            AvailabilityWindow.weekday.label("weekday"),
+            AvailabilityWindow.start_local.label("start_local"),
+            AvailabilityWindow.end_local.label("end_local"),
+            no_instant.label("start_time"),
+            no_instant.label("end_time"),
         ).where(AvailabilityWindow.therapist_id.in_(ids))
     )
     parts.append(
@@ -254,7 +255,7 @@ async def load_calendars(
     sessions: Sequence[Any] | None = None,
 ) -> dict[uuid.UUID, TherapistCalendar]:
     """Calendars of the given therapists for `[start, end)`, in a constant number of queries (one,
-    `_calendar_statement`, when the caller brings `sessions`). `time_zones`: the zones of exactly
+    `calendar_statement`, when the caller brings `sessions`). `time_zones`: the zones of exactly
     these therapists when the caller has already read them (and checked that they belong to the
     organization), which saves reading them. `sessions`: the rows of `busy_sessions` for (at least)
     these therapists, when the caller has already fetched them (rows of other therapists are
@@ -264,37 +265,11 @@ async def load_calendars(
     ids = list(dict.fromkeys(therapist_ids)) if time_zones is None else list(time_zones)
     if not ids:
         return {}
-    values = {
-        "organization_id": organization_id,
-        "ids": ids,
-        "lo": start - _EDGE,
-        "hi": end + _EDGE,
-        "now": now,
-    }
-    rows = (await conn.execute(_calendar_statement(time_zones is None, with_busy), values)).all()
-    if time_zones is None:
-        # Only the therapists of the organization: the other parts' rows of any other id are
-        # ignored below.
-        time_zones = {row[1]: row[2] for row in rows if row[0] == "z"}
-    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
+    values = calendar_values(organization_id, ids, start, end, now)
+    rows = (await conn.execute(calendar_statement(time_zones is None, with_busy), values)).all()
+    calendars, held = calendars_from_rows(rows, time_zones)
     if not calendars:
         return {}
-    weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
-    held: list[tuple[TherapistCalendar, Range]] = []
-    for part, therapist_id, text, weekday, start_local, end_local, at, until in rows:
-        if part == "z":
-            continue
-        target = calendars.get(therapist_id)
-        if target is None:
-            continue
-        if part == "w":
-            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
-        elif part == "o":
-            (target.extra if text == "extra" else target.time_off).append((at, until))
-        else:
-            held.append((target, (at, until)))
-    for therapist_id, by_day in weekly.items():
-        calendars[therapist_id].weekly = by_day
     if with_busy:
         if sessions is None:
             sessions = (
@@ -307,6 +282,51 @@ async def load_calendars(
         for target, hold in held:
             target.busy.append(hold)
     return calendars
+
+
+def calendar_values(
+    organization_id: uuid.UUID, ids: list[uuid.UUID], start: datetime, end: datetime, now: datetime
+) -> dict[str, Any]:
+    """The bind parameters of `calendar_statement` for these therapists and `[start, end)`."""
+    return {
+        "organization_id": organization_id,
+        "ids": ids,
+        "lo": start - _EDGE,
+        "hi": end + _EDGE,
+        "now": now,
+    }
+
+
+def calendars_from_rows(
+    rows: Sequence[Any], time_zones: dict[uuid.UUID, str] | None
+) -> tuple[dict[uuid.UUID, TherapistCalendar], list[tuple[TherapistCalendar, Range]]]:
+    """The calendars (without their busy time) of the rows of `calendar_statement` (a row whose
+    part is NULL is none: an outer join of the statement that found no row), and the active holds
+    among the rows. `time_zones`: the therapists' zones, else read from the rows (`with_zones`)."""
+    if time_zones is None:
+        # Only the therapists of the organization: the other parts' rows of any other id are
+        # ignored below.
+        time_zones = {row[1]: row[2] for row in rows if row[0] == "z"}
+    calendars = {t: TherapistCalendar(t, zone) for t, zone in time_zones.items()}
+    held: list[tuple[TherapistCalendar, Range]] = []
+    if not calendars:
+        return calendars, held
+    weekly: dict[uuid.UUID, dict[int, list[tuple[time, time]]]] = defaultdict(dict)
+    for part, therapist_id, text, weekday, start_local, end_local, at, until in rows:
+        if part is None or part == "z":
+            continue
+        target = calendars.get(therapist_id)
+        if target is None:
+            continue
+        if part == "w":
+            weekly[therapist_id].setdefault(weekday, []).append((start_local, end_local))
+        elif part == "o":
+            (target.extra if text == "extra" else target.time_off).append((at, until))
+        else:
+            held.append((target, (at, until)))
+    for therapist_id, by_day in weekly.items():
+        calendars[therapist_id].weekly = by_day
+    return calendars, held
 
 
 def availability_entries(

@@ -23,7 +23,14 @@ from sqlalchemy.orm import aliased
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
 from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS, EXPIRED_OF_PEOPLE
+from therapy_scheduler.calendar.availability import (
+    TherapistCalendar,
+    calendar_statement,
+    calendar_values,
+    calendars_from_rows,
+)
 from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balance_rows, collect_balances
+from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
     Authorization,
@@ -54,7 +61,7 @@ class Busy:
     supervises: str | None = None
 
 
-def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
+def _people_query(kind: ScopeKind, *, with_holds: bool, with_calendar: bool = False) -> Any:
     query = (
         select(
             Therapist.status.label("therapist_status"),
@@ -71,19 +78,31 @@ def _people_query(kind: ScopeKind, *, with_holds: bool) -> Any:
             Therapist.organization_id == bindparam("organization_id"),
         )
     )
-    if not with_holds:
-        return query
-    mine = ACTIVE_HOLDS.with_only_columns(
-        func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
-    ).subquery("mine")
-    return query.add_columns(mine.c.active_holds, mine.c.next_expiry).join(mine, true())
+    if with_holds:
+        mine = ACTIVE_HOLDS.with_only_columns(
+            func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
+        ).subquery("mine")
+        query = query.add_columns(mine.c.active_holds, mine.c.next_expiry).join(mine, true())
+    if with_calendar:
+        # The therapist's working hours and time off, one row each (calendar/availability.py),
+        # the people's columns repeated on every row; one row with NULL calendar columns when
+        # there are none. Its last columns, in `calendar_statement`'s order.
+        rows = calendar_statement(False, False).subquery("cal")
+        query = query.add_columns(
+            *(column.label(f"cal_{i}") for i, column in enumerate(rows.c))
+        ).outerjoin(rows, true())
+    return query
 
 
 _PEOPLE = {
-    (kind, with_holds): _people_query(kind, with_holds=with_holds)
+    (kind, with_holds, with_calendar): _people_query(
+        kind, with_holds=with_holds, with_calendar=with_calendar
+    )
     for kind in get_args(ScopeKind)
     for with_holds in (False, True)
+    for with_calendar in (False, True)
 }
+_CALENDAR_COLUMNS = len(calendar_statement(False, False).selected_columns)
 
 
 async def people(
@@ -93,11 +112,14 @@ async def people(
     client_id: uuid.UUID,
     *,
     holds_at: datetime | None = None,
-) -> Row[Any] | None:
+    calendar: tuple[datetime, datetime] | None = None,
+) -> tuple[Row[Any] | None, TherapistCalendar | None]:
     """The therapist of the caller's organization (None if there is none) with, in the same row, the
     client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
     caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
-    `check_active_holds_last` counts them). One round trip."""
+    `check_active_holds_last` counts them); with `calendar` (`[start, end)`), also the therapist's
+    calendar of working hours and time off for that range (as `load_calendars` reads it without
+    busy time, None without the therapist). One round trip."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,
@@ -106,8 +128,18 @@ async def people(
     }
     if holds_at is not None:
         params.update(now=holds_at, user_id=principal.user_id)
-    query = _PEOPLE[scope_kind(principal), holds_at is not None]
-    return (await conn.execute(query, params)).first()
+    query = _PEOPLE[scope_kind(principal), holds_at is not None, calendar is not None]
+    if calendar is None:
+        return (await conn.execute(query, params)).first(), None
+    now = holds_at or utcnow()
+    params |= calendar_values(principal.organization_id, [therapist_id], *calendar, now)
+    rows = (await conn.execute(query, params)).all()
+    if not rows:
+        return None, None
+    calendars, _ = calendars_from_rows(
+        [row[-_CALENDAR_COLUMNS:] for row in rows], {therapist_id: rows[0].time_zone}
+    )
+    return rows[0], calendars[therapist_id]
 
 
 async def location(

@@ -38,7 +38,7 @@ from therapy_scheduler.booking.rules.coverage import explain_uncovered
 from therapy_scheduler.booking.rules.locks import lock_people, lock_user
 from therapy_scheduler.booking.rules.supervision import alone_warning, check_supervision, left_alone
 from therapy_scheduler.booking.rules.travel import busy_margin, check_travel
-from therapy_scheduler.calendar.availability import load_calendars
+from therapy_scheduler.calendar.availability import TherapistCalendar, load_calendars
 from therapy_scheduler.calendar.travel import Place
 from therapy_scheduler.calendar.units import (
     UnitBalance,
@@ -77,6 +77,9 @@ class Booking:
     # The zone the request gave its times in: messages name occurrences in it (default: the
     # therapist's zone, e.g. when a cancelled session is reactivated).
     time_zone: str | None = None
+    # The therapist's working hours and time off around the occurrences when already read (by
+    # `require_people`, with the people).
+    calendar: TherapistCalendar | None = None
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -156,7 +159,9 @@ async def find_problems(
     upper = max(o.end for o in occurrences)
     buffer = busy_margin(settings)
     calendars = None
-    if settings.availability_policy != "off":
+    if booking.calendar is not None:
+        calendars = {booking.therapist_id: booking.calendar}
+    elif settings.availability_policy != "off":
         calendars = await load_calendars(
             conn,
             organization_id=principal.organization_id,
