@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from therapy_scheduler.auth.claim import caller_and_claim
 from therapy_scheduler.auth.principal import Principal, bearer_user_id, current_principal
-from therapy_scheduler.errors import AppError
+from therapy_scheduler.errors import AppError, Unauthorized
 from therapy_scheduler.infra.idempotency import Finalize, run_claimed, run_idempotent
 from therapy_scheduler.kit.time import utcnow
 
@@ -37,10 +37,14 @@ def request_id(request: Request) -> str | None:
 
 @asynccontextmanager
 async def outcome(request: Request, action: str) -> AsyncIterator[None]:
-    """Count booking outcomes by action and result code (Prometheus)."""
+    """Count booking outcomes by action and result code (Prometheus). An unknown or inactive caller
+    (401, found by `write` with the claim) is not a booking's outcome, as when the route's
+    dependency refused them."""
     counter = request.app.state.metrics.bookings
     try:
         yield
+    except Unauthorized:
+        raise
     except AppError as exc:
         counter.labels(action, exc.code).inc()
         raise
