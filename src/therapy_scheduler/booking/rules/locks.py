@@ -70,13 +70,13 @@ def _hold_people_locks(*, therapist: bool) -> Any:
     client = sql_lock_key("client", Hold.client_id).label("c")
     if not therapist:
         keys = select(client).where(_OF_HOLD).subquery()
-        return select(func.pg_advisory_xact_lock(keys.c.c))
+        return select(func.pg_advisory_xact_lock(keys.c.c).label("client"))
     both = select(sql_lock_key("therapist", Hold.therapist_id).label("t"), client)
     keys = both.where(_OF_HOLD).subquery()
     # Left to right in one target list, as in `lock_people`: the smaller key first.
     return select(
-        func.pg_advisory_xact_lock(func.least(keys.c.t, keys.c.c)),
-        func.pg_advisory_xact_lock(func.greatest(keys.c.t, keys.c.c)),
+        func.pg_advisory_xact_lock(func.least(keys.c.t, keys.c.c)).label("first"),
+        func.pg_advisory_xact_lock(func.greatest(keys.c.t, keys.c.c)).label("second"),
     )
 
 
