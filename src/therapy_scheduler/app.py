@@ -37,10 +37,10 @@ from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.cache import make_cache
 from therapy_scheduler.infra.client import client_address
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.infra.http import RouteLabels, ServiceMiddleware
+from therapy_scheduler.infra.http import ServiceMiddleware
 from therapy_scheduler.infra.metrics import Metrics, MetricsAccess
-from therapy_scheduler.infra.ratelimit import RateLimitMiddleware, make_counter
-from therapy_scheduler.infra.replica import FreshnessMiddleware
+from therapy_scheduler.infra.ratelimit import RateLimits, make_counter
+from therapy_scheduler.infra.route_labels import RouteLabels
 from therapy_scheduler.kit.envelope import JSON, error_body, ok
 from therapy_scheduler.kit.openapi import ErrorEnvelope
 from therapy_scheduler.migrations import current_revision, head_revision
@@ -126,8 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(after_board)
     rate_counter = make_counter(settings.redis_url, settings.rate_limit_prefix)
     app.state.rate_counter = rate_counter
-    app.add_middleware(
-        RateLimitMiddleware,
+    limits = RateLimits(
         counter=rate_counter,
         subject=tokens.subject,
         per_user=settings.rate_limit("user"),
@@ -138,8 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
         labels=RouteLabels(app.router),
+        limits=limits,
     )
-    app.add_middleware(FreshnessMiddleware)
     return app
 
 

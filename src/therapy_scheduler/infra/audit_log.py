@@ -6,6 +6,7 @@ are append-only (database triggers reject UPDATE and DELETE), so nothing here ev
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -135,7 +136,16 @@ async def _insert_client_rows(
         document = orjson.dumps(rows, default=str).decode()
         await conn.execute(_CLIENT_ROWS_FROM_JSON, {"rows": document})
     else:
+        # SQLite inserts them one by one: in the client index's order (organization, client, time,
+        # event), each key lands next to the one before it, which halves the rows' cost against the
+        # events' order, where the clients of each event scatter over the index (docs/DECISIONS.md,
+        # "The hot read path"). Only the order of insertion changes, not the rows.
+        rows.sort(key=_CLIENT_INDEX_ORDER)
         await conn.exec_driver_sql(_CLIENT_ROWS_SQLITE, rows)
+
+
+# A row is (event, client, organization, time); the client index is (organization, client, time, event).
+_CLIENT_INDEX_ORDER = operator.itemgetter(2, 1, 3, 0)
 
 
 _CLIENT_COLUMNS = AuditEventClient.__table__.c

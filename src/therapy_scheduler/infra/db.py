@@ -176,6 +176,22 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
     return engine
 
 
+async def _return_read(conn: AsyncConnection) -> None:
+    """Gives a reader connection back to its pool. A reader runs in autocommit with no ROLLBACK on
+    return, so a connection that is neither invalidated nor in a transaction goes back without
+    suspending: closed directly, without the task of its own that SQLAlchemy's `async with` runs the
+    close in so that a cancellation cannot interrupt it (a task, its scheduling and a shield per read:
+    docs/DECISIONS.md, "The hot read path"). Any other connection is closed that way."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.invalidated and not sync.in_transaction():
+        await conn.close()
+        # A request waiting for a connection was woken by this one's return: let it run before this
+        # task goes on (and perhaps checks out again), as it did after the close's own task.
+        await asyncio.sleep(0)
+    else:
+        await conn.__aexit__(None, None, None)
+
+
 @dataclass
 class Database:
     """The engines of one running service: `writer` for transactions that change data, `reader` for reads.
@@ -239,8 +255,11 @@ class Database:
         this request's caller (infra/replica.py), else a connection to the primary. A replica that
         cannot be reached is taken out of use and the read goes to the primary."""
         if self.replica is None:
-            async with self.reader.connect() as conn:
+            conn = await self.reader.connect().start()
+            try:
                 yield conn
+            finally:
+                await _return_read(conn)
             return
         replica = await self._replica_connection(self.replica, current_freshness())
         if replica is None:

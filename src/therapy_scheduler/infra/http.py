@@ -1,22 +1,25 @@
-"""The outer ASGI layer every request passes: request id, size limit, JSON-only bodies, privacy
-headers, metrics, access log, and the last-resort 500/503."""
+"""The one ASGI layer of the service's own that every request passes: request id, size limit,
+JSON-only bodies, rate limits, the replica freshness of the request, privacy headers, metrics,
+access log, and the last-resort 500/503 (docs/DECISIONS.md, "The hot read path")."""
 
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
-from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from therapy_scheduler.infra.metrics import Metrics
+from therapy_scheduler.infra.ratelimit import RateLimits
+from therapy_scheduler.infra.replica import begin_request, end_request
+from therapy_scheduler.infra.route_labels import RouteLabels
 from therapy_scheduler.kit.envelope import error_body
 
 log = logging.getLogger("therapy_scheduler.access")
@@ -26,6 +29,20 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # shared cache, and any cache must key on the Authorization header.
 _PRIVACY_HEADERS = [(b"cache-control", b"no-store"), (b"vary", b"Authorization")]
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+# Generated request ids: 32 hex digits laid out as a random (version 4) UUID's, from a generator of
+# this process's own, seeded from the system's randomness at start and in every forked child. They
+# correlate log lines and answers; nothing relies on their being unguessable. `uuid.uuid4()` asked
+# the kernel for 16 bytes per request: a system call that also handed the interpreter's lock to the
+# database threads (docs/PERFORMANCE.md, "What limits each figure").
+_ids = random.Random()  # noqa: S311 - correlation ids, not secrets
+os.register_at_fork(after_in_child=_ids.seed)
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    return f"{_ids.getrandbits(128) & _V4_CLEAR | _V4_SET:032x}"
 
 
 class _BodyTooLarge(Exception):
@@ -95,101 +112,39 @@ def is_database_outage(exc: BaseException) -> bool:
     return False
 
 
-UNMATCHED = "unmatched"
-
-
-class RouteLabels:
-    """The route template a request was routed to, for the metrics and the access log: a path of the
-    router's table (`/admin/therapists/{therapist_id}`, `/board/static/{path}`), never a raw path, so
-    there are as many labels as routes. `unmatched` only for a path no route or mount matches.
-
-    FastAPI's router names its own routes in `scope["route"]`; one dict lookup turns that into the
-    template, include prefix and all. It names neither plain Starlette routes (`/openapi.json`,
-    `/docs`, `/redoc`) nor mounts (`/board/static`), nor the route a trailing-slash redirect leads to,
-    and nothing is routed yet when a request is refused before the router (413, 415, 429). Only those
-    requests are matched against the table, in the router's order and by its rule: the first route
-    whose pattern and method match, else the first whose pattern matches (the router's 405), else the
-    same path with its trailing slash toggled (the router's redirect)."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self._table: list[tuple[re.Pattern[str], frozenset[str] | None, str]] | None = None
-        self._named: dict[int, str] = {}
-
-    def _build(self) -> list[tuple[re.Pattern[str], frozenset[str] | None, str]]:
-        # Built at the first request, when every route is in place: every route and mount in the
-        # order the router tries them, included routers expanded with their prefixes (the listing
-        # FastAPI makes its OpenAPI document from). A mount has no methods: it matches any.
-        table: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = []
-        templates: dict[int, set[str]] = {}
-        for context in iter_route_contexts(self.router.routes):
-            template = context.path_format
-            if not template:
-                continue
-            methods = context.methods
-            table.append(
-                (context.path_regex, frozenset(methods) if methods is not None else None, template)
-            )
-            templates.setdefault(id(context.original_route), set()).add(template)
-        # A route included twice (two prefixes) is one object with two templates: match it instead.
-        self._named = {key: names.pop() for key, names in templates.items() if len(names) == 1}
-        self._table = table
-        return table
-
-    def __call__(self, scope: Scope, path: str, root_path: str) -> str:
-        table = self._table if self._table is not None else self._build()
-        route = scope.get("route")
-        if route is not None:
-            named = self._named.get(id(route))
-            if named is not None:
-                return named
-        method: str = scope["method"]
-        route_path = _route_path(path, root_path)
-        partial = None
-        for pattern, methods, template in table:
-            if pattern.match(route_path):
-                if methods is None or method in methods:
-                    return template
-                if partial is None:
-                    partial = template
-        if partial is not None:
-            return partial
-        if self.router.redirect_slashes and route_path != "/":
-            other = route_path.rstrip("/") if route_path.endswith("/") else route_path + "/"
-            for pattern, _, template in table:
-                if pattern.match(other):
-                    return template
-        return UNMATCHED
-
-
-def _route_path(path: str, root_path: str) -> str:
-    """The path the router matches: without the root path the app is served under (Starlette's rule)."""
-    if not root_path or not path.startswith(root_path):
-        return path
-    if path == root_path:
-        return ""
-    return path[len(root_path) :] if path[len(root_path)] == "/" else path
-
-
 class ServiceMiddleware:
+    """The service's checks and bookkeeping around every HTTP request, in one layer: one coroutine
+    and one `send` wrapper per request instead of three (docs/DECISIONS.md, "The hot read path")."""
+
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics, labels: RouteLabels
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: Metrics,
+        labels: RouteLabels,
+        limits: RateLimits,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.labels = labels
+        self.limits = limits
+        # The metrics' children by label values (`labels()` checks and locks on every call).
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        freshness = begin_request()
         started = time.perf_counter()
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         headers = dict(scope["headers"])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         method: str = scope["method"]
         status_holder = {"status": 500, "started": False}
@@ -259,6 +214,8 @@ class ServiceMiddleware:
                         400, "VALIDATION_ERROR", _NUL_MESSAGE, details=_nul_details("body")
                     )
                     return
+            if self.limits.active and await self.limits.refused(scope, send_wrapper):
+                return
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if status_holder["started"]:
@@ -277,19 +234,27 @@ class ServiceMiddleware:
                 log.exception("unhandled error request_id=%s", request_id)
                 await reject(500, "INTERNAL_ERROR", "Internal server error")
         finally:
+            end_request(freshness)
             template = self.labels(scope, path, root_path)
-            elapsed = time.perf_counter() - started
-            status = str(status_holder["status"])
-            self.metrics.requests.labels(template, method, status).inc()
-            self.metrics.latency.labels(template, method).observe(elapsed)
-            log.info(
-                "%s %s %s %.1fms request_id=%s",
-                method,
-                template,
-                status,
-                elapsed * 1000,
-                request_id,
-            )
+            self._observe(template, method, str(status_holder["status"]), started, request_id)
+
+    def _observe(
+        self, template: str, method: str, status: str, started: float, request_id: str
+    ) -> None:
+        """The request's metrics and its access-log line (never its path: its route's template)."""
+        elapsed = time.perf_counter() - started
+        counted = self._counted.get((template, method, status))
+        if counted is None:
+            counted = self.metrics.requests.labels(template, method, status)
+            self._counted[(template, method, status)] = counted
+        counted.inc()
+        timed = self._timed.get((template, method))
+        if timed is None:
+            timed = self._timed[(template, method)] = self.metrics.latency.labels(template, method)
+        timed.observe(elapsed)
+        log.info(
+            "%s %s %s %.1fms request_id=%s", method, template, status, elapsed * 1000, request_id
+        )
 
     async def _buffered(self, receive: Receive) -> Receive:
         """Receive the whole body (at most `max_body_bytes`, whatever Content-Length claims) and

@@ -1,10 +1,11 @@
 """Request rate limits (docs/API.md): per user, and per client IP for requests without a valid token.
 
-Applied in one place, an ASGI layer just inside `ServiceMiddleware`, so it covers every route that exists
-now and every route added later (booking included) without a line per endpoint. A request with a bearer
-token that verifies counts against its user (`sub`); any other request counts against its IP (the peer
-address uvicorn reports, which honours `X-Forwarded-For` only from `--forwarded-allow-ips`). Only the
-paths in `EXEMPT_PATHS` (process liveness and metrics scraping, which touch no data) are not counted.
+Applied in one place, by `ServiceMiddleware` (after its own checks of the request, before the router),
+so it covers every route that exists now and every route added later (booking included) without a
+line per endpoint. A request with a bearer token that verifies counts against its user (`sub`); any
+other request counts against its IP (the peer address uvicorn reports, which honours
+`X-Forwarded-For` only from `--forwarded-allow-ips`). Only the paths in `EXEMPT_PATHS` (process
+liveness and metrics scraping, which touch no data) are not counted.
 
 The window is a sliding-window counter (the current fixed minute plus the previous minute weighted by how
 much of it still overlaps the last 60 s), which smooths the double burst a plain fixed window allows at
@@ -180,38 +181,37 @@ class TokenSubject(Protocol):
         """The verified subject of a bearer token, or None when it does not verify."""
 
 
-class RateLimitMiddleware:
-    """Counts each request against its user or its IP and answers 429 RATE_LIMITED when over."""
+class RateLimits:
+    """Counts each request against its user or its IP and answers 429 RATE_LIMITED when over.
+    Applied by `ServiceMiddleware` (infra/http.py) inside its own layer, after its checks of the
+    request; `RateLimitMiddleware` is the same as an ASGI layer of its own."""
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         counter: Counter,
         subject: TokenSubject,
         per_user: int | None,
         per_ip: int | None,
     ) -> None:
-        self.app = app
         self.counter = counter
         self.subject = subject
         self.per_user = per_user
         self.per_ip = per_ip
+        self.active = per_user is not None or per_ip is not None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.per_user is None and self.per_ip is None):
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
+    async def refused(self, scope: Scope, send: Send) -> bool:
+        """Whether the request was over its limit (its 429 then sent on `send`)."""
+        if not self.active or scope["path"] in EXEMPT_PATHS:
+            return False
         key, limit, kind = await self._bucket(scope)
-        if limit is not None:
-            decision = await self.counter.hit(key, limit)
-            if not decision.allowed:
-                await self._refuse(scope, send, decision, kind)
-                return
-        await self.app(scope, receive, send)
+        if limit is None:
+            return False
+        decision = await self.counter.hit(key, limit)
+        if decision.allowed:
+            return False
+        await self._refuse(scope, send, decision, kind)
+        return True
 
     async def _bucket(self, scope: Scope) -> tuple[str, int | None, str]:
         token = _bearer(scope)
@@ -238,6 +238,18 @@ class RateLimitMiddleware:
         ]
         await send({"type": "http.response.start", "status": 429, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class RateLimitMiddleware:
+    """`RateLimits` as an ASGI layer of its own (the service applies them in `ServiceMiddleware`)."""
+
+    def __init__(self, app: ASGIApp, **limits: Any) -> None:
+        self.app = app
+        self.limits = RateLimits(**limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not await self.limits.refused(scope, send):
+            await self.app(scope, receive, send)
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from therapy_scheduler.models import FLOOR_KEY, UserWritePosition
 
@@ -131,21 +130,14 @@ def current_freshness() -> Freshness | None:
     return _FRESHNESS.get()
 
 
-class FreshnessMiddleware:
-    """Gives every HTTP request its own `Freshness` (reset afterwards, so nothing carries over)."""
+def begin_request() -> Token[Freshness | None]:
+    """Gives the current HTTP request its own `Freshness` (`ServiceMiddleware`, infra/http.py)."""
+    return _FRESHNESS.set(Freshness())
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _FRESHNESS.set(Freshness())
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _FRESHNESS.reset(token)
+def end_request(token: Token[Freshness | None]) -> None:
+    """Resets what `begin_request` set, so that nothing carries over to another request."""
+    _FRESHNESS.reset(token)
 
 
 class ReplicaHealth:
