@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import (
-    BindParameter,
     CompoundSelect,
     Integer,
     Select,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.infra.driver_read import driver_read, in_ids
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract, subtract_sorted
 from therapy_scheduler.kit.time import days, iso_utc, resolve_local_lenient
 from therapy_scheduler.models import (
@@ -131,13 +131,14 @@ def _local_instant(day: date, at: time, time_zone: str) -> datetime:
 
 
 @cache
-def busy_sessions() -> Select[uuid.UUID, datetime, datetime]:
+def busy_sessions(dialect_name: str) -> Select[uuid.UUID, datetime, datetime]:
     """The therapists' non-cancelled sessions that make them busy in the calendars of a range: those
-    overlapping the range widened by a day on each side (see `load_calendars`). Built once, bind
-    parameters from `busy_values`: building it for every request cost more than its rows."""
+    overlapping the range widened by a day on each side (see `load_calendars`). Built once per
+    dialect (the ids: `in_ids`), bind parameters from `busy_values`: building it for every request
+    cost more than its rows."""
     lo, hi = bindparam("busy_lo", type_=UTCDateTime()), bindparam("busy_hi", type_=UTCDateTime())
     return select(Session.therapist_id, Session.start_time, Session.end_time).where(
-        Session.therapist_id.in_(bindparam("busy_ids", expanding=True)),
+        in_ids(Session.therapist_id, "busy_ids", dialect_name),
         Session.status != "cancelled",
         Session.start_time < hi,
         Session.end_time > lo,
@@ -168,14 +169,15 @@ def _null(type_: Any) -> Any:
 
 
 @cache
-def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
-    """The calendar rows of `load_calendars` in one statement, built once per variant (bind
-    parameters `organization_id`, `ids` (expanding), `lo`, `hi`, `now`): the therapists' zones
+def _calendar_statement(
+    with_zones: bool, with_holds: bool, dialect_name: str
+) -> CompoundSelect[Any]:
+    """The calendar rows of `load_calendars` in one statement, built once per variant and dialect
+    (bind parameters `organization_id`, `ids` (`in_ids`), `lo`, `hi`, `now`): the therapists' zones
     (`with_zones`), weekly windows, time off and active unexpired holds (`with_holds`), a UNION ALL
     in the columns (`part`, therapist_id, text, weekday, start_local, end_local, start_time,
     end_time). One round trip instead of four (docs/PERFORMANCE.md, "schedule_week"); building the
     statement for every request cost more than the arithmetic on its rows."""
-    ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
     no_text, no_day = _null(String()), _null(Integer())
     no_local, no_instant = _null(Time()), _null(UTCDateTime())
@@ -192,7 +194,8 @@ def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[An
                 no_instant.label("start_time"),
                 no_instant.label("end_time"),
             ).where(
-                Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
+                Therapist.organization_id == bindparam("organization_id"),
+                in_ids(Therapist.id, "ids", dialect_name),
             )
         )
     parts.append(
@@ -205,7 +208,7 @@ def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[An
             AvailabilityWindow.end_local,
             no_instant,
             no_instant,
-        ).where(AvailabilityWindow.therapist_id.in_(ids))
+        ).where(in_ids(AvailabilityWindow.therapist_id, "ids", dialect_name))
     )
     parts.append(
         select(
@@ -217,7 +220,11 @@ def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[An
             no_local,
             TimeOff.start_time,
             TimeOff.end_time,
-        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
+        ).where(
+            in_ids(TimeOff.therapist_id, "ids", dialect_name),
+            TimeOff.start_time < hi,
+            TimeOff.end_time > lo,
+        )
     )
     if with_holds:
         parts.append(
@@ -231,7 +238,7 @@ def _calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[An
                 HoldOccurrence.start_time,
                 HoldOccurrence.end_time,
             ).where(
-                HoldOccurrence.therapist_id.in_(ids),
+                in_ids(HoldOccurrence.therapist_id, "ids", dialect_name),
                 HoldOccurrence.active.is_(True),
                 HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
                 HoldOccurrence.start_time < hi,
@@ -271,7 +278,11 @@ async def load_calendars(
         "hi": end + _EDGE,
         "now": now,
     }
-    rows = (await conn.execute(_calendar_statement(time_zones is None, with_busy), values)).all()
+    dialect = conn.dialect
+    # The calendar and busy rows are many and small: read on the driver (infra/driver_read.py).
+    rows = await driver_read(
+        _calendar_statement(time_zones is None, with_busy, dialect.name), dialect
+    ).all(conn, values, tuple)
     if time_zones is None:
         # Only the therapists of the organization: the other parts' rows of any other id are
         # ignored below.
@@ -297,9 +308,9 @@ async def load_calendars(
         calendars[therapist_id].weekly = by_day
     if with_busy:
         if sessions is None:
-            sessions = (
-                await conn.execute(busy_sessions(), busy_values(list(calendars), start, end))
-            ).all()
+            sessions = await driver_read(busy_sessions(dialect.name), dialect).all(
+                conn, busy_values(list(calendars), start, end)
+            )
         for busy in sessions:
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:

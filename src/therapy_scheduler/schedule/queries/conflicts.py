@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.calendar.availability import busy_sessions, busy_values
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
 from therapy_scheduler.schedule.queries.caps import capped_sessions
@@ -134,18 +135,18 @@ async def busy_with_candidates(
     """The busy sessions of these therapists for the calendars of the range (`busy_sessions`) with
     the columns of a conflict candidate and `candidate`: whether the session is one (in
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
-    result = await conn.execute(
-        _busy_with_candidates_statement(shape),
-        values | busy_values(therapist_ids, range_start, range_end),
+    dialect = conn.dialect
+    # The week's biggest row set: read on the driver (infra/driver_read.py).
+    return await driver_read(_busy_with_candidates_statement(shape, dialect.name), dialect).all(
+        conn, values | busy_values(therapist_ids, range_start, range_end), BusyCandidate._make
     )
-    return list(map(BusyCandidate._make, result))
 
 
 @functools.lru_cache(maxsize=64)
-def _busy_with_candidates_statement(shape: RangeShape) -> Statement:
-    """The statement of `busy_with_candidates`, built once per shape."""
+def _busy_with_candidates_statement(shape: RangeShape, dialect_name: str) -> Statement:
+    """The statement of `busy_with_candidates`, built once per shape and dialect."""
     return (
-        busy_sessions()
+        busy_sessions(dialect_name)
         .add_columns(
             *CONFLICT_COLUMNS,
             standing_alone(),
