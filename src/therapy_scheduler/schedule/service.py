@@ -15,13 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import CallerChanged, Principal, principal_from
-from therapy_scheduler.auth.scope import require_visible, scope_kind, scope_params
+from therapy_scheduler.auth.scope import not_visible, scope_kind, scope_params
 from therapy_scheduler.calendar.availability import (
     TherapistCalendar,
     availability_entries,
     load_calendars,
 )
-from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import changes
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.driver_read import driver_read
@@ -85,12 +84,15 @@ async def schedule_batch(
         statement = changes.with_version(statement, "scope_organization_id")
 
     async with db.read() as conn:
-        await require_visible(
-            conn, principal, therapist_ids=params.therapist_ids, client_ids=params.client_ids
-        )
+        page = (await conn.execute(statement, values)).one()
+        # The ids asked for, checked by the page statement: 404 unless every one is visible,
+        # therapists first.
+        if shape.therapists and page.therapists_visible != len(set(params.therapist_ids)):
+            raise not_visible("therapist")
+        if shape.clients and page.clients_visible != len(set(params.client_ids)):
+            raise not_visible("client")
         # Therapists known to be visible to the caller: not looked up again below.
         visible_known = set(params.therapist_ids)
-        page = (await conn.execute(statement, values)).one()
         total = int(page.total)
         client_ids: list[str] = orjson.loads(page.client_ids)  # one per session shown
         shown_count = len(client_ids)
@@ -322,11 +324,9 @@ async def sessions_page(
     if principal_from(row, prefix="caller_") != principal:
         raise CallerChanged()
     if shape.therapist and row.therapists_visible != 1:
-        raise NotFound(
-            "One or more therapist ids were not found", details={"field": "therapist_ids"}
-        )
+        raise not_visible("therapist")
     if shape.client and row.clients_visible != 1:
-        raise NotFound("One or more client ids were not found", details={"field": "client_ids"})
+        raise not_visible("client")
 
     more = row.fetched > params.limit
     total = int(row.total)
