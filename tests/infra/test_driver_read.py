@@ -6,6 +6,7 @@ the connection and counts as an outage), and what it cannot run directly goes th
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.fixtures import ORG_A, U_ADMIN, Clinic
 from therapy_scheduler.auth.principal import caller_row
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.infra.driver_read import DriverRead
+from therapy_scheduler.infra.driver_read import DriverRead, in_ids
 from therapy_scheduler.infra.http import is_database_outage
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import Session
@@ -167,3 +168,30 @@ async def test_a_connection_gone_mid_request_is_an_outage_and_is_replaced(
         "/get-sessions-optimized", headers=clinic.headers("admin"), params={"limit": "5"}
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("make", [None, tuple])
+async def test_all_rows_are_those_sqlalchemy_returns(
+    db: Database, clinic: Clinic, make: Any
+) -> None:
+    """`all`: every row, in order, with the values and types of `execute`; a list of ids given
+    with `in_ids` (one array on PostgreSQL) does not keep the statement off the driver there."""
+    async with db.read() as conn:
+        ids = list((await conn.execute(select(Session.therapist_id).distinct())).scalars())
+        statement = (
+            select(Session.id, Session.therapist_id, Session.start_time, Session.units)
+            .where(in_ids(Session.therapist_id, "ids", conn.dialect.name))
+            .order_by(Session.start_time, Session.id)
+        )
+        read = DriverRead(statement, conn.dialect)
+        expected = (await conn.execute(statement, {"ids": ids})).all()
+        rows = await read.all(conn, {"ids": ids}, make)
+    assert len(expected) > 1
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert [[type(v) for v in r] for r in rows] == [[type(v) for v in r] for r in expected]
+    assert all(r.start_time.tzinfo is UTC for r in expected)
+    if make is None:
+        assert rows[0]._fields == ("id", "therapist_id", "start_time", "units")
+    else:
+        assert type(rows[0]) is tuple
+    assert read._direct == (db.dialect == "postgresql")

@@ -7,12 +7,9 @@ among clients. Ids the caller may not see behave exactly like ids that do not ex
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Uuid, bindparam, false, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
@@ -104,26 +101,7 @@ def client_scope(principal: Principal) -> ColumnElement[bool]:
     )
 
 
-async def require_visible(
-    conn: AsyncConnection,
-    principal: Principal,
-    *,
-    therapist_ids: Iterable[uuid.UUID] = (),
-    client_ids: Iterable[uuid.UUID] = (),
-) -> None:
-    """404 unless every id is a therapist/client the caller may see. The error names no hidden id."""
-    for model, scope, ids, kind in (
-        (Therapist, therapist_scope, set(therapist_ids), "therapist"),
-        (Client, client_scope, set(client_ids), "client"),
-    ):
-        if not ids:
-            continue
-        found = set(
-            (await conn.execute(select(model.id).where(scope(principal), model.id.in_(ids))))
-            .scalars()
-            .all()
-        )
-        if found != ids:
-            raise NotFound(
-                f"One or more {kind} ids were not found", details={"field": f"{kind}_ids"}
-            )
+def not_visible(kind: str) -> NotFound:
+    """The 404 of ids of this kind ("therapist", "client") not all visible to the caller (also
+    for a statement that checks them itself). It names no hidden id."""
+    return NotFound(f"One or more {kind} ids were not found", details={"field": f"{kind}_ids"})

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import (
-    BindParameter,
     CompoundSelect,
     Integer,
     Select,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.infra.driver_read import driver_read, in_ids
 from therapy_scheduler.kit.intervals import Range, clip, merge, subtract, subtract_sorted
 from therapy_scheduler.kit.time import days, iso_utc, resolve_local_lenient
 from therapy_scheduler.models import (
@@ -131,13 +131,14 @@ def _local_instant(day: date, at: time, time_zone: str) -> datetime:
 
 
 @cache
-def busy_sessions() -> Select[uuid.UUID, datetime, datetime]:
+def busy_sessions(dialect_name: str) -> Select[uuid.UUID, datetime, datetime]:
     """The therapists' non-cancelled sessions that make them busy in the calendars of a range: those
-    overlapping the range widened by a day on each side (see `load_calendars`). Built once, bind
-    parameters from `busy_values`: building it for every request cost more than its rows."""
+    overlapping the range widened by a day on each side (see `load_calendars`). Built once per
+    dialect (the ids: `in_ids`), bind parameters from `busy_values`: building it for every request
+    cost more than its rows."""
     lo, hi = bindparam("busy_lo", type_=UTCDateTime()), bindparam("busy_hi", type_=UTCDateTime())
     return select(Session.therapist_id, Session.start_time, Session.end_time).where(
-        Session.therapist_id.in_(bindparam("busy_ids", expanding=True)),
+        in_ids(Session.therapist_id, "busy_ids", dialect_name),
         Session.status != "cancelled",
         Session.start_time < hi,
         Session.end_time > lo,
@@ -168,14 +169,16 @@ def _null(type_: Any) -> Any:
 
 
 @cache
-def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any]:
-    """The calendar rows of `load_calendars` in one statement, built once per variant (bind
-    parameters `organization_id`, `ids` (expanding), `lo`, `hi`, `now`): the therapists' zones
+def calendar_statement(
+    with_zones: bool, with_holds: bool, dialect_name: str = ""
+) -> CompoundSelect[Any]:
+    """The calendar rows of `load_calendars` in one statement, built once per variant and dialect
+    (bind parameters `organization_id`, `ids` (`in_ids`: one array on "postgresql", for the
+    driver; an expanding IN otherwise), `lo`, `hi`, `now`): the therapists' zones
     (`with_zones`), weekly windows, time off and active unexpired holds (`with_holds`), a UNION ALL
     in the columns (`part`, therapist_id, text, weekday, start_local, end_local, start_time,
     end_time). One round trip instead of four (docs/PERFORMANCE.md, "schedule_week"); building the
     statement for every request cost more than the arithmetic on its rows."""
-    ids: BindParameter[uuid.UUID] = bindparam("ids", expanding=True)
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
     no_text, no_day = _null(String()), _null(Integer())
     no_local, no_instant = _null(Time()), _null(UTCDateTime())
@@ -192,7 +195,8 @@ def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any
                 no_instant.label("start_time"),
                 no_instant.label("end_time"),
             ).where(
-                Therapist.organization_id == bindparam("organization_id"), Therapist.id.in_(ids)
+                Therapist.organization_id == bindparam("organization_id"),
+                in_ids(Therapist.id, "ids", dialect_name),
             )
         )
     # Named, also when it comes first: the statement is a subquery of the hold's people read.
@@ -206,7 +210,7 @@ def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any
             AvailabilityWindow.end_local.label("end_local"),
             no_instant.label("start_time"),
             no_instant.label("end_time"),
-        ).where(AvailabilityWindow.therapist_id.in_(ids))
+        ).where(in_ids(AvailabilityWindow.therapist_id, "ids", dialect_name))
     )
     parts.append(
         select(
@@ -218,7 +222,11 @@ def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any
             no_local,
             TimeOff.start_time,
             TimeOff.end_time,
-        ).where(TimeOff.therapist_id.in_(ids), TimeOff.start_time < hi, TimeOff.end_time > lo)
+        ).where(
+            in_ids(TimeOff.therapist_id, "ids", dialect_name),
+            TimeOff.start_time < hi,
+            TimeOff.end_time > lo,
+        )
     )
     if with_holds:
         parts.append(
@@ -232,7 +240,7 @@ def calendar_statement(with_zones: bool, with_holds: bool) -> CompoundSelect[Any
                 HoldOccurrence.start_time,
                 HoldOccurrence.end_time,
             ).where(
-                HoldOccurrence.therapist_id.in_(ids),
+                in_ids(HoldOccurrence.therapist_id, "ids", dialect_name),
                 HoldOccurrence.active.is_(True),
                 HoldOccurrence.expires_at > bindparam("now", type_=UTCDateTime()),
                 HoldOccurrence.start_time < hi,
@@ -266,15 +274,19 @@ async def load_calendars(
     if not ids:
         return {}
     values = calendar_values(organization_id, ids, start, end, now)
-    rows = (await conn.execute(calendar_statement(time_zones is None, with_busy), values)).all()
+    dialect = conn.dialect
+    # The calendar and busy rows are many and small: read on the driver (infra/driver_read.py).
+    rows = await driver_read(
+        calendar_statement(time_zones is None, with_busy, dialect.name), dialect
+    ).all(conn, values, tuple)
     calendars, held = calendars_from_rows(rows, time_zones)
     if not calendars:
         return {}
     if with_busy:
         if sessions is None:
-            sessions = (
-                await conn.execute(busy_sessions(), busy_values(list(calendars), start, end))
-            ).all()
+            sessions = await driver_read(busy_sessions(dialect.name), dialect).all(
+                conn, busy_values(list(calendars), start, end)
+            )
         for busy in sessions:
             calendar = calendars.get(busy.therapist_id)
             if calendar is not None:

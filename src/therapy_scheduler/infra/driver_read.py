@@ -5,7 +5,7 @@ A `DriverRead` is a SELECT compiled once for a dialect. Each execution converts 
 with the compiled statement's own bind processors, sends the same SQL to the driver of the
 request's pooled connection (asyncpg: a statement prepared once per connection, from asyncpg's
 statement cache; aiosqlite: cursor, execute, fetch and close in one hand-off to its thread instead
-of four) and converts the row with the result processors of the statement's column types: the
+of four) and converts the rows with the result processors of the statement's column types: the
 values are those `conn.execute(statement, values)` returns. What stays SQLAlchemy's:
 
 - the connection (the pool, its checkout test, the replica routing of `Database.read()`);
@@ -15,27 +15,34 @@ values are those `conn.execute(statement, values)` returns. What stays SQLAlchem
   (the tests that count statements, `bench.booking_inprocess`).
 
 Statements with expanding or literal-execute parameters (`IN` lists) and PgBouncer mode (reads in
-a transaction, statements not prepared by name) go through `conn.execute` as usual.
+a transaction, statements not prepared by name) go through `conn.execute` as usual. A list of ids
+that should not stop a statement from running on the driver is written with `in_ids`: one array
+parameter on PostgreSQL, an expanding `IN` (so `conn.execute`) elsewhere.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, CompoundSelect, Select, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import QueryableAttribute
 
 _Processor = Callable[[Any], Any] | None
+# A SELECT of any columns, or a UNION of them.
+Readable = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 
 
 class DriverRead:
-    """One SELECT returning exactly one row, run on the driver (see the module's docstring)."""
+    """One SELECT run on the driver (see the module's docstring): its one row (`one`) or all its
+    rows (`all`)."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Readable, dialect: Dialect) -> None:
         self.statement = statement
         self.dialect = dialect
         compiled = statement.compile(dialect=dialect)
@@ -84,26 +91,67 @@ class DriverRead:
 
     async def one(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Any:
         """The statement's one row for `values` (a named tuple with the statement's column keys)."""
+        rows = await self._fetch(conn, values, one=True)
+        if rows is None or len(rows) != 1:
+            # Not run on the driver, or the same error `Result.one()` raises.
+            return (await conn.execute(self.statement, dict(values))).one()
+        return self._row(rows[0])
+
+    async def all(
+        self,
+        conn: AsyncConnection,
+        values: Mapping[str, Any],
+        make: Callable[[Iterable[Any]], Any] | None = None,
+    ) -> list[Any]:
+        """The statement's rows for `values`, each made by `make` from its values in column order
+        (default: the statement's named tuple, as `one`). For the big row sets of a request (the
+        week's busy sessions and calendars): a row costs `make` and, where a column type converts
+        what the driver returns, its conversion, instead of a SQLAlchemy result row."""
+        make = make or self.Row._make
+        rows = await self._fetch(conn, values, one=False)
+        if rows is None:
+            return [make(row) for row in await conn.execute(self.statement, dict(values))]
+        processors = self._results
+        assert processors is not None
+        if not any(processors):
+            return [make(row) for row in rows]
+        return [
+            make(
+                value if process is None or value is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            )
+            for row in rows
+        ]
+
+    async def _fetch(
+        self, conn: AsyncConnection, values: Mapping[str, Any], *, one: bool
+    ) -> Sequence[Sequence[Any]] | None:
+        """The driver's rows (unconverted), or None where the statement is not run on the driver
+        (the caller then runs it through `conn.execute`)."""
         sync = conn.sync_connection
         if not self._direct or sync is None or sync.dialect is not self.dialect:
-            return (await conn.execute(self.statement, dict(values))).one()
+            return None
         fairy = await conn.get_raw_connection() if sync.invalidated else sync.connection
         driver: Any = fairy.driver_connection
         adapted: Any = fairy.dbapi_connection
         if self.dialect.name == "postgresql" and not adapted.autocommit:
             # Reads in a transaction (PgBouncer mode): the adapter begins it and keeps its state.
-            return (await conn.execute(self.statement, dict(values))).one()
+            return None
         params = self._parameters(values)
         listening = bool(sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute)
         if listening:
             sync.dispatch.before_cursor_execute(sync, None, self.sql, params, None, False)
+        rows: Sequence[Sequence[Any]]
         try:
             if self.dialect.name == "postgresql":
                 if self._results is None:
                     prepared = await driver.prepare(self.sql)
                     self._set_results([a.type.oid for a in prepared.get_attributes()])
-                raw = await driver.fetchrow(self.sql, *params)
-                rows = [] if raw is None else [raw]
+                if one:
+                    raw = await driver.fetchrow(self.sql, *params)
+                    rows = [] if raw is None else [raw]
+                else:
+                    rows = await driver.fetch(self.sql, *params)
             else:
                 if self._results is None:
                     self._set_results([None] * len(self._types))
@@ -115,10 +163,7 @@ class DriverRead:
             raise  # not reached: the handler always raises
         if listening:
             sync.dispatch.after_cursor_execute(sync, None, self.sql, params, None, False)
-        if len(rows) != 1:
-            # The same error `Result.one()` raises.
-            return (await conn.execute(self.statement, dict(values))).one()
-        return self._row(rows[0])
+        return rows
 
 
 def _raise_from_driver(sync: Connection, error: BaseException, sql: str, params: Any) -> None:
@@ -136,6 +181,18 @@ def _raise_from_driver(sync: Connection, error: BaseException, sql: str, params:
 
 
 @functools.lru_cache(maxsize=512)
-def driver_read(statement: Select[Any], dialect: Dialect) -> DriverRead:
+def driver_read(statement: Readable, dialect: Dialect) -> DriverRead:
     """The `DriverRead` of a long-lived (cached) statement for an engine's dialect."""
     return DriverRead(statement, dialect)
+
+
+def in_ids(
+    column: ColumnElement[Any] | QueryableAttribute[Any], name: str, dialect_name: str
+) -> ColumnElement[bool]:
+    """`column IN` the list bound as `name`: on PostgreSQL `column = ANY(name)` with one array
+    parameter, so that the statement has no expanding parameter and runs on the driver, prepared
+    once whatever the number of ids; elsewhere an expanding `IN`."""
+    if dialect_name == "postgresql":
+        element = column.expression if isinstance(column, QueryableAttribute) else column
+        return element == any_(bindparam(name, type_=ARRAY(element.type)))
+    return column.in_(bindparam(name, expanding=True))

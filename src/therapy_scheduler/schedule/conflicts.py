@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,23 +42,24 @@ async def find_conflicts(
     organization_zone: ZoneInfo,
     buffer_minutes: int,
     travel: TravelCheck | None = None,
+    checks: Callable[[], Awaitable[Checks]] | None = None,
 ) -> list[dict[str, Any]]:
     """`sessions` are the non-cancelled rows of the requested range (all pages), ordered by start.
     `candidates` is the statement that selects them with `candidate_values` (columns id,
     client_id, authorization_id, service_code, start_time), for the authorization checks, which
     the database answers; None leaves authorization conflicts out (callers who may not see
     authorizations). Build `candidates` once per kind of request: the authorization check built
-    on it is cached by its identity."""
+    on it is cached by its identity. `checks`: the result of those checks, when the caller has
+    started them already (`authorization_checks_of`, run alongside: infra/alongside.py)."""
     conflicts: list[dict[str, Any]] = []
     conflicts += _outside_availability(sessions, calendars)
     if candidates is not None and sessions:
-        problems, capped = await authorization_checks(
-            conn,
-            candidates,
-            candidate_values,
-            local_days(sessions[0].start_time, sessions[-1].start_time, organization_zone),
-            weeks_of_range(sessions, organization_zone),
-        )
+        if checks is None:
+            problems, capped = await authorization_checks_of(
+                sessions, candidates, candidate_values, organization_zone
+            )(conn)
+        else:
+            problems, capped = await checks()
         conflicts += _authorization_problems(problems)
         conflicts += weekly_cap_conflicts(sessions, capped, organization_zone)
     if buffer_minutes > 0 or travel is not None:
@@ -71,6 +72,22 @@ async def find_conflicts(
             conflicts += await travel_conflicts(conn, close, travel)
     conflicts += _supervision_alone(sessions)
     return conflicts
+
+
+Checks = tuple[list[AuthorizationCheck], list[AuthorizationCheck]]
+
+
+def authorization_checks_of(
+    sessions: Sequence[ConflictSession],
+    candidates: Statement,
+    candidate_values: dict[str, Any],
+    organization_zone: ZoneInfo,
+) -> Callable[[AsyncConnection], Awaitable[Checks]]:
+    """The authorization checks of `find_conflicts` for these sessions (at least one), to run on a
+    connection."""
+    days = local_days(sessions[0].start_time, sessions[-1].start_time, organization_zone)
+    weeks = weeks_of_range(sessions, organization_zone)
+    return lambda conn: authorization_checks(conn, candidates, candidate_values, days, weeks)
 
 
 def _supervision_alone(sessions: Sequence[ConflictSession]) -> list[dict[str, Any]]:

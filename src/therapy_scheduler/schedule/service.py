@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,21 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import CallerChanged, Principal, principal_from
-from therapy_scheduler.auth.scope import require_visible, scope_kind, scope_params
+from therapy_scheduler.auth.scope import not_visible, scope_kind, scope_params
 from therapy_scheduler.calendar.availability import (
     TherapistCalendar,
     availability_entries,
     load_calendars,
 )
-from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra import changes
+from therapy_scheduler.infra.alongside import alongside
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH
-from therapy_scheduler.schedule.conflicts import find_conflicts
+from therapy_scheduler.schedule.conflicts import Checks, authorization_checks_of, find_conflicts
 from therapy_scheduler.schedule.queries.conflicts import (
     ConflictSession,
     busy_with_candidates,
@@ -84,21 +85,26 @@ async def schedule_batch(
     if with_version:
         statement = changes.with_version(statement, "scope_organization_id")
 
-    async with db.read() as conn:
-        await require_visible(
-            conn, principal, therapist_ids=params.therapist_ids, client_ids=params.client_ids
-        )
+    async with db.read() as conn, AsyncExitStack() as stack:
+        page = (await conn.execute(statement, values)).one()
+        # The ids asked for, checked by the page statement: 404 unless every one is visible,
+        # therapists first.
+        if shape.therapists and page.therapists_visible != len(set(params.therapist_ids)):
+            raise not_visible("therapist")
+        if shape.clients and page.clients_visible != len(set(params.client_ids)):
+            raise not_visible("client")
         # Therapists known to be visible to the caller: not looked up again below.
         visible_known = set(params.therapist_ids)
-        page = (await conn.execute(statement, values)).one()
         total = int(page.total)
         client_ids: list[str] = orjson.loads(page.client_ids)  # one per session shown
         shown_count = len(client_ids)
         data: dict[str, Any] = {"sessions": orjson.Fragment(page.sessions)}
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
-        # The conflict candidates, when the fetch of the busy time has brought them too.
+        # The conflict candidates, when the fetch of the busy time has brought them too, and then
+        # their authorization checks, started.
         active: Sequence[ConflictSession] | None = None
+        checks: Callable[[], Awaitable[Checks]] | None = None
 
         if params.include_availability:
             wanted = params.therapist_ids or [
@@ -115,6 +121,17 @@ async def schedule_batch(
                     conn, params.therapist_ids, range_start, range_end, shape, values
                 )
                 active = [r for r in week if r.candidate]
+                if active and principal.can(Capability.SEE_AUTHORIZATIONS):
+                    # The database answers them while the availability is computed.
+                    checks = await stack.enter_async_context(
+                        alongside(
+                            db,
+                            conn,
+                            authorization_checks_of(
+                                active, conflict_candidates(shape), values, principal.zone
+                            ),
+                        )
+                    )
             calendars = await load_calendars(
                 conn,
                 organization_id=principal.organization_id,
@@ -138,6 +155,7 @@ async def schedule_batch(
                 now,
                 loaded=calendars,
                 active=active,
+                checks=checks,
                 visible_known=visible_known,
             )
 
@@ -204,13 +222,15 @@ async def _conflicts(
     *,
     loaded: dict[uuid.UUID, TherapistCalendar],
     active: Sequence[ConflictSession] | None,
+    checks: Callable[[], Awaitable[Checks]] | None,
     visible_known: set[uuid.UUID],
 ) -> list[dict[str, Any]]:
     """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
     with `values`). `loaded` are calendars of the same range already loaded (for the
     availability); only the other therapists' are loaded. `active`: those sessions (the columns
     of `conflict_candidates`, ordered by start and id) when the caller has already fetched them;
-    fetched here otherwise. `visible_known`: therapists already found visible (see
+    fetched here otherwise; `checks`: their authorization checks, when already started (see
+    `find_conflicts`). `visible_known`: therapists already found visible (see
     `_visible_therapists`)."""
     candidates = conflict_candidates(shape)
     if active is None:
@@ -249,6 +269,7 @@ async def _conflicts(
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
         travel=TravelCheck.of(principal.organization_id, principal.settings),
+        checks=checks,
     )
 
 
@@ -322,11 +343,9 @@ async def sessions_page(
     if principal_from(row, prefix="caller_") != principal:
         raise CallerChanged()
     if shape.therapist and row.therapists_visible != 1:
-        raise NotFound(
-            "One or more therapist ids were not found", details={"field": "therapist_ids"}
-        )
+        raise not_visible("therapist")
     if shape.client and row.clients_visible != 1:
-        raise NotFound("One or more client ids were not found", details={"field": "client_ids"})
+        raise not_visible("client")
 
     more = row.fetched > params.limit
     total = int(row.total)

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.calendar.availability import busy_sessions, busy_values
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
 from therapy_scheduler.schedule.queries.caps import capped_sessions
@@ -134,18 +135,18 @@ async def busy_with_candidates(
     """The busy sessions of these therapists for the calendars of the range (`busy_sessions`) with
     the columns of a conflict candidate and `candidate`: whether the session is one (in
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
-    result = await conn.execute(
-        _busy_with_candidates_statement(shape),
-        values | busy_values(therapist_ids, range_start, range_end),
+    dialect = conn.dialect
+    # The week's biggest row set: read on the driver (infra/driver_read.py).
+    return await driver_read(_busy_with_candidates_statement(shape, dialect.name), dialect).all(
+        conn, values | busy_values(therapist_ids, range_start, range_end), BusyCandidate._make
     )
-    return list(map(BusyCandidate._make, result))
 
 
 @functools.lru_cache(maxsize=64)
-def _busy_with_candidates_statement(shape: RangeShape) -> Statement:
-    """The statement of `busy_with_candidates`, built once per shape."""
+def _busy_with_candidates_statement(shape: RangeShape, dialect_name: str) -> Statement:
+    """The statement of `busy_with_candidates`, built once per shape and dialect."""
     return (
-        busy_sessions()
+        busy_sessions(dialect_name)
         .add_columns(
             *CONFLICT_COLUMNS,
             standing_alone(),
@@ -207,7 +208,8 @@ def _authorization_checks_statement(candidates: Statement, day_count: int) -> Co
     """The union of `_authorization_problems_statement` and `queries/caps.capped_sessions` over one
     CTE of the candidates, in the columns of `AuthorizationCheck` (built once per candidates
     statement and number of days, like its parts)."""
-    c = candidates.cte("candidates")
+    # Whether a candidate consumes units: only those can be beyond their service's units.
+    c = candidates.add_columns(Session.consumes_units).cte("candidates")
     none = null()
     problems = _authorization_problems_statement(c, day_count).add_columns(
         c.c.start_time,
@@ -274,36 +276,32 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
         )
         .cte("overspent")
     )
-    running = (
-        select(
-            Session.id,
-            Session.authorization_id,
-            Session.service_code,
-            func.sum(Session.units)
-            .over(
-                partition_by=(Session.authorization_id, Session.service_code),
-                order_by=(Session.start_time, Session.id),
-            )
-            .label("running_units"),
-        )
+    # A candidate of an overspent service is beyond its units when the units of its service's
+    # consuming sessions up to it (in start order, then id: the order of a running sum) exceed
+    # them. Summed per such candidate through the service's index: a running sum over every
+    # consuming session of the overspent services made PostgreSQL's planner, which expects many
+    # overspent services where there are a few, read the whole table (docs/PERFORMANCE.md,
+    # "schedule_week").
+    upto = Session.__table__.alias("upto")
+    units_up_to = (
+        select(func.sum(upto.c.units))
         .where(
-            tuple_(Session.authorization_id, Session.service_code).in_(
-                select(overspent.c.authorization_id, overspent.c.service_code)
+            upto.c.authorization_id == c.c.authorization_id,
+            upto.c.service_code == c.c.service_code,
+            upto.c.consumes_units.is_(True),
+            or_(
+                upto.c.start_time < c.c.start_time,
+                and_(upto.c.start_time == c.c.start_time, upto.c.id <= c.c.id),
             ),
-            Session.consumes_units.is_(True),
         )
-        .subquery("running")
+        .scalar_subquery()
     )
-    beyond = (
-        select(running.c.id)
-        .join(
-            overspent,
-            and_(
-                overspent.c.authorization_id == running.c.authorization_id,
-                overspent.c.service_code == running.c.service_code,
-            ),
-        )
-        .where(running.c.running_units > overspent.c.approved_units)
+    beyond = and_(
+        tuple_(c.c.authorization_id, c.c.service_code).in_(
+            select(overspent.c.authorization_id, overspent.c.service_code)
+        ),
+        c.c.consumes_units.is_(True),
+        units_up_to > svc.c.approved_units,
     )
 
     uncovered = or_(
@@ -335,5 +333,5 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
                 and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
             )
         )
-        .where(or_(uncovered, c.c.id.in_(beyond)))
+        .where(or_(uncovered, beyond))
     )

@@ -75,7 +75,10 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
     """One row: how many sessions match `range_filter(shape)` (`total`), and one page of them
     (by start, then id) as JSON text (`sessions`, rendered by the database as `serialize_session`
     does, with the authorization block when `authorizations`), with the therapist and client ids it
-    shows (`therapist_ids`, `client_ids`: JSON arrays in page order, repeats kept).
+    shows (`therapist_ids`, `client_ids`: JSON arrays in page order, repeats kept). With id
+    filters, how many of the therapists (`therapists_visible`) and clients (`clients_visible`)
+    asked for the caller may see: the ids are checked in the same statement, not in one of their
+    own (docs/PERFORMANCE.md, "schedule_week").
 
     Bind parameters: those of `range_filter`, `batch_size`, `offset`, and `now` (the holds that
     still reserve units) when `authorizations`."""
@@ -100,12 +103,27 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
     therapist_ids = j.array(id_text(j, page, "therapist_id"), page, *order, scalars=True)
     client_ids = j.array(id_text(j, page, "client_id"), page, *order, scalars=True)
     total = select(func.count()).select_from(Session).where(*where).scalar_subquery()
-    return select(
+    columns: list[Any] = [
         total.label("total"),
         j.as_text(sessions).label("sessions"),
         j.as_text(therapist_ids).label("therapist_ids"),
         j.as_text(client_ids).label("client_ids"),
-    )
+    ]
+    if shape.therapists:
+        visible = select(func.count()).select_from(Therapist)
+        visible = visible.where(
+            therapist_scope_for(shape.scope),
+            Therapist.id.in_(bindparam("therapist_ids", expanding=True)),
+        )
+        columns.append(visible.scalar_subquery().label("therapists_visible"))
+    if shape.clients:
+        visible = select(func.count()).select_from(Client)
+        visible = visible.where(
+            client_scope_for(shape.scope),
+            Client.id.in_(bindparam("client_ids", expanding=True)),
+        )
+        columns.append(visible.scalar_subquery().label("clients_visible"))
+    return select(*columns)
 
 
 # --- get-sessions-optimized: one statement per request ----------------------------------------
