@@ -110,20 +110,22 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
         j.as_text(client_ids).label("client_ids"),
     ]
     if shape.therapists:
-        visible = select(func.count()).select_from(Therapist)
-        visible = visible.where(
-            therapist_scope_for(shape.scope),
-            Therapist.id.in_(bindparam("therapist_ids", expanding=True)),
-        )
-        columns.append(visible.scalar_subquery().label("therapists_visible"))
+        visible = _visible(Therapist, therapist_scope_for(shape.scope), "therapist_ids")
+        columns.append(visible.label("therapists_visible"))
     if shape.clients:
-        visible = select(func.count()).select_from(Client)
-        visible = visible.where(
-            client_scope_for(shape.scope),
-            Client.id.in_(bindparam("client_ids", expanding=True)),
-        )
-        columns.append(visible.scalar_subquery().label("clients_visible"))
+        visible = _visible(Client, client_scope_for(shape.scope), "client_ids")
+        columns.append(visible.label("clients_visible"))
     return select(*columns)
+
+
+def _visible(table: type[Therapist] | type[Client], scope: Any, ids: str) -> Any:
+    """How many of the ids bound as `ids` (expanding) are rows of `table` within `scope`."""
+    return (
+        select(func.count())
+        .select_from(table)
+        .where(scope, table.id.in_(bindparam(ids, expanding=True)))
+        .scalar_subquery()
+    )
 
 
 # --- get-sessions-optimized: one statement per request ----------------------------------------
