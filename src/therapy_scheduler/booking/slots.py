@@ -137,7 +137,7 @@ async def load_world(
         with_busy=False,
     )
     margin = _reach(req) + timedelta(days=1)
-    busy = await queries.busy_between(
+    busy, _ = await queries.busy_and_expired(
         conn,
         therapist_id=req.therapist_id,
         client_id=req.client_id,
@@ -145,6 +145,7 @@ async def load_world(
         upper=upper + margin,
         now=now,
         exclude_session_id=req.exclude_session_id,
+        expired=False,
     )
     coverages, balances = await queries.coverages_and_balances(
         conn,

@@ -227,31 +227,6 @@ _BUSY = {
 }
 
 
-async def busy_between(
-    conn: AsyncConnection,
-    *,
-    therapist_id: uuid.UUID,
-    client_id: uuid.UUID,
-    lower: datetime,
-    upper: datetime,
-    now: datetime,
-    exclude_session_id: uuid.UUID | None = None,
-) -> list[Busy]:
-    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
-    that overlap `[lower, upper)`."""
-    busy, _ = await busy_and_expired(
-        conn,
-        therapist_id=therapist_id,
-        client_id=client_id,
-        lower=lower,
-        upper=upper,
-        now=now,
-        exclude_session_id=exclude_session_id,
-        expired=False,
-    )
-    return busy
-
-
 async def busy_and_expired(
     conn: AsyncConnection,
     *,
@@ -263,9 +238,10 @@ async def busy_and_expired(
     exclude_session_id: uuid.UUID | None = None,
     expired: bool = True,
 ) -> tuple[list[Busy], list[uuid.UUID]]:
-    """`busy_between` and, in the same round trip, the ids of the people's hold occurrences that
-    expired at `now` but are still `active` (with `expired`), which the booking deactivates
-    (`holds.deactivate_expired_holds`) only when there are any."""
+    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
+    that overlap `[lower, upper)` and, in the same round trip, the ids of the people's hold
+    occurrences that expired at `now` but are still `active` (with `expired`; else none), which the
+    booking deactivates (`holds.deactivate_expired_holds`) only when there are any."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,

@@ -7,7 +7,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CompoundSelect,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     tuple_,
     union_all,
 )
@@ -50,11 +51,13 @@ CONFLICT_COLUMNS = (
 )
 
 
-class Candidate(NamedTuple):
-    """A conflict candidate: the columns of `conflict_candidates` and `standing_alone()`. The rows
-    are read into plain named tuples: the conflict rules read ≈ 15 fields of each of a week's
-    ≈ 2,000 sessions, and a field of a named tuple costs a fraction of a result row's attribute
-    lookup (docs/PERFORMANCE.md, "schedule_week")."""
+class ConflictSession(NamedTuple):
+    """A session the conflicts look at: the columns of `conflict_candidates` and `standing_alone()`,
+    then whether it is a conflict candidate (`candidate`: always for `candidate_rows`; among the
+    busy sessions of `busy_with_candidates`, those of the range). The rows are read into plain named
+    tuples: the conflict rules read ≈ 15 fields of each of a week's ≈ 2,000 sessions, and a field
+    of a named tuple costs a fraction of a result row's attribute lookup (docs/PERFORMANCE.md,
+    "schedule_week")."""
 
     therapist_id: uuid.UUID
     start_time: datetime
@@ -66,31 +69,11 @@ class Candidate(NamedTuple):
     authorization_id: uuid.UUID | None
     service_code: str
     alone: str | None  # the code a supervising session standing alone supervises, else None
-
-
-class BusyCandidate(NamedTuple):
-    """A busy session of the filtered therapists: the fields of a `Candidate`, then whether it is
-    one (`candidate`)."""
-
-    therapist_id: uuid.UUID
-    start_time: datetime
-    end_time: datetime
-    id: uuid.UUID
-    client_id: uuid.UUID
-    location_id: uuid.UUID | None
-    location_type: str | None
-    authorization_id: uuid.UUID | None
-    service_code: str
-    alone: str | None
     candidate: bool
 
 
-# A session the conflicts look at: a candidate, read alone or among the busy sessions.
-ConflictSession: TypeAlias = Candidate | BusyCandidate
-
-
 class AuthorizationCheck(NamedTuple):
-    """A row of the authorization checks (`authorization_checks`, a named tuple like `Candidate`).
+    """A row of the authorization checks (`authorization_checks`, a named tuple like `ConflictSession`).
     Kind "a": an offending candidate (`end_time` and the rest None); "w": a session of a service
     with a weekly cap."""
 
@@ -131,14 +114,14 @@ async def busy_with_candidates(
     range_end: datetime,
     shape: RangeShape,
     values: dict[str, Any],
-) -> Sequence[BusyCandidate]:
+) -> Sequence[ConflictSession]:
     """The busy sessions of these therapists for the calendars of the range (`busy_sessions`) with
     the columns of a conflict candidate and `candidate`: whether the session is one (in
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
     dialect = conn.dialect
     # The week's biggest row set: read on the driver (infra/driver_read.py).
     return await driver_read(_busy_with_candidates_statement(shape, dialect.name), dialect).all(
-        conn, values | busy_values(therapist_ids, range_start, range_end), BusyCandidate._make
+        conn, values | busy_values(therapist_ids, range_start, range_end), ConflictSession._make
     )
 
 
@@ -169,13 +152,16 @@ def conflict_candidates(shape: RangeShape) -> Statement:
 
 async def candidate_rows(
     conn: AsyncConnection, candidates: Statement, values: dict[str, Any]
-) -> list[Candidate]:
+) -> list[ConflictSession]:
     """The rows of `conflict_candidates(shape)` with `values` and `standing_alone()`, ordered by
     start and id."""
     result = await conn.execute(
-        candidates.add_columns(standing_alone()).order_by(Session.start_time, Session.id), values
+        candidates.add_columns(standing_alone(), true().label("candidate")).order_by(
+            Session.start_time, Session.id
+        ),
+        values,
     )
-    return list(map(Candidate._make, result))
+    return list(map(ConflictSession._make, result))
 
 
 async def authorization_checks(
