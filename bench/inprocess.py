@@ -47,6 +47,10 @@ IGNORED_KEYS = ("query_time_ms", "request_id") + (
 )
 
 
+# The read scenarios served in-process (also `bench.lockstep`'s).
+SCENARIOS = ("sessions_page", "sessions_cursor", "schedule_week")
+
+
 def _without_timings(body: Any) -> Any:
     if isinstance(body, dict):
         return {k: _without_timings(v) for k, v in body.items() if k not in IGNORED_KEYS}
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument(
         "--scenario",
-        choices=["sessions_page", "sessions_cursor", "schedule_week"],
+        choices=SCENARIOS,
         default="sessions_page",
     )
     parser.add_argument("--count", type=int, default=500, help="requests (paths) to send")

@@ -28,6 +28,7 @@ import httpx
 from sqlalchemy import event
 
 from bench.harness import _discover, scenario_paths
+from bench.inprocess import SCENARIOS
 from therapy_scheduler.app import create_app
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument(
         "--scenario",
-        choices=["sessions_page", "sessions_cursor", "schedule_week"],
+        choices=SCENARIOS,
         default="schedule_week",
     )
     parser.add_argument("--count", type=int, default=100)
