@@ -67,7 +67,9 @@ async def schedule_batch(
     started = time.perf_counter()
     tz_name = params.time_zone or principal.organization_time_zone
     range_start, range_end = day_bounds(params.start_date, params.end_date, zone(tz_name))
-    shape = RangeShape(scope_kind(principal), bool(params.therapist_ids), bool(params.client_ids))
+    shape = RangeShape(
+        db.dialect, scope_kind(principal), bool(params.therapist_ids), bool(params.client_ids)
+    )
     values = {
         **scope_params(principal),
         "range_start": range_start,
@@ -79,14 +81,13 @@ async def schedule_batch(
         "offset": params.offset,
         "now": now,
     }
-    statement = batch_page_statement(
-        shape, db.dialect, principal.can(Capability.SEE_AUTHORIZATIONS)
-    )
+    statement = batch_page_statement(shape, principal.can(Capability.SEE_AUTHORIZATIONS))
     if with_version:
         statement = changes.with_version(statement, "scope_organization_id")
 
     async with db.read() as conn, AsyncExitStack() as stack:
-        page = (await conn.execute(statement, values)).one()
+        # The week's first read: run on the driver directly (infra/driver_read.py).
+        page = await driver_read(statement, conn.dialect).one(conn, values)
         # The ids asked for, checked by the page statement: 404 unless every one is visible,
         # therapists first.
         if shape.therapists and page.therapists_visible != len(set(params.therapist_ids)):

@@ -120,16 +120,16 @@ async def busy_with_candidates(
     `range_filter(shape)` with `values`, not cancelled), ordered by start and id."""
     dialect = conn.dialect
     # The week's biggest row set: read on the driver (infra/driver_read.py).
-    return await driver_read(_busy_with_candidates_statement(shape, dialect.name), dialect).all(
+    return await driver_read(_busy_with_candidates_statement(shape), dialect).all(
         conn, values | busy_values(therapist_ids, range_start, range_end), ConflictSession._make
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _busy_with_candidates_statement(shape: RangeShape, dialect_name: str) -> Statement:
+def _busy_with_candidates_statement(shape: RangeShape) -> Statement:
     """The statement of `busy_with_candidates`, built once per shape and dialect."""
     return (
-        busy_sessions(dialect_name)
+        busy_sessions(shape.dialect)
         .add_columns(
             *CONFLICT_COLUMNS,
             standing_alone(),

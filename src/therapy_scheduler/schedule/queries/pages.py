@@ -34,6 +34,7 @@ from therapy_scheduler.calendar.session_json import (
     session_rows,
     with_authorization_block,
 )
+from therapy_scheduler.infra.driver_read import in_ids
 from therapy_scheduler.kit.sqljson import SqlJson, number
 from therapy_scheduler.models import Client, Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
@@ -43,9 +44,11 @@ from therapy_scheduler.models.base import UTCDateTime
 
 @dataclass(frozen=True)
 class RangeShape:
-    """What varies between the filters of get-schedule-data-batch: the caller's kind of scope and
-    which id filters are present. Statements built from a shape are built once."""
+    """What varies between the filters of get-schedule-data-batch: the database's dialect, the
+    caller's kind of scope and which id filters are present. Statements built from a shape are
+    built once."""
 
+    dialect: str
     scope: ScopeKind
     therapists: bool
     clients: bool
@@ -55,7 +58,8 @@ class RangeShape:
 def range_filter(shape: RangeShape) -> tuple[ColumnElement[bool], ...]:
     """The sessions overlapping the range that the caller may see, filtered by the ids given.
     Bind parameters: the scope's (`scope_params`), `range_start`, `range_end`, `range_floor`
-    (= range_start - MAX_SESSION_LENGTH), `therapist_ids`, `client_ids`."""
+    (= range_start - MAX_SESSION_LENGTH), `therapist_ids`, `client_ids` (lists, `in_ids`: one array
+    on PostgreSQL, so that the statements built on the filter run on the driver)."""
     where = [
         session_scope_for(shape.scope),
         Session.start_time < bindparam("range_end", type_=UTCDateTime()),
@@ -64,14 +68,14 @@ def range_filter(shape: RangeShape) -> tuple[ColumnElement[bool], ...]:
         Session.start_time > bindparam("range_floor", type_=UTCDateTime()),
     ]
     if shape.therapists:
-        where.append(Session.therapist_id.in_(bindparam("therapist_ids", expanding=True)))
+        where.append(in_ids(Session.therapist_id, "therapist_ids", shape.dialect))
     if shape.clients:
-        where.append(Session.client_id.in_(bindparam("client_ids", expanding=True)))
+        where.append(in_ids(Session.client_id, "client_ids", shape.dialect))
     return tuple(where)
 
 
 @functools.lru_cache(maxsize=64)
-def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) -> Select[Any]:
+def batch_page_statement(shape: RangeShape, authorizations: bool) -> Select[Any]:
     """One row: how many sessions match `range_filter(shape)` (`total`), and one page of them
     (by start, then id) as JSON text (`sessions`, rendered by the database as `serialize_session`
     does, with the authorization block when `authorizations`), with the therapist and client ids it
@@ -82,7 +86,7 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
 
     Bind parameters: those of `range_filter`, `batch_size`, `offset`, and `now` (the holds that
     still reserve units) when `authorizations`."""
-    j = SqlJson(dialect)
+    j = SqlJson(shape.dialect)
     where = range_filter(shape)
     page = (
         session_rows(j=j)
@@ -110,20 +114,22 @@ def batch_page_statement(shape: RangeShape, dialect: str, authorizations: bool) 
         j.as_text(client_ids).label("client_ids"),
     ]
     if shape.therapists:
-        visible = _visible(Therapist, therapist_scope_for(shape.scope), "therapist_ids")
+        visible = _visible(
+            Therapist, therapist_scope_for(shape.scope), "therapist_ids", shape.dialect
+        )
         columns.append(visible.label("therapists_visible"))
     if shape.clients:
-        visible = _visible(Client, client_scope_for(shape.scope), "client_ids")
+        visible = _visible(Client, client_scope_for(shape.scope), "client_ids", shape.dialect)
         columns.append(visible.label("clients_visible"))
     return select(*columns)
 
 
-def _visible(table: type[Therapist] | type[Client], scope: Any, ids: str) -> Any:
-    """How many of the ids bound as `ids` (expanding) are rows of `table` within `scope`."""
+def _visible(table: type[Therapist] | type[Client], scope: Any, ids: str, dialect: str) -> Any:
+    """How many of the ids bound as `ids` (a list, `in_ids`) are rows of `table` within `scope`."""
     return (
         select(func.count())
         .select_from(table)
-        .where(scope, table.id.in_(bindparam(ids, expanding=True)))
+        .where(scope, in_ids(table.id, ids, dialect))
         .scalar_subquery()
     )
 
