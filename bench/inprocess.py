@@ -95,9 +95,18 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
     statuses: dict[int, int] = {}
     etags: dict[str, str] = {}
 
-    def count(*_: Any) -> None:
+    # --statements: each statement's count and time (driver reads fire the same events).
+    started_at: dict[int, float] = {}
+    timings: dict[str, list[float]] = {}
+
+    def before(conn: Any, _cursor: Any, *_: Any) -> None:
+        started_at[id(conn)] = time.perf_counter()
+
+    def count(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         nonlocal statements
         statements += 1
+        elapsed = time.perf_counter() - started_at.pop(id(conn), time.perf_counter())
+        timings.setdefault(" ".join(sql.split())[:90], []).append(elapsed)
 
     async with (
         app.router.lifespan_context(app),
@@ -116,6 +125,7 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
         engines = {id(e): e for e in (db.reader, db.writer, db.primary_reader) if e}
         if args.statements:
             for engine in engines.values():
+                event.listen(engine.sync_engine, "before_cursor_execute", before)
                 event.listen(engine.sync_engine, "after_cursor_execute", count)
         started_cpu = time.process_time()
         started = time.perf_counter()
@@ -156,6 +166,12 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
         + (f", {statements / served:.2f} statements per request" if args.statements else ""),
         file=sys.stderr,
     )
+    for sql, times in sorted(timings.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"  {len(times) / served:5.2f} per request, {sum(times) / len(times) * 1000:6.2f} ms "
+            f"each (wall, from the driver call to its rows): {sql}",
+            file=sys.stderr,
+        )
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats(args.sort).print_stats(args.top)
