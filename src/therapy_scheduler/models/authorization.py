@@ -3,11 +3,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from therapy_scheduler.models._columns import UUIDPK, CreatedAt, OrgFK
 from therapy_scheduler.models.base import Base
+
+# A service with a weekly cap (the partial index's condition; the readers' is the same).
+WEEKLY_CAPPED = "weekly_cap_units IS NOT NULL OR weekly_cap_minutes IS NOT NULL"
 
 
 class Authorization(Base):
@@ -43,6 +46,14 @@ class AuthorizationService(Base):
             " AND (weekly_cap_units IS NULL OR weekly_cap_units > 0)"
             " AND (weekly_cap_minutes IS NULL OR weekly_cap_minutes > 0)",
             name="weekly_cap",
+        ),
+        # The services with a weekly cap, a few among many (migration 0015).
+        Index(
+            "ix_authorization_services_capped",
+            "authorization_id",
+            "service_code",
+            sqlite_where=text(WEEKLY_CAPPED),
+            postgresql_where=text(WEEKLY_CAPPED),
         ),
     )
 

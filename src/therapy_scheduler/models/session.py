@@ -48,11 +48,15 @@ class Session(Base):
         Index("ix_sessions_org_start", "organization_id", "start_time", "id"),
         Index("ix_sessions_therapist_start", "therapist_id", "start_time", "id"),
         Index("ix_sessions_client_start", "client_id", "start_time", "id"),
+        # The units an authorized service has used, in all or up to a session (by start, then id):
+        # every column such a sum reads, so that it never visits the table (migration 0015).
         Index(
             "ix_sessions_authorization_units",
             "authorization_id",
             "service_code",
             "consumes_units",
+            "start_time",
+            "id",
             "units",
         ),
         Index("ix_sessions_series", "series_id"),

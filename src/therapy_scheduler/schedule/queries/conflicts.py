@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     CompoundSelect,
     Date,
+    FromClause,
     Integer,
     Select,
     and_,
@@ -181,7 +182,7 @@ async def authorization_checks(
     for i, (day, start, end) in enumerate(days):
         values |= {f"day_{i}": day, f"day_start_{i}": start, f"day_end_{i}": end}
     values["week_lower"], values["week_upper"] = weeks
-    statement = _authorization_checks_statement(candidates, len(days))
+    statement = _authorization_checks_statement(candidates, len(days), conn.dialect.name)
     problems: list[AuthorizationCheck] = []
     capped: list[AuthorizationCheck] = []
     for row in map(AuthorizationCheck._make, await conn.execute(statement, values)):
@@ -190,14 +191,16 @@ async def authorization_checks(
 
 
 @functools.lru_cache(maxsize=256)
-def _authorization_checks_statement(candidates: Statement, day_count: int) -> CompoundSelect[Any]:
+def _authorization_checks_statement(
+    candidates: Statement, day_count: int, dialect_name: str
+) -> CompoundSelect[Any]:
     """The union of `_authorization_problems_statement` and `queries/caps.capped_sessions` over one
     CTE of the candidates, in the columns of `AuthorizationCheck` (built once per candidates
     statement and number of days, like its parts)."""
     # Whether a candidate consumes units: only those can be beyond their service's units.
     c = candidates.add_columns(Session.consumes_units).cte("candidates")
     none = null()
-    problems = _authorization_problems_statement(c, day_count).add_columns(
+    problems = _authorization_problems_statement(c, day_count, dialect_name).add_columns(
         c.c.start_time,
         cast(none, UTCDateTime()).label("end_time"),
         cast(none, Integer).label("units"),
@@ -211,7 +214,7 @@ def _authorization_checks_statement(candidates: Statement, day_count: int) -> Co
     return union.order_by(columns.kind, columns.start_time, columns.id)
 
 
-def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
+def _authorization_problems_statement(c: Any, day_count: int, dialect_name: str) -> Statement:
     """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
     service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
     outside its dates, or its service not among the authorization's services. Otherwise the
@@ -236,7 +239,19 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
             for i in range(day_count)
         )
     ).cte("local_days")
-    au = Authorization.__table__.alias("au")
+    # Each candidate's authorization and service: on PostgreSQL looked up per candidate through
+    # their primary keys (a LATERAL subquery with LIMIT 1, which the planner keeps as one), so that
+    # the statement reads what the week's candidates name, not every authorization of the
+    # organization: its planner hashes whole tables once a few hundred candidates make index
+    # probes look dearer (docs/PERFORMANCE.md, "schedule_week"). SQLite joins through the keys.
+    au, au_key = _by_key(Authorization.__table__, "au", dialect_name, id=c.c.authorization_id)
+    covered, covered_key = _by_key(
+        AuthorizationService.__table__,
+        "covered",
+        dialect_name,
+        authorization_id=c.c.authorization_id,
+        service_code=c.c.service_code,
+    )
     svc = AuthorizationService.__table__.alias("svc")
     # Running sums are needed only for the services whose consuming sessions use more than their
     # approved units in all (units are never negative: no running sum of another exceeds them).
@@ -287,13 +302,13 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
             select(overspent.c.authorization_id, overspent.c.service_code)
         ),
         c.c.consumes_units.is_(True),
-        units_up_to > svc.c.approved_units,
+        units_up_to > covered.c.approved_units,
     )
 
     uncovered = or_(
         au.c.id.is_(None),
         au.c.status != "approved",
-        svc.c.authorization_id.is_(None),
+        covered.c.authorization_id.is_(None),
         local_day.c.day < au.c.start_date,
         local_day.c.day > au.c.end_date,
     )
@@ -306,14 +321,8 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
             uncovered.label("uncovered"),
         )
         .select_from(
-            c.outerjoin(au, au.c.id == c.c.authorization_id)
-            .outerjoin(
-                svc,
-                and_(
-                    svc.c.authorization_id == c.c.authorization_id,
-                    svc.c.service_code == c.c.service_code,
-                ),
-            )
+            c.outerjoin(au, au_key)
+            .outerjoin(covered, covered_key)
             .join(
                 local_day,
                 and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
@@ -321,3 +330,13 @@ def _authorization_problems_statement(c: Any, day_count: int) -> Statement:
         )
         .where(or_(uncovered, beyond))
     )
+
+
+def _by_key(table: FromClause, name: str, dialect_name: str, **key: Any) -> tuple[Any, Any]:
+    """`table` as `name` and the condition that joins its row of `key` (column name → value): on
+    PostgreSQL that one row as a LATERAL subquery (the condition inside it), elsewhere the table."""
+    if dialect_name != "postgresql":
+        alias = table.alias(name)
+        return alias, and_(*(alias.c[column] == value for column, value in key.items()))
+    row = select(table).where(*(table.c[column] == value for column, value in key.items()))
+    return row.limit(1).lateral(name), true()
