@@ -28,6 +28,10 @@ from therapy_scheduler.infra.replica import (
 log = logging.getLogger("therapy_scheduler.db")
 
 SQLITE_WRITE_WAIT_SECONDS = 15.0
+# How much of a SQLite database file is memory-mapped (address space, not memory: the pages are
+# the operating system's file cache, shared by every connection). A larger file is read through
+# the map up to here and by `pread` beyond.
+SQLITE_MMAP_BYTES = 1 << 30
 
 
 def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
@@ -37,6 +41,9 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     BEGIN IMMEDIATE: SQLite then serializes writers at the start of the transaction instead of failing
     one of them at its first write. Reads run in autocommit, as on PostgreSQL: each statement reads
     its own snapshot (WAL), and BEGIN/COMMIT would be two more hand-offs to aiosqlite's thread.
+
+    The database file is read through a memory map (`SQLITE_MMAP_BYTES`) instead of a `pread`
+    per page into each connection's own cache (docs/DECISIONS.md, "The hot read path").
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -47,6 +54,7 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     if writer:
