@@ -22,12 +22,12 @@ import types
 import typing
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from therapy_scheduler.auth.principal import reading
@@ -56,21 +56,24 @@ class QueryModel:
         ]
         self._names = {name for name, _ in self._fields}
 
-    def parse(self, query: QueryParams) -> Any:
+    def parse(self, query_string: bytes) -> Any:
+        """The model of a raw query string (the ASGI scope's), decoded as Starlette's `QueryParams`
+        decodes it: a sequence field takes every value of its name, any other field the last one."""
+        given: dict[str, list[str]] = {}
+        for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            same = given.get(key)
+            if same is None:
+                given[key] = [value]
+            else:
+                same.append(value)
         values: dict[str, Any] = {}
         for name, many in self._fields:
-            if many:
-                items = query.getlist(name)
-                if items:
-                    values[name] = items
-            else:
-                value = query.get(name)
-                if value is not None:
-                    values[name] = value
+            items = given.get(name)
+            if items:
+                values[name] = items if many else items[-1]
         # The other parameters too, for the model's own `extra` rule (FastAPI passes them on).
-        for key in query:
-            if key not in self._names and key not in values:
-                extra = query.getlist(key)
+        for key, extra in given.items():
+            if key not in self._names:
                 values[key] = extra[0] if len(extra) == 1 else extra
         try:
             return self.model.model_validate(values, from_attributes=True)
@@ -96,7 +99,7 @@ class ReadRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             async with _open_reading(request) as reader:
-                params = query.parse(request.query_params)
+                params = query.parse(request.scope["query_string"])
                 response: Response = await endpoint(request=request, params=params, reader=reader)
                 return response
 

@@ -103,8 +103,9 @@ async def _insert_client_rows(
     """The events' client index rows, with no per-row work in SQLAlchemy: a page of sessions shows
     about two dozen clients, so the PHI read log of a busy minute is tens of thousands of these
     rows, and an executemany through SQLAlchemy costs a round of parameter processing per row.
-    PostgreSQL gets one statement over a JSON document of the rows (`jsonb_array_elements`: one
-    execution, where asyncpg's executemany makes one per row); SQLite gets the driver's
+    PostgreSQL gets one statement over a JSON document of the events, each with its clients
+    (`jsonb_array_elements`: one execution, where asyncpg's executemany makes one per row; the
+    event's id, organization and time written once, not once per client); SQLite gets the driver's
     executemany (`exec_driver_sql`: sqlite3 binds and steps each row in C). Values are converted
     by the columns' own bind processors, so they are stored exactly as an INSERT through
     SQLAlchemy stores them."""
@@ -123,23 +124,24 @@ async def _insert_client_rows(
 
     organization = processor(_CLIENT_COLUMNS.organization_id)
     occurred = processor(_CLIENT_COLUMNS.occurred_at)
-    rows = [
-        (event_id, client(client_id), org, at)
+    events = [
+        (event_id, organization(e.organization_id), occurred(e.occurred_at), clients)
         for event_id, e in zip(ids, entries, strict=True)
-        for org, at in [(organization(e.organization_id), occurred(e.occurred_at))]
-        for client_id in dict.fromkeys(e.client_ids)
+        for clients in [[client(c) for c in dict.fromkeys(e.client_ids)]]
+        if clients
     ]
-    if not rows:
+    if not events:
         return
     if dialect.name == "postgresql":
         # `default=str`: asyncpg's own UUID type (ids read from the database) as canonical text.
-        document = orjson.dumps(rows, default=str).decode()
-        await conn.execute(_CLIENT_ROWS_FROM_JSON, {"rows": document})
+        document = orjson.dumps(events, default=str).decode()
+        await conn.execute(_CLIENT_ROWS_FROM_JSON, {"events": document})
     else:
         # SQLite inserts them one by one: in the client index's order (organization, client, time,
         # event), each key lands next to the one before it, which halves the rows' cost against the
         # events' order, where the clients of each event scatter over the index (docs/DECISIONS.md,
         # "The hot read path"). Only the order of insertion changes, not the rows.
+        rows = [(event_id, c, org, at) for event_id, org, at, clients in events for c in clients]
         rows.sort(key=_CLIENT_INDEX_ORDER)
         await conn.exec_driver_sql(_CLIENT_ROWS_SQLITE, rows)
 
@@ -150,10 +152,12 @@ _CLIENT_INDEX_ORDER = operator.itemgetter(2, 1, 3, 0)
 
 _CLIENT_COLUMNS = AuditEventClient.__table__.c
 _CLIENT_ID_TEXT = column("client_id", Uuid(as_uuid=False))
+# Each event is [id, organization, time, [client, ...]].
 _CLIENT_ROWS_FROM_JSON = text(
     "INSERT INTO audit_event_clients (audit_event_id, client_id, organization_id, occurred_at) "
-    "SELECT (r->>0)::bigint, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::timestamptz "
-    "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
+    "SELECT (e->>0)::bigint, c.id::uuid, (e->>1)::uuid, (e->>2)::timestamptz "
+    "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e "
+    "CROSS JOIN LATERAL jsonb_array_elements_text(e->3) AS c(id)"
 )
 _CLIENT_ROWS_SQLITE = (
     "INSERT INTO audit_event_clients (audit_event_id, client_id, organization_id, occurred_at) "

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from therapy_scheduler.config import Settings
 from therapy_scheduler.infra import changes
+from therapy_scheduler.infra.json_columns import load_json
 from therapy_scheduler.infra.replica import (
     REPLAY_POSITION,
     STORE_POSITION,
@@ -135,6 +136,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
             **_sqlite_pool(url, settings),
             connect_args={"timeout": 15},
             hide_parameters=True,
+            json_deserializer=load_json,
         )
         _configure_sqlite(engine, writer=writer)
         return engine
@@ -173,6 +175,7 @@ def make_engine(url: str, settings: Settings, *, writer: bool = True) -> AsyncEn
         pool_pre_ping=settings.db_pool_pre_ping,
         pool_recycle=1800,
         hide_parameters=True,
+        json_deserializer=load_json,
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,

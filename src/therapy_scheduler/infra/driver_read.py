@@ -27,13 +27,15 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, any_, bindparam
+from sqlalchemy import ColumnElement, CompoundSelect, Select, any_, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 
 _Processor = Callable[[Any], Any] | None
+_REQUIRED = object()  # a bind parameter without a value of its own
+_Lookup = list[tuple[str, str, Any, _Processor]]
 # A SELECT of any columns, or a UNION of them.
 Readable = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 
@@ -59,6 +61,9 @@ class DriverRead:
         self._positions: list[tuple[str, _Processor]] = [
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         ]
+        # Each position's value as `construct_params` finds it, without its walk over every
+        # parameter per execution (docs/DECISIONS.md, "The hot read path").
+        self._lookup = _lookup(compiled, self._positions)
         columns = list(statement.selected_columns)
         self._types = [column.type.dialect_impl(dialect) for column in columns]
         # Unlabelled columns (no key) are reached by position only.
@@ -69,6 +74,20 @@ class DriverRead:
         self._results: list[_Processor] | None = None
 
     def _parameters(self, values: Mapping[str, Any]) -> list[Any]:
+        if self._lookup is not None and values:
+            out = []
+            for key, name, constant, process in self._lookup:
+                if key in values:
+                    value = values[key]
+                elif name in values:
+                    value = values[name]
+                elif constant is _REQUIRED:
+                    break
+                else:
+                    value = constant
+                out.append(value if process is None else process(value))
+            else:
+                return out
         params = self._compiled.construct_params(values)
         return [
             params[name] if process is None else process(params[name])
@@ -164,6 +183,35 @@ class DriverRead:
         if listening:
             sync.dispatch.after_cursor_execute(sync, None, self.sql, params, None, False)
         return rows
+
+
+def _lookup(compiled: Any, positions: list[tuple[str, _Processor]]) -> _Lookup | None:
+    """For each position: the parameter's key, its name, its own constant value (a literal's) or
+    `_REQUIRED`, and its bind processor; the caller's value is found under the key, then the name
+    (as `construct_params` finds it). None unless that gives what `construct_params` gives for a
+    probe (a statement with parameters of computed values or values set on the statement itself)."""
+    binds = compiled.binds
+    if any(binds[name].callable for name, _ in positions):
+        return None
+    lookup = [
+        (
+            binds[name].key,
+            name,
+            _REQUIRED if binds[name].required else binds[name].value,
+            process,
+        )
+        for name, process in positions
+    ]
+    probe: dict[str, Any] = {"\x00probe": None}
+    probe |= {bind.key: object() for bind in binds.values() if bind.required}
+    try:
+        expected = compiled.construct_params(probe)
+    except exc.SQLAlchemyError:
+        return None
+    for key, name, constant, _ in lookup:
+        if expected[name] is not (probe[key] if constant is _REQUIRED else constant):
+            return None
+    return lookup
 
 
 def _raise_from_driver(sync: Connection, error: BaseException, sql: str, params: Any) -> None:

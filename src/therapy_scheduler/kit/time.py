@@ -115,10 +115,16 @@ def parse_instant(value: str, tz: tzinfo | None) -> datetime:
 
 
 def day_bounds(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight starting `first` and local midnight after `last` (inclusive days)."""
-    start = resolve_local_lenient(datetime.combine(first, time()), tz)
-    end = resolve_local_lenient(datetime.combine(last + timedelta(days=1), time()), tz)
+    """UTC instants of local midnight starting `first` and local midnight after `last` (inclusive days).
+
+    As `resolve_local_lenient` of each midnight (a midnight in a gap moves forward by the gap), the
+    aware midnight made in one step: `replace` with keywords cost more than the zone's arithmetic."""
+    start = datetime.combine(first, _MIDNIGHT, tz).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), _MIDNIGHT, tz).astimezone(UTC)
     return start, end
+
+
+_MIDNIGHT = time()
 
 
 def days(first: date, last: date) -> Iterator[date]:
