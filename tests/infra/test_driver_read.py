@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from tests.fixtures import ORG_A, U_ADMIN, Clinic
 from therapy_scheduler.auth.principal import caller_row
@@ -256,3 +256,27 @@ async def test_in_a_write_transaction_the_statement_is_part_of_it(
     nothing = select(literal(1)).where(literal(1) == bindparam("other", type_=Integer()))
     async with db.writer.connect() as conn, conn.begin():
         assert await DriverRead(nothing, conn.dialect).first(conn, {"other": 2}) is None
+
+
+async def test_the_parameters_are_those_construct_params_gives(
+    db: Database, clinic: Clinic
+) -> None:
+    """Each position's value is found without `construct_params` where it can be (a value given
+    by key or name, else the bind's own, as for `literal`), converted by the bind's processor: the
+    same list as through `construct_params`; a missing required value is its error."""
+    values = {"organization_id": uuid.UUID(ORG_A), "now": utcnow(), "caller_id": uuid.UUID(U_ADMIN)}
+    async with db.read() as conn:
+        for statement, given in (
+            (_typed_statement(), values),
+            (_bump(uuid.UUID(ORG_A)), {"org": uuid.UUID(ORG_A)}),
+            (select(literal("session").label("kind"), literal(3).label("n")), {}),
+        ):
+            read = DriverRead(statement, conn.dialect)
+            assert read._lookups is not None
+            fast = read._parameters(given)
+            read._lookups = None
+            assert fast == read._parameters(given)
+        with pytest.raises(InvalidRequestError, match="caller_id"):
+            DriverRead(_typed_statement(), conn.dialect)._parameters(
+                {"organization_id": uuid.UUID(ORG_A), "now": utcnow()}
+            )

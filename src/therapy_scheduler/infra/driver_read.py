@@ -40,6 +40,7 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.selectable import TextualSelect
 
 _Processor = Callable[[Any], Any] | None
+_COMPUTED = object()  # a bind whose value `construct_params` computes or requires
 # A SELECT of any columns, a UNION of them, or a textual statement with its returned columns
 # (`text(...).columns(...)`).
 Readable = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] | TextualSelect
@@ -66,6 +67,21 @@ class DriverRead:
         self._positions: list[tuple[str, _Processor]] = [
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         ]
+        # Each position's value as `construct_params` finds it (the bind's key, its name, else the
+        # bind's own value), without its walk over every bind of the statement on each execution;
+        # a value it must compute or refuse (callable, required) takes `construct_params` itself.
+        last = {name: bind for bind, name in compiled.bind_names.items()}
+        self._lookups: list[tuple[str, str, Any, _Processor]] | None = None
+        if not compiled.escaped_bind_names and all(name in last for name in names):
+            self._lookups = [
+                (
+                    last[name].key,
+                    name,
+                    _COMPUTED if last[name].callable or last[name].required else last[name].value,
+                    process,
+                )
+                for name, process in self._positions
+            ]
         columns = list(statement.selected_columns)
         self._types = [column.type.dialect_impl(dialect) for column in columns]
         # Unlabelled columns (no key) are reached by position only.
@@ -76,6 +92,20 @@ class DriverRead:
         self._results: list[_Processor] | None = None
 
     def _parameters(self, values: Mapping[str, Any]) -> list[Any]:
+        if self._lookups is not None:
+            out = []
+            for key, name, own, process in self._lookups:
+                if key in values:
+                    value = values[key]
+                elif name in values:
+                    value = values[name]
+                elif own is _COMPUTED:
+                    break
+                else:
+                    value = own
+                out.append(value if process is None else process(value))
+            else:
+                return out
         params = self._compiled.construct_params(values)
         return [
             params[name] if process is None else process(params[name])
