@@ -9,6 +9,7 @@ from tests.admin.helpers import audit_events, fields
 from tests.conftest import count_rows
 from tests.fixtures import T1, T3, TB, U_ADMIN, U_B, U_OFF, U_SCHED, U_T1, Clinic
 from therapy_scheduler.auth.tokens import mint_token
+from therapy_scheduler.domain.organization_settings import OrganizationSettings
 from therapy_scheduler.infra.db import Database
 
 
@@ -216,3 +217,21 @@ async def test_settings_body_must_be_an_object(client: httpx.AsyncClient, clinic
         headers={**clinic.headers("admin"), "Content-Type": "application/json"},
     )
     assert (raw.status_code, raw.json()["code"]) == (400, "INVALID_JSON")
+
+
+def test_stored_settings_are_validated_once_per_content() -> None:
+    """`OrganizationSettings.of_row` (every request's `principal.settings`) is `load`, validated
+    once per process for each stored content: equal content (in any key order) gives the same
+    instance, other content its own; unknown keys are ignored as `load` ignores them."""
+    stored = {"buffer_minutes": 15, "availability_policy": "warn", "from_a_newer_version": 1}
+    first = OrganizationSettings.of_row(stored)
+    assert first == OrganizationSettings.load(stored)
+    assert OrganizationSettings.of_row(dict(reversed(stored.items()))) is first
+    changed = OrganizationSettings.of_row({**stored, "buffer_minutes": 30})
+    assert changed.buffer_minutes == 30
+    assert first.buffer_minutes == 15
+    assert OrganizationSettings.of_row(None) == OrganizationSettings.load(None)
+    with pytest.raises(ValueError, match="less than or equal to 240"):
+        OrganizationSettings.of_row({"buffer_minutes": 241})
+    big = {"buffer_minutes": 15, "from_a_newer_version": 2**70}  # beyond orjson's integers
+    assert OrganizationSettings.of_row(big) == OrganizationSettings.load(big)

@@ -13,17 +13,20 @@ import httpx
 import pytest
 from sqlalchemy import (
     Float,
+    Integer,
     Select,
     Text,
     bindparam,
     cast,
+    column,
     event,
     func,
     literal,
     select,
+    text,
     true,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from tests.fixtures import ORG_A, U_ADMIN, Clinic
 from therapy_scheduler.auth.principal import caller_row
@@ -31,7 +34,7 @@ from therapy_scheduler.infra.db import Database
 from therapy_scheduler.infra.driver_read import DriverRead, in_ids
 from therapy_scheduler.infra.http import is_database_outage
 from therapy_scheduler.kit.time import utcnow
-from therapy_scheduler.models import Session
+from therapy_scheduler.models import ChangeCounter, Session
 from therapy_scheduler.models.base import UTCDateTime
 
 
@@ -195,3 +198,85 @@ async def test_all_rows_are_those_sqlalchemy_returns(
     else:
         assert type(rows[0]) is tuple
     assert read._direct == (db.dialect == "postgresql")
+
+
+def _bump(organization_id: uuid.UUID) -> Any:
+    """A statement that writes and returns a row: the change counter's bump of stripe 0."""
+    return (
+        text(
+            "INSERT INTO change_counters (organization_id, stripe, version) VALUES (:org, 0, 1) "
+            "ON CONFLICT (organization_id, stripe) DO UPDATE "
+            "SET version = change_counters.version + 1 RETURNING version"
+        )
+        .bindparams(bindparam("org", type_=ChangeCounter.organization_id.type))
+        .columns(column("version"))
+    )
+
+
+async def _version(db: Database) -> int:
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(ChangeCounter.version).where(
+                    ChangeCounter.organization_id == uuid.UUID(ORG_A), ChangeCounter.stripe == 0
+                )
+            )
+        ).scalar_one_or_none()
+    return int(found or 0)
+
+
+async def test_in_a_write_transaction_the_statement_is_part_of_it(
+    db: Database, clinic: Clinic
+) -> None:
+    """In a write transaction (a booking's), also as its first statement: the row is the one
+    `execute` returns, the statement runs in the transaction (what it writes commits or rolls
+    back with it), and `first` runs a statement that writes once (None without a row)."""
+    values = {"organization_id": uuid.UUID(ORG_A), "now": utcnow(), "caller_id": uuid.UUID(U_ADMIN)}
+    bump = _bump(uuid.UUID(ORG_A))
+    before = await _version(db)
+    async with db.writer.connect() as conn:
+        async with conn.begin():
+            direct = await DriverRead(_typed_statement(), conn.dialect).one(conn, values)
+            expected = (await conn.execute(_typed_statement(), values)).one()
+            assert tuple(direct) == tuple(expected)
+            assert [type(v) for v in direct] == [type(v) for v in expected]
+            if db.dialect == "postgresql":
+                now = select(func.txid_current())
+                on_driver = (await DriverRead(now, conn.dialect).one(conn, {}))[0]
+                assert on_driver == (await conn.execute(now)).scalar_one()
+            read = DriverRead(bump, conn.dialect)
+            written = await read.first(conn, {"org": uuid.UUID(ORG_A)})
+            assert written is not None
+            assert written.version == before + 1
+            assert read._results is not None  # run on the driver, not through `execute`
+        transaction = await conn.begin()
+        await DriverRead(bump, conn.dialect).first(conn, {"org": uuid.UUID(ORG_A)})
+        await transaction.rollback()
+    assert await _version(db) == before + 1
+    nothing = select(literal(1)).where(literal(1) == bindparam("other", type_=Integer()))
+    async with db.writer.connect() as conn, conn.begin():
+        assert await DriverRead(nothing, conn.dialect).first(conn, {"other": 2}) is None
+
+
+async def test_the_parameters_are_those_construct_params_gives(
+    db: Database, clinic: Clinic
+) -> None:
+    """Each position's value is found without `construct_params` where it can be (a value given
+    by key or name, else the bind's own, as for `literal`), converted by the bind's processor: the
+    same list as through `construct_params`; a missing required value is its error."""
+    values = {"organization_id": uuid.UUID(ORG_A), "now": utcnow(), "caller_id": uuid.UUID(U_ADMIN)}
+    async with db.read() as conn:
+        for statement, given in (
+            (_typed_statement(), values),
+            (_bump(uuid.UUID(ORG_A)), {"org": uuid.UUID(ORG_A)}),
+            (select(literal("session").label("kind"), literal(3).label("n")), {}),
+        ):
+            read = DriverRead(statement, conn.dialect)
+            assert read._lookup is not None
+            fast = read._parameters(given)
+            read._lookup = None
+            assert fast == read._parameters(given)
+        with pytest.raises(InvalidRequestError, match="caller_id"):
+            DriverRead(_typed_statement(), conn.dialect)._parameters(
+                {"organization_id": uuid.UUID(ORG_A), "now": utcnow()}
+            )

@@ -28,6 +28,7 @@ from therapy_scheduler.auth.principal import (
 )
 from therapy_scheduler.errors import Unauthorized
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.infra.idempotency import (
     KEEP,
     Claim,
@@ -95,20 +96,18 @@ async def caller_and_claim(
     record_id = uuid.uuid4()
     async with db.single_statement_write() as single:
         assert single is not None
-        row = (
-            await single.execute(
-                _CALLER_AND_CLAIM,
-                {
-                    "caller_id": user_id,
-                    "record_id": record_id,
-                    "endpoint": endpoint,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "created_at": now,
-                    "expires_at": now + KEEP,
-                },
-            )
-        ).first()
+        row = await driver_read(_CALLER_AND_CLAIM, single.dialect).first(
+            single,
+            {
+                "caller_id": user_id,
+                "record_id": record_id,
+                "endpoint": endpoint,
+                "key": key,
+                "request_hash": request_hash,
+                "created_at": now,
+                "expires_at": now + KEEP,
+            },
+        )
     principal = _remembered(request, principal_from(row))
     assert row is not None
     if row.claimed_id is not None:

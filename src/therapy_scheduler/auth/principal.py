@@ -42,7 +42,7 @@ class Principal:
 
     @cached_property
     def settings(self) -> OrganizationSettings:
-        return OrganizationSettings.load(self.raw_settings)
+        return OrganizationSettings.of_row(self.raw_settings)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.domain.vocab import SERVICE_CODES
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models import Authorization, AuthorizationService, HoldOccurrence, Session
 
 UnitKey = tuple[uuid.UUID, str]  # (authorization_id, service_code)
@@ -155,7 +156,9 @@ async def balances_and_end_dates(
     if not ids:
         return {}, {}
     statement = _BALANCE_ROWS.get(conn.dialect.name, _BALANCE_ROWS["sqlite"])
-    return collect_balances(await conn.execute(statement, {"ids": ids, "now": now}))
+    return collect_balances(
+        await driver_read(statement, conn.dialect).all(conn, {"ids": ids, "now": now})
+    )
 
 
 def collect_balances(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 
 from therapy_scheduler.domain.vocab import SERVICE_CODES
@@ -136,3 +137,27 @@ class OrganizationSettings(JsonBody):
         newer version, or by hand) are ignored rather than failing every request of the organization."""
         known = {k: v for k, v in (raw or {}).items() if k in cls.model_fields}
         return cls.model_validate(known)
+
+    @classmethod
+    def of_row(cls, raw: dict[str, Any] | None) -> OrganizationSettings:
+        """`load` of the settings a request read with its caller, validated once per process for
+        each stored content (about 0.3 ms each time otherwise, on every booking; docs/DECISIONS.md,
+        "Hot paths"). The instance is shared by every request with those settings: read it, never
+        modify it (nothing does; a change goes through the stored JSON and `load`)."""
+        try:
+            key = orjson.dumps(raw or {}, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # what JSON allows and orjson does not (a 65-bit integer)
+            return cls.load(raw)
+        found = _LOADED.get(key)
+        if found is None:
+            found = cls.load(raw)
+            if len(_LOADED) >= _MAX_LOADED:
+                _LOADED.clear()
+            _LOADED[key] = found
+        return found
+
+
+# Validated settings by their stored JSON (keys sorted); a handful per process, one per
+# organization (and per version of its settings), so a bound only guards against unbounded growth.
+_LOADED: dict[bytes, OrganizationSettings] = {}
+_MAX_LOADED = 256

@@ -1,7 +1,9 @@
-"""The hottest read statements, executed on the pooled connection's driver (asyncpg, aiosqlite)
-instead of through SQLAlchemy's execution (docs/DECISIONS.md, "Hot reads on the driver").
+"""The hottest statements, executed on the pooled connection's driver (asyncpg, aiosqlite)
+instead of through SQLAlchemy's execution (docs/DECISIONS.md, "The hot read path": the hot reads
+and every statement of a hold and a confirm).
 
-A `DriverRead` is a SELECT compiled once for a dialect. Each execution converts the parameters
+A `DriverRead` is a SELECT (or a textual statement with its returned columns, such as a write
+transaction's last statement) compiled once for a dialect. Each execution converts the parameters
 with the compiled statement's own bind processors, sends the same SQL to the driver of the
 request's pooled connection (asyncpg: a statement prepared once per connection, from asyncpg's
 statement cache; aiosqlite: cursor, execute, fetch and close in one hand-off to its thread instead
@@ -14,8 +16,11 @@ values are those `conn.execute(statement, values)` returns. What stays SQLAlchem
 - the engine's `before_cursor_execute` / `after_cursor_execute` events, fired when anyone listens
   (the tests that count statements, `bench.booking_inprocess`).
 
-Statements with expanding or literal-execute parameters (`IN` lists) and PgBouncer mode (reads in
-a transaction, statements not prepared by name) go through `conn.execute` as usual. A list of ids
+Inside a transaction (PostgreSQL: a booking's) the statement runs in it, the transaction begun first
+by SQLAlchemy's adapter, under its lock, when the statement is its first, as the adapter begins it
+for its own first statement; its COMMIT or ROLLBACK stays SQLAlchemy's. Statements with expanding or
+literal-execute parameters (`IN` lists) and PgBouncer mode (statements not prepared by name) go
+through `conn.execute` as usual. A list of ids
 that should not stop a statement from running on the driver is written with `in_ids`: one array
 parameter on PostgreSQL, an expanding `IN` (so `conn.execute`) elsewhere.
 """
@@ -32,12 +37,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.selectable import TextualSelect
 
 _Processor = Callable[[Any], Any] | None
 _REQUIRED = object()  # a bind parameter without a value of its own
 _Lookup = list[tuple[str, str, Any, _Processor]]
-# A SELECT of any columns, or a UNION of them.
-Readable = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
+# A SELECT of any columns, a UNION of them, or a textual statement with its returned columns
+# (`text(...).columns(...)`).
+Readable = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] | TextualSelect
 
 
 class DriverRead:
@@ -116,6 +123,14 @@ class DriverRead:
             return (await conn.execute(self.statement, dict(values))).one()
         return self._row(rows[0])
 
+    async def first(self, conn: AsyncConnection, values: Mapping[str, Any]) -> Any:
+        """The statement's first row for `values`, or None (as `Result.first()`); run once, so
+        also for a statement that writes (a data-modifying `WITH`)."""
+        rows = await self._fetch(conn, values, one=True)
+        if rows is None:
+            return (await conn.execute(self.statement, dict(values))).first()
+        return self._row(rows[0]) if rows else None
+
     async def all(
         self,
         conn: AsyncConnection,
@@ -154,8 +169,26 @@ class DriverRead:
         driver: Any = fairy.driver_connection
         adapted: Any = fairy.dbapi_connection
         if self.dialect.name == "postgresql" and not adapted.autocommit:
-            # Reads in a transaction (PgBouncer mode): the adapter begins it and keeps its state.
-            return None
+            if adapted._prepared_statement_cache is None:
+                # PgBouncer mode: no statement is prepared by name (infra/db.py).
+                return None
+            # In a transaction (a booking's): begun by the adapter as its own first statement
+            # would begin it, which then commits or rolls it back.
+            async with adapted._execute_mutex:
+                if adapted._transaction is None:
+                    try:
+                        await adapted._start_transaction()
+                    except BaseException as error:
+                        await conn.run_sync(_raise_from_driver, error, "BEGIN", ())
+                        raise  # not reached: the handler always raises
+                return await self._run(conn, driver, values, one=one)
+        return await self._run(conn, driver, values, one=one)
+
+    async def _run(
+        self, conn: AsyncConnection, driver: Any, values: Mapping[str, Any], *, one: bool
+    ) -> Sequence[Sequence[Any]]:
+        sync = conn.sync_connection
+        assert sync is not None
         params = self._parameters(values)
         listening = bool(sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute)
         if listening:

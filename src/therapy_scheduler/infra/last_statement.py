@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.infra import last_statement_sql as sql
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models.base import Base
 
 _KEPT = "therapy_scheduler.last_statement.kept_back"
@@ -281,7 +282,7 @@ async def _bump_with_rows(
         checks=checked,
         updates=changed,
     )
-    result = (await conn.execute(statement, values)).first()
+    result = await driver_read(statement, conn.dialect).first(conn, values)
     if result is None:  # no organization's row came back: cannot happen, but never skip a check
         raise RuntimeError("the change counter's bump returned no row")
     for i, ((_, _, _, handle), under) in enumerate(sent):

@@ -12,8 +12,9 @@ import functools
 import re
 from typing import Any
 
-from sqlalchemy import SmallInteger, Uuid, bindparam, text
+from sqlalchemy import SmallInteger, Uuid, bindparam, column, text
 from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
 from therapy_scheduler.models.base import Base
@@ -74,7 +75,7 @@ def inserts(
     conditions: tuple[tuple[str, str], ...] = (),
     checks: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, TypeEngine[Any]], ...]], ...] = (),
     updates: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (),
-) -> TextClause:
+) -> TextualSelect:
     """The kept-back rows (`shape`: each row's table, columns and condition; bind parameters
     `k<i>_<column>`) as one statement, each row's INSERT returning 1 when written. With
     `organizations` > 0 (PostgreSQL): data-modifying WITHs, then the bump of that many
@@ -101,7 +102,7 @@ def inserts(
         )
         inserts.append(f'INSERT INTO "{name}" ({listed}) {source} RETURNING 1')
     if organizations == 0:
-        return text(inserts[0]).bindparams(*binds)
+        return text(inserts[0]).bindparams(*binds).columns(column("written"))
     parts = [f"k{i} AS ({statement})" for i, statement in enumerate(inserts)]
     returned = [f"(SELECT count(*) FROM k{i})" for i in range(len(inserts))]  # noqa: S608
     for j, (name, only_if) in enumerate(conditions):
@@ -121,4 +122,8 @@ def inserts(
     with_ = f"WITH {', '.join(parts)} " if parts else ""
     # Built from the models' names and the callers' constant conditions and queries only.
     statement = f"{with_}{COUNTER_UPSERT.format(values=counted)} RETURNING {', '.join(returned)}"
-    return text(statement).bindparams(*binds)
+    # Its returned columns untyped (values as the driver gives them), by position; a SELECT's
+    # shape, so that it runs on the driver (infra/driver_read.py).
+    return (
+        text(statement).bindparams(*binds).columns(*(column(f"r{i}") for i in range(len(returned))))
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import (
     Row,
@@ -30,6 +31,7 @@ from therapy_scheduler.calendar.availability import (
     calendars_from_rows,
 )
 from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balance_rows, collect_balances
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import (
     MAX_SESSION_LENGTH,
@@ -61,7 +63,9 @@ class Busy:
     supervises: str | None = None
 
 
-def _people_query(kind: ScopeKind, *, with_holds: bool, with_calendar: bool = False) -> Any:
+@functools.cache
+def _people_query(kind: ScopeKind, with_holds: bool, with_calendar: bool, dialect_name: str) -> Any:
+    """The statement of `people`, built once per variant and dialect."""
     query = (
         select(
             Therapist.status.label("therapist_status"),
@@ -87,21 +91,13 @@ def _people_query(kind: ScopeKind, *, with_holds: bool, with_calendar: bool = Fa
         # The therapist's working hours and time off, one row each (calendar/availability.py),
         # the people's columns repeated on every row; one row with NULL calendar columns when
         # there are none. Its last columns, in `calendar_statement`'s order.
-        rows = calendar_statement(False, False).subquery("cal")
+        rows = calendar_statement(False, False, dialect_name).subquery("cal")
         query = query.add_columns(
             *(column.label(f"cal_{i}") for i, column in enumerate(rows.c))
         ).outerjoin(rows, true())
     return query
 
 
-_PEOPLE = {
-    (kind, with_holds, with_calendar): _people_query(
-        kind, with_holds=with_holds, with_calendar=with_calendar
-    )
-    for kind in get_args(ScopeKind)
-    for with_holds in (False, True)
-    for with_calendar in (False, True)
-}
 _CALENDAR_COLUMNS = len(calendar_statement(False, False).selected_columns)
 
 
@@ -128,12 +124,15 @@ async def people(
     }
     if holds_at is not None:
         params.update(now=holds_at, user_id=principal.user_id)
-    query = _PEOPLE[scope_kind(principal), holds_at is not None, calendar is not None]
+    query = _people_query(
+        scope_kind(principal), holds_at is not None, calendar is not None, conn.dialect.name
+    )
+    read = driver_read(query, conn.dialect)
     if calendar is None:
-        return (await conn.execute(query, params)).first(), None
+        return await read.first(conn, params), None
     now = holds_at or utcnow()
     params |= calendar_values(principal.organization_id, [therapist_id], *calendar, now)
-    rows = (await conn.execute(query, params)).all()
+    rows = await read.all(conn, params)
     if not rows:
         return None, None
     calendars, _ = calendars_from_rows(
@@ -251,7 +250,9 @@ async def busy_and_expired(
         "now": now,
         "exclude_session_id": exclude_session_id,
     }
-    rows = await conn.execute(_BUSY[exclude_session_id is not None, expired], params)
+    rows = await driver_read(_BUSY[exclude_session_id is not None, expired], conn.dialect).all(
+        conn, params
+    )
     out: list[Busy] = []
     stale: list[uuid.UUID] = []
     for r in rows:
@@ -312,7 +313,7 @@ async def coverages_and_balances(
         "last_day": last_day,
         "now": now,
     }
-    rows = (await conn.execute(_COVERAGES_AND_BALANCES, params)).all()
+    rows = await driver_read(_COVERAGES_AND_BALANCES, conn.dialect).all(conn, params)
     balances, _ = collect_balances(rows)
     coverages = sorted(
         (

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from therapy_scheduler.infra import last_statement
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models import (
     Client,
     Hold,
@@ -285,11 +286,9 @@ async def hold_to_confirm(
 ) -> tuple[Any, list[Held]]:
     """A hold under its row lock, with its occurrences and its therapist's and client's names, in
     one statement: (None, []) when there is no such hold."""
-    rows = (
-        await conn.execute(
-            _HOLD_TO_CONFIRM, {"hold_key": hold_key, "organization_id": organization_id}
-        )
-    ).all()
+    rows = await driver_read(_HOLD_TO_CONFIRM, conn.dialect).all(
+        conn, {"hold_key": hold_key, "organization_id": organization_id}
+    )
     if not rows:
         return None, []
     held = [Held(*(getattr(r, f"held_{name}") for name in Held.__dataclass_fields__)) for r in rows]

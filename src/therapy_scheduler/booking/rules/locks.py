@@ -16,15 +16,17 @@ all writers of the file (across processes too), so there is nothing more to take
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Text, bindparam, cast, func, literal, select, text
+from sqlalchemy import BigInteger, ColumnElement, Text, bindparam, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from therapy_scheduler.infra.driver_read import driver_read
 from therapy_scheduler.models import Hold
 
 
@@ -62,8 +64,20 @@ async def lock_people(
         return
     # One round trip: PostgreSQL evaluates a target list left to right, so the locks are still taken
     # one after the other in sorted order.
-    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
-    await conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
+    await driver_read(_locks(len(keys)), conn.dialect).first(
+        conn, {f"k{i}": key for i, key in enumerate(keys)}
+    )
+
+
+@functools.cache
+def _locks(count: int) -> Any:
+    """`SELECT pg_advisory_xact_lock(:k0), …` for `count` keys, built once per count."""
+    return select(
+        *(
+            func.pg_advisory_xact_lock(bindparam(f"k{i}", type_=BigInteger())).label(f"k{i}")
+            for i in range(count)
+        )
+    )
 
 
 def _hold_people_locks(*, therapist: bool) -> Any:
@@ -100,7 +114,7 @@ async def lock_hold_people(
     if conn.dialect.name != "postgresql":
         return
     params = {"hold_key": hold_key, "organization_id": organization_id}
-    await conn.execute(_HOLD_PEOPLE_LOCKS[therapist], params)
+    await driver_read(_HOLD_PEOPLE_LOCKS[therapist], conn.dialect).all(conn, params)
 
 
 async def lock_user(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
@@ -109,8 +123,5 @@ async def lock_user(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
     (SQLite: the write transaction already runs alone)."""
     if conn.dialect.name != "postgresql":
         return False
-    await conn.execute(_LOCK_ONE, {"key": lock_key("user", user_id)})
+    await driver_read(_locks(1), conn.dialect).first(conn, {"k0": lock_key("user", user_id)})
     return True
-
-
-_LOCK_ONE = text("SELECT pg_advisory_xact_lock(:key)")
