@@ -29,23 +29,18 @@ from therapy_scheduler.infra.replica import (
 log = logging.getLogger("therapy_scheduler.db")
 
 SQLITE_WRITE_WAIT_SECONDS = 15.0
-# How much of a SQLite database file is memory-mapped (address space, not memory: the pages are
-# the operating system's file cache, shared by every connection). A larger file is read through
-# the map up to here and by `pread` beyond.
+# How much of a SQLite file its connections read through a memory map: the operating system's file
+# cache in place, shared by them all (docs/DECISIONS.md, "The hot read path").
 SQLITE_MMAP_BYTES = 1 << 30
 
 
 def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
-    """Foreign keys on, WAL, a busy timeout, and our own BEGIN.
+    """Foreign keys on, WAL, a busy timeout, a memory map (`SQLITE_MMAP_BYTES`), our own BEGIN.
 
     pysqlite's implicit transactions are switched off so that a write transaction starts with
     BEGIN IMMEDIATE: SQLite then serializes writers at the start of the transaction instead of failing
     one of them at its first write. Reads run in autocommit, as on PostgreSQL: each statement reads
-    its own snapshot (WAL), and BEGIN/COMMIT would be two more hand-offs to aiosqlite's thread.
-
-    The database file is read through a memory map (`SQLITE_MMAP_BYTES`) instead of a `pread`
-    per page into each connection's own cache (docs/DECISIONS.md, "The hot read path").
-    """
+    its own snapshot (WAL), and BEGIN/COMMIT would be two more hand-offs to aiosqlite's thread."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
