@@ -823,3 +823,27 @@ async def test_insufficient_break_rules(
     assert _essentials(r.json()["data"]["conflicts"]) == [
         _conflict("insufficient_break", [uid(0xE2), uid(0xE3)], therapist_id=T1)
     ]
+
+
+async def test_a_day_of_cancelled_sessions_only_has_no_conflicts(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    """T2's 2027-03-09 (Chicago) holds only the cancelled S4: the page shows it, nothing conflicts,
+    the day's slot is free, and the authorization checks started for the range end with nothing
+    (the next request is served as usual)."""
+    params = {
+        "start_date": "2027-03-09",
+        "end_date": "2027-03-09",
+        "time_zone": "America/Chicago",
+        "therapist_ids": T2,
+        "include_availability": "true",
+        "include_conflicts": "true",
+    }
+    for _ in range(2):
+        r = await client.get(URL, params=params, headers=clinic.headers("admin"))
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert session_ids(r) == [S[4]]
+        assert data["conflicts"] == []
+        [entry] = data["availability"]
+        assert entry["free_slots"] == entry["windows"] != []

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from therapy_scheduler.calendar.weeks import over_cap, week_of, weeks_around
+from therapy_scheduler.calendar.weeks import over_cap, week_of
 from therapy_scheduler.schedule.queries.conflicts import AuthorizationCheck, ConflictSession
 
 
@@ -22,7 +22,7 @@ def weekly_cap_conflicts(
 ) -> list[dict[str, Any]]:
     """One conflict per (authorization, service, week) in which sessions of the range go beyond the
     weekly cap, counting every unit-spending session of that week in start order (`rows`: those of
-    kind "w" of `authorization_checks`, over the weeks of `weeks_of_range`); the sessions named are
+    kind "w" of `authorization_checks`, over whole weeks holding the range's starts); the sessions named are
     those of the range from the one that crossed the cap on."""
     shown = {s.id for s in sessions}
     used: dict[tuple[uuid.UUID | None, str, date], list[float]] = defaultdict(lambda: [0, 0])
@@ -58,11 +58,3 @@ def weekly_cap_conflicts(
             }
         )
     return out
-
-
-def weeks_of_range(
-    sessions: Sequence[ConflictSession], organization_zone: ZoneInfo
-) -> tuple[datetime, datetime]:
-    """UTC bounds of the whole local weeks holding the sessions' starts (at least one session)."""
-    starts = [s.start_time for s in sessions]
-    return weeks_around((min(starts), max(starts)), organization_zone)

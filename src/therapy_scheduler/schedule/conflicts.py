@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.calendar.availability import TherapistCalendar
 from therapy_scheduler.calendar.travel import MAX_TRAVEL_MINUTES
+from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.kit.intervals import merge
 from therapy_scheduler.kit.time import day_bounds, days
-from therapy_scheduler.schedule.caps import weekly_cap_conflicts, weeks_of_range
+from therapy_scheduler.schedule.caps import weekly_cap_conflicts
 from therapy_scheduler.schedule.queries.conflicts import (
     AuthorizationCheck,
     ConflictSession,
@@ -56,7 +57,10 @@ async def find_conflicts(
     if candidates is not None and sessions:
         if checks is None:
             problems, capped = await authorization_checks_of(
-                sessions, candidates, candidate_values, organization_zone
+                (sessions[0].start_time, sessions[-1].start_time),
+                candidates,
+                candidate_values,
+                organization_zone,
             )(conn)
         else:
             problems, capped = await checks()
@@ -78,15 +82,17 @@ Checks = tuple[list[AuthorizationCheck], list[AuthorizationCheck]]
 
 
 def authorization_checks_of(
-    sessions: Sequence[ConflictSession],
+    starts: tuple[datetime, datetime],
     candidates: Statement,
     candidate_values: dict[str, Any],
     organization_zone: ZoneInfo,
 ) -> Callable[[AsyncConnection], Awaitable[Checks]]:
-    """The authorization checks of `find_conflicts` for these sessions (at least one), to run on a
-    connection."""
-    days = local_days(sessions[0].start_time, sessions[-1].start_time, organization_zone)
-    weeks = weeks_of_range(sessions, organization_zone)
+    """The authorization checks of `find_conflicts` for the candidates whose starts lie within
+    `starts` (first, last: those of the sessions, or bounds of them), to run on a connection. Wider
+    bounds give the same checks: more local days to look a start up in, and the sessions of more
+    whole weeks, where only the weeks of the candidates can hold a conflict."""
+    days = local_days(*starts, organization_zone)
+    weeks = weeks_around(starts, organization_zone)
     return lambda conn: authorization_checks(conn, candidates, candidate_values, days, weeks)
 
 

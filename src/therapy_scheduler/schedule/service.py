@@ -115,6 +115,13 @@ async def schedule_batch(
             visible_known.update(visible)
             week = None
             if params.include_conflicts and params.therapist_ids:
+                if total and principal.can(Capability.SEE_AUTHORIZATIONS):
+                    # The authorization checks select their candidates, whose starts the range
+                    # bounds: answered meanwhile by the database (docs/DECISIONS.md).
+                    starts = (values["range_floor"], range_end)
+                    candidates = conflict_candidates(shape)
+                    work = authorization_checks_of(starts, candidates, values, principal.zone)
+                    checks = await stack.enter_async_context(alongside(db, conn, work))
                 # The conflict candidates (the range's sessions, not cancelled) are among the busy
                 # sessions of the filtered therapists (the same, over a day more on each side): one
                 # fetch serves both, the database marking the candidates.
@@ -122,17 +129,11 @@ async def schedule_batch(
                     conn, params.therapist_ids, range_start, range_end, shape, values
                 )
                 active = [r for r in week if r.candidate]
-                if active and principal.can(Capability.SEE_AUTHORIZATIONS):
-                    # The database answers them while the availability is computed.
-                    checks = await stack.enter_async_context(
-                        alongside(
-                            db,
-                            conn,
-                            authorization_checks_of(
-                                active, conflict_candidates(shape), values, principal.zone
-                            ),
-                        )
-                    )
+                if not active and checks is not None:
+                    # Only cancelled sessions: the checks of nothing end (cancelled mid-statement,
+                    # they would cost their connection).
+                    await checks()
+                    checks = None
             calendars = await load_calendars(
                 conn,
                 organization_id=principal.organization_id,
