@@ -142,8 +142,9 @@ class OrganizationSettings(JsonBody):
     def of_row(cls, raw: dict[str, Any] | None) -> OrganizationSettings:
         """`load` of the settings a request read with its caller, validated once per process for
         each stored content (about 0.3 ms each time otherwise, on every booking; docs/DECISIONS.md,
-        "Hot paths"). The instance is shared by every request with those settings: read it, never
-        modify it (nothing does; a change goes through the stored JSON and `load`)."""
+        "An organization's settings are validated once per process"). The instance is shared by
+        every request with those settings: read it, never modify it (nothing does; a change goes
+        through the stored JSON and `load`)."""
         try:
             key = orjson.dumps(raw or {}, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # what JSON allows and orjson does not (a 65-bit integer)

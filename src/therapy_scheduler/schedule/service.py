@@ -117,7 +117,8 @@ async def schedule_batch(
             if params.include_conflicts and params.therapist_ids:
                 if total and principal.can(Capability.SEE_AUTHORIZATIONS):
                     # The authorization checks select their candidates, whose starts the range
-                    # bounds: answered meanwhile by the database (docs/DECISIONS.md).
+                    # bounds: answered meanwhile (docs/DECISIONS.md, "The week's authorization
+                    # checks run alongside").
                     starts = (values["range_floor"], range_end)
                     candidates = conflict_candidates(shape)
                     work = authorization_checks_of(starts, candidates, values, principal.zone)

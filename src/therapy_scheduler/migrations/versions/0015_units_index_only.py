@@ -1,5 +1,6 @@
 """The sums of an authorized service's units read only indexes (docs/PERFORMANCE.md,
-"schedule_week"; docs/DECISIONS.md, "The week's authorization checks follow the week").
+"schedule_week"; docs/DECISIONS.md, "The week's authorization checks read what the week's
+candidates name").
 
 - `ix_sessions_authorization_units` was `(authorization_id, service_code, consumes_units, units)`:
   enough for a service's units in all, not for its units up to a session (the running sum behind
