@@ -3,19 +3,22 @@ without the read statements, what a tag is bound to, and answers that change as 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, make_url, select, text, update
 
-from tests.booking.conftest import hold_body, hold_ok, monday
-from tests.fixtures import T1, U_SCHED, Clinic
+from tests.booking.conftest import book, hold_body, hold_ok, monday
+from tests.fixtures import A1, T1, U_SCHED, Clinic
+from therapy_scheduler.config import Settings
 from therapy_scheduler.infra.db import Database
 from therapy_scheduler.kit.time import utcnow
 from therapy_scheduler.models import Hold, HoldOccurrence, Session, User
@@ -248,3 +251,81 @@ async def test_openapi_declares_the_etag_and_the_304(
         assert "content" not in responses["304"], path
     # The POST form of the batch has no ETag (nothing to revalidate).
     assert "304" not in paths["/get-schedule-data-batch"]["post"]["responses"]
+
+
+async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
+    client: httpx.AsyncClient, booking: Clinic, db: Database, settings: Settings
+) -> None:
+    """The week's authorization checks start alongside, before the page statement that reads the
+    ETag's version (docs/DECISIONS.md, "The week's authorization checks run alongside the rest of
+    the request"). Here they answer, then a write changes what they would answer, then the page
+    reads: the tag must not stand for the newer version, or the board would keep the older
+    conflicts behind a 304."""
+    if db.dialect != "postgresql":
+        pytest.skip("the checks run on a second connection on PostgreSQL only")
+    await book(client, booking, hold_body(monday(1) + timedelta(days=1), "13:00", "14:00"))
+    query = {
+        **WEEK,
+        "therapist_ids": T1,
+        "include_availability": "true",
+        "include_conflicts": "true",
+    }
+    headers = booking.headers("scheduler")
+
+    def expired(answer: httpx.Response) -> list[Any]:
+        conflicts = answer.json()["data"]["conflicts"]
+        return [c for c in conflicts if c["type"] == "authorization_expired"]
+
+    assert not expired(await client.get("/get-schedule-data-batch", params=query, headers=headers))
+
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    locker = await asyncpg.connect(url.render_as_string(hide_password=False))
+    watcher = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        # The page statement reads the therapists (the filter's visibility); the checks do not.
+        locking = locker.transaction()
+        await locking.start()
+        await locker.execute("LOCK TABLE therapists IN ACCESS EXCLUSIVE MODE")
+        week = asyncio.create_task(
+            client.get("/get-schedule-data-batch", params=query, headers=headers)
+        )
+        async with asyncio.timeout(20):
+            # The page waits for the lock; the checks have answered on their own connection.
+            while not await _page_waits_and_checks_answered(watcher):
+                assert not week.done(), (await week).text
+                await asyncio.sleep(0.01)
+            # A write that puts the session outside its authorization's dates.
+            body = {"end_date": monday(1).isoformat()}
+            changed = await client.patch(
+                f"/admin/authorizations/{A1}", json=body, headers=booking.headers("admin")
+            )
+            assert changed.status_code == 200, changed.text
+            await locking.rollback()
+            first = await week
+    finally:
+        await locker.close()
+        await watcher.close()
+    assert first.status_code == 200
+    assert not expired(first), "the checks answered before the write"
+
+    again = await client.get(
+        "/get-schedule-data-batch",
+        params=query,
+        headers={**headers, "If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 200
+    assert expired(again)
+
+
+async def _page_waits_and_checks_answered(watcher: asyncpg.Connection) -> bool:
+    """Whether a statement of this database waits for the lock on the therapists and the
+    authorization checks' statement (its `local_days`) has ended on its connection."""
+    waiting = await watcher.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE relation = 'therapists'::regclass AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    answered = await watcher.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'idle' AND query LIKE '%local_days%'"
+    )
+    return bool(waiting and answered)

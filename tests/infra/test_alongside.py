@@ -1,7 +1,8 @@
 """`alongside` (infra/alongside.py): on PostgreSQL without a replica, work runs on a second pooled
 connection at once, and only when the pool can give one without waiting; otherwise (SQLite, a
 pool in use) it runs on the request's own connection when its result is asked for. Leaving the
-block without asking cancels it and gives the connection back."""
+block without asking waits for work already started and gives the connection back; a cancelled
+request cancels it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,18 +61,42 @@ async def test_work_waits_for_no_connection_when_the_pool_is_in_use(
             assert await result() == own
 
 
-async def test_leaving_without_the_result_cancels_the_work(db: Database, clinic: Clinic) -> None:
+async def test_leaving_without_the_result_waits_for_the_work(db: Database, clinic: Clinic) -> None:
+    ended = asyncio.Event()
+
+    async def short(conn: AsyncConnection) -> None:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_sleep(0.2)"))
+        ended.set()
+
+    async with db.read() as conn:
+        async with alongside(db, conn, short):
+            pass
+        # Started on a second connection, it ended there (not cancelled mid-statement); on the
+        # request's own connection it never started.
+        assert ended.is_set() == (db.dialect == "postgresql")
+        assert await _backend(conn)
+    assert _in_use(db) == 0
+
+
+async def test_a_cancelled_request_cancels_the_work(db: Database, clinic: Clinic) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("work runs alongside on PostgreSQL only")
     started = asyncio.Event()
 
     async def slow(conn: AsyncConnection) -> None:
         started.set()
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_sleep(30)"))
+        await conn.execute(text("SELECT pg_sleep(30)"))
 
-    async with db.read() as conn:
-        async with alongside(db, conn, slow):
-            if db.dialect == "postgresql":
-                await started.wait()
-        # The request's connection still works, and the second one went back to the pool.
-        assert await _backend(conn)
+    async def request() -> None:
+        async with db.read() as conn, alongside(db, conn, slow):
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(request())
+    await started.wait()
+    task.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # Both connections went back to the pool.
     assert _in_use(db) == 0

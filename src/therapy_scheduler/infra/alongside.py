@@ -5,9 +5,10 @@ while the request computes its availability).
 Only where nothing changes but the time:
 
 - PostgreSQL without a replica: both connections read the primary, and each statement reads its
-  own snapshot, as consecutive statements on one autocommit connection already do. A statement
-  started alongside starts after the request's earlier statements have ended (the page statement,
-  which reads the version of the ETag), so the answer is still at least as new as its ETag.
+  own snapshot, as consecutive statements on one autocommit connection already do. Work started
+  before the statement that reads the version of an ETag reads that version first on its own
+  connection, and the ETag carries the older one (the week: schedule/service.py), so the answer
+  is still at least as new as its ETag.
 - Only when the pool can give a connection at once (an idle one, or room for a new one; the
   checkout happens before anything else can run): a request never waits for a second connection
   while it holds its first. When the pool is in use (under load), the statement runs on the
@@ -35,7 +36,8 @@ async def alongside(
 ) -> AsyncIterator[Callable[[], Awaitable[T]]]:
     """`work`, started at once on a second reader connection when one can be had without waiting
     (see the module's docstring), else run on `conn` when its result is asked for. Yields the
-    function that gives the result. Leaving the block without asking cancels the work."""
+    function that gives the result. Leaving the block without asking waits for work already
+    started (on `conn` it never starts); a cancelled request cancels it."""
     pool = db.reader.sync_engine.pool
     if (
         db.dialect != "postgresql"
@@ -56,8 +58,12 @@ async def alongside(
     task = asyncio.create_task(run())
     try:
         yield lambda: task
+    except asyncio.CancelledError:
+        # The request itself is cancelled (its client went away): so is the work.
+        task.cancel()
+        raise
     finally:
-        if not task.done():
-            task.cancel()
+        # Otherwise work not asked for is waited for, not cancelled: a statement cancelled
+        # mid-flight costs its connection.
         with suppress(Exception, asyncio.CancelledError):
             await task

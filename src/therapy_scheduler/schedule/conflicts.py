@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from therapy_scheduler.calendar.availability import TherapistCalendar
+from therapy_scheduler.auth.capabilities import Capability
+from therapy_scheduler.auth.principal import Principal
+from therapy_scheduler.calendar.availability import TherapistCalendar, load_calendars
 from therapy_scheduler.calendar.travel import MAX_TRAVEL_MINUTES
 from therapy_scheduler.calendar.weeks import weeks_around
 from therapy_scheduler.kit.intervals import merge
@@ -24,7 +26,11 @@ from therapy_scheduler.schedule.queries.conflicts import (
     ConflictSession,
     Statement,
     authorization_checks,
+    candidate_rows,
+    conflict_candidates,
+    visible_therapist_ids,
 )
+from therapy_scheduler.schedule.queries.pages import RangeShape
 from therapy_scheduler.schedule.travel_conflicts import (
     ClosePair,
     TravelCheck,
@@ -255,3 +261,81 @@ def _insufficient_breaks(close: list[ClosePair], buffer_minutes: int) -> list[di
             }
         )
     return out
+
+
+async def visible_therapists(
+    conn: AsyncConnection,
+    principal: Principal,
+    wanted: list[uuid.UUID],
+    *,
+    known: set[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Availability is shown only for therapists the caller may see (a therapist: only themselves).
+    `known`: ids already found visible in this request; only the others are looked up."""
+    unknown = [t for t in wanted if t not in known]
+    found = set(known)
+    if unknown:
+        found.update(await visible_therapist_ids(conn, principal, unknown))
+    return [t for t in wanted if t in found]
+
+
+async def range_conflicts(
+    conn: AsyncConnection,
+    principal: Principal,
+    shape: RangeShape,
+    values: dict[str, Any],
+    range_start: datetime,
+    range_end: datetime,
+    now: datetime,
+    *,
+    loaded: dict[uuid.UUID, TherapistCalendar],
+    active: Sequence[ConflictSession] | None,
+    checks: Callable[[], Awaitable[Checks]] | None,
+    visible_known: set[uuid.UUID],
+) -> list[dict[str, Any]]:
+    """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
+    with `values`). `loaded` are calendars of the same range already loaded (for the
+    availability); only the other therapists' are loaded. `active`: those sessions (the columns
+    of `conflict_candidates`, ordered by start and id) when the caller has already fetched them;
+    fetched here otherwise; `checks`: their authorization checks, when already started (see
+    `find_conflicts`). `visible_known`: therapists already found visible (see
+    `visible_therapists`)."""
+    candidates = conflict_candidates(shape)
+    if active is None:
+        active = await candidate_rows(conn, candidates, values)
+    therapists = await visible_therapists(
+        conn, principal, list(dict.fromkeys(r.therapist_id for r in active)), known=visible_known
+    )
+    calendars = {t: loaded[t] for t in therapists if t in loaded}
+    calendars |= await load_calendars(
+        conn,
+        organization_id=principal.organization_id,
+        therapist_ids=[t for t in therapists if t not in loaded],
+        start=range_start,
+        end=range_end,
+        now=now,
+        with_busy=False,
+    )
+    if not principal.can(Capability.SEE_AUTHORIZATIONS):
+        # Authorization conflicts would reveal authorization data to a therapist: not computed.
+        return await find_conflicts(
+            conn,
+            sessions=[r for r in active if r.therapist_id in calendars],
+            candidates=None,
+            candidate_values=values,
+            calendars=calendars,
+            organization_zone=principal.zone,
+            buffer_minutes=principal.settings.buffer_minutes,
+            travel=TravelCheck.of(principal.organization_id, principal.settings),
+        )
+    return await find_conflicts(
+        conn,
+        sessions=active,
+        candidates=candidates,
+        candidate_values=values,
+        calendars=calendars,
+        organization_zone=principal.zone,
+        buffer_minutes=principal.settings.buffer_minutes,
+        travel=TravelCheck.of(principal.organization_id, principal.settings),
+        checks=checks,
+    )

@@ -30,13 +30,16 @@ from therapy_scheduler.kit.cursor import decode_cursor, encode_cursor
 from therapy_scheduler.kit.envelope import ok
 from therapy_scheduler.kit.time import day_bounds, zone
 from therapy_scheduler.models import MAX_SESSION_LENGTH
-from therapy_scheduler.schedule.conflicts import Checks, authorization_checks_of, find_conflicts
+from therapy_scheduler.schedule.conflicts import (
+    Checks,
+    authorization_checks_of,
+    range_conflicts,
+    visible_therapists,
+)
 from therapy_scheduler.schedule.queries.conflicts import (
     ConflictSession,
     busy_with_candidates,
-    candidate_rows,
     conflict_candidates,
-    visible_therapist_ids,
 )
 from therapy_scheduler.schedule.queries.pages import (
     PageShape,
@@ -45,7 +48,6 @@ from therapy_scheduler.schedule.queries.pages import (
     sessions_page_statement,
 )
 from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsParams
-from therapy_scheduler.schedule.travel_conflicts import TravelCheck
 
 
 async def schedule_batch(
@@ -59,8 +61,9 @@ async def schedule_batch(
     """Sessions overlapping the requested days (in `time_zone`), with optional availability and
     conflicts over the whole range, limited to what the caller may see. `shown`: the page's
     session count and the client ids of its sessions, then of its conflicts (for the PHI read log),
-    and with `with_version` the organization's change counter as the page statement read it (its
-    first statement of data, so the answer is at least as new: for the ETag).
+    and with `with_version` the organization's change counter for the ETag: the older of the
+    versions read by the page statement and by the authorization checks on their own connection,
+    so that every part of the answer is at least as new.
 
     The page comes back from the database as JSON text (`batch_page_statement`) and goes into the
     response as it is (`data.sessions` is an `orjson.Fragment`)."""
@@ -86,14 +89,37 @@ async def schedule_batch(
         statement = changes.with_version(statement, "scope_organization_id")
 
     async with db.read() as conn, AsyncExitStack() as stack:
+        # The conflicts' authorization checks select their candidates, whose starts the range
+        # bounds: started first, answered while the page and the availability are read
+        # (docs/DECISIONS.md, "The week's authorization checks run alongside the rest of the
+        # request"). On a second connection they read the version of their own snapshot first:
+        # the ETag's is the older.
+        checks: Callable[[], Awaitable[Checks]] | None = None
+        versions: list[int] = []
+        if (
+            params.include_availability
+            and params.include_conflicts
+            and params.therapist_ids
+            and principal.can(Capability.SEE_AUTHORIZATIONS)
+        ):
+            starts = (values["range_floor"], range_end)
+            run = authorization_checks_of(
+                starts, conflict_candidates(shape), values, principal.zone
+            )
+
+            async def work(c: AsyncConnection) -> Checks:
+                if with_version and c is not conn:
+                    versions.append(await changes.current_version(c, principal.organization_id))
+                return await run(c)
+
+            checks = await stack.enter_async_context(alongside(db, conn, work))
         # The week's first read: run on the driver directly (infra/driver_read.py).
         page = await driver_read(statement, conn.dialect).one(conn, values)
         # The ids asked for, checked by the page statement: 404 unless every one is visible,
-        # therapists first.
-        if shape.therapists and page.therapists_visible != len(set(params.therapist_ids)):
-            raise not_visible("therapist")
-        if shape.clients and page.clients_visible != len(set(params.client_ids)):
-            raise not_visible("client")
+        # therapists first (checks started meanwhile end unread).
+        for kind, asked in (("therapist", params.therapist_ids), ("client", params.client_ids)):
+            if asked and getattr(page, f"{kind}s_visible") != len(set(asked)):
+                raise not_visible(kind)
         # Therapists known to be visible to the caller: not looked up again below.
         visible_known = set(params.therapist_ids)
         total = int(page.total)
@@ -102,27 +128,17 @@ async def schedule_batch(
         data: dict[str, Any] = {"sessions": orjson.Fragment(page.sessions)}
         # Calendars loaded for the availability, reused by the conflicts (same therapists, same range).
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
-        # The conflict candidates, when the fetch of the busy time has brought them too, and then
-        # their authorization checks, started.
+        # The conflict candidates, when the fetch of the busy time has brought them too.
         active: Sequence[ConflictSession] | None = None
-        checks: Callable[[], Awaitable[Checks]] | None = None
 
         if params.include_availability:
             wanted = params.therapist_ids or [
                 uuid.UUID(t) for t in dict.fromkeys(orjson.loads(page.therapist_ids))
             ]
-            visible = await _visible_therapists(conn, principal, wanted, known=visible_known)
+            visible = await visible_therapists(conn, principal, wanted, known=visible_known)
             visible_known.update(visible)
             week = None
             if params.include_conflicts and params.therapist_ids:
-                if total and principal.can(Capability.SEE_AUTHORIZATIONS):
-                    # The authorization checks select their candidates, whose starts the range
-                    # bounds: answered meanwhile (docs/DECISIONS.md, "The week's authorization
-                    # checks run alongside").
-                    starts = (values["range_floor"], range_end)
-                    candidates = conflict_candidates(shape)
-                    work = authorization_checks_of(starts, candidates, values, principal.zone)
-                    checks = await stack.enter_async_context(alongside(db, conn, work))
                 # The conflict candidates (the range's sessions, not cancelled) are among the busy
                 # sessions of the filtered therapists (the same, over a day more on each side): one
                 # fetch serves both, the database marking the candidates.
@@ -130,11 +146,6 @@ async def schedule_batch(
                     conn, params.therapist_ids, range_start, range_end, shape, values
                 )
                 active = [r for r in week if r.candidate]
-                if not active and checks is not None:
-                    # Only cancelled sessions: the checks of nothing end (cancelled mid-statement,
-                    # they would cost their connection).
-                    await checks()
-                    checks = None
             calendars = await load_calendars(
                 conn,
                 organization_id=principal.organization_id,
@@ -148,7 +159,7 @@ async def schedule_batch(
                 calendars, visible, params.start_date, params.end_date
             )
         if params.include_conflicts:
-            data["conflicts"] = await _conflicts(
+            data["conflicts"] = await range_conflicts(
                 conn,
                 principal,
                 shape,
@@ -194,85 +205,7 @@ async def schedule_batch(
             *client_ids,
             *(c["client_id"] for c in data.get("conflicts", ()) if c.get("client_id")),
         ],
-        version=int(page.change_version) if with_version else None,
-    )
-
-
-async def _visible_therapists(
-    conn: AsyncConnection,
-    principal: Principal,
-    wanted: list[uuid.UUID],
-    *,
-    known: set[uuid.UUID],
-) -> list[uuid.UUID]:
-    """Availability is shown only for therapists the caller may see (a therapist: only themselves).
-    `known`: ids already found visible in this request; only the others are looked up."""
-    unknown = [t for t in wanted if t not in known]
-    found = set(known)
-    if unknown:
-        found.update(await visible_therapist_ids(conn, principal, unknown))
-    return [t for t in wanted if t in found]
-
-
-async def _conflicts(
-    conn: AsyncConnection,
-    principal: Principal,
-    shape: RangeShape,
-    values: dict[str, Any],
-    range_start: datetime,
-    range_end: datetime,
-    now: datetime,
-    *,
-    loaded: dict[uuid.UUID, TherapistCalendar],
-    active: Sequence[ConflictSession] | None,
-    checks: Callable[[], Awaitable[Checks]] | None,
-    visible_known: set[uuid.UUID],
-) -> list[dict[str, Any]]:
-    """Conflicts among the visible non-cancelled sessions of the range (`range_filter(shape)`
-    with `values`). `loaded` are calendars of the same range already loaded (for the
-    availability); only the other therapists' are loaded. `active`: those sessions (the columns
-    of `conflict_candidates`, ordered by start and id) when the caller has already fetched them;
-    fetched here otherwise; `checks`: their authorization checks, when already started (see
-    `find_conflicts`). `visible_known`: therapists already found visible (see
-    `_visible_therapists`)."""
-    candidates = conflict_candidates(shape)
-    if active is None:
-        active = await candidate_rows(conn, candidates, values)
-    therapists = await _visible_therapists(
-        conn, principal, list(dict.fromkeys(r.therapist_id for r in active)), known=visible_known
-    )
-    calendars = {t: loaded[t] for t in therapists if t in loaded}
-    calendars |= await load_calendars(
-        conn,
-        organization_id=principal.organization_id,
-        therapist_ids=[t for t in therapists if t not in loaded],
-        start=range_start,
-        end=range_end,
-        now=now,
-        with_busy=False,
-    )
-    if not principal.can(Capability.SEE_AUTHORIZATIONS):
-        # Authorization conflicts would reveal authorization data to a therapist: not computed.
-        return await find_conflicts(
-            conn,
-            sessions=[r for r in active if r.therapist_id in calendars],
-            candidates=None,
-            candidate_values=values,
-            calendars=calendars,
-            organization_zone=principal.zone,
-            buffer_minutes=principal.settings.buffer_minutes,
-            travel=TravelCheck.of(principal.organization_id, principal.settings),
-        )
-    return await find_conflicts(
-        conn,
-        sessions=active,
-        candidates=candidates,
-        candidate_values=values,
-        calendars=calendars,
-        organization_zone=principal.zone,
-        buffer_minutes=principal.settings.buffer_minutes,
-        travel=TravelCheck.of(principal.organization_id, principal.settings),
-        checks=checks,
+        version=min([int(page.change_version), *versions]) if with_version else None,
     )
 
 
