@@ -316,26 +316,16 @@ async def range_conflicts(
         now=now,
         with_busy=False,
     )
-    if not principal.can(Capability.SEE_AUTHORIZATIONS):
-        # Authorization conflicts would reveal authorization data to a therapist: not computed.
-        return await find_conflicts(
-            conn,
-            sessions=[r for r in active if r.therapist_id in calendars],
-            candidates=None,
-            candidate_values=values,
-            calendars=calendars,
-            organization_zone=principal.zone,
-            buffer_minutes=principal.settings.buffer_minutes,
-            travel=TravelCheck.of(principal.organization_id, principal.settings),
-        )
+    # Authorization conflicts would reveal authorization data to a therapist: not computed.
+    sees = principal.can(Capability.SEE_AUTHORIZATIONS)
     return await find_conflicts(
         conn,
-        sessions=active,
-        candidates=candidates,
+        sessions=active if sees else [r for r in active if r.therapist_id in calendars],
+        candidates=candidates if sees else None,
         candidate_values=values,
         calendars=calendars,
         organization_zone=principal.zone,
         buffer_minutes=principal.settings.buffer_minutes,
         travel=TravelCheck.of(principal.organization_id, principal.settings),
-        checks=checks,
+        checks=checks if sees else None,
     )
