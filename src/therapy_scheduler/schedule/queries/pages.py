@@ -187,7 +187,13 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         where.append(Session.start_time < bindparam("range_end"))
 
     newest_first = (Session.start_time.desc(), Session.id.desc())
-    page = session_rows(detailed=True, j=j).where(*where).order_by(*newest_first)
+    # A filtered therapist or client is every row's: its id is formatted from the parameter.
+    fixed = {
+        name: bindparam(name, type_=getattr(Session, name).type)
+        for name, present in (("therapist_id", shape.therapist), ("client_id", shape.client))
+        if present
+    }
+    page = session_rows(detailed=True, j=j, fixed=fixed).where(*where).order_by(*newest_first)
     if shape.cursor:
         after = tuple_(
             bindparam("after_time", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
@@ -211,7 +217,12 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         session_json(j, shown, authorization=authorization, detailed=True), source, *shown_order
     )
     client_ids = j.array(id_text(j, shown, "client_id"), shown, *shown_order, scalars=True)
-    last = select(shown).order_by(shown.c.start_time, shown.c.id).limit(number(1)).subquery()
+    last = (
+        select(shown.c.start_time, shown.c.id)
+        .order_by(shown.c.start_time, shown.c.id)
+        .limit(number(1))
+        .subquery()
+    )
 
     status = Session.status
     summary = (
