@@ -238,7 +238,7 @@ def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, AuthorizationB
     """`rows` joined to the end dates and remaining units of their authorizations, and the
     authorization block of `_authorization_block` in SQL. Balances are computed once per distinct
     (authorization, service) of `rows`, and on SQLite the authorization's id is formatted there
-    too, once per pair instead of once per session (docs/PERFORMANCE.md, "SQLite sessions_page")."""
+    too, once per pair instead of once per session (docs/DECISIONS.md, "The hot read path")."""
     pairs = (
         select(rows.c.authorization_id, rows.c.service_code)
         .where(rows.c.authorization_id.is_not(None))

@@ -74,7 +74,7 @@ class SqlJson:
         PostgreSQL: one object with a CASE for that key. SQLite: a CASE between two objects, so
         that `value` is an argument of `json_object` itself and keeps its JSON subtype: the CASE
         for the key alone needs `nested`, whose `json()` parses the object again on every row
-        (docs/PERFORMANCE.md, "SQLite sessions_page")."""
+        (docs/DECISIONS.md, "The hot read path")."""
         if self.postgres:
             return self.obj(**{**fields, key: case((absent, None), else_=value)})
         without = self.obj(**{**fields, key: null()})
