@@ -13,13 +13,13 @@ its model `AuthorizationRef`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
-from sqlalchemy import ColumnElement, Row, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from therapy_scheduler.calendar.units import UnitBalance, UnitKey, balances_of
@@ -105,15 +105,23 @@ _DETAIL_COLUMNS = _columns(DETAIL_FIELDS)
 _SHARED_IDS = ("therapist_id", "client_id")
 
 
-def session_rows(*, detailed: bool = False, j: SqlJson | None = None) -> Select[Any]:
+def session_rows(
+    *, detailed: bool = False, j: SqlJson | None = None, fixed: Mapping[str, Any] | None = None
+) -> Select[Any]:
     """Sessions with the columns of their JSON (therapist and client names joined in).
 
     With `j` on SQLite, also the therapist's and client's ids in canonical form (`id_text`): the
     JSON shows each two or three times per row, and SQLite stores 32 hex digits, so a CTE over these
-    rows formats each once (docs/PERFORMANCE.md)."""
+    rows formats each once (docs/PERFORMANCE.md). `fixed`: the bind parameter that the caller's
+    filter sets one of these ids to (`therapist_id` → `bindparam("therapist_id")`), formatted
+    instead of the row's column: the same text on every row, which SQLite computes once per
+    statement (an expression of bind parameters only) instead of once per row."""
     columns: tuple[Any, ...] = (*_BASE_COLUMNS, *_DETAIL_COLUMNS) if detailed else _BASE_COLUMNS
     if j is not None and not j.postgres:
-        columns += tuple(j.uuid(getattr(Session, c)).label(f"{c}_text") for c in _SHARED_IDS)
+        fixed = fixed or {}
+        columns += tuple(
+            j.uuid(fixed.get(c, getattr(Session, c))).label(f"{c}_text") for c in _SHARED_IDS
+        )
     return (
         select(*columns)
         .join(_T, _T.id == Session.therapist_id)
@@ -202,30 +210,48 @@ def _sql(j: SqlJson, row: Any, field: SessionField) -> ColumnElement[Any]:
     return column
 
 
+@dataclass(frozen=True)
+class AuthorizationBlock:
+    """The authorization block of `_authorization_block` in SQL: `absent` for a session without
+    authorization (the block is then null), else the JSON object `value`."""
+
+    absent: ColumnElement[bool]
+    value: ColumnElement[Any]
+
+
 def session_json(
-    j: SqlJson, row: Any, *, authorization: Any | None, detailed: bool
+    j: SqlJson, row: Any, *, authorization: AuthorizationBlock | None, detailed: bool
 ) -> ColumnElement[Any]:
     """`serialize_session` as one SQL expression over `row` (a FROM with the columns of
     `session_rows`); `authorization=None` leaves the block out (callers who may not see it)."""
     fields: dict[str, Any] = {f.name: _sql(j, row, f) for f in SESSION_FIELDS}
     if authorization is not None:
-        fields["authorization"] = authorization
+        fields["authorization"] = None  # its place among the keys
     if detailed:
         fields.update((f.name, _sql(j, row, f)) for f in DETAIL_FIELDS)
-    return j.obj(**fields)
+    if authorization is None:
+        return j.obj(**fields)
+    return j.obj_with_optional(fields, "authorization", authorization.absent, authorization.value)
 
 
-def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[Any]]:
+def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, AuthorizationBlock]:
     """`rows` joined to the end dates and remaining units of their authorizations, and the
-    authorization block of `_authorization_block` as a JSON expression (NULL for a session without
-    authorization). Balances are computed once per distinct (authorization, service) of `rows`."""
+    authorization block of `_authorization_block` in SQL. Balances are computed once per distinct
+    (authorization, service) of `rows`, and on SQLite the authorization's id is formatted there
+    too, once per pair instead of once per session (docs/DECISIONS.md, "The hot read path")."""
     pairs = (
         select(rows.c.authorization_id, rows.c.service_code)
         .where(rows.c.authorization_id.is_not(None))
         .distinct()
         .subquery("pairs")
     )
-    balance = balances_of(pairs)
+    if j.postgres:
+        balance = balances_of(pairs)
+        authorization_id = j.uuid(rows.c.authorization_id)
+    else:
+        formatted = j.uuid(pairs.c.authorization_id).label("authorization_id_text")
+        balance = balances_of(pairs, formatted)
+        authorization_id = balance.c.authorization_id_text
     joined = rows.outerjoin(
         balance,
         and_(
@@ -234,17 +260,14 @@ def with_authorization_block(j: SqlJson, rows: Any) -> tuple[Any, ColumnElement[
         ),
     )
     units = func.coalesce(balance.c.remaining, number(0))
-    block = case(
-        (rows.c.authorization_id.is_(None), None),
-        else_=j.obj(
-            id=j.uuid(rows.c.authorization_id),
-            end_date=balance.c.end_date,
-            sessions_remaining=j.greatest(units, number(0))
-            // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
-            units_remaining=units,
-        ),
+    block = j.obj(
+        id=authorization_id,
+        end_date=balance.c.end_date,
+        sessions_remaining=j.greatest(units, number(0))
+        // j.greatest(func.coalesce(rows.c.units, number(0)), number(1)),
+        units_remaining=units,
     )
-    return joined, j.nested(block)
+    return joined, AuthorizationBlock(rows.c.authorization_id.is_(None), block)
 
 
 # --- the OpenAPI models --------------------------------------------------------------------------

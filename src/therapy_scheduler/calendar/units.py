@@ -76,13 +76,14 @@ def _used_units(svc: Any) -> tuple[Any, Any]:
     return consumed, reserved
 
 
-def balances_of(pairs: Any) -> Any:
+def balances_of(pairs: Any, *extra: Any) -> Any:
     """CTE (authorization_id, service_code, end_date, remaining) with one row per row of `pairs` (a
     FROM of distinct (authorization_id, service_code)): the authorization's end date and
     `UnitBalance.remaining` (NULL when the authorization does not cover the service), each found by
     index lookups once per pair, however many sessions of the page share it. Materialized, so that
     neither planner folds it into the join and evaluates the lookups per joined row (SQLite would,
-    twice per row: once per use of `remaining`)."""
+    twice per row: once per use of `remaining`). `extra`: labelled columns over `pairs` computed
+    once per pair as well (SQLite: the authorization's id in canonical form)."""
     consumed, reserved = _used_units(pairs)
     approved = (
         select(AuthorizationService.approved_units)
@@ -103,6 +104,7 @@ def balances_of(pairs: Any) -> Any:
             pairs.c.service_code,
             end_date.label("end_date"),
             (approved - consumed - reserved).label("remaining"),
+            *extra,
         )
         .cte("balance")
         .prefix_with("MATERIALIZED", dialect="postgresql")

@@ -13,6 +13,7 @@ same as orjson's compact form.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     extract,
     func,
     literal_column,
+    null,
     select,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -59,6 +61,24 @@ class SqlJson:
                 raise ValueError(f"unsafe JSON key {key!r}")
             args += [_text(key), value]
         return func.json_build_object(*args) if self.postgres else func.json_object(*args)
+
+    def obj_with_optional(
+        self,
+        fields: Mapping[str, Any],
+        key: str,
+        absent: ColumnElement[bool],
+        value: ColumnElement[Any],
+    ) -> ColumnElement[Any]:
+        """`obj(**fields)` with `fields[key]` the JSON object `value`, or null when `absent`.
+
+        PostgreSQL: one object with a CASE for that key. SQLite: a CASE between two objects, so
+        that `value` is an argument of `json_object` itself and keeps its JSON subtype: the CASE
+        for the key alone needs `nested`, whose `json()` parses the object again on every row
+        (docs/DECISIONS.md, "The hot read path")."""
+        if self.postgres:
+            return self.obj(**{**fields, key: case((absent, None), else_=value)})
+        without = self.obj(**{**fields, key: null()})
+        return case((absent, without), else_=self.obj(**{**fields, key: value}))
 
     def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """A JSON value (object, array or NULL) computed by a CASE or a subquery, placed inside

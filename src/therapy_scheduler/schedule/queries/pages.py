@@ -187,21 +187,39 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         where.append(Session.start_time < bindparam("range_end"))
 
     newest_first = (Session.start_time.desc(), Session.id.desc())
-    page = session_rows(detailed=True, j=j).where(*where).order_by(*newest_first)
+    # A filtered therapist or client is every row's: its id is formatted from the parameter.
+    fixed = {
+        name: bindparam(name, type_=getattr(Session, name).type)
+        for name, present in (("therapist_id", shape.therapist), ("client_id", shape.client))
+        if present
+    }
+    listed = list(where)  # the summary's rows, the page's from the cursor on
     if shape.cursor:
         after = tuple_(
             bindparam("after_time", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
         )
-        page = page.where(tuple_(Session.start_time, Session.id) < after)
-    else:
+        listed.append(tuple_(Session.start_time, Session.id) < after)
+    page = session_rows(detailed=True, j=j, fixed=fixed).where(*listed).order_by(*newest_first)
+    probe = select(Session.id).where(*listed)
+    if not shape.cursor:
         page = page.offset(bindparam("offset"))
-    fetched = page.limit(bindparam("fetch")).cte("page")
-    shown = (
-        select(fetched)
-        .order_by(fetched.c.start_time.desc(), fetched.c.id.desc())
-        .limit(bindparam("limit"))
-        .cte("shown")
-    )
+        probe = probe.offset(bindparam("offset"))
+    if j.postgres:
+        fetched = page.limit(bindparam("fetch")).cte("page")
+        shown = (
+            select(fetched)
+            .order_by(fetched.c.start_time.desc(), fetched.c.id.desc())
+            .limit(bindparam("limit"))
+            .cte("shown")
+        )
+        fetched_count = select(func.count()).select_from(fetched)
+    else:
+        # SQLite materializes a CTE used twice: the page of `fetch` rows, then the shown ones
+        # copied again and sorted. The shown rows alone, read in the index's order, and whether
+        # another page follows counted by a probe of the same index range (the first `fetch`
+        # rows in any order are as many), cost less (docs/DECISIONS.md, "The hot read path").
+        shown = page.limit(bindparam("limit")).cte("shown")
+        fetched_count = select(func.count()).select_from(probe.limit(bindparam("fetch")).subquery())
     source: Any = shown
     authorization = None
     if shape.authorizations:
@@ -211,7 +229,12 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         session_json(j, shown, authorization=authorization, detailed=True), source, *shown_order
     )
     client_ids = j.array(id_text(j, shown, "client_id"), shown, *shown_order, scalars=True)
-    last = select(shown).order_by(shown.c.start_time, shown.c.id).limit(number(1)).subquery()
+    last = (
+        select(shown.c.start_time, shown.c.id)
+        .order_by(shown.c.start_time, shown.c.id)
+        .limit(number(1))
+        .subquery()
+    )
 
     status = Session.status
     summary = (
@@ -236,7 +259,7 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
     columns: list[Any] = [
         j.as_text(sessions).label("sessions"),
         j.as_text(client_ids).label("client_ids"),
-        select(func.count()).select_from(fetched).scalar_subquery().label("fetched"),
+        fetched_count.scalar_subquery().label("fetched"),
         select(last.c.start_time).scalar_subquery().label("last_start_time"),
         select(last.c.id).scalar_subquery().label("last_id"),
         *summary.c,
