@@ -286,12 +286,13 @@ async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
         locking = locker.transaction()
         await locking.start()
         await locker.execute("LOCK TABLE therapists IN ACCESS EXCLUSIVE MODE")
+        asked = await watcher.fetchval("SELECT clock_timestamp()")
         week = asyncio.create_task(
             client.get("/get-schedule-data-batch", params=query, headers=headers)
         )
         async with asyncio.timeout(20):
             # The page waits for the lock; the checks have answered on their own connection.
-            while not await _page_waits_and_checks_answered(watcher):
+            while not await _page_waits_and_checks_answered(watcher, asked):
                 assert not week.done(), (await week).text
                 await asyncio.sleep(0.01)
             # A write that puts the session outside its authorization's dates.
@@ -317,15 +318,17 @@ async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
     assert expired(again)
 
 
-async def _page_waits_and_checks_answered(watcher: asyncpg.Connection) -> bool:
-    """Whether a statement of this database waits for the lock on the therapists and the
-    authorization checks' statement (its `local_days`) has ended on its connection."""
+async def _page_waits_and_checks_answered(watcher: asyncpg.Connection, asked: Any) -> bool:
+    """Whether a statement of this database waits for the lock on the therapists and, since
+    `asked`, the authorization checks' statement (the one that starts with the candidates) has
+    ended on its connection."""
     waiting = await watcher.fetchval(
         "SELECT count(*) FROM pg_locks WHERE relation = 'therapists'::regclass AND NOT granted"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     answered = await watcher.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND state = 'idle' AND query LIKE '%local_days%'"
+        " AND state = 'idle' AND state_change > $1 AND query LIKE 'WITH candidates AS%'",
+        asked,
     )
     return bool(waiting and answered)
