@@ -11,20 +11,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CompoundSelect,
-    Date,
-    FromClause,
     Integer,
     Select,
     and_,
-    bindparam,
     cast,
-    func,
     literal,
     null,
-    or_,
     select,
     true,
-    tuple_,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,8 +27,9 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import therapist_scope
 from therapy_scheduler.calendar.availability import busy_sessions, busy_values
 from therapy_scheduler.infra.driver_read import driver_read
-from therapy_scheduler.models import Authorization, AuthorizationService, Session, Therapist
+from therapy_scheduler.models import Session, Therapist
 from therapy_scheduler.models.base import UTCDateTime
+from therapy_scheduler.schedule.queries.authorization_problems import authorization_problems
 from therapy_scheduler.schedule.queries.caps import capped_sessions
 from therapy_scheduler.schedule.queries.pages import RangeShape, range_filter
 from therapy_scheduler.schedule.queries.supervision import standing_alone
@@ -194,13 +189,13 @@ async def authorization_checks(
 def _authorization_checks_statement(
     candidates: Statement, day_count: int, dialect_name: str
 ) -> CompoundSelect[Any]:
-    """The union of `_authorization_problems_statement` and `queries/caps.capped_sessions` over one
-    CTE of the candidates, in the columns of `AuthorizationCheck` (built once per candidates
+    """The union of `queries/authorization_problems.py` and `queries/caps.capped_sessions` over
+    one CTE of the candidates, in the columns of `AuthorizationCheck` (built once per candidates
     statement and number of days, like its parts)."""
     # Whether a candidate consumes units: only those can be beyond their service's units.
     c = candidates.add_columns(Session.consumes_units).cte("candidates")
     none = null()
-    problems = _authorization_problems_statement(c, day_count, dialect_name).add_columns(
+    problems = authorization_problems(c, day_count, dialect_name).add_columns(
         c.c.start_time,
         cast(none, UTCDateTime()).label("end_time"),
         cast(none, Integer).label("units"),
@@ -212,131 +207,3 @@ def _authorization_checks_statement(
     union = union_all(problems, weekly)
     columns = union.selected_columns
     return union.order_by(columns.kind, columns.start_time, columns.id)
-
-
-def _authorization_problems_statement(c: Any, day_count: int, dialect_name: str) -> Statement:
-    """Only the offending candidates, ordered by start: (id, client_id, authorization_id,
-    service_code, uncovered). `uncovered`: no authorization, not approved, the session's local day
-    outside its dates, or its service not among the authorization's services. Otherwise the
-    session is beyond its approved units: the running sum of the units of its service's consuming
-    sessions, in start order over the authorization's whole history, exceeds them.
-
-    A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
-    `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
-
-    `c`: a CTE of the candidates (the caller's statement, built once per request shape: its
-    identity is the cache key of `_authorization_checks_statement`, since building the statement
-    costs more than running it)."""
-    # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
-    # statement again on every call).
-    local_day = union_all(
-        *(
-            select(
-                bindparam(f"day_{i}", type_=Date).label("day"),
-                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
-                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
-            )
-            for i in range(day_count)
-        )
-    ).cte("local_days")
-    # Each candidate's authorization and service: on PostgreSQL looked up per candidate through
-    # their primary keys (a LATERAL subquery with LIMIT 1, which the planner keeps as one), so that
-    # the statement reads what the week's candidates name, not every authorization of the
-    # organization: its planner hashes whole tables once a few hundred candidates make index
-    # probes look dearer (docs/PERFORMANCE.md, "schedule_week"). SQLite joins through the keys.
-    au, au_key = _by_key(Authorization.__table__, "au", dialect_name, id=c.c.authorization_id)
-    covered, covered_key = _by_key(
-        AuthorizationService.__table__,
-        "covered",
-        dialect_name,
-        authorization_id=c.c.authorization_id,
-        service_code=c.c.service_code,
-    )
-    svc = AuthorizationService.__table__.alias("svc")
-    # Running sums are needed only for the services whose consuming sessions use more than their
-    # approved units in all (units are never negative: no running sum of another exceeds them).
-    used = Session.__table__.alias("used")
-    consumed = (
-        select(func.coalesce(func.sum(used.c.units), 0))
-        .where(
-            used.c.authorization_id == svc.c.authorization_id,
-            used.c.service_code == svc.c.service_code,
-            used.c.consumes_units.is_(True),
-        )
-        .scalar_subquery()
-    )
-    # Written as row-value IN lists rather than joins, so that both planners (SQLite's above all)
-    # start from the candidates' few (authorization, service) pairs and reach the services and
-    # the sessions through their indexes.
-    pairs = select(c.c.authorization_id, c.c.service_code)
-    overspent = (
-        select(svc.c.authorization_id, svc.c.service_code, svc.c.approved_units)
-        .where(
-            tuple_(svc.c.authorization_id, svc.c.service_code).in_(pairs),
-            consumed > svc.c.approved_units,
-        )
-        .cte("overspent")
-    )
-    # A candidate of an overspent service is beyond its units when the units of its service's
-    # consuming sessions up to it (in start order, then id: the order of a running sum) exceed
-    # them. Summed per such candidate through the service's index: a running sum over every
-    # consuming session of the overspent services made PostgreSQL's planner, which expects many
-    # overspent services where there are a few, read the whole table (docs/PERFORMANCE.md,
-    # "schedule_week").
-    upto = Session.__table__.alias("upto")
-    units_up_to = (
-        select(func.sum(upto.c.units))
-        .where(
-            upto.c.authorization_id == c.c.authorization_id,
-            upto.c.service_code == c.c.service_code,
-            upto.c.consumes_units.is_(True),
-            or_(
-                upto.c.start_time < c.c.start_time,
-                and_(upto.c.start_time == c.c.start_time, upto.c.id <= c.c.id),
-            ),
-        )
-        .scalar_subquery()
-    )
-    beyond = and_(
-        tuple_(c.c.authorization_id, c.c.service_code).in_(
-            select(overspent.c.authorization_id, overspent.c.service_code)
-        ),
-        c.c.consumes_units.is_(True),
-        units_up_to > covered.c.approved_units,
-    )
-
-    uncovered = or_(
-        au.c.id.is_(None),
-        au.c.status != "approved",
-        covered.c.authorization_id.is_(None),
-        local_day.c.day < au.c.start_date,
-        local_day.c.day > au.c.end_date,
-    )
-    return (
-        select(
-            c.c.id,
-            c.c.client_id,
-            c.c.authorization_id,
-            c.c.service_code,
-            uncovered.label("uncovered"),
-        )
-        .select_from(
-            c.outerjoin(au, au_key)
-            .outerjoin(covered, covered_key)
-            .join(
-                local_day,
-                and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
-            )
-        )
-        .where(or_(uncovered, beyond))
-    )
-
-
-def _by_key(table: FromClause, name: str, dialect_name: str, **key: Any) -> tuple[Any, Any]:
-    """`table` as `name` and the condition that joins its row of `key` (column name → value): on
-    PostgreSQL that one row as a LATERAL subquery (the condition inside it), elsewhere the table."""
-    if dialect_name != "postgresql":
-        alias = table.alias(name)
-        return alias, and_(*(alias.c[column] == value for column, value in key.items()))
-    row = select(table).where(*(table.c[column] == value for column, value in key.items()))
-    return row.limit(1).lateral(name), true()
