@@ -154,9 +154,10 @@ def _per_pair(c: Any) -> tuple[Any, Any, Any, Any, Any]:
     and distinct (authorization, service) pairs, each looked up once by primary key (a LATERAL
     subquery with LIMIT 1, which the planner keeps as one: its planner hashes whole tables once a
     few hundred candidates make index probes look dearer), each pair with whether it is
-    overspent, in MATERIALIZED CTEs the candidates are hash-joined to (docs/DECISIONS.md, "The
-    week's authorization checks read what the week's candidates name"). A week's ≈ 870
-    candidates name ≈ 410 authorizations and ≈ 570 pairs.
+    overspent, in MATERIALIZED CTEs the candidates are hash-joined to (docs/DECISIONS.md, "The hot
+    read path": "On PostgreSQL the week's authorization checks look up each authorization and each
+    (authorization, service) once"). A week's ≈ 870 candidates name ≈ 410 authorizations and
+    ≈ 570 pairs.
 
     A pair is overspent here when the units of its consuming sessions up to its last candidate's
     start exceed the approved ones: the running sum up to any of its candidates is at most that
