@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Date,
     FromClause,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import array
 
 from therapy_scheduler.models import Authorization, AuthorizationService, Session
 from therapy_scheduler.models.base import UTCDateTime
@@ -31,24 +33,15 @@ def authorization_problems(c: Any, day_count: int, dialect_name: str) -> Select[
     approved units: the running sum of the units of its service's consuming sessions, in start
     order over the authorization's whole history, exceeds them.
 
-    A session's local day is looked up in a table of `day_count` rows (bind parameters `day_<i>`,
-    `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules.
+    A session's local day is looked up in `day_count` consecutive ranges (bind parameters
+    `day_<i>`, `day_start_<i>`, `day_end_<i>`: `local_days`), since SQLite has no time zone rules:
+    a table of them joined on SQLite, arrays of them on PostgreSQL.
 
     `c`: a CTE of the candidates (the caller's statement, built once per request shape: its
     identity is the cache key of `_authorization_checks_statement`, since building the statement
     costs more than running it)."""
-    # One SELECT of bound values per day (a VALUES list would make SQLAlchemy compile the
-    # statement again on every call).
-    local_day = union_all(
-        *(
-            select(
-                bindparam(f"day_{i}", type_=Date).label("day"),
-                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
-                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
-            )
-            for i in range(day_count)
-        )
-    ).cte("local_days")
+    local_day = _day_by_bucket if dialect_name == "postgresql" else _day_by_join
+    day, with_days, *inside = local_day(c, day_count)
     shape = _per_pair if dialect_name == "postgresql" else _joined
     source, au, covered_id, approved_units, overspent = shape(c)
     # A candidate of an overspent service is beyond its units when the units of its service's
@@ -76,8 +69,8 @@ def authorization_problems(c: Any, day_count: int, dialect_name: str) -> Select[
         au.c.id.is_(None),
         au.c.status != "approved",
         covered_id.is_(None),
-        local_day.c.day < au.c.start_date,
-        local_day.c.day > au.c.end_date,
+        day < au.c.start_date,
+        day > au.c.end_date,
     )
     return (
         select(
@@ -87,14 +80,41 @@ def authorization_problems(c: Any, day_count: int, dialect_name: str) -> Select[
             c.c.service_code,
             uncovered.label("uncovered"),
         )
-        .select_from(
-            source.join(
-                local_day,
-                and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end),
-            )
-        )
-        .where(or_(uncovered, beyond))
+        .select_from(with_days(source))
+        .where(*inside, or_(uncovered, beyond))
     )
+
+
+def _day_by_join(c: Any, day_count: int) -> tuple[Any, ...]:
+    """The candidate's local day from a table of the days joined on its start (SQLite's shape),
+    the function that joins that table to the candidates' source, and the conditions that keep
+    the candidates within the days (none: the join keeps them). One SELECT of bound values per day
+    (a VALUES list would make SQLAlchemy compile the statement again on every call)."""
+    local_day = union_all(
+        *(
+            select(
+                bindparam(f"day_{i}", type_=Date).label("day"),
+                bindparam(f"day_start_{i}", type_=UTCDateTime()).label("day_start"),
+                bindparam(f"day_end_{i}", type_=UTCDateTime()).label("day_end"),
+            )
+            for i in range(day_count)
+        )
+    ).cte("local_days")
+    on = and_(local_day.c.day_start <= c.c.start_time, c.c.start_time < local_day.c.day_end)
+    return local_day.c.day, lambda source: source.join(local_day, on)
+
+
+def _day_by_bucket(c: Any, day_count: int) -> tuple[Any, ...]:
+    """PostgreSQL's shape of `_day_by_join`: the days' ranges are consecutive, so the candidate's
+    day is the one whose range starts last at or before its start (`width_bucket`: a binary search
+    in the array of starts) instead of a test of every range per candidate; the candidates outside
+    all of them are left out, as the join leaves them out."""
+    days = array([bindparam(f"day_{i}", type_=Date) for i in range(day_count)])
+    starts = array([bindparam(f"day_start_{i}", type_=UTCDateTime()) for i in range(day_count)])
+    bucket = func.width_bucket(c.c.start_time, starts, type_=Integer)
+    first = bindparam("day_start_0", type_=UTCDateTime())
+    end = bindparam(f"day_end_{day_count - 1}", type_=UTCDateTime())
+    return days[bucket], lambda source: source, first <= c.c.start_time, c.c.start_time < end
 
 
 def _units_used(authorization_id: Any, service_code: Any, *until: Any) -> Any:
