@@ -200,10 +200,8 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         )
         listed.append(tuple_(Session.start_time, Session.id) < after)
     page = session_rows(detailed=True, j=j, fixed=fixed).where(*listed).order_by(*newest_first)
-    probe = select(Session.id).where(*listed)
     if not shape.cursor:
         page = page.offset(bindparam("offset"))
-        probe = probe.offset(bindparam("offset"))
     if j.postgres:
         fetched = page.limit(bindparam("fetch")).cte("page")
         shown = (
@@ -219,6 +217,9 @@ def sessions_page_statement(shape: PageShape) -> Select[Any]:
         # another page follows counted by a probe of the same index range (the first `fetch`
         # rows in any order are as many), cost less (docs/DECISIONS.md, "The hot read path").
         shown = page.limit(bindparam("limit")).cte("shown")
+        probe = select(Session.id).where(*listed)
+        if not shape.cursor:
+            probe = probe.offset(bindparam("offset"))
         fetched_count = select(func.count()).select_from(probe.limit(bindparam("fetch")).subquery())
     source: Any = shown
     authorization = None
