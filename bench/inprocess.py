@@ -6,6 +6,10 @@ request's CPU goes, or a digest of every response to compare two versions of the
     PYTHONPATH=/tmp/old/src .venv/bin/python -m bench.inprocess ... --dump old.jsonl   # other code
     diff old.jsonl new.jsonl
 
+The first line also gives the whole machine's busy CPU per request over the timed requests
+(`/proc/stat`: this process, PostgreSQL's backends and anything else running), the lower bound of
+a request's wall time once its statements overlap is that figure divided by the cores.
+
 `--revalidate` first fetches each path once and keeps its `ETag`, then sends the timed requests with
 `If-None-Match` (a board reloading a week it shows: 304s while nothing is written). `--statements`
 counts the SQL statements the timed requests ran.
@@ -128,6 +132,7 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
                 event.listen(engine.sync_engine, "before_cursor_execute", before)
                 event.listen(engine.sync_engine, "after_cursor_execute", count)
         started_cpu = time.process_time()
+        started_machine = _machine_busy()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -159,9 +164,12 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
             profiler.disable()
         cpu = time.process_time() - started_cpu
         wall = time.perf_counter() - started
+        machine = _machine_busy() - started_machine
     print(
         f"{served} requests, {cpu / served * 1000:.2f} ms CPU and {wall / served * 1000:.2f} ms "
-        f"wall per request (profiler {'on' if profiler else 'off'}), statuses "
+        f"wall per request (profiler {'on' if profiler else 'off'}), "
+        + (f"{machine / served * 1000:.2f} ms machine CPU, " if machine == machine else "")
+        + "statuses "
         f"{dict(sorted(statuses.items()))}"
         + (f", {statements / served:.2f} statements per request" if args.statements else ""),
         file=sys.stderr,
@@ -177,6 +185,17 @@ async def _run(args: argparse.Namespace, dumped: list[str]) -> None:
         stats.sort_stats(args.sort).print_stats(args.top)
         if args.profile_out:
             stats.dump_stats(args.profile_out)
+
+
+def _machine_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot (every core; NaN without
+    /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
