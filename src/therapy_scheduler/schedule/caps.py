@@ -24,6 +24,8 @@ def weekly_cap_conflicts(
     weekly cap, counting every unit-spending session of that week in start order (`rows`: those of
     kind "w" of `authorization_checks`, over whole weeks holding the range's starts); the sessions named are
     those of the range from the one that crossed the cap on."""
+    if not rows:
+        return []  # no capped service in these weeks (the usual case): no set of ids to build
     shown = {s.id for s in sessions}
     used: dict[tuple[uuid.UUID | None, str, date], list[float]] = defaultdict(lambda: [0, 0])
     over: dict[tuple[uuid.UUID | None, str, date], list[Any]] = defaultdict(list)
