@@ -256,11 +256,11 @@ async def test_openapi_declares_the_etag_and_the_304(
 async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
     client: httpx.AsyncClient, booking: Clinic, db: Database, settings: Settings
 ) -> None:
-    """The week's authorization checks start alongside, before the page statement that reads the
-    ETag's version (docs/DECISIONS.md, "The week's authorization checks run alongside the rest of
-    the request"). Here they answer, then a write changes what they would answer, then the page
-    reads: the tag must not stand for the newer version, or the board would keep the older
-    conflicts behind a 304."""
+    """The week's calendars and authorization checks start alongside, before the page statement
+    that reads the ETag's version (docs/DECISIONS.md, "The week's reads run alongside the page").
+    Here they answer, then a write changes what the checks would answer, then the page reads: the
+    tag must not stand for the newer version, or the board would keep the older conflicts behind
+    a 304."""
     if db.dialect != "postgresql":
         pytest.skip("the checks run on a second connection on PostgreSQL only")
     await book(client, booking, hold_body(monday(1) + timedelta(days=1), "13:00", "14:00"))
@@ -282,16 +282,17 @@ async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
     locker = await asyncpg.connect(url.render_as_string(hide_password=False))
     watcher = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
-        # The page statement reads the therapists (the filter's visibility); the checks do not.
+        # The page statement reads the clients (their names); the calendars and the checks do not.
         locking = locker.transaction()
         await locking.start()
-        await locker.execute("LOCK TABLE therapists IN ACCESS EXCLUSIVE MODE")
+        await locker.execute("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
         asked = await watcher.fetchval("SELECT clock_timestamp()")
         week = asyncio.create_task(
             client.get("/get-schedule-data-batch", params=query, headers=headers)
         )
         async with asyncio.timeout(20):
-            # The page waits for the lock; the checks have answered on their own connection.
+            # The page waits for the lock; the calendars and then the checks have answered on
+            # their own connection.
             while not await _page_waits_and_checks_answered(watcher, asked):
                 assert not week.done(), (await week).text
                 await asyncio.sleep(0.01)
@@ -319,11 +320,11 @@ async def test_checks_read_before_a_write_the_page_saw_leave_no_stale_tag(
 
 
 async def _page_waits_and_checks_answered(watcher: asyncpg.Connection, asked: Any) -> bool:
-    """Whether a statement of this database waits for the lock on the therapists and, since
+    """Whether a statement of this database waits for the lock on the clients and, since
     `asked`, the authorization checks' statement (the one that starts with the candidates) has
     ended on its connection."""
     waiting = await watcher.fetchval(
-        "SELECT count(*) FROM pg_locks WHERE relation = 'therapists'::regclass AND NOT granted"
+        "SELECT count(*) FROM pg_locks WHERE relation = 'clients'::regclass AND NOT granted"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     answered = await watcher.fetchval(

@@ -1,8 +1,8 @@
 """`alongside` (infra/alongside.py): on PostgreSQL without a replica, work runs on a second pooled
 connection at once, and only when the pool can give one without waiting; otherwise (SQLite, a
-pool in use) it runs on the request's own connection when its result is asked for. Leaving the
-block without asking waits for work already started and gives the connection back; a cancelled
-request cancels it."""
+pool in use) it runs on the request's own connection when its result is asked for; several works
+each on a connection of their own. Leaving the block without asking waits for work already
+started and gives the connections back; a cancelled request cancels it."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def test_work_runs_on_a_second_connection_when_the_pool_has_one(
 ) -> None:
     async with db.read() as conn:
         own = await _backend(conn)
-        async with alongside(db, conn, _backend) as result:
+        async with alongside(db, conn, _backend) as (result,):
             ran_on = await result()
         # The same connection still serves the request.
         assert await _backend(conn) == own
@@ -57,7 +57,7 @@ async def test_work_waits_for_no_connection_when_the_pool_is_in_use(
         own = await _backend(conn)
         while pool.checkedout() < pool.size():
             await held.enter_async_context(db.read())
-        async with alongside(db, conn, _backend) as result:
+        async with alongside(db, conn, _backend) as (result,):
             assert await result() == own
 
 
@@ -99,4 +99,51 @@ async def test_a_cancelled_request_cancels_the_work(db: Database, clinic: Clinic
         with pytest.raises(asyncio.CancelledError):
             await task
     # Both connections went back to the pool.
+    assert _in_use(db) == 0
+
+
+async def test_several_works_run_each_on_a_connection_of_its_own(
+    db: Database, clinic: Clinic
+) -> None:
+    async with db.read() as conn:
+        own = await _backend(conn)
+        async with alongside(db, conn, _backend, _backend) as (first, second):
+            second_ran_on = await second()
+            first_ran_on = await first()
+        assert await _backend(conn) == own
+    if db.dialect == "postgresql":
+        assert len({own, first_ran_on, second_ran_on}) == 3
+    else:
+        assert first_ran_on == second_ran_on == own
+    assert _in_use(db) == 0
+
+
+async def test_works_beyond_the_free_connections_run_on_the_requests_own(
+    db: Database, clinic: Clinic
+) -> None:
+    pool: Any = db.reader.sync_engine.pool
+    async with AsyncExitStack() as held:
+        conn = await held.enter_async_context(db.read())
+        own = await _backend(conn)
+        # Room for exactly one more connection.
+        while pool.checkedout() < pool.size() - 1:
+            await held.enter_async_context(db.read())
+        async with alongside(db, conn, _backend, _backend) as (first, second):
+            first_ran_on, second_ran_on = await first(), await second()
+        assert second_ran_on == own
+        assert (first_ran_on != own) == (db.dialect == "postgresql")
+
+
+async def test_a_failed_work_fails_alone(db: Database, clinic: Clinic) -> None:
+    async def fails(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT 1"))
+        raise LookupError("no such row")
+
+    async with db.read() as conn:
+        async with alongside(db, conn, fails, _backend) as (failed, other):
+            with pytest.raises(LookupError):
+                await failed()
+            assert await other()
+        # The request's own connection still serves.
+        assert await _backend(conn)
     assert _in_use(db) == 0

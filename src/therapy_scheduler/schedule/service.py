@@ -62,8 +62,8 @@ async def schedule_batch(
     conflicts over the whole range, limited to what the caller may see. `shown`: the page's
     session count and the client ids of its sessions, then of its conflicts (for the PHI read log),
     and with `with_version` the organization's change counter for the ETag: the older of the
-    versions read by the page statement and by the authorization checks on their own connection,
-    so that every part of the answer is at least as new.
+    versions read by the page statement and by the reads started before it on connections of their
+    own, so that every part of the answer is at least as new.
 
     The page comes back from the database as JSON text (`batch_page_statement`) and goes into the
     response as it is (`data.sessions` is an `orjson.Fragment`)."""
@@ -89,34 +89,56 @@ async def schedule_batch(
         statement = changes.with_version(statement, "scope_organization_id")
 
     async with db.read() as conn, AsyncExitStack() as stack:
-        # The conflicts' authorization checks select their candidates, whose starts the range
-        # bounds: started first, answered while the page and the availability are read
-        # (docs/DECISIONS.md, "The week's authorization checks run alongside the rest of the
-        # request"). On a second connection they read the version of their own snapshot first:
-        # the ETag's is the older.
-        checks: Callable[[], Awaitable[Checks]] | None = None
-        versions: list[int] = []
-        if (
-            params.include_availability
-            and params.include_conflicts
-            and params.therapist_ids
-            and principal.can(Capability.SEE_AUTHORIZATIONS)
-        ):
-            starts = (values["range_floor"], range_end)
-            run = authorization_checks_of(
-                starts, conflict_candidates(shape), values, principal.zone
-            )
+        # What the page statement's answer does not decide starts first, each on a connection of
+        # its own, and is answered while the page is read: the filtered therapists' calendars and
+        # the conflicts' authorization checks (docs/DECISIONS.md, "The week's reads run alongside
+        # the page"). Each reads its own snapshot, after the version read first there: the
+        # ETag's is the oldest.
+        works: list[Callable[[AsyncConnection], Awaitable[Any]]] = []
+        ahead = params.include_availability and bool(params.therapist_ids)
+        if ahead:
 
-            async def work(c: AsyncConnection) -> Checks:
+            async def read_calendars(c: AsyncConnection) -> Calendars:
+                # The conflict candidates (the range's sessions, not cancelled) are among the busy
+                # sessions of the filtered therapists (the same, over a day more on each side):
+                # one fetch serves both, the database marking the candidates.
+                week = None
+                if params.include_conflicts:
+                    week = await busy_with_candidates(
+                        c, params.therapist_ids, range_start, range_end, shape, values
+                    )
+                return week, await load_calendars(
+                    c,
+                    organization_id=principal.organization_id,
+                    therapist_ids=params.therapist_ids,
+                    start=range_start,
+                    end=range_end,
+                    now=now,
+                    sessions=week,
+                )
+
+            works.append(read_calendars)
+        if ahead and params.include_conflicts and principal.can(Capability.SEE_AUTHORIZATIONS):
+            # Their candidates' starts are bounded by the range.
+            starts = (values["range_floor"], range_end)
+            works.append(
+                authorization_checks_of(starts, conflict_candidates(shape), values, principal.zone)
+            )
+        versions: list[int] = []
+
+        def versioned(work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+            async def run(c: AsyncConnection) -> Any:
                 if with_version and c is not conn:
                     versions.append(await changes.current_version(c, principal.organization_id))
-                return await run(c)
+                return await work(c)
 
-            checks = await stack.enter_async_context(alongside(db, conn, work))
+            return run
+
+        ahead_results = await stack.enter_async_context(alongside(db, conn, *map(versioned, works)))
         # The week's first read: run on the driver directly (infra/driver_read.py).
         page = await driver_read(statement, conn.dialect).one(conn, values)
         # The ids asked for, checked by the page statement: 404 unless every one is visible,
-        # therapists first (checks started meanwhile end unread).
+        # therapists first (work started meanwhile ends unread).
         for kind, asked in (("therapist", params.therapist_ids), ("client", params.client_ids)):
             if asked and getattr(page, f"{kind}s_visible") != len(set(asked)):
                 raise not_visible(kind)
@@ -130,6 +152,9 @@ async def schedule_batch(
         calendars: dict[uuid.UUID, TherapistCalendar] = {}
         # The conflict candidates, when the fetch of the busy time has brought them too.
         active: Sequence[ConflictSession] | None = None
+        checks: Callable[[], Awaitable[Checks]] | None = (
+            ahead_results[1] if len(ahead_results) > 1 else None
+        )
 
         if params.include_availability:
             wanted = params.therapist_ids or [
@@ -137,24 +162,21 @@ async def schedule_batch(
             ]
             visible = await visible_therapists(conn, principal, wanted, known=visible_known)
             visible_known.update(visible)
-            week = None
-            if params.include_conflicts and params.therapist_ids:
-                # The conflict candidates (the range's sessions, not cancelled) are among the busy
-                # sessions of the filtered therapists (the same, over a day more on each side): one
-                # fetch serves both, the database marking the candidates.
-                week = await busy_with_candidates(
-                    conn, params.therapist_ids, range_start, range_end, shape, values
+            if ahead:
+                # Every filtered therapist is visible (checked above): their calendars are these.
+                ahead_calendars: Calendars = await ahead_results[0]()
+                week, calendars = ahead_calendars
+                if week is not None:
+                    active = [r for r in week if r.candidate]
+            else:
+                calendars = await load_calendars(
+                    conn,
+                    organization_id=principal.organization_id,
+                    therapist_ids=visible,
+                    start=range_start,
+                    end=range_end,
+                    now=now,
                 )
-                active = [r for r in week if r.candidate]
-            calendars = await load_calendars(
-                conn,
-                organization_id=principal.organization_id,
-                therapist_ids=visible,
-                start=range_start,
-                end=range_end,
-                now=now,
-                sessions=week,
-            )
             data["availability"] = availability_entries(
                 calendars, visible, params.start_date, params.end_date
             )
@@ -207,6 +229,11 @@ async def schedule_batch(
         ],
         version=min([int(page.change_version), *versions]) if with_version else None,
     )
+
+
+# The busy sessions with the conflict candidates marked (when conflicts are asked for), and the
+# calendars they filled.
+Calendars = tuple[Sequence[ConflictSession] | None, dict[uuid.UUID, TherapistCalendar]]
 
 
 @dataclass(frozen=True)

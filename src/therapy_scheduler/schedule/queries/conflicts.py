@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     cast,
     literal,
     null,
@@ -123,9 +124,13 @@ async def busy_with_candidates(
 
 @functools.lru_cache(maxsize=64)
 def _busy_with_candidates_statement(shape: RangeShape) -> Statement:
-    """The statement of `busy_with_candidates`, built once per shape and dialect."""
+    """The statement of `busy_with_candidates`, built once per shape and dialect. Only the
+    organization's sessions: it may run before the page statement has checked the therapists'
+    ids (schedule/service.py), and a guessed id of another organization's therapist reads
+    nothing."""
     return (
         busy_sessions(shape.dialect)
+        .where(Session.organization_id == bindparam("scope_organization_id"))
         .add_columns(
             *CONFLICT_COLUMNS,
             standing_alone(),
