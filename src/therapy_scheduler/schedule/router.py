@@ -16,8 +16,6 @@ from therapy_scheduler.auth.conditional import etag_caller
 from therapy_scheduler.auth.principal import (
     Principal,
     Reading,
-    conditional_principal,
-    current_principal,
     reading,
 )
 from therapy_scheduler.auth.read_route import ReadRoute
@@ -38,68 +36,92 @@ router = APIRouter(tags=["schedule"])
 _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batches"
 
 
-@router.get(
-    "/get-schedule-data-batch",
-    summary=_BATCH_SUMMARY,
-    responses=error_responses(400, 401, 404) | conditional_ok_response(ScheduleBatchResponse),
-)
 async def get_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchParams, Query()],
+    reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
     now = utcnow()
-    db = request.app.state.db
     query = params.model_dump(mode="json")
     version: int | None = None
+    assumed: Principal | None = None
     if conditional(request):
         # A board reloading the week it shows: the caller this process knows and one statement
-        # (the version, read before the answer's statements: infra/conditional.py).
-        async with db.read() as conn:
-            assumed = await conditional_principal(request, conn)
-            validator = await validate(
-                request,
-                conn,
-                route="get-schedule-data-batch",
-                query=query,
-                caller=etag_caller(assumed),
-                now=now,
-                watch=Watch(hold_expiry=True),
-            )
+        # (the version, read before the answer's statements: infra/conditional.py); a tag issued
+        # for them only matches if nothing was written since, so nothing that changed them either.
+        assumed = await reader.assumed_principal()
+        validator = await validate(
+            request,
+            reader.conn,
+            route="get-schedule-data-batch",
+            query=query,
+            caller=etag_caller(assumed),
+            now=now,
+            watch=Watch(hold_expiry=True),
+        )
         if validator.not_modified:
             return validator.response()
         version = validator.version
-    principal = await current_principal(request)
-    # Without a version read first, the page statement reads it in its own snapshot.
-    result, shown = await service.schedule_batch(
-        db=db, principal=principal, params=params, now=now, with_version=version is None
-    )
+
+    async def batch(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
+        # Without a version read first, the page statement reads it in its own snapshot.
+        return await service.schedule_batch(
+            db=request.app.state.db,
+            conn=reader.conn,
+            principal=principal,
+            params=params,
+            now=now,
+            with_version=assumed is None,
+        )
+
+    result, shown = await reader.as_caller(batch)
+    principal = request.state.principal
     _note_batch_read(request, principal, shown)
     response = JSON(result)
-    response.headers["ETag"] = etag_for(
-        request,
-        route="get-schedule-data-batch",
-        query=query,
-        caller=etag_caller(principal),
-        version=version if version is not None else (shown.version or 0),
-        now=now,
-    )
+    if assumed is None or assumed.organization_id == principal.organization_id:
+        response.headers["ETag"] = etag_for(
+            request,
+            route="get-schedule-data-batch",
+            query=query,
+            caller=etag_caller(principal),
+            version=version if version is not None else (shown.version or 0),
+            now=now,
+        )
     return response
+
+
+# Served by `ReadRoute` (auth/read_route.py), as the session list is.
+router.add_api_route(
+    "/get-schedule-data-batch",
+    get_schedule_data_batch,
+    methods=["GET"],
+    summary=_BATCH_SUMMARY,
+    responses=error_responses(400, 401, 404, 409) | conditional_ok_response(ScheduleBatchResponse),
+    route_class_override=ReadRoute,
+)
 
 
 @router.post(
     "/get-schedule-data-batch",
     summary=_BATCH_SUMMARY,
-    responses=error_responses(400, 401, 404, 413, 415) | ok_response(ScheduleBatchResponse),
+    responses=error_responses(400, 401, 404, 409, 413, 415) | ok_response(ScheduleBatchResponse),
 )
 async def post_schedule_data_batch(
     request: Request,
     params: Annotated[ScheduleBatchBody, Body()],
-    principal: Annotated[Principal, Depends(current_principal)],
+    reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
-    result, shown = await service.schedule_batch(
-        db=request.app.state.db, principal=principal, params=params, now=utcnow()
-    )
-    _note_batch_read(request, principal, shown)
+    async def batch(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
+        return await service.schedule_batch(
+            db=request.app.state.db,
+            conn=reader.conn,
+            principal=principal,
+            params=params,
+            now=utcnow(),
+        )
+
+    result, shown = await reader.as_caller(batch)
+    _note_batch_read(request, request.state.principal, shown)
     return JSON(result)
 
 

@@ -53,13 +53,16 @@ from therapy_scheduler.schedule.schemas import ScheduleBatchParams, SessionsPara
 async def schedule_batch(
     *,
     db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     params: ScheduleBatchParams,
     now: datetime,
     with_version: bool = False,
 ) -> tuple[dict[str, Any], Shown]:
     """Sessions overlapping the requested days (in `time_zone`), with optional availability and
-    conflicts over the whole range, limited to what the caller may see. `shown`: the page's
+    conflicts over the whole range, limited to what the caller may see, read on `conn` (and on
+    other connections of `db` alongside). The page statement re-reads the caller: `CallerChanged`
+    when they are not `principal` any more (`Reading.as_caller`). `shown`: the page's
     session count and the client ids of its sessions, then of its conflicts (for the PHI read log),
     and with `with_version` the organization's change counter for the ETag: the older of the
     versions read by the page statement and by the reads started before it on connections of their
@@ -83,12 +86,13 @@ async def schedule_batch(
         "batch_size": params.batch_size,
         "offset": params.offset,
         "now": now,
+        "caller_id": principal.user_id,
     }
     statement = batch_page_statement(shape, principal.can(Capability.SEE_AUTHORIZATIONS))
     if with_version:
         statement = changes.with_version(statement, "scope_organization_id")
 
-    async with db.read() as conn, AsyncExitStack() as stack:
+    async with AsyncExitStack() as stack:
         # What the page statement's answer does not decide starts first, each on a connection of
         # its own, and is answered while the page is read: the filtered therapists' calendars and
         # the conflicts' authorization checks (docs/DECISIONS.md, "The week's reads run alongside
@@ -137,6 +141,8 @@ async def schedule_batch(
         ahead_results = await stack.enter_async_context(alongside(db, conn, *map(versioned, works)))
         # The week's first read: run on the driver directly (infra/driver_read.py).
         page = await driver_read(statement, conn.dialect).one(conn, values)
+        if principal_from(page, prefix="caller_") != principal:
+            raise CallerChanged()
         # The ids asked for, checked by the page statement: 404 unless every one is visible,
         # therapists first (work started meanwhile ends unread).
         for kind, asked in (("therapist", params.therapist_ids), ("client", params.client_ids)):

@@ -82,10 +82,11 @@ def batch_page_statement(shape: RangeShape, authorizations: bool) -> Select[Any]
     shows (`therapist_ids`, `client_ids`: JSON arrays in page order, repeats kept). With id
     filters, how many of the therapists (`therapists_visible`) and clients (`clients_visible`)
     asked for the caller may see: the ids are checked in the same statement, not in one of their
-    own (docs/PERFORMANCE.md, "schedule_week").
+    own (docs/PERFORMANCE.md, "schedule_week"). And the caller as of the statement's snapshot
+    (columns `caller_*`, `caller_row`), as the session list's.
 
-    Bind parameters: those of `range_filter`, `batch_size`, `offset`, and `now` (the holds that
-    still reserve units) when `authorizations`."""
+    Bind parameters: those of `range_filter`, `batch_size`, `offset`, `caller_id`, and `now` (the
+    holds that still reserve units) when `authorizations`."""
     j = SqlJson(shape.dialect)
     where = range_filter(shape)
     page = (
@@ -121,7 +122,12 @@ def batch_page_statement(shape: RangeShape, authorizations: bool) -> Select[Any]
     if shape.clients:
         visible = _visible(Client, client_scope_for(shape.scope), "client_ids", shape.dialect)
         columns.append(visible.label("clients_visible"))
-    return select(*columns)
+    # The caller as of this statement's snapshot (`Reading.as_caller`), as the session list's.
+    answer = select(*columns).subquery("answer")
+    caller = caller_row().subquery("caller")
+    return select(
+        answer, *(column.label(f"caller_{column.name}") for column in caller.c)
+    ).select_from(answer.outerjoin(caller, true()))
 
 
 def _visible(table: type[Therapist] | type[Client], scope: Any, ids: str, dialect: str) -> Any:
