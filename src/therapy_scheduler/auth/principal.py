@@ -164,28 +164,13 @@ async def current_principal(request: Request) -> Principal:
 async def known_or_loaded(request: Request, conn: AsyncConnection, user_id: uuid.UUID) -> Principal:
     """The principal this process knows for `user_id`, else loaded on `conn` (401 if inactive): a
     guess of who the caller is, never trusted without a check (`Reading.as_caller`, or a tag that
-    only matches while nothing was written: `conditional_principal`)."""
+    only matches while nothing was written: docs/DECISIONS.md, "Conditional requests")."""
     known: KnownCallers = request.app.state.callers
     principal = known.get(user_id)
     if principal is None:
         principal = await load_principal(conn, user_id)
         known.remember(principal)
     return principal
-
-
-async def conditional_principal(request: Request, conn: AsyncConnection) -> Principal:
-    """Who the bearer of a conditional GET is taken to be, to compare their `If-None-Match`
-    (`known_or_loaded`, no statement for a caller this process knows). Only a 304 relies on it: a
-    tag issued to them matches only while nothing was written since, so nothing that changed them
-    either (docs/DECISIONS.md, "Conditional requests"). With a read replica the caller is read on
-    the primary, as for every request."""
-    user_id = await bearer_user_id(request)
-    if request.app.state.db.has_replica:
-        principal = await load_principal_from_primary(request, user_id)
-        request.state.principal = principal
-        request.app.state.callers.remember(principal)
-        return principal
-    return await known_or_loaded(request, conn, user_id)
 
 
 class CallerChanged(Exception):
