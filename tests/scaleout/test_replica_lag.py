@@ -14,6 +14,8 @@ from tests.fixtures import C3, T1, U_ADMIN, U_SCHED, Clinic, S
 from tests.scaleout.conftest import Stack, pause_replay, sql
 
 SESSIONS = "/get-sessions-optimized"
+WEEK = "/get-schedule-data-batch"
+A_WEEK = {"start_date": "2027-03-08", "end_date": "2027-03-14", "include_availability": "true"}
 
 
 async def session_ids(client: httpx.AsyncClient, clinic: Clinic, who: str) -> dict[str, str]:
@@ -36,17 +38,22 @@ async def test_a_user_deactivated_on_the_primary_is_refused_while_the_replica_la
 ) -> None:
     client, clinic = stack.client, stack.clinic
     assert (await client.get(SESSIONS, headers=clinic.headers("scheduler"))).status_code == 200
+    assert (
+        await client.get(WEEK, params=A_WEEK, headers=clinic.headers("scheduler"))
+    ).status_code == 200
     await pause_replay(stack.servers)
     await on_primary(stack, "UPDATE users SET is_active = false WHERE id = $1", U_SCHED)
     # The lag is real: the replica still has the user active.
     assert await on_replica(stack, "SELECT is_active FROM users WHERE id = $1", U_SCHED) is True
 
     page = await client.get(SESSIONS, headers=clinic.headers("scheduler"))
+    week = await client.get(WEEK, params=A_WEEK, headers=clinic.headers("scheduler"))
     dropdown = await client.get("/get-dropdown-data", headers=clinic.headers("scheduler"))
     hold = await client.post(
         "/sessions/hold", json=hold_body(monday(1)), headers=clinic.headers("scheduler")
     )
-    assert (page.status_code, dropdown.status_code, hold.status_code) == (401, 401, 401)
+    statuses = (page.status_code, week.status_code, dropdown.status_code, hold.status_code)
+    assert statuses == (401, 401, 401, 401)
 
 
 async def test_a_role_change_on_the_primary_applies_while_the_replica_lags(stack: Stack) -> None:
