@@ -6,6 +6,8 @@ a tenth of a `get-sessions-optimized` request's CPU. `ok_response` declares the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -35,6 +37,67 @@ router = APIRouter(tags=["schedule"])
 
 _BATCH_SUMMARY = "Sessions, availability and conflicts of a date range, in batches"
 
+# A read's answer and what it showed, for a principal, its statement reading the ETag's version
+# itself or not.
+Read = Callable[[Principal, bool], Awaitable[tuple[dict[str, Any], service.Shown]]]
+
+
+async def _conditional_read(
+    request: Request,
+    reader: Reading,
+    *,
+    route: str,
+    query: dict[str, Any],
+    watch: Watch,
+    now: datetime,
+    read: Read,
+) -> Response:
+    """A GET of the read side with an `ETag`: an `If-None-Match` is compared with the version read
+    first (infra/conditional.py), for the caller this process knows: a tag issued for them only
+    matches if nothing was written since, so nothing that changed them either (a 304). Otherwise
+    the answer, read as the caller its statement re-checks (`Reading.as_caller`), reading the
+    version itself when none was read first; the PHI read note; its `ETag`."""
+    version: int | None = None
+    assumed: Principal | None = None
+    if conditional(request):
+        assumed = await reader.assumed_principal()
+        validator = await validate(
+            request,
+            reader.conn,
+            route=route,
+            query=query,
+            caller=etag_caller(assumed),
+            now=now,
+            watch=watch,
+        )
+        if validator.not_modified:
+            return validator.response()
+        version = validator.version
+    result, shown = await reader.as_caller(lambda principal: read(principal, assumed is None))
+    principal = request.state.principal
+    _note_read(request, principal, route, shown)
+    response = JSON(result)
+    if assumed is None or assumed.organization_id == principal.organization_id:
+        response.headers["ETag"] = etag_for(
+            request,
+            route=route,
+            query=query,
+            caller=etag_caller(principal),
+            version=version if version is not None else (shown.version or 0),
+            now=now,
+        )
+    return response
+
+
+def _note_read(request: Request, principal: Principal, route: str, shown: service.Shown) -> None:
+    note_phi_read_of(
+        request,
+        principal,
+        endpoint=route,
+        session_count=shown.count,
+        client_ids=shown.client_ids,
+    )
+
 
 async def get_schedule_data_batch(
     request: Request,
@@ -42,52 +105,28 @@ async def get_schedule_data_batch(
     reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
     now = utcnow()
-    query = params.model_dump(mode="json")
-    version: int | None = None
-    assumed: Principal | None = None
-    if conditional(request):
-        # A board reloading the week it shows: the caller this process knows and one statement
-        # (the version, read before the answer's statements: infra/conditional.py); a tag issued
-        # for them only matches if nothing was written since, so nothing that changed them either.
-        assumed = await reader.assumed_principal()
-        validator = await validate(
-            request,
-            reader.conn,
-            route="get-schedule-data-batch",
-            query=query,
-            caller=etag_caller(assumed),
-            now=now,
-            watch=Watch(hold_expiry=True),
-        )
-        if validator.not_modified:
-            return validator.response()
-        version = validator.version
 
-    async def batch(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
-        # Without a version read first, the page statement reads it in its own snapshot.
+    async def batch(
+        principal: Principal, with_version: bool
+    ) -> tuple[dict[str, Any], service.Shown]:
         return await service.schedule_batch(
             db=request.app.state.db,
             conn=reader.conn,
             principal=principal,
             params=params,
             now=now,
-            with_version=assumed is None,
+            with_version=with_version,
         )
 
-    result, shown = await reader.as_caller(batch)
-    principal = request.state.principal
-    _note_batch_read(request, principal, shown)
-    response = JSON(result)
-    if assumed is None or assumed.organization_id == principal.organization_id:
-        response.headers["ETag"] = etag_for(
-            request,
-            route="get-schedule-data-batch",
-            query=query,
-            caller=etag_caller(principal),
-            version=version if version is not None else (shown.version or 0),
-            now=now,
-        )
-    return response
+    return await _conditional_read(
+        request,
+        reader,
+        route="get-schedule-data-batch",
+        query=params.model_dump(mode="json"),
+        watch=Watch(hold_expiry=True),
+        now=now,
+        read=batch,
+    )
 
 
 # Served by `ReadRoute` (auth/read_route.py), as the session list is.
@@ -121,7 +160,7 @@ async def post_schedule_data_batch(
         )
 
     result, shown = await reader.as_caller(batch)
-    _note_batch_read(request, request.state.principal, shown)
+    _note_read(request, request.state.principal, "get-schedule-data-batch", shown)
     return JSON(result)
 
 
@@ -131,57 +170,27 @@ async def get_sessions_optimized(
     reader: Annotated[Reading, Depends(reading, scope="function")],
 ) -> Response:
     now = utcnow()
-    query = params.model_dump(mode="json")
-    version: int | None = None
-    assumed: Principal | None = None
-    if conditional(request):
-        # The version is read before the page's statement (infra/conditional.py), for the caller
-        # this process knows; a tag issued for them only matches if nothing was written since, so
-        # nothing that changed them either.
-        assumed = await reader.assumed_principal()
-        validator = await validate(
-            request,
-            reader.conn,
-            route="get-sessions-optimized",
-            query=query,
-            caller=etag_caller(assumed),
-            now=now,
-            watch=Watch(hold_expiry=True, session_start=True),
-        )
-        if validator.not_modified:
-            return validator.response()
-        version = validator.version
 
-    async def page(principal: Principal) -> tuple[dict[str, Any], service.Shown]:
-        # Without a version read first, the page statement reads it in its own snapshot.
+    async def page(
+        principal: Principal, with_version: bool
+    ) -> tuple[dict[str, Any], service.Shown]:
         return await service.sessions_page(
             conn=reader.conn,
             principal=principal,
             params=params,
             now=now,
-            with_version=assumed is None,
+            with_version=with_version,
         )
 
-    result, shown = await reader.as_caller(page)
-    principal = request.state.principal
-    note_phi_read_of(
+    return await _conditional_read(
         request,
-        principal,
-        endpoint="get-sessions-optimized",
-        session_count=shown.count,
-        client_ids=shown.client_ids,
+        reader,
+        route="get-sessions-optimized",
+        query=params.model_dump(mode="json"),
+        watch=Watch(hold_expiry=True, session_start=True),
+        now=now,
+        read=page,
     )
-    response = JSON(result)
-    if assumed is None or assumed.organization_id == principal.organization_id:
-        response.headers["ETag"] = etag_for(
-            request,
-            route="get-sessions-optimized",
-            query=query,
-            caller=etag_caller(principal),
-            version=version if version is not None else (shown.version or 0),
-            now=now,
-        )
-    return response
 
 
 # Served by `ReadRoute` (auth/read_route.py): the same parameters and errors, without FastAPI's
@@ -194,13 +203,3 @@ router.add_api_route(
     responses=error_responses(400, 401, 404, 409) | conditional_ok_response(SessionsPageResponse),
     route_class_override=ReadRoute,
 )
-
-
-def _note_batch_read(request: Request, principal: Principal, shown: service.Shown) -> None:
-    note_phi_read_of(
-        request,
-        principal,
-        endpoint="get-schedule-data-batch",
-        session_count=shown.count,
-        client_ids=shown.client_ids,
-    )
