@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, update
 
 from tests.fixtures import ORG_A, T1, T2, Clinic, S
@@ -73,17 +74,23 @@ async def test_a_therapist_moved_to_another_therapist_row_sees_its_sessions_at_o
     assert (await client.get(URL, headers=headers, params={"therapist_id": T1})).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("url", "echo"),
+    [(URL, "filters"), ("/get-schedule-data-batch", "request_parameters")],
+    ids=["sessions", "week"],
+)
 async def test_an_organization_time_zone_change_applies_at_once(
-    client: httpx.AsyncClient, clinic: Clinic, db: Database
+    client: httpx.AsyncClient, clinic: Clinic, db: Database, url: str, echo: str
 ) -> None:
-    """S9 starts 2027-03-17 23:00 UTC: the 17th in New York, the 18th in Tokyo."""
+    """S9 starts 2027-03-17 23:00 UTC: the 17th in New York, the 18th in Tokyo. The week re-reads
+    its caller the same way (`test_week_caller.py`)."""
     headers = clinic.headers("admin")
     day = {"start_date": "2027-03-17", "end_date": "2027-03-17"}
-    before = (await client.get(URL, headers=headers, params=day)).json()
+    before = (await client.get(url, headers=headers, params=day)).json()
     assert S[9] in [s["id"] for s in before["data"]["sessions"]]
-    assert before["filters"]["time_zone"] == "America/New_York"
+    assert before[echo]["time_zone"] == "America/New_York"
 
     await _set(db, Organization, ORG_A, time_zone="Asia/Tokyo")
-    after = (await client.get(URL, headers=headers, params=day)).json()
-    assert after["filters"]["time_zone"] == "Asia/Tokyo"
+    after = (await client.get(url, headers=headers, params=day)).json()
+    assert after[echo]["time_zone"] == "Asia/Tokyo"
     assert S[9] not in [s["id"] for s in after["data"]["sessions"]]

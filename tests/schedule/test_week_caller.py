@@ -1,7 +1,8 @@
 """get-schedule-data-batch re-reads its caller inside the page statement (`Reading.as_caller`), as
 the session list does: a caller this process already knows costs no statement of its own, and any
-change to who they are (therapist, organization time zone, deactivation) applies to the very next
-request, also to the reads started alongside the page."""
+change to who they are (therapist, deactivation; the organization's time zone:
+`test_sessions_caller.py`) applies to the very next request, also to the reads started alongside
+the page."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import uuid
 
 import httpx
 
-from tests.fixtures import ORG_A, T1, T2, U_ADMIN, Clinic, S
+from tests.fixtures import T1, T2, U_ADMIN, Clinic
 from tests.fixtures import U_T1 as THERAPIST_USER
 from tests.schedule.test_sessions_caller import _reads, _set, statements_on_reader
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import Organization, User
+from therapy_scheduler.models import User
 
 URL = "/get-schedule-data-batch"
 WEEK = {"start_date": "2027-03-08", "end_date": "2027-03-10"}
@@ -73,19 +74,3 @@ async def test_a_deactivated_caller_is_refused_at_once(
     ):
         assert r.status_code == 401, r.text
         assert r.json()["code"] == "UNAUTHORIZED"
-
-
-async def test_an_organization_time_zone_change_applies_at_once(
-    client: httpx.AsyncClient, clinic: Clinic, db: Database
-) -> None:
-    """S9 starts 2027-03-17 23:00 UTC: the 17th in New York, the 18th in Tokyo."""
-    headers = clinic.headers("admin")
-    day = {"start_date": "2027-03-17", "end_date": "2027-03-17"}
-    before = (await client.get(URL, headers=headers, params=day)).json()
-    assert S[9] in [s["id"] for s in before["data"]["sessions"]]
-    assert before["request_parameters"]["time_zone"] == "America/New_York"
-
-    await _set(db, Organization, ORG_A, time_zone="Asia/Tokyo")
-    after = (await client.get(URL, headers=headers, params=day)).json()
-    assert after["request_parameters"]["time_zone"] == "Asia/Tokyo"
-    assert S[9] not in [s["id"] for s in after["data"]["sessions"]]
