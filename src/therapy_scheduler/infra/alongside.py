@@ -7,7 +7,7 @@ Only where nothing changes but the time:
 - PostgreSQL without a replica: both connections read the primary, and each statement reads its
   own snapshot, as consecutive statements on one autocommit connection already do. Work started
   before the statement that reads the version of an ETag reads that version first on its own
-  connection, and the ETag carries the older one (the week: schedule/service.py), so the answer
+  connection, and the ETag carries the oldest (the week: schedule/service.py), so the answer
   is still at least as new as its ETag.
 - Only when the pool can give a connection at once (an idle one, or room for a new one; the
   checkout happens before anything else can run): a request never waits for another connection
