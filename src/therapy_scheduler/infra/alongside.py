@@ -4,7 +4,7 @@ authorization checks are read while the page statement runs).
 
 Only where nothing changes but the time:
 
-- PostgreSQL without a replica: both connections read the primary, and each statement reads its
+- PostgreSQL without a replica: every connection reads the primary, and each statement reads its
   own snapshot, as consecutive statements on one autocommit connection already do. Work started
   before the statement that reads the version of an ETag reads that version first on its own
   connection, and the ETag carries the oldest (the week: schedule/service.py), so the answer
