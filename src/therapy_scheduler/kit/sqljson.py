@@ -72,18 +72,13 @@ class SqlJson:
         """`obj(**fields)` with `fields[key]` the JSON object `value`, or null when `absent`.
 
         PostgreSQL: one object with a CASE for that key. SQLite: a CASE between two objects, so
-        that `value` is an argument of `json_object` itself and keeps its JSON subtype: the CASE
-        for the key alone needs `nested`, whose `json()` parses the object again on every row
-        (docs/DECISIONS.md, "The hot read path")."""
+        that `value` is an argument of `json_object` itself and keeps its JSON subtype: a CASE for
+        the key alone would embed it as a string unless wrapped in `json()`, which parses the
+        object again on every row (docs/DECISIONS.md, "The hot read path")."""
         if self.postgres:
             return self.obj(**{**fields, key: case((absent, None), else_=value)})
         without = self.obj(**{**fields, key: null()})
         return case((absent, without), else_=self.obj(**{**fields, key: value}))
-
-    def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
-        """A JSON value (object, array or NULL) computed by a CASE or a subquery, placed inside
-        another object: SQLite would otherwise embed it as a string."""
-        return value if self.postgres else func.json(value)
 
     def array(
         self, element: ColumnElement[Any], source: FromClause, *order_by: Any, scalars: bool = False

@@ -99,29 +99,29 @@ async def schedule_batch(
         # the page"). Each reads its own snapshot, after the version read first there: the
         # ETag's is the oldest.
         works: list[Callable[[AsyncConnection], Awaitable[Any]]] = []
+
+        async def read_calendars(c: AsyncConnection, therapist_ids: list[uuid.UUID]) -> Calendars:
+            # With a therapist filter the conflict candidates (the range's sessions, not
+            # cancelled) are among the busy sessions of the filtered therapists (the same, over a
+            # day more on each side): one fetch serves both, the database marking the candidates.
+            week = None
+            if params.include_conflicts and params.therapist_ids:
+                week = await busy_with_candidates(
+                    c, params.therapist_ids, range_start, range_end, shape, values
+                )
+            return week, await load_calendars(
+                c,
+                organization_id=principal.organization_id,
+                therapist_ids=therapist_ids,
+                start=range_start,
+                end=range_end,
+                now=now,
+                sessions=week,
+            )
+
         ahead = params.include_availability and bool(params.therapist_ids)
         if ahead:
-
-            async def read_calendars(c: AsyncConnection) -> Calendars:
-                # The conflict candidates (the range's sessions, not cancelled) are among the busy
-                # sessions of the filtered therapists (the same, over a day more on each side):
-                # one fetch serves both, the database marking the candidates.
-                week = None
-                if params.include_conflicts:
-                    week = await busy_with_candidates(
-                        c, params.therapist_ids, range_start, range_end, shape, values
-                    )
-                return week, await load_calendars(
-                    c,
-                    organization_id=principal.organization_id,
-                    therapist_ids=params.therapist_ids,
-                    start=range_start,
-                    end=range_end,
-                    now=now,
-                    sessions=week,
-                )
-
-            works.append(read_calendars)
+            works.append(lambda c: read_calendars(c, params.therapist_ids))
         if ahead and params.include_conflicts and principal.can(Capability.SEE_AUTHORIZATIONS):
             # Their candidates' starts are bounded by the range.
             starts = (values["range_floor"], range_end)
@@ -168,21 +168,11 @@ async def schedule_batch(
             ]
             visible = await visible_therapists(conn, principal, wanted, known=visible_known)
             visible_known.update(visible)
-            if ahead:
-                # Every filtered therapist is visible (checked above): their calendars are these.
-                ahead_calendars: Calendars = await ahead_results[0]()
-                week, calendars = ahead_calendars
-                if week is not None:
-                    active = [r for r in week if r.candidate]
-            else:
-                calendars = await load_calendars(
-                    conn,
-                    organization_id=principal.organization_id,
-                    therapist_ids=visible,
-                    start=range_start,
-                    end=range_end,
-                    now=now,
-                )
+            # With a therapist filter every one is visible (checked above): their calendars were
+            # read alongside.
+            week, calendars = await (ahead_results[0]() if ahead else read_calendars(conn, visible))
+            if week is not None:
+                active = [r for r in week if r.candidate]
             data["availability"] = availability_entries(
                 calendars, visible, params.start_date, params.end_date
             )
