@@ -7,7 +7,10 @@ served side by side and measured alternately, so that both see the same load.
 
 Each measurement: wrk (16 connections) for `--warmup` then `--duration` seconds; the server's
 utime + stime (`/proc/<pid>/stat`, every process of its group) during the measurement divided by the
-requests wrk completed. Prints one JSON line per measurement with the 1-minute load average.
+requests wrk completed. Beside it, per request: PostgreSQL's CPU (every process named `postgres`:
+the backends, the WAL writer, the checkpointer; 0 on SQLite, which runs inside the server) and the
+whole machine's busy CPU (`/proc/stat`, wrk included). Prints one JSON line per measurement with the
+1-minute load average.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bench.harness import (
     service_env,
     serving,
 )
+from bench.inprocess import _machine_busy
 from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
 
@@ -47,6 +51,22 @@ def _group_cpu_seconds(pgid: int) -> float:
             continue
         if int(fields[2]) == pgid:  # fields after "comm)": state, ppid, pgrp, ...
             total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _postgres_cpu_seconds() -> float:
+    """utime + stime of every live process named `postgres` (the server and its backends)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, fields = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if comm == "postgres":
+            stat = fields.split()
+            total += int(stat[11]) + int(stat[12])
     return total / _TICK
 
 
@@ -88,9 +108,17 @@ def main(argv: list[str] | None = None) -> int:
                 load = _load()
                 if args.warmup:
                     drive(base, args.scenario, env, args.connections, 0, args.warmup)
-                before = _group_cpu_seconds(pgid)
+                before = _group_cpu_seconds(pgid), _postgres_cpu_seconds(), _machine_busy()
                 measured = drive(base, args.scenario, env, args.connections, 0, args.duration)
-                used = _group_cpu_seconds(pgid) - before
+                used, database, machine = (
+                    after - start
+                    for after, start in zip(
+                        (_group_cpu_seconds(pgid), _postgres_cpu_seconds(), _machine_busy()),
+                        before,
+                        strict=True,
+                    )
+                )
+                per_request = 1000 / max(measured.requests, 1)
                 line = {
                     "code": label,
                     "scenario": args.scenario,
@@ -100,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                     "p50_ms": measured.p50_ms,
                     "p99_ms": measured.p99_ms,
                     "errors": measured.errors,
-                    "cpu_ms_per_request": round(used / max(measured.requests, 1) * 1000, 2),
+                    "cpu_ms_per_request": round(used * per_request, 2),
+                    "postgres_cpu_ms_per_request": round(database * per_request, 2),
+                    "machine_cpu_ms_per_request": round(machine * per_request, 2),
                     "load_before": load,
                     "load_after": _load(),
                 }

@@ -10,14 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import insert, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tests.conftest import count_rows, make_settings
 from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B, U_ADMIN, U_B, U_SCHED, U_T1, Clinic
 from therapy_scheduler.infra.audit_log import AuditEntry, append_entries, record
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.db import Database
+from therapy_scheduler.models import AuditEventClient
 
 URL = "/admin/audit-events"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -268,6 +269,37 @@ async def test_audit_tables_are_append_only(db: Database, clinic: Clinic, statem
     async with db.read() as conn:
         action = (await conn.execute(text("SELECT action FROM audit_events"))).scalar_one()
     assert action == "session.cancel"
+
+
+@pytest.mark.parametrize("wrong", ["no such event", "the event of another organization"])
+async def test_client_rows_name_an_event_of_their_organization(
+    db: Database, clinic: Clinic, wrong: str
+) -> None:
+    """A client row of the audit log names an audit event of its own organization (migration
+    0016): an INSERT with one row that does not is refused whole, the good rows with it."""
+    async with db.write() as conn:
+        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
+    async with db.read() as conn:
+        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
+    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
+    event_a, event_b = ids["entity-1"], ids["entity-2"]
+    wrong_event = max(ids.values()) + 1 if wrong == "no such event" else event_b
+
+    def row(event_id: int, client: str) -> dict[str, Any]:
+        return {
+            "audit_event_id": event_id,
+            "client_id": uuid.UUID(client),
+            "organization_id": uuid.UUID(ORG_A),
+            "occurred_at": BASE,
+        }
+
+    with pytest.raises(IntegrityError, match=r"audit event of their organization|FOREIGN KEY"):
+        async with db.write() as conn:
+            await conn.execute(insert(AuditEventClient), [row(event_a, C2), row(wrong_event, C3)])
+    assert await count_rows(db, "audit_event_clients") == 1
+    async with db.write() as conn:  # the same good row alone goes in
+        await conn.execute(insert(AuditEventClient), [row(event_a, C2)])
+    assert await count_rows(db, "audit_event_clients") == 2
 
 
 async def test_therapist_viewing_sessions_is_recorded(

@@ -47,7 +47,11 @@ class AuditEvent(Base):
 
 class AuditEventClient(Base):
     """The clients an audit event concerns (e.g. whose sessions a `phi.read` showed): one row per
-    (event, client), so "who looked at this client's sessions" is an index range scan."""
+    (event, client), so "who looked at this client's sessions" is an index range scan.
+
+    Each row names an event of its own organization. On PostgreSQL a trigger checks that once per
+    INSERT statement, in place of the two foreign keys declared here, which SQLite keeps beside a
+    row trigger of the same check (migration 0016)."""
 
     __tablename__ = "audit_event_clients"
     __table_args__ = (
