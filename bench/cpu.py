@@ -4,6 +4,7 @@ served side by side and measured alternately, so that both see the same load.
 
     .venv/bin/python -m bench.cpu --database-url URL --scenario sessions_page
     .venv/bin/python -m bench.cpu --database-url URL --src old=/tmp/old/src --src new=src --rounds 3
+    .venv/bin/python -m bench.cpu --database-url URL --baseline --rounds 3   # beside the baseline app
 
 Each measurement: wrk (16 connections) for `--warmup` then `--duration` seconds; the server's
 utime + stime (`/proc/<pid>/stat`, every process of its group) during the measurement divided by the
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from bench.harness import (
     _discover,
+    baseline_command,
     drive,
     scenario_paths,
     service_command,
@@ -84,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--port", type=int, default=8841)
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also serve bench/baseline_app.py (1 worker) and measure it in turn (PostgreSQL)",
+    )
     args = parser.parse_args(argv)
 
     url = normalize_database_url(args.database_url)
@@ -102,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             log = workdir / f"{label}.log"
             base = stack.enter_context(serving(service_command(1, port), server_env, port, log))
             servers.append((label, base))
+        if args.baseline:
+            port = args.port + len(trees)
+            log = workdir / "baseline.log"
+            command = baseline_command(1, port)
+            base = stack.enter_context(serving(command, {"BENCH_DATABASE_URL": url}, port, log))
+            servers.append(("baseline", base))
         for _ in range(args.rounds):
             for label, base in servers:
                 pgid = _server_group(base)
@@ -148,7 +161,8 @@ def _server_group(base: str) -> int:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"serve" in cmdline and port.encode() in cmdline:
+        serves = b"serve" in cmdline or b"bench.baseline_app:app" in cmdline
+        if serves and port.encode() in cmdline:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             return int(fields[2])
     raise SystemExit(f"no server process found for {base}")
