@@ -302,6 +302,39 @@ async def test_client_rows_name_an_event_of_their_organization(
     assert await count_rows(db, "audit_event_clients") == 2
 
 
+async def test_client_rows_are_checked_under_an_empty_search_path(
+    db: Database, clinic: Clinic
+) -> None:
+    """A restore (pg_dump's script, pg_restore) writes with an empty search_path: the check still
+    finds the events, and still refuses a row of another organization's event."""
+    if db.dialect != "postgresql":
+        pytest.skip("search_path is PostgreSQL's")
+    async with db.write() as conn:
+        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
+    async with db.read() as conn:
+        schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
+    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
+    statement = text(
+        f'INSERT INTO "{schema}".audit_event_clients '  # noqa: S608 (the test's own schema)
+        "(audit_event_id, client_id, organization_id, occurred_at) VALUES (:e, :c, :o, now())"
+    )
+
+    async def insert_as_a_restore(event_id: int) -> None:
+        async with db.write() as conn:
+            await conn.execute(text("SET LOCAL search_path TO ''"))
+            await conn.execute(
+                statement, {"e": event_id, "c": uuid.UUID(C2), "o": uuid.UUID(ORG_A)}
+            )
+            # The statement's check has run; the transaction's own end names tables unqualified.
+            await conn.execute(text("SET LOCAL search_path TO DEFAULT"))
+
+    with pytest.raises(IntegrityError, match="audit event of their organization"):
+        await insert_as_a_restore(ids["entity-2"])
+    await insert_as_a_restore(ids["entity-1"])
+    assert await count_rows(db, "audit_event_clients") == 2
+
+
 async def test_therapist_viewing_sessions_is_recorded(
     client: httpx.AsyncClient, clinic: Clinic
 ) -> None:

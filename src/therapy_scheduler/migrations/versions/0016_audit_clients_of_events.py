@@ -10,6 +10,10 @@
 - SQLite: a row-level trigger checks the same (the event's organization), beside the foreign keys
   it keeps (each check a lookup in the same process).
 
+pg_dump does not know that the client rows follow their events: a data-only restore needs
+`--disable-triggers` (docs/AUDIT_AND_FEEDS.md, "Append-only"); a whole dump creates the triggers
+after its data, as it does foreign keys.
+
 Revision ID: 0016
 Revises: 0015
 """
@@ -41,7 +45,9 @@ def upgrade() -> None:
         for name, *_ in _FOREIGN_KEYS:
             op.drop_constraint(name, "audit_event_clients", type_="foreignkey")
         op.execute(
-            "CREATE FUNCTION audit_event_clients_of_events() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            # The tables' schema is fixed at creation: a restore runs with an empty search_path.
+            "CREATE FUNCTION audit_event_clients_of_events() RETURNS trigger LANGUAGE plpgsql "
+            "SET search_path FROM CURRENT AS $$ "
             "BEGIN "
             "IF EXISTS (SELECT FROM new_rows n WHERE NOT EXISTS ("
             "SELECT FROM audit_events e "
