@@ -22,6 +22,7 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -41,35 +42,31 @@ from therapy_scheduler.config import Settings, normalize_database_url
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in process group `pgid`."""
+def _cpu_seconds(counts: Callable[[str, list[str]], bool]) -> float:
+    """utime + stime of every live process for which `counts(comm, fields)` holds (`fields`: the
+    fields of `/proc/<pid>/stat` after "comm)": state, ppid, pgrp, ...)."""
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            comm, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[2]) == pgid:  # fields after "comm)": state, ppid, pgrp, ...
+        fields = rest.split()
+        if counts(comm, fields):
             total += int(fields[11]) + int(fields[12])
     return total / _TICK
 
 
+def _group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in process group `pgid`."""
+    return _cpu_seconds(lambda _comm, fields: int(fields[2]) == pgid)
+
+
 def _postgres_cpu_seconds() -> float:
     """utime + stime of every live process named `postgres` (the server and its backends)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm, fields = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
-        except (OSError, IndexError, ValueError):
-            continue
-        if comm == "postgres":
-            stat = fields.split()
-            total += int(stat[11]) + int(stat[12])
-    return total / _TICK
+    return _cpu_seconds(lambda comm, _fields: comm == "postgres")
 
 
 def _load() -> float:

@@ -271,19 +271,24 @@ async def test_audit_tables_are_append_only(db: Database, clinic: Clinic, statem
     assert action == "session.cancel"
 
 
+async def _events_of_both_organizations(db: Database) -> tuple[int, int]:
+    """Ids of two new audit events: one of organization A with a client row (C1), one of B."""
+    async with db.write() as conn:
+        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
+    async with db.read() as conn:
+        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
+    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
+    return ids["entity-1"], ids["entity-2"]
+
+
 @pytest.mark.parametrize("wrong", ["no such event", "the event of another organization"])
 async def test_client_rows_name_an_event_of_their_organization(
     db: Database, clinic: Clinic, wrong: str
 ) -> None:
     """A client row of the audit log names an audit event of its own organization (migration
     0016): an INSERT with one row that does not is refused whole, the good rows with it."""
-    async with db.write() as conn:
-        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
-    async with db.read() as conn:
-        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
-    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
-    event_a, event_b = ids["entity-1"], ids["entity-2"]
-    wrong_event = max(ids.values()) + 1 if wrong == "no such event" else event_b
+    event_a, event_b = await _events_of_both_organizations(db)
+    wrong_event = max(event_a, event_b) + 1 if wrong == "no such event" else event_b
 
     def row(event_id: int, client: str) -> dict[str, Any]:
         return {
@@ -309,12 +314,9 @@ async def test_client_rows_are_checked_under_an_empty_search_path(
     finds the events, and still refuses a row of another organization's event."""
     if db.dialect != "postgresql":
         pytest.skip("search_path is PostgreSQL's")
-    async with db.write() as conn:
-        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
+    event_a, event_b = await _events_of_both_organizations(db)
     async with db.read() as conn:
         schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
-    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
     statement = text(
         f'INSERT INTO "{schema}".audit_event_clients '  # noqa: S608 (the test's own schema)
         "(audit_event_id, client_id, organization_id, occurred_at) VALUES (:e, :c, :o, now())"
@@ -330,8 +332,8 @@ async def test_client_rows_are_checked_under_an_empty_search_path(
             await conn.execute(text("SET LOCAL search_path TO DEFAULT"))
 
     with pytest.raises(IntegrityError, match="audit event of their organization"):
-        await insert_as_a_restore(ids["entity-2"])
-    await insert_as_a_restore(ids["entity-1"])
+        await insert_as_a_restore(event_b)
+    await insert_as_a_restore(event_a)
     assert await count_rows(db, "audit_event_clients") == 2
 
 
