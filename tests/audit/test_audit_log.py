@@ -10,15 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tests.conftest import count_rows, make_settings
+from tests.conftest import make_settings
 from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B, U_ADMIN, U_B, U_SCHED, U_T1, Clinic
 from therapy_scheduler.infra.audit_log import AuditEntry, append_entries, record
 from therapy_scheduler.infra.audit_writer import AuditWriter
 from therapy_scheduler.infra.db import Database
-from therapy_scheduler.models import AuditEventClient
+from therapy_scheduler.models import AuditEvent
 
 URL = "/admin/audit-events"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -253,88 +253,76 @@ async def test_bad_input(
     "statement",
     [
         "UPDATE audit_events SET action = 'tampered'",
+        "UPDATE audit_events SET client_ids = (SELECT client_ids FROM audit_events WHERE id < 0)",
         "DELETE FROM audit_events",
-        "UPDATE audit_event_clients SET client_id = organization_id",
-        "DELETE FROM audit_event_clients",
     ],
 )
-async def test_audit_tables_are_append_only(db: Database, clinic: Clinic, statement: str) -> None:
+async def test_audit_events_are_append_only(db: Database, clinic: Clinic, statement: str) -> None:
     async with db.write() as conn:
         await append_entries(conn, [_entry(1, clients=(C1, C2))])
     with pytest.raises(DBAPIError, match="append-only"):
         async with db.write() as conn:
             await conn.execute(text(statement))
-    assert await count_rows(db, "audit_events") == 1
-    assert await count_rows(db, "audit_event_clients") == 2
     async with db.read() as conn:
-        action = (await conn.execute(text("SELECT action FROM audit_events"))).scalar_one()
-    assert action == "session.cancel"
+        [(action, clients)] = (
+            await conn.execute(select(AuditEvent.action, AuditEvent.client_ids))
+        ).all()
+    assert (action, sorted(clients)) == ("session.cancel", sorted([C1, C2]))
 
 
-async def _events_of_both_organizations(db: Database) -> tuple[int, int]:
-    """Ids of two new audit events: one of organization A with a client row (C1), one of B."""
-    async with db.write() as conn:
-        await append_entries(conn, [_entry(1, clients=(C1,)), _entry(2, org=ORG_B, actor=U_B)])
+async def _stored_clients(db: Database) -> list[list[str]]:
+    """Each audit event's client ids (canonical text, sorted), in the order of the events' ids."""
     async with db.read() as conn:
-        rows = (await conn.execute(text("SELECT entity_id, id FROM audit_events"))).all()
-    ids: dict[str, int] = {entity_id: event_id for entity_id, event_id in rows}
-    return ids["entity-1"], ids["entity-2"]
+        rows = await conn.execute(select(AuditEvent.client_ids).order_by(AuditEvent.id))
+        return [sorted(clients) for clients in rows.scalars()]
 
 
-@pytest.mark.parametrize("wrong", ["no such event", "the event of another organization"])
-async def test_client_rows_name_an_event_of_their_organization(
-    db: Database, clinic: Clinic, wrong: str
-) -> None:
-    """A client row of the audit log names an audit event of its own organization (migration
-    0016): an INSERT with one row that does not is refused whole, the good rows with it."""
-    event_a, event_b = await _events_of_both_organizations(db)
-    wrong_event = max(event_a, event_b) + 1 if wrong == "no such event" else event_b
-
-    def row(event_id: int, client: str) -> dict[str, Any]:
-        return {
-            "audit_event_id": event_id,
-            "client_id": uuid.UUID(client),
-            "organization_id": uuid.UUID(ORG_A),
-            "occurred_at": BASE,
-        }
-
-    with pytest.raises(IntegrityError, match=r"audit event of their organization|FOREIGN KEY"):
-        async with db.write() as conn:
-            await conn.execute(insert(AuditEventClient), [row(event_a, C2), row(wrong_event, C3)])
-    assert await count_rows(db, "audit_event_clients") == 1
-    async with db.write() as conn:  # the same good row alone goes in
-        await conn.execute(insert(AuditEventClient), [row(event_a, C2)])
-    assert await count_rows(db, "audit_event_clients") == 2
-
-
-async def test_client_rows_are_checked_under_an_empty_search_path(
-    db: Database, clinic: Clinic
-) -> None:
-    """A restore (pg_dump's script, pg_restore) writes with an empty search_path: the check still
-    finds the events, and still refuses a row of another organization's event."""
-    if db.dialect != "postgresql":
-        pytest.skip("search_path is PostgreSQL's")
-    event_a, event_b = await _events_of_both_organizations(db)
+async def _sqlite_client_index(db: Database) -> list[tuple[Any, ...]]:
     async with db.read() as conn:
-        schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-    statement = text(
-        f'INSERT INTO "{schema}".audit_event_clients '  # noqa: S608 (the test's own schema)
-        "(audit_event_id, client_id, organization_id, occurred_at) VALUES (:e, :c, :o, now())"
-    )
-
-    async def insert_as_a_restore(event_id: int) -> None:
-        async with db.write() as conn:
-            await conn.execute(text("SET LOCAL search_path TO ''"))
-            await conn.execute(
-                statement, {"e": event_id, "c": uuid.UUID(C2), "o": uuid.UUID(ORG_A)}
+        rows = await conn.execute(
+            text(
+                "SELECT organization_id, client_id, occurred_at, audit_event_id "
+                "FROM audit_event_clients ORDER BY audit_event_id, client_id"
             )
-            # The statement's check has run; the transaction's own end names tables unqualified.
-            await conn.execute(text("SET LOCAL search_path TO DEFAULT"))
+        )
+        return [tuple(row) for row in rows]
 
-    with pytest.raises(IntegrityError, match="audit event of their organization"):
-        await insert_as_a_restore(event_b)
-    await insert_as_a_restore(event_a)
-    assert await count_rows(db, "audit_event_clients") == 2
+
+async def test_sqlite_indexes_each_event_under_its_clients(db: Database, clinic: Clinic) -> None:
+    """SQLite's index of the events' clients (migration 0017) is a table that a trigger fills from
+    each new event: one row per client of the event, with the event's organization and time, and
+    nothing for an event of no client. Like the events, it is append-only."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL indexes the column itself (GIN)")
+    async with db.write() as conn:
+        await append_entries(
+            conn,
+            [
+                _entry(1, clients=(C1, C2)),
+                _entry(2),
+                _entry(3, org=ORG_B, actor=U_B, clients=(CB,)),
+            ],
+        )
+        events = (
+            await conn.execute(
+                text("SELECT entity_id, id, organization_id, occurred_at FROM audit_events")
+            )
+        ).all()
+    of = {entity_id: (event_id, org, at) for entity_id, event_id, org, at in events}
+    expected = [
+        (of[entity][1], client, of[entity][2], of[entity][0])
+        for entity, clients in (("entity-1", (C1, C2)), ("entity-3", (CB,)))
+        for client in sorted(clients)
+    ]
+    assert await _sqlite_client_index(db) == expected
+    for statement in (
+        "UPDATE audit_event_clients SET client_id = 'x'",
+        "DELETE FROM audit_event_clients",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with db.write() as conn:
+                await conn.execute(text(statement))
+    assert await _sqlite_client_index(db) == expected
 
 
 async def test_therapist_viewing_sessions_is_recorded(
@@ -442,7 +430,7 @@ async def test_shutdown_flushes_buffered_reads(
             )
         ).all()
     assert [tuple(r) for r in rows] == [("phi.read", "get-sessions-optimized")] * 3
-    assert await count_rows(db, "audit_event_clients") == 3 * 3  # C1, C2, C3 each time
+    assert await _stored_clients(db) == [sorted([C1, C2, C3])] * 3
 
 
 async def test_record_indexes_the_clients_of_a_write(
@@ -485,8 +473,7 @@ async def test_buffered_reads_survive_a_failed_flush(clinic: Clinic, db: Databas
     writer._database = db
     await writer.close()
     assert writer.pending == 0
-    assert await count_rows(db, "audit_events") == 1
-    assert await count_rows(db, "audit_event_clients") == 1
+    assert await _stored_clients(db) == [[C1]]
 
 
 async def test_shutdown_while_a_flush_runs_writes_every_read_once(
@@ -509,7 +496,7 @@ async def test_shutdown_while_a_flush_runs_writes_every_read_once(
     async with db.read() as conn:
         ids = (await conn.execute(text("SELECT entity_id FROM audit_events"))).scalars().all()
     assert sorted(ids) == sorted(f"entity-{n}" for n in range(1000))
-    assert await count_rows(db, "audit_event_clients") == 1000
+    assert await _stored_clients(db) == [[C1]] * 1000
 
 
 async def test_read_log_stores_client_ids_given_as_text_as_it_stores_uuids(
@@ -539,17 +526,4 @@ async def test_read_log_stores_client_ids_given_as_text_as_it_stores_uuids(
     with pytest.raises(ValueError, match="badly formed"):
         note_phi_read_of(request, caller, endpoint="x", session_count=1, client_ids=["not-an-id"])
     await writer.close()
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT e.details, c.client_id FROM audit_events e "
-                    "JOIN audit_event_clients c ON c.audit_event_id = e.id "
-                    "WHERE e.request_id = 'as-text' ORDER BY e.id, c.client_id"
-                )
-            )
-        ).all()
-    stored = [r[1] for r in rows]
-    assert len(stored) == 6
-    assert stored[:3] == stored[3:]
-    assert [str(uuid.UUID(str(c))) for c in stored[:3]] == sorted([C1, C2, C3])
+    assert await _stored_clients(db) == [sorted([C1, C2, C3])] * 2

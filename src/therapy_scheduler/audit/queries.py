@@ -1,26 +1,36 @@
 """SQL of the audit log's read side (SQLAlchemy Core): a keyset page of one organization's events,
-then the clients of those events."""
+each with the clients it concerns."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, select, tuple_
+from sqlalchemy import Boolean, ColumnElement, Row, Text, bindparam, column, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.audit.schemas import AuditEventsParams
-from therapy_scheduler.models import AuditEvent, AuditEventClient
+from therapy_scheduler.models import AuditEvent
+from therapy_scheduler.models.audit import CLIENT_IDS_POSTGRESQL
+from therapy_scheduler.models.base import UTCDateTime
 
 _E = AuditEvent
-_EC = AuditEventClient
 
-# id, occurred_at, actor_user_id, action, entity_type, entity_id, request_id, details
+# SQLite's index of `audit_events.client_ids` (migration 0017): a table a trigger fills from each new
+# event, not a model (nothing writes it but that trigger). PostgreSQL indexes the column itself.
+_SQLITE_CLIENT_INDEX = table(
+    "audit_event_clients",
+    column("organization_id", _E.organization_id.type),
+    column("client_id", Text()),
+    column("occurred_at", UTCDateTime()),
+    column("audit_event_id", _E.id.type),
+)
+
+# id, occurred_at, actor_user_id, action, entity_type, entity_id, request_id, details, client_ids
 EventRow: TypeAlias = Row[
-    int, datetime, uuid.UUID | None, str, str, str, str | None, dict[str, Any]
+    int, datetime, uuid.UUID | None, str, str, str, str | None, dict[str, Any], list[str]
 ]
 
 
@@ -42,15 +52,22 @@ async def event_page(
         _E.entity_id,
         _E.request_id,
         _E.details,
+        _E.client_ids,
     )
-    if filters.client_id is not None:
-        # Driven by the (organization, client, time) index of the client rows.
-        t_col, id_col = _EC.occurred_at, _EC.audit_event_id
-        query = query.join(_EC, _EC.audit_event_id == _E.id).where(
-            _EC.organization_id == organization_id, _EC.client_id == filters.client_id
+    t_col: ColumnElement[Any] = _E.__table__.c.occurred_at
+    id_col: ColumnElement[Any] = _E.__table__.c.id
+    if filters.client_id is not None and conn.dialect.name == "postgresql":
+        # The GIN index of the column, or the (organization, time) index with this as a filter:
+        # PostgreSQL's choice, by how often the client appears (its statistics of the elements).
+        wanted = bindparam("client_ids", [str(filters.client_id)], type_=CLIENT_IDS_POSTGRESQL)
+        query = query.where(_E.client_ids.op("@>", return_type=Boolean)(wanted))
+    elif filters.client_id is not None:
+        # Driven by the (organization, client, time, event) order of the index table.
+        index = _SQLITE_CLIENT_INDEX.c
+        t_col, id_col = index.occurred_at, index.audit_event_id
+        query = query.join(_SQLITE_CLIENT_INDEX, index.audit_event_id == _E.id).where(
+            index.organization_id == organization_id, index.client_id == str(filters.client_id)
         )
-    else:
-        t_col, id_col = _E.occurred_at, _E.id
     query = query.where(_E.organization_id == organization_id)
     if filters.actor_user_id is not None:
         query = query.where(_E.actor_user_id == filters.actor_user_id)
@@ -68,18 +85,3 @@ async def event_page(
         query = query.where(tuple_(t_col, id_col) < tuple_(*position))
     query = query.order_by(t_col.desc(), id_col.desc()).limit(filters.limit + 1)
     return (await conn.execute(query)).all()
-
-
-async def event_clients(conn: AsyncConnection, event_ids: list[int]) -> dict[int, list[str]]:
-    """The client ids (canonical text, in id order) of each of these events that has any."""
-    clients: dict[int, list[str]] = defaultdict(list)
-    if not event_ids:
-        return clients
-    rows = await conn.execute(
-        select(_EC.audit_event_id, _EC.client_id)
-        .where(_EC.audit_event_id.in_(event_ids))
-        .order_by(_EC.audit_event_id, _EC.client_id)
-    )
-    for event_id, client_id in rows:
-        clients[event_id].append(str(client_id))
-    return clients

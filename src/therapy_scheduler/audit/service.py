@@ -31,7 +31,6 @@ async def audit_events(
         rows = await queries.event_page(conn, principal.organization_id, params, position)
         more = len(rows) > params.limit
         rows = rows[: params.limit]
-        clients = await queries.event_clients(conn, [r.id for r in rows])
 
     return ok(
         data={
@@ -44,7 +43,7 @@ async def audit_events(
                     "entity_type": r.entity_type,
                     "entity_id": r.entity_id,
                     "request_id": r.request_id,
-                    "client_ids": clients.get(r.id, []),
+                    "client_ids": sorted(r.client_ids),
                     "details": r.details or {},
                 }
                 for r in rows

@@ -49,7 +49,6 @@ UNVERSIONED_TABLES = frozenset(
         "change_counters",
         "idempotency_records",
         "audit_events",
-        "audit_event_clients",
         # the webhook outbox and its deliveries (docs/WEBHOOKS.md)
         "webhook_endpoints",
         "webhook_events",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -28,17 +29,26 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations; safe to call from inside a running event loop (runs in its own thread)."""
     if database_url.startswith("sqlite"):
         _ensure_sqlite_dir(normalize_database_url(database_url))
+    _run(command.upgrade, database_url, revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Revert migrations down to `revision`; like `upgrade`, safe inside a running event loop."""
+    _run(command.downgrade, database_url, revision)
+
+
+def _run(step: Callable[[Config, str], None], database_url: str, revision: str) -> None:
     config = alembic_config(database_url)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        command.upgrade(config, revision)
+        step(config, revision)
         return
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            command.upgrade(config, revision)
+            step(config, revision)
         except BaseException as exc:
             errors.append(exc)
 

@@ -1,6 +1,6 @@
 """ORM classes (tables) of therapy-scheduler, one module per aggregate."""
 
-from therapy_scheduler.models.audit import AuditEvent, AuditEventClient
+from therapy_scheduler.models.audit import AuditEvent
 from therapy_scheduler.models.authorization import Authorization, AuthorizationService
 from therapy_scheduler.models.availability import AvailabilityWindow, TimeOff
 from therapy_scheduler.models.calendar_feed import CalendarFeed
@@ -30,7 +30,6 @@ __all__ = [
     "FLOOR_KEY",
     "MAX_SESSION_LENGTH",
     "AuditEvent",
-    "AuditEventClient",
     "Authorization",
     "AuthorizationService",
     "AvailabilityWindow",

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from therapy_scheduler.models._columns import CreatedAt, OrgFK
-from therapy_scheduler.models.base import Base, UTCDateTime
+from therapy_scheduler.models.base import Base
 
-# Both audit tables are append-only for the application: migration 0002 adds triggers that reject every
+# The audit log is append-only for the application: migration 0002 adds triggers that reject every
 # UPDATE and DELETE (SQLite and PostgreSQL), and no code path issues one.
 _EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
+# The type of `AuditEvent.client_ids` on PostgreSQL (canonical text in and out).
+CLIENT_IDS_POSTGRESQL = ARRAY(Uuid(as_uuid=False))
 
 
 class AuditEvent(Base):
@@ -32,6 +34,12 @@ class AuditEvent(Base):
             "id",
         ),
         Index("ix_audit_events_org_action", "organization_id", "action", "occurred_at", "id"),
+        # The client filter on PostgreSQL. SQLite cannot index an array's elements: there the table
+        # `audit_event_clients` (organization, client, time, event), which a trigger fills from each
+        # new event's `client_ids`, is the index (migration 0017).
+        Index("ix_audit_events_clients", "client_ids", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(_EVENT_ID, primary_key=True, autoincrement=True)
@@ -43,31 +51,8 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     occurred_at: Mapped[CreatedAt]
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class AuditEventClient(Base):
-    """The clients an audit event concerns (e.g. whose sessions a `phi.read` showed): one row per
-    (event, client), so "who looked at this client's sessions" is an index range scan.
-
-    Each row names an event of its own organization. On PostgreSQL a trigger checks that once per
-    INSERT statement, in place of the two foreign keys declared here, which SQLite keeps beside a
-    row trigger of the same check (migration 0016)."""
-
-    __tablename__ = "audit_event_clients"
-    __table_args__ = (
-        Index(
-            "ix_audit_event_clients_org_client_time",
-            "organization_id",
-            "client_id",
-            "occurred_at",
-            "audit_event_id",
-        ),
+    # The clients the event concerns (e.g. whose sessions a `phi.read` showed), as canonical text:
+    # `uuid[]` on PostgreSQL, a JSON array on SQLite.
+    client_ids: Mapped[list[str]] = mapped_column(
+        JSON().with_variant(CLIENT_IDS_POSTGRESQL, "postgresql"), default=list
     )
-
-    audit_event_id: Mapped[int] = mapped_column(
-        _EVENT_ID, ForeignKey("audit_events.id"), primary_key=True
-    )
-    client_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[OrgFK]
-    # A copy of the event's occurred_at, so the client filter pages in the same order on this index.
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
