@@ -132,6 +132,7 @@ async def release_hold(
                 entity_id=hold.id,
                 request_id=request_id,
                 details={"previous_status": previous},
+                client_ids=[hold.client_id],
             )
             await outbox.emit_hold_event(
                 conn,

@@ -200,6 +200,7 @@ async def _cancel_one(
             "units_released": released,
             "previous_status": session.status,
         },
+        client_ids=[session.client_id],
     )
     await outbox.emit_session_event(
         conn,

@@ -112,6 +112,7 @@ async def confirm_hold(
                     "client_id": str(hold.client_id),
                     "rescheduled": hold.reschedule_session_id is not None,
                 },
+                client_ids=[hold.client_id],
             )
             event = "session.updated" if hold.reschedule_session_id else "session.created"
             for session_id in session_ids:

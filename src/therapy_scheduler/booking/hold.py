@@ -245,6 +245,7 @@ async def _create(
                 "warnings": sorted({w["code"] for w in warnings}),
                 "reschedule_session_id": str(reschedule.id) if reschedule else None,
             },
+            client_ids=[block.client_id],
         )
         await outbox.emit_hold_event(
             conn,
