@@ -104,6 +104,15 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+async def pg_admin(sql: str) -> None:
+    """One statement on the PostgreSQL server's administrative database (CREATE/DROP DATABASE)."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def pg_template_url() -> Iterator[str]:
     """A PostgreSQL database created for this test run (and worker), migrated once."""
@@ -115,19 +124,11 @@ def pg_template_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required under CI=true but unavailable: {problem}")
         pytest.skip(f"PostgreSQL unavailable: {problem}")
     name = f"ts_test_{_worker()}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import JSON, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import TypeEngine
 
-from tests.conftest import BACKENDS, PG_ADMIN_URL, _worker
+from tests.conftest import BACKENDS, PG_ADMIN_URL, _worker, pg_admin
 from tests.fixtures import C1, C2, C3, CB, ORG_A, ORG_B
 from therapy_scheduler.audit.queries import event_page
 from therapy_scheduler.audit.schemas import AuditEventsParams
@@ -29,14 +30,6 @@ AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EVENTS = [(1, ORG_A, (C2, C1)), (2, ORG_A, ()), (3, ORG_B, (CB,)), (4, ORG_A, (C3,))]
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=[b for b in BACKENDS if b in ("sqlite", "postgresql")])
 def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of this test's own, with no schema."""
@@ -45,36 +38,38 @@ def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     request.getfixturevalue("pg_template_url")  # PostgreSQL is there (or the test fails in CI)
     name = f"ts_migration_{_worker()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield normalize_database_url(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-_ORGANIZATION = text(
+def _statement(sql: str, **types: TypeEngine[Any]) -> TextClause:
+    """A statement of revision 0016's schema whose parameters are bound as these column types."""
+    return text(sql).bindparams(*(bindparam(name, type_=kind) for name, kind in types.items()))
+
+
+_ORGANIZATION = _statement(
     "INSERT INTO organizations (id, name, time_zone, settings, created_at) "
-    "VALUES (:id, 'Org', 'UTC', :settings, :at)"
-).bindparams(
-    bindparam("id", type_=Uuid()),
-    bindparam("settings", type_=JSON()),
-    bindparam("at", type_=UTCDateTime()),
+    "VALUES (:id, 'Org', 'UTC', :settings, :at)",
+    id=Uuid(),
+    settings=JSON(),
+    at=UTCDateTime(),
 )
-_EVENT = text(
+_EVENT = _statement(
     "INSERT INTO audit_events (id, organization_id, action, entity_type, entity_id, occurred_at, "
-    "details) VALUES (:id, :org, 'phi.read', 'sessions', 'x', :at, :details)"
-).bindparams(
-    bindparam("org", type_=Uuid()),
-    bindparam("at", type_=UTCDateTime()),
-    bindparam("details", type_=JSON()),
+    "details) VALUES (:id, :org, 'phi.read', 'sessions', 'x', :at, :details)",
+    org=Uuid(),
+    at=UTCDateTime(),
+    details=JSON(),
 )
-_CLIENT_ROW = text(
+_CLIENT_ROW = _statement(
     "INSERT INTO audit_event_clients (audit_event_id, client_id, organization_id, occurred_at) "
-    "VALUES (:id, :client, :org, :at)"
-).bindparams(
-    bindparam("client", type_=Uuid()),
-    bindparam("org", type_=Uuid()),
-    bindparam("at", type_=UTCDateTime()),
+    "VALUES (:id, :client, :org, :at)",
+    client=Uuid(),
+    org=Uuid(),
+    at=UTCDateTime(),
 )
 
 
