@@ -84,6 +84,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--full"):
+        # The long runs first (a stable sort keeps the rest in order), so that with xdist's
+        # work stealing (scripts/test) the other worker takes the short tests around them instead
+        # of waiting at the end for a long run that started last (docs/PERFORMANCE.md, "The test
+        # suite").
+        items.sort(key=lambda item: "slow" not in item.keywords)
         return
     skip = pytest.mark.skip(reason="long run: use --full")
     for item in items:
