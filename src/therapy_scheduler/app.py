@@ -160,8 +160,8 @@ def _fastapi(lifespan: Any = None) -> FastAPI:
 # route is found; the board's pages come after them all.
 FEATURE_ROUTERS = (
     schedule_router,
-    booking_router,
     reference_router,
+    booking_router,
     waitlist_router,
     feeds_router,
     reports_router,
