@@ -58,7 +58,7 @@ async def record(
     # (`infra/changes.py`). Not in `append_entries`: the PHI read log goes through it, and a read
     # changes nothing.
     changes.touch(conn, organization_id)
-    clients = list(dict.fromkeys(client_ids))
+    clients = list(client_ids)  # `_row` keeps each client once
     if entity_type == "client":
         own = _as_uuid(entity_id)
         if own is not None and own not in clients:
