@@ -137,24 +137,20 @@ async def load_world(
         with_busy=False,
     )
     margin = _reach(req) + timedelta(days=1)
-    busy, _ = await queries.busy_and_expired(
+    around = await queries.surroundings(
         conn,
         therapist_id=req.therapist_id,
         client_id=req.client_id,
         lower=lower - margin,
         upper=upper + margin,
-        now=now,
-        exclude_session_id=req.exclude_session_id,
-        expired=False,
-    )
-    coverages, balances = await queries.coverages_and_balances(
-        conn,
-        client_id=req.client_id,
         service_code=req.service_code,
         first_day=(lower - timedelta(days=1)).date(),
         last_day=(upper + timedelta(days=1)).date(),
         now=now,
+        exclude_session_id=req.exclude_session_id,
+        expired=False,
     )
+    busy, coverages, balances = around.busy, around.coverages, around.balances
     if req.exclude_session_id is not None:
         moving = await queries.session_for_change(
             conn, req.exclude_session_id, Session.organization_id == req.organization_id

@@ -5,10 +5,10 @@ which works in batches across every organization."""
 from therapy_scheduler.booking.queries.calendar import (
     Busy,
     Coverage,
-    busy_and_expired,
-    coverages_and_balances,
+    Surroundings,
     location,
     people,
+    surroundings,
 )
 from therapy_scheduler.booking.queries.holds import (
     HOLD_COLUMNS,
@@ -56,11 +56,10 @@ __all__ = [
     "Held",
     "HeldSlot",
     "NewSession",
-    "busy_and_expired",
+    "Surroundings",
     "check_active_holds_last",
     "close_hold",
     "confirm_later",
-    "coverages_and_balances",
     "deactivate_expired_holds",
     "delete_expired_idempotency",
     "delete_holds",
@@ -86,4 +85,5 @@ __all__ = [
     "session_to_move",
     "session_views",
     "set_session_status",
+    "surroundings",
 ]

@@ -12,8 +12,10 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    cast,
     func,
     literal,
+    null,
     select,
     true,
     union_all,
@@ -156,123 +158,7 @@ async def location(
 # The statements of every hold are built once (SQLAlchemy reuses their cache key and compiled form).
 
 
-def _busy_query(*, excluding: bool, expired: bool = False) -> Any:
-    """Sessions and holds of the therapist and of the client in `[lower, upper)`, as one UNION ALL
-    (one round trip for the four reads); with `expired`, also their hold occurrences that expired
-    but are still `active` (kind "expired", at any time: `deactivate_expired_holds` closes them)."""
-    # Untyped: each comparison gives its parameter the column's type.
-    lower: Any = bindparam("lower")
-    upper: Any = bindparam("upper")
-    parts = []
-    for who in ("therapist_id", "client_id"):
-        person_id: Any = bindparam(who)
-        session_filter = [
-            getattr(Session, who) == person_id,
-            Session.status != "cancelled",
-            Session.start_time < upper,
-            Session.end_time > lower,
-            Session.start_time > bindparam("floor"),  # index lower bound (implied)
-        ]
-        if excluding:
-            session_filter.append(Session.id != bindparam("exclude_session_id"))
-        parts.append(
-            select(
-                literal("session").label("kind"),
-                Session.therapist_id,
-                Session.client_id,
-                Session.start_time,
-                Session.end_time,
-                Session.location_id,
-                Session.location_type,
-                Session.id,
-                Session.service_code,
-                Session.supervises,
-            ).where(*session_filter)
-        )
-        parts.append(
-            _hold_rows("hold").where(
-                getattr(HoldOccurrence, who) == person_id,
-                HoldOccurrence.active.is_(True),
-                HoldOccurrence.expires_at > bindparam("now"),
-                HoldOccurrence.start_time < upper,
-                HoldOccurrence.end_time > lower,
-            )
-        )
-    if expired:
-        parts.append(_hold_rows("expired").where(*EXPIRED_OF_PEOPLE))
-    return union_all(*parts)
-
-
-def _hold_rows(kind: str) -> Any:
-    """Hold occurrences in the columns of `_busy_query`'s session rows, marked `kind`."""
-    return select(
-        literal(kind).label("kind"),
-        HoldOccurrence.therapist_id,
-        HoldOccurrence.client_id,
-        HoldOccurrence.start_time,
-        HoldOccurrence.end_time,
-        Hold.location_id,
-        Hold.location_type,
-        HoldOccurrence.id,
-        HoldOccurrence.service_code,
-        HoldOccurrence.supervises,
-    ).join(Hold, Hold.id == HoldOccurrence.hold_id)
-
-
-_BUSY = {
-    (excluding, expired): _busy_query(excluding=excluding, expired=expired)
-    for excluding in (False, True)
-    for expired in (False, True)
-}
-
-
-async def busy_and_expired(
-    conn: AsyncConnection,
-    *,
-    therapist_id: uuid.UUID,
-    client_id: uuid.UUID,
-    lower: datetime,
-    upper: datetime,
-    now: datetime,
-    exclude_session_id: uuid.UUID | None = None,
-    expired: bool = True,
-) -> tuple[list[Busy], list[uuid.UUID]]:
-    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
-    that overlap `[lower, upper)` and, in the same round trip, the ids of the people's hold
-    occurrences that expired at `now` but are still `active` (with `expired`; else none), which the
-    booking deactivates (`holds.deactivate_expired_holds`) only when there are any."""
-    params = {
-        "therapist_id": therapist_id,
-        "client_id": client_id,
-        "lower": lower,
-        "upper": upper,
-        "floor": lower - MAX_SESSION_LENGTH,
-        "now": now,
-        "exclude_session_id": exclude_session_id,
-    }
-    rows = await driver_read(_BUSY[exclude_session_id is not None, expired], conn.dialect).all(
-        conn, params
-    )
-    out: list[Busy] = []
-    stale: list[uuid.UUID] = []
-    for r in rows:
-        if r.kind == "expired":
-            stale.append(r.id)
-        else:
-            out.append(Busy(*r))
-    # A row of this therapist *and* client was read twice; keep one.
-    return sorted(set(out), key=lambda b: (b.start, b.end, b.kind)), stale
-
-
-@dataclass(frozen=True)
-class Coverage:
-    authorization_id: uuid.UUID
-    start_date: date
-    end_date: date
-    unit_minutes: int
-
-
-def _covering() -> Any:
+def _covering_ids() -> Any:
     """The approved authorizations of the client for this service that touch the day range."""
     a = aliased(Authorization, name="covering")
     s = aliased(AuthorizationService, name="covering_service")
@@ -289,38 +175,190 @@ def _covering() -> Any:
     )
 
 
-# Built once (SQLAlchemy reuses its cache key and compiled form).
-_COVERAGES_AND_BALANCES = balance_rows(Authorization.id.in_(_covering()))
+# The rows of `_SURROUNDINGS`: kind, then a busy row's columns (`Busy`), then a balance row's
+# (`balance_rows`, after its id and service code, which stand in the busy row's `id` and
+# `service_code`); each kind of row has NULL in the other kind's columns.
+_BUSY_COLUMNS = (
+    Session.therapist_id,
+    Session.client_id,
+    Session.start_time,
+    Session.end_time,
+    Session.location_id,
+    Session.location_type,
+    Session.id,
+    Session.service_code,
+    Session.supervises,
+)
+_BALANCE = balance_rows(Authorization.id.in_(_covering_ids())).subquery("balance")
+_BALANCE_COLUMNS = (
+    _BALANCE.c.start_date,
+    _BALANCE.c.end_date,
+    _BALANCE.c.status,
+    _BALANCE.c.approved_units,
+    _BALANCE.c.unit_minutes,
+    _BALANCE.c.weekly_cap_units,
+    _BALANCE.c.weekly_cap_minutes,
+    _BALANCE.c.consumed,
+    _BALANCE.c.reserved,
+)
+_NO_BALANCE = tuple(cast(null(), c.type).label(c.key) for c in _BALANCE_COLUMNS)
 
 
-async def coverages_and_balances(
+def _busy_parts(*, excluding: bool, expired: bool) -> list[Any]:
+    """Sessions and holds of the therapist and of the client in `[lower, upper)` (four reads); with
+    `expired`, also their hold occurrences that expired but are still `active` (kind "expired", at
+    any time: `deactivate_expired_holds` closes them)."""
+    # Untyped: each comparison gives its parameter the column's type.
+    lower: Any = bindparam("lower")
+    upper: Any = bindparam("upper")
+    parts = []
+    for who in ("therapist_id", "client_id"):
+        person_id: Any = bindparam(who)
+        session_filter = [
+            getattr(Session, who) == person_id,
+            Session.status != "cancelled",
+            Session.start_time < upper,
+            Session.end_time > lower,
+            Session.start_time > bindparam("floor"),  # index lower bound (implied)
+        ]
+        if excluding:
+            session_filter.append(Session.id != bindparam("exclude_session_id"))
+        parts.append(
+            select(literal("session").label("kind"), *_BUSY_COLUMNS, *_NO_BALANCE).where(
+                *session_filter
+            )
+        )
+        parts.append(
+            _hold_rows("hold").where(
+                getattr(HoldOccurrence, who) == person_id,
+                HoldOccurrence.active.is_(True),
+                HoldOccurrence.expires_at > bindparam("now"),
+                HoldOccurrence.start_time < upper,
+                HoldOccurrence.end_time > lower,
+            )
+        )
+    if expired:
+        parts.append(_hold_rows("expired").where(*EXPIRED_OF_PEOPLE))
+    return parts
+
+
+def _hold_rows(kind: str) -> Any:
+    """Hold occurrences in the columns of the session rows, marked `kind`."""
+    return select(
+        literal(kind).label("kind"),
+        HoldOccurrence.therapist_id,
+        HoldOccurrence.client_id,
+        HoldOccurrence.start_time,
+        HoldOccurrence.end_time,
+        Hold.location_id,
+        Hold.location_type,
+        HoldOccurrence.id,
+        HoldOccurrence.service_code,
+        HoldOccurrence.supervises,
+        *_NO_BALANCE,
+    ).join(Hold, Hold.id == HoldOccurrence.hold_id)
+
+
+def _balance_part() -> Any:
+    """The covering authorizations' balance rows in the columns of the busy rows (kind "balance"):
+    the authorization's id and service code where a busy row has its own."""
+    balance = {"id": _BALANCE.c.id, "service_code": _BALANCE.c.service_code}
+    return select(
+        literal("balance").label("kind"),
+        *(balance.get(c.key, cast(null(), c.type).label(c.key)) for c in _BUSY_COLUMNS),
+        *_BALANCE_COLUMNS,
+    )
+
+
+_SURROUNDINGS = {
+    (excluding, expired): union_all(
+        *_busy_parts(excluding=excluding, expired=expired), _balance_part()
+    )
+    for excluding in (False, True)
+    for expired in (False, True)
+}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    authorization_id: uuid.UUID
+    start_date: date
+    end_date: date
+    unit_minutes: int
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What a booking is checked against that bookings change, read in one statement: the busy
+    time of its therapist and client, the ids of their hold occurrences that expired but are still
+    active, and the client's approved authorizations for its service that touch its days (soonest
+    ending first: units that expire first are spent first) with the balances of all their
+    services."""
+
+    busy: list[Busy]
+    expired: list[uuid.UUID]
+    coverages: list[Coverage]
+    balances: dict[UnitKey, UnitBalance]
+
+
+async def surroundings(
     conn: AsyncConnection,
     *,
+    therapist_id: uuid.UUID,
     client_id: uuid.UUID,
+    lower: datetime,
+    upper: datetime,
     service_code: str,
     first_day: date,
     last_day: date,
     now: datetime,
-) -> tuple[list[Coverage], dict[UnitKey, UnitBalance]]:
-    """Approved authorizations of the client for this service that touch the day range, soonest
-    ending first (units that expire first are spent first), and the balances of all their services
-    at `now`, in one statement. The balances change with every booking of the client: read them
-    under the client's lock, in a statement that starts after it was granted."""
+    exclude_session_id: uuid.UUID | None = None,
+    expired: bool = True,
+) -> Surroundings:
+    """Non-cancelled sessions and active, unexpired hold occurrences of the therapist or the client
+    that overlap `[lower, upper)`; with `expired`, the people's hold occurrences that expired at
+    `now` but are still `active` (the booking deactivates them, `holds.deactivate_expired_holds`,
+    only when there are any); the client's approved authorizations for `service_code` that touch
+    `[first_day, last_day]` with the balances of all their services at `now`: one round trip.
+    Bookings change all of it: under the booking locks, read it in a statement that starts after
+    they were granted (docs/BOOKING.md, "Concurrency")."""
     params = {
+        "therapist_id": therapist_id,
         "client_id": client_id,
+        "lower": lower,
+        "upper": upper,
+        "floor": lower - MAX_SESSION_LENGTH,
+        "now": now,
+        "exclude_session_id": exclude_session_id,
         "service_code": service_code,
         "first_day": first_day,
         "last_day": last_day,
-        "now": now,
     }
-    rows = await driver_read(_COVERAGES_AND_BALANCES, conn.dialect).all(conn, params)
-    balances, _ = collect_balances(rows)
+    statement = _SURROUNDINGS[exclude_session_id is not None, expired]
+    rows = await driver_read(statement, conn.dialect).all(conn, params)
+    busy: list[Busy] = []
+    stale: list[uuid.UUID] = []
+    balance_rows_: list[Any] = []
+    for r in rows:
+        if r.kind == "balance":
+            balance_rows_.append(r)
+        elif r.kind == "expired":
+            stale.append(r.id)
+        else:
+            busy.append(Busy(*r[:_BUSY_FIELDS]))
+    balances, _ = collect_balances(balance_rows_)
     coverages = sorted(
         (
             Coverage(r.id, r.start_date, r.end_date, r.unit_minutes)
-            for r in rows
+            for r in balance_rows_
             if r.service_code == service_code
         ),
         key=lambda c: (c.end_date, c.authorization_id),
     )
-    return coverages, balances
+    # A row of this therapist *and* client was read twice; keep one.
+    return Surroundings(
+        sorted(set(busy), key=lambda b: (b.start, b.end, b.kind)), stale, coverages, balances
+    )
+
+
+_BUSY_FIELDS = 1 + len(_BUSY_COLUMNS)

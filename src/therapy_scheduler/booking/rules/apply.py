@@ -150,7 +150,7 @@ async def find_problems(
 
     What no booking changes (working hours and time off) is read before the people locks, so that
     the locks are held only while reading and writing what bookings change (sessions, holds,
-    units). The client's authorizations are read under them with their balances, in one statement."""
+    units): the busy time and the client's authorizations with their balances, in one statement."""
     settings = principal.settings
     occurrences = booking.occurrences
     named_zone = booking.time_zone or booking.therapist_time_zone
@@ -182,20 +182,25 @@ async def find_problems(
         )
         # Waiting for the locks takes time: judge expiry by the clock as it is now.
         now = max(now, utcnow())
-    # Under the locks, the busy time and the people's expired holds are read together; expired
-    # holds that are still active are closed (so that the exclusion constraints, which count active
-    # rows, let their slots be taken again) only when there are any: one round trip less.
-    busy, expired = await queries.busy_and_expired(
+    # Under the locks, in one statement that starts after them: the busy time, the people's expired
+    # holds and the client's covering authorizations with their balances. Expired holds that are
+    # still active are closed (so that the exclusion constraints, which count active rows, let
+    # their slots be taken again) only when there are any: one round trip less.
+    around = await queries.surroundings(
         conn,
         therapist_id=booking.therapist_id,
         client_id=booking.client_id,
         lower=lower - buffer,
         upper=upper + buffer,
+        service_code=booking.service_code,
+        first_day=(lower - timedelta(days=1)).date(),
+        last_day=(upper + timedelta(days=1)).date(),
         now=now,
         exclude_session_id=booking.replacing_id,
         expired=lock,
     )
-    if expired:
+    busy = around.busy
+    if around.expired:
         await queries.deactivate_expired_holds(
             conn, therapist_id=booking.therapist_id, client_id=booking.client_id, now=now
         )
@@ -244,16 +249,7 @@ async def find_problems(
         if alone:
             notes.append(alone_warning(alone))
 
-    # Under the client's lock (a statement of its own after it: the balances change with every
-    # booking of the client), the covering authorizations with their balances.
-    coverages, balances = await queries.coverages_and_balances(
-        conn,
-        client_id=booking.client_id,
-        service_code=booking.service_code,
-        first_day=(lower - timedelta(days=1)).date(),
-        last_day=(upper + timedelta(days=1)).date(),
-        now=now,
-    )
+    coverages, balances = around.coverages, around.balances
     if booking.replacing is not None:
         balances = without_session(balances, booking.replacing)
     plans, problems = plan_units(
