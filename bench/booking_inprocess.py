@@ -39,6 +39,11 @@ from therapy_scheduler.auth.tokens import mint_token
 from therapy_scheduler.config import Settings, normalize_database_url
 
 CURRENT: dict[str, str] = {}
+# Statements that take advisory locks: the locks alone, or a hold's people read, which takes them first.
+LOCKING = (
+    "SELECT pg_advisory_xact_lock(",
+    "WITH locks AS MATERIALIZED (SELECT pg_advisory_xact_lock(",
+)
 
 
 class Tally:
@@ -65,7 +70,7 @@ class Tally:
         @event.listens_for(sync, "after_cursor_execute")
         def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             kind = CURRENT.get("kind", "other")
-            if statement.lstrip().startswith("SELECT pg_advisory_xact_lock("):
+            if " ".join(statement[:120].split()).startswith(LOCKING):
                 name = f"{kind}: {statement.count('pg_advisory_xact_lock')} lock(s)"
                 conn.info.setdefault("locks", []).append((name, time.perf_counter()))
             self.statements[kind] += 1
@@ -190,6 +195,8 @@ async def _run(args: argparse.Namespace) -> None:
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats(args.sort).print_stats(args.top)
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
 
 
 class ServerCounters:
@@ -346,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the server's time, blocks and WAL per statement per booking (pg_stat_statements)",
     )
+    parser.add_argument("--profile-out", help="also write the profile to this file (pstats)")
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--top", type=int, default=60)
     asyncio.run(_run(parser.parse_args(argv)))

@@ -1,17 +1,28 @@
 """The people's locks taken by the statement that finds a hold (`lock_hold_people`) are the very locks
-`lock_people` takes for the same people: the key PostgreSQL computes equals `lock_key`."""
+`lock_people` takes for the same people: the key PostgreSQL computes equals `lock_key`. The statement
+that reads a booking's people takes their locks when asked, once, and only for people of the
+caller's organization."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import Uuid, bindparam, select, text
 
 from tests.booking.conftest import hold_body, hold_ok, monday
-from tests.fixtures import C1, ORG_A, T1, Clinic
-from therapy_scheduler.booking.rules.locks import lock_hold_people, lock_key, sql_lock_key
+from tests.fixtures import C1, CB, ORG_A, T1, TB, U_ADMIN, Clinic
+from therapy_scheduler.auth.principal import load_principal
+from therapy_scheduler.booking.hold import require_people
+from therapy_scheduler.booking.rules.locks import (
+    lock_hold_people,
+    lock_key,
+    people_lock_keys,
+    sql_lock_key,
+)
+from therapy_scheduler.errors import NotFound
 from therapy_scheduler.infra.db import Database
 
 _MINE = text(
@@ -59,4 +70,51 @@ async def test_the_hold_lookup_takes_the_people_locks(
     async with db.write() as conn:  # no such hold (or another organization's): nothing locked
         await lock_hold_people(conn, organization, "no-such-key")
         await lock_hold_people(conn, uuid.uuid4(), held["hold_key"])
+        assert (await conn.execute(_MINE)).all() == []
+
+
+@pytest.mark.parametrize("calendar", [False, True], ids=["people", "people-and-calendar"])
+async def test_the_people_read_takes_their_locks(
+    booking: Clinic, db: Database, calendar: bool
+) -> None:
+    if db.writer.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    therapist, client = uuid.UUID(T1), uuid.UUID(C1)
+    expected = {_unsigned(k) for k in people_lock_keys([therapist], [client])}
+    assert expected == {
+        _unsigned(lock_key("therapist", therapist)),
+        _unsigned(lock_key("client", client)),
+    }
+    start = datetime.combine(monday(1), time(15), UTC)
+    span = (start, start + timedelta(hours=1)) if calendar else None
+    async with db.write() as conn:
+        principal = await load_principal(conn, uuid.UUID(U_ADMIN))
+        people = await require_people(
+            conn, principal, therapist, client, holds_at=start, calendar=span, lock=True
+        )
+        assert people.locked
+        # Once, however many rows of working hours the statement reads.
+        assert sorted(_unsigned(k) for (k,) in await conn.execute(_MINE)) == sorted(expected)
+    async with db.write() as conn:  # without `lock`, none
+        people = await require_people(conn, principal, therapist, client, calendar=span)
+        assert not people.locked
+        assert (await conn.execute(_MINE)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("therapist", "client"), [(TB, C1), (T1, CB), (TB, CB)], ids=["therapist", "client", "both"]
+)
+async def test_another_clinics_people_are_not_locked(
+    booking: Clinic, db: Database, therapist: str, client: str
+) -> None:
+    """A guessed id of another organization's therapist or client: 404 and no lock taken."""
+    if db.writer.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    async with db.write() as conn:
+        principal = await load_principal(conn, uuid.UUID(U_ADMIN))
+        async with conn.begin_nested():
+            with pytest.raises(NotFound):
+                await require_people(
+                    conn, principal, uuid.UUID(therapist), uuid.UUID(client), lock=True
+                )
         assert (await conn.execute(_MINE)).all() == []

@@ -34,6 +34,7 @@ from therapy_scheduler.booking.rules.apply import (
     find_problems,
 )
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
+from therapy_scheduler.booking.rules.locks import people_lock_keys
 from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import HoldBody
 from therapy_scheduler.calendar.availability import TherapistCalendar
@@ -156,7 +157,7 @@ async def _create(
     hold_seconds = body.hold_seconds or settings.hold_seconds_default
     async with overlap_as_conflict(), db.write() as conn:
         # The people, the caller's active holds and the therapist's working hours and time off,
-        # read in one statement.
+        # read in one statement, which also takes the people's locks.
         people = await require_people(
             conn,
             principal,
@@ -168,6 +169,7 @@ async def _create(
                 if settings.availability_policy != "off"
                 else None
             ),
+            lock=True,
         )
         location_id, location_type = await _place(conn, principal, body)
         reschedule = await _reschedulable(conn, principal, body)
@@ -188,6 +190,7 @@ async def _create(
                 therapist_time_zone=people.time_zone,
                 time_zone=body.time_zone,
                 calendar=people.calendar,
+                locked=people.locked,
             ),
             now,
         )
@@ -320,6 +323,8 @@ class People:
     active_holds: int = 0
     next_expiry: datetime | None = None
     calendar: TherapistCalendar | None = None
+    # The people's locks were taken by the statement that read them (`lock`).
+    locked: bool = False
 
 
 async def require_people(
@@ -330,12 +335,21 @@ async def require_people(
     *,
     holds_at: datetime | None = None,
     calendar: tuple[datetime, datetime] | None = None,
+    lock: bool = False,
 ) -> People:
     """404 unless the therapist and the client are active and visible (therapist first), in one
     statement; with `holds_at`, the caller's active holds at that instant are read with them, with
-    `calendar` the therapist's working hours and time off for that range (`queries.people`)."""
+    `calendar` the therapist's working hours and time off for that range, with `lock` the people's
+    locks are taken by the same statement, before every booking rule (`queries.people`; the
+    booking rules then take no other: `Booking.locked`)."""
     found, hours = await queries.people(
-        conn, principal, therapist_id, client_id, holds_at=holds_at, calendar=calendar
+        conn,
+        principal,
+        therapist_id,
+        client_id,
+        holds_at=holds_at,
+        calendar=calendar,
+        lock_keys=people_lock_keys([therapist_id], [client_id]) if lock else (),
     )
     if (
         found is None
@@ -352,8 +366,8 @@ async def require_people(
     ):
         raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
     if holds_at is None:
-        return People(found.time_zone)
-    return People(found.time_zone, int(found.active_holds), found.next_expiry, hours)
+        return People(found.time_zone, locked=lock)
+    return People(found.time_zone, int(found.active_holds), found.next_expiry, hours, lock)
 
 
 async def _place(

@@ -97,8 +97,10 @@ async def _transition(
                     "A session that has already started cannot be reactivated",
                     details={"session_id": str(found.id), "start_time": iso_utc(found.start_time)},
                 )
-            people = await require_people(conn, principal, found.therapist_id, found.client_id)
-            # check_slots takes the people locks (the same as every booking) before checking.
+            # The people's locks (the same as every booking's) are taken with the people.
+            people = await require_people(
+                conn, principal, found.therapist_id, found.client_id, lock=True
+            )
             checked = await check_slots(
                 conn,
                 principal,
@@ -111,6 +113,7 @@ async def _transition(
                     location_type=found.location_type,
                     replacing=found,
                     therapist_time_zone=people.time_zone,
+                    locked=people.locked,
                 ),
                 now,
             )

@@ -266,7 +266,7 @@ async def passes_rules(
     end = start + timedelta(minutes=entry.duration_minutes)
     try:
         async with db.write() as conn:
-            people = await require_people(conn, principal, therapist_id, entry.client_id)
+            people = await require_people(conn, principal, therapist_id, entry.client_id, lock=True)
             await check_slots(
                 conn,
                 principal,
@@ -279,6 +279,7 @@ async def passes_rules(
                     location_type=entry.location_type,
                     therapist_time_zone=people.time_zone,
                     time_zone=entry.time_zone,
+                    locked=people.locked,
                 ),
                 utcnow(),
             )

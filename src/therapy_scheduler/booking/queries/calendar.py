@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    exists,
     func,
     literal,
     null,
@@ -26,6 +28,7 @@ from sqlalchemy.orm import aliased
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import ScopeKind, client_scope_for, scope_kind, scope_params
 from therapy_scheduler.booking.queries.holds import ACTIVE_HOLDS, EXPIRED_OF_PEOPLE
+from therapy_scheduler.booking.rules.locks import advisory_locks
 from therapy_scheduler.calendar.availability import (
     TherapistCalendar,
     calendar_statement,
@@ -66,8 +69,10 @@ class Busy:
 
 
 @functools.cache
-def _people_query(kind: ScopeKind, with_holds: bool, with_calendar: bool, dialect_name: str) -> Any:
-    """The statement of `people`, built once per variant and dialect."""
+def _people_query(
+    kind: ScopeKind, with_holds: bool, with_calendar: bool, dialect_name: str, locks: int = 0
+) -> Any:
+    """The statement of `people`, built once per variant, dialect and number of locks."""
     query = (
         select(
             Therapist.status.label("therapist_status"),
@@ -84,6 +89,25 @@ def _people_query(kind: ScopeKind, with_holds: bool, with_calendar: bool, dialec
             Therapist.organization_id == bindparam("organization_id"),
         )
     )
+    if locks:
+        # Taken once (a materialized CTE) and only for people of the caller's organization: a
+        # guessed id of another clinic's therapist or client locks nothing. Its columns come
+        # before the calendar's, which end the row.
+        therapist, client = aliased(Therapist), aliased(Client)
+        ours = exists().where(
+            therapist.id == bindparam("therapist_id"),
+            therapist.organization_id == bindparam("organization_id"),
+        ) & exists().where(
+            client.id == bindparam("client_id"),
+            client.organization_id == bindparam("organization_id"),
+        )
+        taken = (
+            select(*advisory_locks(locks, "lock"))
+            .where(ours)
+            .cte("locks")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        query = query.add_columns(*taken.c).outerjoin(taken, true())
     if with_holds:
         mine = ACTIVE_HOLDS.with_only_columns(
             func.count().label("active_holds"), func.min(Hold.expires_at).label("next_expiry")
@@ -111,13 +135,17 @@ async def people(
     *,
     holds_at: datetime | None = None,
     calendar: tuple[datetime, datetime] | None = None,
+    lock_keys: Sequence[int] = (),
 ) -> tuple[Row[Any] | None, TherapistCalendar | None]:
     """The therapist of the caller's organization (None if there is none) with, in the same row, the
     client if the caller may see them (else the client columns are NULL); with `holds_at`, also the
     caller's holds that still block at that instant (`active_holds`, `next_expiry`, as
     `check_active_holds_last` counts them); with `calendar` (`[start, end)`), also the therapist's
     calendar of working hours and time off for that range (as `load_calendars` reads it without
-    busy time, None without the therapist). One round trip."""
+    busy time, None without the therapist). With `lock_keys` (PostgreSQL), the statement also takes
+    those advisory locks, in their order, when both people belong to the organization: what it
+    reads is then as it was before they were granted (its snapshot), as what is read before the
+    people's locks is in any case (docs/BOOKING.md, "Concurrency"). One round trip."""
     params = {
         "therapist_id": therapist_id,
         "client_id": client_id,
@@ -126,8 +154,15 @@ async def people(
     }
     if holds_at is not None:
         params.update(now=holds_at, user_id=principal.user_id)
+    if conn.dialect.name != "postgresql":
+        lock_keys = ()
+    params.update({f"lock{i}": key for i, key in enumerate(lock_keys)})
     query = _people_query(
-        scope_kind(principal), holds_at is not None, calendar is not None, conn.dialect.name
+        scope_kind(principal),
+        holds_at is not None,
+        calendar is not None,
+        conn.dialect.name,
+        len(lock_keys),
     )
     read = driver_read(query, conn.dialect)
     if calendar is None:

@@ -80,6 +80,8 @@ class Booking:
     # The therapist's working hours and time off around the occurrences when already read (by
     # `require_people`, with the people).
     calendar: TherapistCalendar | None = None
+    # The people's locks are held already (taken by the statement of `require_people`).
+    locked: bool = False
 
     @property
     def replacing_id(self) -> uuid.UUID | None:
@@ -177,9 +179,10 @@ async def find_problems(
             ),
         )
     if lock:
-        await lock_people(
-            conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id]
-        )
+        if not booking.locked:
+            await lock_people(
+                conn, therapist_ids=[booking.therapist_id], client_ids=[booking.client_id]
+            )
         # Waiting for the locks takes time: judge expiry by the clock as it is now.
         now = max(now, utcnow())
     # Under the locks, in one statement that starts after them: the busy time, the people's expired

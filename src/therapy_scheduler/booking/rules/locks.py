@@ -56,10 +56,7 @@ async def lock_people(
     """Block until this transaction alone may book for these therapists and clients."""
     if conn.dialect.name != "postgresql":
         return
-    keys = sorted(
-        {lock_key("therapist", t) for t in therapist_ids}
-        | {lock_key("client", c) for c in client_ids}
-    )
+    keys = people_lock_keys(therapist_ids, client_ids)
     if not keys:
         return
     # One round trip: PostgreSQL evaluates a target list left to right, so the locks are still taken
@@ -69,15 +66,31 @@ async def lock_people(
     )
 
 
+def people_lock_keys(
+    therapist_ids: Iterable[uuid.UUID] = (), client_ids: Iterable[uuid.UUID] = ()
+) -> list[int]:
+    """The keys of these people's locks, in the order they are taken (sorted: no cycles)."""
+    return sorted(
+        {lock_key("therapist", t) for t in therapist_ids}
+        | {lock_key("client", c) for c in client_ids}
+    )
+
+
+def advisory_locks(count: int, prefix: str = "k") -> list[Any]:
+    """`pg_advisory_xact_lock(:k0), …` for `count` keys, as labelled columns: PostgreSQL evaluates
+    a target list left to right, so the locks are taken one after the other in the keys' order."""
+    return [
+        func.pg_advisory_xact_lock(bindparam(f"{prefix}{i}", type_=BigInteger())).label(
+            f"{prefix}{i}"
+        )
+        for i in range(count)
+    ]
+
+
 @functools.cache
 def _locks(count: int) -> Any:
     """`SELECT pg_advisory_xact_lock(:k0), …` for `count` keys, built once per count."""
-    return select(
-        *(
-            func.pg_advisory_xact_lock(bindparam(f"k{i}", type_=BigInteger())).label(f"k{i}")
-            for i in range(count)
-        )
-    )
+    return select(*advisory_locks(count))
 
 
 def _hold_people_locks(*, therapist: bool) -> Any:
