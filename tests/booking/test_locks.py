@@ -73,9 +73,13 @@ async def test_the_hold_lookup_takes_the_people_locks(
         assert (await conn.execute(_MINE)).all() == []
 
 
-@pytest.mark.parametrize("calendar", [False, True], ids=["people", "people-and-calendar"])
+@pytest.mark.parametrize(
+    ("holds", "calendar"),
+    [(False, False), (True, False), (True, True)],
+    ids=["people", "people-and-holds", "people-holds-and-calendar"],
+)
 async def test_the_people_read_takes_their_locks(
-    booking: Clinic, db: Database, calendar: bool
+    booking: Clinic, db: Database, holds: bool, calendar: bool
 ) -> None:
     if db.writer.dialect.name != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
@@ -90,7 +94,13 @@ async def test_the_people_read_takes_their_locks(
     async with db.write() as conn:
         principal = await load_principal(conn, uuid.UUID(U_ADMIN))
         people = await require_people(
-            conn, principal, therapist, client, holds_at=start, calendar=span, lock=True
+            conn,
+            principal,
+            therapist,
+            client,
+            holds_at=start if holds else None,
+            calendar=span,
+            lock=True,
         )
         assert people.locked
         # Once, however many rows of working hours the statement reads.
