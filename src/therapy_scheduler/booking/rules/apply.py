@@ -1,8 +1,9 @@
 """The booking rules applied under the booking locks, shared by every way a session comes to occupy a
 slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
-`find_problems` reads working hours, takes the people locks (unless it only reads, for the
-forecast), then reads the busy time and the authorizations with their balances, and collects every
+`find_problems` reads working hours, takes the people locks (unless the statement that read the
+people took them, or it only reads, for the forecast), then reads the busy time and the
+authorizations with their balances in one statement, and collects every
 problem of every occurrence: availability/time off/buffer, the four slot conflicts, the
 authorization units and the weekly caps, in the order of docs/BOOKING.md, each judged by the
 organization's policy. `check_slots` raises `Refused` with the first blocking one (the transaction
