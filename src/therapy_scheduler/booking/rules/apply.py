@@ -3,12 +3,12 @@ slot: a hold (new or reschedule) and the reactivation of a cancelled session.
 
 `find_problems` reads working hours, takes the people locks (unless the statement that read the
 people took them, or it only reads, for the forecast), then reads the busy time and the
-authorizations with their balances in one statement, and collects every
-problem of every occurrence: availability/time off/buffer, the four slot conflicts, the
-authorization units and the weekly caps, in the order of docs/BOOKING.md, each judged by the
-organization's policy. `check_slots` raises `Refused` with the first blocking one (the transaction
-then rolls back) or returns the unit plan and the warnings. A new check that returns `Problem`s is
-added to `find_problems` and so reaches the holds, the warnings and the forecast alike.
+authorizations with their balances in one statement, and collects every problem of every
+occurrence: availability/time off/buffer, the four slot conflicts, the authorization units and the
+weekly caps, in the order of docs/BOOKING.md, each judged by the organization's policy.
+`check_slots` raises `Refused` with the first blocking one (the transaction then rolls back) or
+returns the unit plan and the warnings. A new check that returns `Problem`s is added to
+`find_problems` and so reaches the holds, the warnings and the forecast alike.
 """
 
 from __future__ import annotations
