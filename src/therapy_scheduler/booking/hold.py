@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
-from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.alternatives import find_alternatives
-from therapy_scheduler.booking.errors import (
-    SessionNotReschedulable,
-)
 from therapy_scheduler.booking.forecast import AUTHORIZATION_ERRORS, forecast_json
 from therapy_scheduler.booking.occurrences import (
     Occurrence,
     check_ranges,
-    invalid,
     requested_occurrences,
 )
+from therapy_scheduler.booking.parties import hold_place, require_people, reschedulable
 from therapy_scheduler.booking.rules.apply import (
     Booking,
     Refused,
@@ -34,11 +27,8 @@ from therapy_scheduler.booking.rules.apply import (
     find_problems,
 )
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
-from therapy_scheduler.booking.rules.locks import people_lock_keys
-from therapy_scheduler.booking.rules.states import target
 from therapy_scheduler.booking.schemas import HoldBody
-from therapy_scheduler.calendar.availability import TherapistCalendar
-from therapy_scheduler.errors import AppError, Forbidden, NotFound
+from therapy_scheduler.errors import AppError, Forbidden
 from therapy_scheduler.infra import audit_log as audit
 from therapy_scheduler.infra import outbox
 from therapy_scheduler.infra.db import Database
@@ -114,8 +104,8 @@ async def forecast_hold(
     service_code = block.service_code or principal.settings.default_service_code
     async with db.read() as conn:
         people = await require_people(conn, principal, block.therapist_id, block.client_id)
-        location_id, location_type = await _place(conn, principal, body)
-        reschedule = await _reschedulable(conn, principal, body)
+        location_id, location_type = await hold_place(conn, principal, body)
+        reschedule = await reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
         booking = Booking(
             therapist_id=block.therapist_id,
@@ -171,8 +161,8 @@ async def _create(
             ),
             lock=True,
         )
-        location_id, location_type = await _place(conn, principal, body)
-        reschedule = await _reschedulable(conn, principal, body)
+        location_id, location_type = await hold_place(conn, principal, body)
+        reschedule = await reschedulable(conn, principal, body)
         check_ranges(occurrences, now)
         check_hold_limit(principal, people.active_holds, people.next_expiry)
 
@@ -312,99 +302,3 @@ async def error_with_alternatives(
                 refused_code=problem.error.code,
             )
     return problem.error(problem.message, details=details)
-
-
-@dataclass(frozen=True)
-class People:
-    """What `require_people` read besides the checks: the therapist's time zone and, when asked,
-    the caller's holds that still block (for the cap on active holds)."""
-
-    time_zone: str
-    active_holds: int = 0
-    next_expiry: datetime | None = None
-    calendar: TherapistCalendar | None = None
-    # The people's locks were taken by the statement that read them (`lock`).
-    locked: bool = False
-
-
-async def require_people(
-    conn: AsyncConnection,
-    principal: Principal,
-    therapist_id: uuid.UUID,
-    client_id: uuid.UUID,
-    *,
-    holds_at: datetime | None = None,
-    calendar: tuple[datetime, datetime] | None = None,
-    lock: bool = False,
-) -> People:
-    """404 unless the therapist and the client are active and visible (therapist first), in one
-    statement; with `holds_at`, the caller's active holds at that instant are read with them, with
-    `calendar` the therapist's working hours and time off for that range, with `lock` the people's
-    locks are taken by the same statement, before every booking rule (`queries.people`; the
-    booking rules then take no other: `Booking.locked`)."""
-    found, hours = await queries.people(
-        conn,
-        principal,
-        therapist_id,
-        client_id,
-        holds_at=holds_at,
-        calendar=calendar,
-        lock_keys=people_lock_keys([therapist_id], [client_id]) if lock else (),
-    )
-    if (
-        found is None
-        or found.therapist_status != "active"
-        or found.therapist_archived_at is not None
-    ):
-        raise NotFound(
-            "Therapist not found (or not active)", details={"field": "session.therapist_id"}
-        )
-    if (
-        found.client_id is None
-        or found.client_status != "active"
-        or found.client_archived_at is not None
-    ):
-        raise NotFound("Client not found (or not active)", details={"field": "session.client_id"})
-    if holds_at is None:
-        return People(found.time_zone, locked=lock)
-    return People(found.time_zone, int(found.active_holds), found.next_expiry, hours, lock)
-
-
-async def _place(
-    conn: AsyncConnection, principal: Principal, body: HoldBody
-) -> tuple[uuid.UUID | None, str | None]:
-    block = body.session
-    if block.location_id is None:
-        return None, block.location_type
-    place = await queries.location(conn, principal.organization_id, block.location_id)
-    if place is None:
-        raise NotFound("Location not found", details={"field": "session.location_id"})
-    if not place.is_active:
-        raise invalid("session.location_id", "the location is not active")
-    if block.location_type is not None and block.location_type != place.location_type:
-        raise invalid(
-            "session.location_type", f'does not match the location\'s type "{place.location_type}"'
-        )
-    return place.id, place.location_type
-
-
-async def _reschedulable(conn: AsyncConnection, principal: Principal, body: HoldBody) -> Any:
-    """The session a reschedule hold will move (checked like a cancel: visible, owned, scheduled)."""
-    session_id = body.session.session_id
-    if session_id is None:
-        return None
-    row = await queries.session_for_change(conn, session_id, session_scope(principal))
-    if row is None:
-        raise NotFound("Session not found", details={"field": "session.session_id"})
-    if not principal.can(Capability.BOOK_FOR_ANY_THERAPIST) and (
-        row.therapist_id != principal.therapist_id
-    ):
-        raise Forbidden("A therapist may reschedule only their own sessions")
-    if target(row.status, "reschedule") is None:
-        raise SessionNotReschedulable(
-            f"Only scheduled sessions can be rescheduled (this one is {row.status})",
-            details={"session_id": str(row.id), "status": row.status},
-        )
-    if row.therapist_id != body.session.therapist_id or row.client_id != body.session.client_id:
-        raise invalid("session.session_id", "a reschedule keeps the session's therapist and client")
-    return row

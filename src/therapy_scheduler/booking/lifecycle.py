@@ -25,8 +25,9 @@ from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
 from therapy_scheduler.booking.confirm import sessions_view
-from therapy_scheduler.booking.hold import error_with_alternatives, require_people
+from therapy_scheduler.booking.hold import error_with_alternatives
 from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.parties import require_people
 from therapy_scheduler.booking.rules.apply import Booking, Refused, check_slots
 from therapy_scheduler.booking.rules.constraints import overlap_as_conflict
 from therapy_scheduler.booking.rules.locks import lock_people

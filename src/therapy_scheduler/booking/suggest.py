@@ -13,8 +13,8 @@ from therapy_scheduler.auth.capabilities import Capability
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.auth.scope import session_scope
 from therapy_scheduler.booking import queries
-from therapy_scheduler.booking.hold import require_people
 from therapy_scheduler.booking.occurrences import invalid, read_time
+from therapy_scheduler.booking.parties import require_people
 from therapy_scheduler.booking.schemas import SuggestBody
 from therapy_scheduler.booking.slot_choice import earliest
 from therapy_scheduler.booking.slots import SlotRequest, free_slots, load_world

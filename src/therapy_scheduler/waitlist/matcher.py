@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from therapy_scheduler.auth.principal import Principal
 from therapy_scheduler.booking import queries as booking_queries
-from therapy_scheduler.booking.hold import create_hold, require_people
+from therapy_scheduler.booking.hold import create_hold
 from therapy_scheduler.booking.occurrences import Occurrence
+from therapy_scheduler.booking.parties import require_people
 from therapy_scheduler.booking.rules.apply import Booking, Refused, check_slots
 from therapy_scheduler.booking.schemas import HoldBody, HoldSessionIn
 from therapy_scheduler.errors import AppError

@@ -373,19 +373,19 @@ async def surroundings(
     rows = await driver_read(statement, conn.dialect).all(conn, params)
     busy: list[Busy] = []
     stale: list[uuid.UUID] = []
-    balance_rows_: list[Any] = []
+    authorization_rows: list[Any] = []
     for r in rows:
         if r.kind == "balance":
-            balance_rows_.append(r)
+            authorization_rows.append(r)
         elif r.kind == "expired":
             stale.append(r.id)
         else:
             busy.append(Busy(*r[:_BUSY_FIELDS]))
-    balances, _ = collect_balances(balance_rows_)
+    balances, _ = collect_balances(authorization_rows)
     coverages = sorted(
         (
             Coverage(r.id, r.start_date, r.end_date, r.unit_minutes)
-            for r in balance_rows_
+            for r in authorization_rows
             if r.service_code == service_code
         ),
         key=lambda c: (c.end_date, c.authorization_id),
